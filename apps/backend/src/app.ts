@@ -1,0 +1,148 @@
+import cookie from '@fastify/cookie';
+import cors from '@fastify/cors';
+import fastifyStatic from '@fastify/static';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { fileURLToPath } from 'node:url';
+import type { Logger } from 'pino';
+import { registerAuthRoutes } from './auth/auth-routes.js';
+import { Authenticator } from './auth/authenticator.js';
+import { createJwtVerifier } from './auth/jwt-verifier.js';
+import { MemoryTicketStore } from './auth/memory-ticket-store.js';
+import type { TicketStore } from './auth/ticket-store.js';
+import { createEventBus } from './bus/create-event-bus.js';
+import type { EventBus } from './bus/event-bus.js';
+import type { Config } from './config.js';
+import { idFloorAt } from './events/event-id.js';
+import { EventPublisher } from './events/event-publisher.js';
+import { registerPublishRoute } from './events/publish-route.js';
+import { registerErrorHandling } from './http/error-handler.js';
+import { registerHealthRoutes } from './observability/health-routes.js';
+import { createLogger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
+import { ConnectionManager } from './sse/connection-manager.js';
+import { registerPollRoute } from './sse/poll-route.js';
+import { registerStreamRoutes } from './sse/sse-routes.js';
+import { createEventStore } from './store/create-event-store.js';
+import type { EventStore } from './store/event-store.js';
+import { startRetentionJob } from './store/retention-job.js';
+
+/** What {@link buildApp} needs; adapters default to what the configuration selects. */
+export interface AppDependencies {
+  config: Readonly<Config>;
+  logger?: Logger;
+  bus?: EventBus;
+  store?: EventStore;
+  tickets?: TicketStore;
+}
+
+/** The running parts of the server, for main.ts, tests and benchmarks. */
+export interface RealtimeServices {
+  instanceId: string;
+  config: Readonly<Config>;
+  bus: EventBus;
+  store: EventStore;
+  metrics: Metrics;
+  connections: ConnectionManager;
+  publisher: EventPublisher;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    realtime: RealtimeServices;
+  }
+}
+
+const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../../frontend/dist', import.meta.url));
+
+/**
+ * Builds the server without listening (so tests can `inject` or listen on port 0): opens the
+ * store, seeds ids, starts the bus and registers every route. `app.close()` ends streams, records
+ * the id head and closes the adapters.
+ */
+export async function buildApp(dependencies: AppDependencies): Promise<FastifyInstance> {
+  const { config } = dependencies;
+  const logger = dependencies.logger ?? createLogger({ level: config.logLevel });
+  const instanceId = config.instanceId ?? `${hostname()}-${process.pid}`;
+  const store = dependencies.store ?? createEventStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const bus =
+    dependencies.bus ??
+    createEventBus({
+      redisUrl: config.redisUrl,
+      hotLogMaxEvents: config.hotLogMaxEvents,
+      hotLogMaxAgeMs: config.hotLogMaxAgeMs,
+    });
+  const tickets = dependencies.tickets ?? new MemoryTicketStore();
+
+  await store.init();
+  const recordedHead = await store.takeRecordedHeadId();
+  const idFloor = Math.max(await store.maxId(), recordedHead ?? 0, idFloorAt(Date.now()));
+  await bus.start({ idFloor, coveredFrom: recordedHead ?? idFloor });
+
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    trustProxy: config.trustProxy,
+    return503OnClosing: true,
+  });
+  const metrics = new Metrics();
+  const connections = new ConnectionManager({
+    bus,
+    metrics,
+    logger: app.log,
+    maxConnectionsPerUser: config.maxConnectionsPerUser,
+    maxConnectionsPerIp: config.maxConnectionsPerIp,
+    heartbeatMs: config.heartbeatMs,
+  });
+  const publisher = new EventPublisher({ bus, store, metrics, logger: app.log });
+  const authenticator = new Authenticator(
+    createJwtVerifier({ jwt: config.jwt, issuer: config.jwtIssuer, audience: config.jwtAudience }),
+    tickets,
+  );
+  const retention = startRetentionJob({
+    store,
+    retentionMs: config.storeRetentionMs,
+    intervalMs: config.storeCleanupIntervalMs,
+    logger: app.log,
+  });
+  let closing = false;
+  const isClosing = () => closing;
+
+  app.decorate('realtime', { instanceId, config, bus, store, metrics, connections, publisher });
+  registerErrorHandling(app, metrics);
+  await app.register(cookie);
+  await app.register(cors, { origin: config.corsOrigins.length > 0 ? config.corsOrigins : false, credentials: true });
+  registerHealthRoutes(app, { bus, store, metrics, metricsToken: config.metricsToken, isClosing });
+  registerAuthRoutes(app, { config, authenticator, tickets });
+  await registerPublishRoute(app, { config, authenticator, publisher });
+  const streamServices = { config, instanceId, authenticator, connections, bus, store, metrics, isClosing };
+  registerStreamRoutes(app, streamServices);
+  registerPollRoute(app, streamServices);
+
+  const staticDir = config.staticDir ?? DEFAULT_STATIC_DIR;
+  if (existsSync(staticDir)) await app.register(fastifyStatic, { root: staticDir, wildcard: false });
+  else app.log.warn({ staticDir }, 'no built UI found; run `npm run build -w apps/frontend` to serve it');
+
+  app.addHook('preClose', async () => {
+    closing = true;
+    connections.closeAll('shutdown');
+    // Streams are gone; in-flight requests get a short drain, then every socket is cut, including
+    // keep-alive sockets that opened but never sent a request (server.close() would wait on them).
+    setTimeout(() => app.server.closeAllConnections(), config.shutdownDrainMs).unref();
+  });
+  app.addHook('onClose', async () => {
+    connections.stop();
+    retention.stop();
+    try {
+      await store.recordHeadId(await bus.headId());
+    } catch (error) {
+      app.log.warn(
+        { err: error },
+        'could not record the id head; the next start will report a gap to resuming clients',
+      );
+    }
+    await Promise.allSettled([bus.close(), tickets.close()]);
+    await store.close();
+  });
+  return app;
+}

@@ -1,0 +1,170 @@
+import { z } from 'zod';
+
+const DEV_JWT_SECRET = 'infinitescribe-dev-secret-change-me-0123456789';
+
+const bool = z.enum(['true', 'false', '1', '0']).transform((value) => value === 'true' || value === '1');
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+const optionalString = z
+  .string()
+  .optional()
+  .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
+
+const schema = z
+  .object({
+    NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
+    PORT: int(0, 65535).default(3000),
+    HOST: z.string().min(1).default('127.0.0.1'),
+    LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+    INSTANCE_ID: optionalString,
+    // A field check, not an object refinement: zod skips object refinements once any field has
+    // failed, and every bad variable must be reported at once.
+    JWT_SECRET: optionalString.refine((secret) => secret === undefined || secret.length >= 32, {
+      message: 'JWT_SECRET must be at least 32 characters (HS256 needs a 256-bit key)',
+    }),
+    JWT_JWKS_URL: z.url().optional(),
+    JWT_ISSUER: optionalString,
+    JWT_AUDIENCE: optionalString,
+    AUTH_DEV_LOGIN: bool.optional(),
+    AUTH_EXPIRY_WARNING_MS: int(0, 3_600_000).default(60_000),
+    TICKET_TTL_MS: int(1_000, 600_000).default(30_000),
+    REDIS_URL: optionalString,
+    DATABASE_URL: optionalString,
+    DATA_DIR: z.string().min(1).default('./data'),
+    HEARTBEAT_MS: int(1_000, 600_000).default(15_000),
+    RETRY_MS: int(100, 600_000).default(2_000),
+    MAX_CONNECTIONS_PER_USER: int(1, 1_000_000).default(16),
+    MAX_CONNECTIONS_PER_IP: int(1, 10_000_000).default(2_000),
+    MAX_BUFFERED_BYTES: int(1_024, 1_073_741_824).default(1_048_576),
+    HOT_LOG_MAX_EVENTS: int(1, 10_000_000).default(1_000),
+    HOT_LOG_MAX_AGE_MS: int(1_000, 30 * 86_400_000).default(3_600_000),
+    REPLAY_MAX_EVENTS: int(1, 1_000_000).default(10_000),
+    STORE_RETENTION_MS: int(60_000, 3650 * 86_400_000).default(7 * 86_400_000),
+    STORE_CLEANUP_INTERVAL_MS: int(1_000, 86_400_000).default(3_600_000),
+    PUBLISH_RATE_MAX: int(1, 10_000_000).default(200),
+    PUBLISH_RATE_WINDOW_MS: int(100, 3_600_000).default(1_000),
+    TRUST_PROXY: bool.default(false),
+    CORS_ORIGINS: optionalString,
+    METRICS_TOKEN: optionalString,
+    SHUTDOWN_TIMEOUT_MS: int(100, 60_000).default(10_000),
+    SHUTDOWN_DRAIN_MS: int(0, 60_000).default(2_000),
+    STATIC_DIR: optionalString,
+  })
+  .refine((env) => !(env.JWT_SECRET && env.JWT_JWKS_URL), {
+    message: 'set JWT_SECRET or JWT_JWKS_URL, not both',
+    path: ['JWT_JWKS_URL'],
+    // Also when other variables are bad (zod skips refinements then by default); it reads only
+    // the two strings, which are present whatever else failed.
+    when: () => true,
+  })
+  .refine((env) => !(env.NODE_ENV === 'production' && !env.JWT_SECRET && !env.JWT_JWKS_URL), {
+    message: 'required when NODE_ENV=production (the built-in dev secret is public)',
+    path: ['JWT_SECRET'],
+    when: () => true,
+  });
+
+/** How access tokens are verified: a shared HS256 secret or a remote JWKS. */
+export type JwtConfig = { kind: 'secret'; secret: string; isDevSecret: boolean } | { kind: 'jwks'; url: string };
+
+/** The validated, frozen configuration. Nothing else in the process reads `process.env`. */
+export interface Config {
+  nodeEnv: 'development' | 'production' | 'test';
+  port: number;
+  host: string;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  instanceId: string | undefined;
+  jwt: JwtConfig;
+  jwtIssuer: string | undefined;
+  jwtAudience: string | undefined;
+  devLogin: boolean;
+  authExpiryWarningMs: number;
+  ticketTtlMs: number;
+  redisUrl: string | undefined;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  heartbeatMs: number;
+  retryMs: number;
+  maxConnectionsPerUser: number;
+  maxConnectionsPerIp: number;
+  maxBufferedBytes: number;
+  hotLogMaxEvents: number;
+  hotLogMaxAgeMs: number;
+  replayMaxEvents: number;
+  storeRetentionMs: number;
+  storeCleanupIntervalMs: number;
+  /** Publishes allowed per user per window. */
+  publishRateMax: number;
+  publishRateWindowMs: number;
+  /** Take the client address from X-Forwarded-For (behind a proxy). */
+  trustProxy: boolean;
+  corsOrigins: string[];
+  metricsToken: string | undefined;
+  shutdownTimeoutMs: number;
+  /** After streams are closed, in-flight requests get this long before sockets are cut. */
+  shutdownDrainMs: number;
+  staticDir: string | undefined;
+}
+
+/** Thrown at start-up with every configuration problem listed at once. */
+export class ConfigError extends Error {
+  readonly problems: string[];
+  constructor(problems: string[]) {
+    super(`invalid configuration:\n${problems.map((problem) => `  - ${problem}`).join('\n')}`);
+    this.name = 'ConfigError';
+    this.problems = problems;
+  }
+}
+
+/**
+ * Parses and validates the environment once. Unknown variables are ignored; every bad one is
+ * reported together so an operator fixes them in one go.
+ * @example parseConfig({ PORT: '0', JWT_SECRET: 'x'.repeat(32) }).port === 0
+ */
+export function parseConfig(env: Record<string, string | undefined>): Readonly<Config> {
+  const result = schema.safeParse(env);
+  if (!result.success) {
+    throw new ConfigError(result.error.issues.map((issue) => `${issue.path.join('.') || 'env'}: ${issue.message}`));
+  }
+  const value = result.data;
+  const jwt: JwtConfig = value.JWT_JWKS_URL
+    ? { kind: 'jwks', url: value.JWT_JWKS_URL }
+    : { kind: 'secret', secret: value.JWT_SECRET ?? DEV_JWT_SECRET, isDevSecret: value.JWT_SECRET === undefined };
+  const config: Config = {
+    nodeEnv: value.NODE_ENV,
+    port: value.PORT,
+    host: value.HOST,
+    logLevel: value.LOG_LEVEL,
+    instanceId: value.INSTANCE_ID,
+    jwt,
+    jwtIssuer: value.JWT_ISSUER,
+    jwtAudience: value.JWT_AUDIENCE,
+    // Dev login signs tokens with the HS256 secret, so it cannot exist in JWKS mode.
+    devLogin: jwt.kind === 'secret' && (value.AUTH_DEV_LOGIN ?? value.NODE_ENV !== 'production'),
+    authExpiryWarningMs: value.AUTH_EXPIRY_WARNING_MS,
+    ticketTtlMs: value.TICKET_TTL_MS,
+    redisUrl: value.REDIS_URL,
+    databaseUrl: value.DATABASE_URL,
+    dataDir: value.DATA_DIR,
+    heartbeatMs: value.HEARTBEAT_MS,
+    retryMs: value.RETRY_MS,
+    maxConnectionsPerUser: value.MAX_CONNECTIONS_PER_USER,
+    maxConnectionsPerIp: value.MAX_CONNECTIONS_PER_IP,
+    maxBufferedBytes: value.MAX_BUFFERED_BYTES,
+    hotLogMaxEvents: value.HOT_LOG_MAX_EVENTS,
+    hotLogMaxAgeMs: value.HOT_LOG_MAX_AGE_MS,
+    replayMaxEvents: value.REPLAY_MAX_EVENTS,
+    storeRetentionMs: value.STORE_RETENTION_MS,
+    storeCleanupIntervalMs: value.STORE_CLEANUP_INTERVAL_MS,
+    publishRateMax: value.PUBLISH_RATE_MAX,
+    publishRateWindowMs: value.PUBLISH_RATE_WINDOW_MS,
+    trustProxy: value.TRUST_PROXY,
+    corsOrigins: (value.CORS_ORIGINS ?? '')
+      .split(',')
+      .map((origin) => origin.trim())
+      .filter((origin) => origin.length > 0),
+    metricsToken: value.METRICS_TOKEN,
+    shutdownTimeoutMs: value.SHUTDOWN_TIMEOUT_MS,
+    shutdownDrainMs: value.SHUTDOWN_DRAIN_MS,
+    staticDir: value.STATIC_DIR,
+  };
+  return Object.freeze(config);
+}

@@ -1,0 +1,82 @@
+import type { ErrorBody, ErrorCode } from '@infinitescribe/protocol';
+
+/** HTTP status of every error code; a `Record` so a new code cannot ship without one. */
+export const ERROR_STATUS: Record<ErrorCode, number> = {
+  invalid_json: 400,
+  invalid_event: 400,
+  invalid_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  forbidden_topic: 403,
+  not_found: 404,
+  payload_too_large: 413,
+  too_many_connections: 429,
+  rate_limited: 429,
+  store_unavailable: 503,
+  bus_unavailable: 503,
+  shutting_down: 503,
+  internal_error: 500,
+};
+
+/** Base of every error the API answers with: a stable `code`, a human message, optional headers. */
+export class AppError extends Error {
+  readonly code: ErrorCode;
+  readonly headers: Record<string, string>;
+
+  constructor(code: ErrorCode, message: string, options: { cause?: unknown; headers?: Record<string, string> } = {}) {
+    super(message, { cause: options.cause });
+    this.name = 'AppError';
+    this.code = code;
+    this.headers = options.headers ?? {};
+  }
+
+  get status(): number {
+    return ERROR_STATUS[this.code];
+  }
+
+  toBody(): ErrorBody {
+    return { error: { code: this.code, message: this.message } };
+  }
+}
+
+/** Missing, malformed, forged or expired credentials; a reused ticket. */
+export class UnauthorizedError extends AppError {
+  constructor(message: string, cause?: unknown) {
+    super('unauthorized', message, { cause });
+    this.name = 'UnauthorizedError';
+  }
+}
+
+/** Authenticated, but the token does not grant the topic. */
+export class ForbiddenTopicError extends AppError {
+  readonly topic: string;
+  constructor(topic: string) {
+    super('forbidden_topic', `the token does not grant topic "${topic}"`);
+    this.name = 'ForbiddenTopicError';
+    this.topic = topic;
+  }
+}
+
+/** A connection limit is reached; `retryAfterSeconds` goes out as `Retry-After`. */
+export class TooManyConnectionsError extends AppError {
+  constructor(message: string, retryAfterSeconds: number) {
+    super('too_many_connections', message, { headers: { 'retry-after': String(retryAfterSeconds) } });
+    this.name = 'TooManyConnectionsError';
+  }
+}
+
+/** The event fails the catalogue: unknown type, bad payload or bad topic. */
+export class InvalidEventError extends AppError {
+  constructor(message: string) {
+    super('invalid_event', message);
+    this.name = 'InvalidEventError';
+  }
+}
+
+/** A dependency that an operation needs is down (store, bus). */
+export class UnavailableError extends AppError {
+  constructor(code: 'store_unavailable' | 'bus_unavailable', message: string, cause?: unknown) {
+    super(code, message, { cause, headers: { 'retry-after': '5' } });
+    this.name = 'UnavailableError';
+  }
+}

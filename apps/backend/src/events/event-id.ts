@@ -1,0 +1,35 @@
+/**
+ * The id space. An id is an integer, `max(previous + 1, now_ms * IDS_PER_MS)`: strictly increasing
+ * in publish order, and time-seeded so that a restart that lost the counter (process, Redis) still
+ * issues ids above every id handed out before it, as long as the clock does not run backwards.
+ * The store's highest id is a second floor for that case. On the wire it is plain decimal,
+ * well inside API.md's 64 characters of [0-9A-Za-z._-]; clients treat it as opaque.
+ */
+export const IDS_PER_MS = 1000;
+
+/** Largest id we accept: beyond Number.MAX_SAFE_INTEGER an id would lose precision. */
+const MAX_ID = Number.MAX_SAFE_INTEGER;
+
+const DECIMAL_ID = /^(?:0|[1-9][0-9]{0,15})$/;
+
+/** The next id after `previous` at time `nowMs`. */
+export function nextEventId(previous: number, nowMs: number): number {
+  return Math.max(previous + 1, Math.floor(nowMs) * IDS_PER_MS);
+}
+
+/** The id floor a fresh counter starts from at `nowMs` (the first id issued is above it). */
+export function idFloorAt(nowMs: number): number {
+  return Math.floor(nowMs) * IDS_PER_MS - 1;
+}
+
+/** Wire form of an id. */
+export function formatEventId(id: number): string {
+  return String(id);
+}
+
+/** Parses a wire id; `undefined` when it is not one of ours (malformed). */
+export function parseEventId(raw: string): number | undefined {
+  if (!DECIMAL_ID.test(raw)) return undefined;
+  const id = Number(raw);
+  return id <= MAX_ID ? id : undefined;
+}

@@ -1,0 +1,83 @@
+import { isValidTopic, validateEventPayload } from '@infinitescribe/protocol';
+import type { FastifyBaseLogger } from 'fastify';
+import type { EventBus } from '../bus/event-bus.js';
+import { InvalidEventError, UnavailableError } from '../errors.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { EventStore } from '../store/event-store.js';
+import type { EventRecord } from './event-record.js';
+
+/** What to publish. */
+export interface PublishInput {
+  topic: string;
+  type: string;
+  payload: unknown;
+  /** Persist in the store before acknowledging. */
+  critical?: boolean;
+}
+
+/** Options of {@link EventPublisher}. */
+export interface EventPublisherOptions {
+  bus: EventBus;
+  store: EventStore;
+  metrics: Metrics;
+  logger: FastifyBaseLogger;
+  now?: () => Date;
+}
+
+/**
+ * The event path of DESIGN.md: validate against the catalogue, then id + hot log + fan-out (one
+ * atomic bus step), then for critical events the store, before the caller may acknowledge.
+ */
+export class EventPublisher {
+  private readonly now: () => Date;
+
+  constructor(private readonly options: EventPublisherOptions) {
+    this.now = options.now ?? (() => new Date());
+  }
+
+  /**
+   * Publishes one event and resolves with its record once it is as durable as asked.
+   * @throws InvalidEventError for a bad topic, unknown type or payload failing its schema.
+   * @throws UnavailableError (`store_unavailable`) when a critical event could not be stored.
+   */
+  async publish(input: PublishInput): Promise<EventRecord> {
+    if (typeof input.topic !== 'string' || !isValidTopic(input.topic)) {
+      throw new InvalidEventError(`topic ${JSON.stringify(input.topic)} is not a valid topic`);
+    }
+    const validation = validateEventPayload(input.type, input.payload);
+    if (!validation.ok) throw new InvalidEventError(validation.message);
+    const critical = input.critical === true;
+    if (critical) await this.assertStoreUp();
+
+    const record = await this.options.bus.publish({
+      topic: input.topic,
+      type: validation.type,
+      payload: validation.payload,
+      ts: this.now().toISOString(),
+      critical,
+    });
+    this.options.metrics.eventsPublished.inc({ type: record.type });
+    if (critical) {
+      try {
+        await this.options.store.append(record);
+      } catch (error) {
+        // Already fanned out live, but not durable: the caller must not be told it is stored.
+        this.options.logger.error({ err: error, eventId: record.id }, 'critical event not stored');
+        throw new UnavailableError(
+          'store_unavailable',
+          'the event store is unavailable; the event was not stored',
+          error,
+        );
+      }
+    }
+    return record;
+  }
+
+  /** Refuses a critical publish up front when the store is known to be down, before an id is spent. */
+  private async assertStoreUp(): Promise<void> {
+    const health = await this.options.store.health();
+    if (health.status === 'down') {
+      throw new UnavailableError('store_unavailable', `the event store is unavailable: ${health.detail ?? 'down'}`);
+    }
+  }
+}

@@ -1,0 +1,25 @@
+import type { EventType } from '@infinitescribe/protocol';
+
+/**
+ * One published event as the server keeps it: in the hot log, in the store, on the bus.
+ * `id` is its position in the single id space (see event-id.ts); `payload` has passed the catalogue.
+ */
+export interface EventRecord {
+  id: number;
+  topic: string;
+  type: EventType;
+  /** ISO-8601 publish time. */
+  ts: string;
+  payload: unknown;
+  /** Critical events are persisted in the store before the publish is acknowledged. */
+  critical: boolean;
+}
+
+/** An event before it has an id. */
+export type EventDraft = Omit<EventRecord, 'id'>;
+
+/** What a dependency reports about itself for /readyz. */
+export interface ComponentHealth {
+  status: 'up' | 'degraded' | 'down';
+  detail?: string;
+}

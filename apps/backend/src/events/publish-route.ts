@@ -1,0 +1,72 @@
+import rateLimit from '@fastify/rate-limit';
+import type { PublishResponse } from '@infinitescribe/protocol';
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { Principal } from '../auth/principal.js';
+import type { Config } from '../config.js';
+import { AppError } from '../errors.js';
+import { parseInput } from '../http/parse-input.js';
+import { formatEventId } from './event-id.js';
+import type { EventPublisher } from './event-publisher.js';
+
+/** API.md: a publish body over 64 KiB is a 413. */
+export const MAX_PUBLISH_BODY_BYTES = 64 * 1024;
+
+const publishBody = z.strictObject({
+  topic: z.string(),
+  type: z.string(),
+  payload: z.unknown(),
+  critical: z.boolean().optional(),
+});
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** Set by the publish route's authentication, read by its per-user rate limit. */
+    publisher?: Principal;
+  }
+}
+
+/** Options of {@link registerPublishRoute}. */
+export interface PublishRouteOptions {
+  config: Config;
+  authenticator: Authenticator;
+  publisher: EventPublisher;
+}
+
+/** `POST /api/events`: 202 once fanned out, 201 once a critical event is stored. */
+export async function registerPublishRoute(app: FastifyInstance, options: PublishRouteOptions): Promise<void> {
+  const { config, authenticator, publisher } = options;
+  await app.register(rateLimit, {
+    global: false,
+    // After authentication, so the limit is per user and a forged token cannot spend someone's quota.
+    hook: 'preHandler',
+    errorResponseBuilder: (_request, context) =>
+      new AppError('rate_limited', `publish rate limit of ${context.max} per ${context.after} exceeded`, {
+        headers: { 'retry-after': String(Math.ceil(context.ttl / 1000)) },
+      }),
+  });
+  app.post(
+    '/api/events',
+    {
+      bodyLimit: MAX_PUBLISH_BODY_BYTES,
+      preValidation: async (request) => {
+        request.publisher = await authenticator.authenticatePublisher(request);
+      },
+      config: {
+        rateLimit: {
+          max: config.publishRateMax,
+          timeWindow: config.publishRateWindowMs,
+          keyGenerator: (request) => `publish:${request.publisher?.userId ?? request.ip}`,
+        },
+      },
+    },
+    async (request, reply): Promise<PublishResponse> => {
+      if (request.body === undefined) throw new AppError('invalid_event', 'body must be a JSON object');
+      const body = parseInput(publishBody, request.body, 'invalid_event');
+      const record = await publisher.publish(body);
+      reply.code(record.critical ? 201 : 202);
+      return { id: formatEventId(record.id) };
+    },
+  );
+}

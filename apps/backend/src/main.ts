@@ -1,0 +1,54 @@
+import { buildApp } from './app.js';
+import { ConfigError, parseConfig } from './config.js';
+import { createLogger } from './observability/logger.js';
+
+/**
+ * Process entry: config → app → listen, and a graceful stop on SIGTERM/SIGINT that ends streams
+ * cleanly (clients resume elsewhere), records the id head, closes the store, and exits within
+ * SHUTDOWN_TIMEOUT_MS whatever happens.
+ */
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = parseConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) {
+      console.error(error.message);
+      process.exit(78);
+    }
+    throw error;
+  }
+  const logger = createLogger({ level: config.logLevel });
+  if (config.jwt.kind === 'secret' && config.jwt.isDevSecret) {
+    logger.warn('JWT_SECRET is not set: using the public development secret. Never do this in production.');
+  }
+  const app = await buildApp({ config, logger });
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down');
+    setTimeout(() => {
+      logger.error('shutdown timed out; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs).unref();
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        logger.error({ err: error }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+  const address = await app.listen({ port: config.port, host: config.host });
+  logger.info(`InfiniteScribe Realtime listening on ${address} (UI at ${address}/)`);
+  // A line for humans and for test harnesses that wait on it.
+  console.log(`READY ${address}`);
+}
+
+main().catch((error: unknown) => {
+  console.error(error);
+  process.exit(1);
+});

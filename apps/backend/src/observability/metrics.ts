@@ -1,0 +1,71 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
+
+/**
+ * The server's Prometheus metrics (names as in API.md). One registry per app instance, not the
+ * global one, so several apps can live in one test process without clashing.
+ */
+export class Metrics {
+  readonly registry = new Registry();
+  readonly connectionsActive = new Gauge({
+    name: 'sse_connections_active',
+    help: 'Open SSE streams on this instance',
+    registers: [this.registry],
+  });
+  readonly connectionsTotal = new Counter({
+    name: 'sse_connections_total',
+    help: 'SSE streams opened since start',
+    registers: [this.registry],
+  });
+  readonly disconnects = new Counter({
+    name: 'sse_disconnects_total',
+    help: 'SSE streams ended, by reason (slow_consumer means the per-connection buffer overflowed)',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly eventsPublished = new Counter({
+    name: 'sse_events_published_total',
+    help: 'Events published through this instance, by type',
+    labelNames: ['type'] as const,
+    registers: [this.registry],
+  });
+  readonly eventsDelivered = new Counter({
+    name: 'sse_events_delivered_total',
+    help: 'Event frames written to streams (one per event per connection)',
+    registers: [this.registry],
+  });
+  readonly deliveryLatency = new Histogram({
+    name: 'sse_event_delivery_latency_seconds',
+    help: 'Publish time to the frame being written to the last local stream, per event and instance',
+    buckets: LATENCY_BUCKETS,
+    registers: [this.registry],
+  });
+  readonly replayedEvents = new Counter({
+    name: 'sse_replayed_events_total',
+    help: 'Events written during resumes (replay), stream and poll',
+    registers: [this.registry],
+  });
+  readonly errors = new Counter({
+    name: 'sse_errors_total',
+    help: 'Error responses by API error code',
+    labelNames: ['code'] as const,
+    registers: [this.registry],
+  });
+  readonly streamResets = new Counter({
+    name: 'sse_stream_resets_total',
+    help: 'stream.reset events sent, by reason',
+    labelNames: ['reason'] as const,
+    registers: [this.registry],
+  });
+  readonly aiTimeToFirstToken = new Histogram({
+    name: 'ai_generation_time_to_first_token_seconds',
+    help: 'Generation request to its first delta',
+    buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
+    registers: [this.registry],
+  });
+
+  constructor(options: { defaultMetrics?: boolean } = {}) {
+    if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+}

@@ -1,0 +1,176 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { EventBus, Unsubscribe } from '../bus/event-bus.js';
+import type { EventRecord } from '../events/event-record.js';
+import { TooManyConnectionsError } from '../errors.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { CloseReason, SSEConnection } from './connection.js';
+import { controlFrame, eventFrame } from './frame.js';
+
+/** Anything that takes live events of a topic: a stream, or a waiting long-poll. */
+export interface TopicSubscriber {
+  deliver(record: EventRecord, frame: Buffer): unknown;
+}
+
+interface TopicEntry {
+  subscribers: Set<TopicSubscriber>;
+  /** The bus subscription; every subscriber waits for it before reading the hot log. */
+  ready: Promise<Unsubscribe>;
+}
+
+/** Options of {@link ConnectionManager}. */
+export interface ConnectionManagerOptions {
+  bus: EventBus;
+  metrics: Metrics;
+  logger: FastifyBaseLogger;
+  maxConnectionsPerUser: number;
+  maxConnectionsPerIp: number;
+  heartbeatMs: number;
+}
+
+/**
+ * The registry of open streams on this instance, by id, user, IP and topic. It holds one bus
+ * subscription per topic (reference-counted over local subscribers) and fans each event out as
+ * one pre-built frame.
+ */
+export class ConnectionManager {
+  private readonly connections = new Map<string, SSEConnection>();
+  private readonly perUser = new Map<string, number>();
+  private readonly perIp = new Map<string, number>();
+  private readonly topics = new Map<string, TopicEntry>();
+  private readonly heartbeat: NodeJS.Timeout;
+
+  constructor(private readonly options: ConnectionManagerOptions) {
+    this.heartbeat = setInterval(() => this.sendHeartbeat(), options.heartbeatMs);
+    this.heartbeat.unref();
+  }
+
+  /** Open streams on this instance. */
+  get size(): number {
+    return this.connections.size;
+  }
+
+  /** Streams per user, IP and topic subscriptions held: all zero once every stream has ended. */
+  stats(): { connections: number; users: number; ips: number; topics: number } {
+    return {
+      connections: this.connections.size,
+      users: this.perUser.size,
+      ips: this.perIp.size,
+      topics: this.topics.size,
+    };
+  }
+
+  get(connectionId: string): SSEConnection | undefined {
+    return this.connections.get(connectionId);
+  }
+
+  /**
+   * Takes a slot for a new stream, or throws 429 past a limit. Synchronous, so two streams opening
+   * at the same moment cannot both pass the check. The returned function gives the slot back.
+   */
+  reserve(userId: string, ip: string): () => void {
+    const userCount = this.perUser.get(userId) ?? 0;
+    if (userCount >= this.options.maxConnectionsPerUser) {
+      throw new TooManyConnectionsError(
+        `user has ${userCount} open streams (limit ${this.options.maxConnectionsPerUser})`,
+        10,
+      );
+    }
+    const ipCount = this.perIp.get(ip) ?? 0;
+    if (ipCount >= this.options.maxConnectionsPerIp) {
+      throw new TooManyConnectionsError(
+        `address has ${ipCount} open streams (limit ${this.options.maxConnectionsPerIp})`,
+        10,
+      );
+    }
+    increment(this.perUser, userId, 1);
+    increment(this.perIp, ip, 1);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      increment(this.perUser, userId, -1);
+      increment(this.perIp, ip, -1);
+    };
+  }
+
+  /**
+   * Registers a stream and subscribes it to its topics; resolves once every bus subscription is
+   * active, so a hot-log read made afterwards cannot miss an event that is not also queued live.
+   */
+  async register(connection: SSEConnection): Promise<void> {
+    this.connections.set(connection.id, connection);
+    this.options.metrics.connectionsActive.inc();
+    this.options.metrics.connectionsTotal.inc();
+    await this.subscribe(connection.topics, connection);
+  }
+
+  /** Forgets a stream; call from its close callback. */
+  unregister(connection: SSEConnection, reason: CloseReason): void {
+    if (!this.connections.delete(connection.id)) return;
+    this.options.metrics.connectionsActive.dec();
+    this.options.metrics.disconnects.inc({ reason });
+    this.unsubscribe(connection.topics, connection);
+  }
+
+  /** Adds a subscriber to topics; resolves when the bus delivers them. */
+  async subscribe(topics: readonly string[], subscriber: TopicSubscriber): Promise<void> {
+    const waits: Promise<Unsubscribe>[] = [];
+    for (const topic of topics) {
+      let entry = this.topics.get(topic);
+      if (!entry) {
+        const subscribers = new Set<TopicSubscriber>();
+        entry = {
+          subscribers,
+          ready: this.options.bus.subscribe(topic, (record) => this.dispatch(subscribers, record)),
+        };
+        this.topics.set(topic, entry);
+      }
+      entry.subscribers.add(subscriber);
+      waits.push(entry.ready);
+    }
+    await Promise.all(waits);
+  }
+
+  /** Removes a subscriber; the last one out of a topic ends the bus subscription. */
+  unsubscribe(topics: readonly string[], subscriber: TopicSubscriber): void {
+    for (const topic of topics) {
+      const entry = this.topics.get(topic);
+      if (!entry || !entry.subscribers.delete(subscriber) || entry.subscribers.size > 0) continue;
+      this.topics.delete(topic);
+      entry.ready
+        .then((unsubscribe) => unsubscribe())
+        .catch((error: unknown) => this.options.logger.warn({ err: error, topic }, 'bus unsubscribe failed'));
+    }
+  }
+
+  /** Ends every stream (shutdown): clients reconnect elsewhere and resume. */
+  closeAll(reason: CloseReason): void {
+    for (const connection of [...this.connections.values()]) connection.close(reason);
+  }
+
+  stop(): void {
+    clearInterval(this.heartbeat);
+  }
+
+  private dispatch(subscribers: ReadonlySet<TopicSubscriber>, record: EventRecord): void {
+    // Serialized once here, whatever the number of subscribers.
+    const frame = eventFrame(record);
+    let delivered = 0;
+    for (const subscriber of subscribers) if (subscriber.deliver(record, frame) === true) delivered++;
+    if (delivered === 0) return;
+    this.options.metrics.eventsDelivered.inc(delivered);
+    const publishedAt = Date.parse(record.ts);
+    this.options.metrics.deliveryLatency.observe(Math.max(0, Date.now() - publishedAt) / 1000);
+  }
+
+  private sendHeartbeat(): void {
+    const frame = controlFrame('heartbeat', { ts: new Date().toISOString() });
+    for (const connection of this.connections.values()) connection.write(frame);
+  }
+}
+
+function increment(map: Map<string, number>, key: string, by: number): void {
+  const value = (map.get(key) ?? 0) + by;
+  if (value <= 0) map.delete(key);
+  else map.set(key, value);
+}

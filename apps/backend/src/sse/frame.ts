@@ -1,0 +1,34 @@
+import type { ControlEvents, ControlEventType, Envelope } from '@infinitescribe/protocol';
+import type { EventRecord } from '../events/event-record.js';
+import { formatEventId } from '../events/event-id.js';
+
+/**
+ * SSE wire frames. JSON.stringify never emits a raw line break (it escapes \n and \r inside
+ * strings), so every `data:` is a single line whatever the payload holds; event names come from
+ * the catalogue and ids from event-id.ts, neither of which can contain a line break either.
+ */
+
+/** The envelope a published event carries in its `data:` line. */
+export function toEnvelope(record: EventRecord): Envelope {
+  return { topic: record.topic, type: record.type, ts: record.ts, payload: record.payload } as Envelope;
+}
+
+/**
+ * The frame of a published event, built once per event and written as the same bytes to every
+ * connection (a Buffer, so sockets do not re-encode the string each time).
+ */
+export function eventFrame(record: EventRecord): Buffer {
+  return Buffer.from(
+    `id: ${formatEventId(record.id)}\nevent: ${record.type}\ndata: ${JSON.stringify(toEnvelope(record))}\n\n`,
+  );
+}
+
+/** A control event: no `id:` line, so it never moves the client's resume point. */
+export function controlFrame<TType extends ControlEventType>(type: TType, data: ControlEvents[TType]): string {
+  return `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
+}
+
+/** The reconnection delay the browser should use; sent first on every stream. */
+export function retryFrame(ms: number): string {
+  return `retry: ${ms}\n\n`;
+}

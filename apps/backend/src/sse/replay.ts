@@ -1,0 +1,64 @@
+import type { StreamResetReason } from '@infinitescribe/protocol';
+import type { EventBus } from '../bus/event-bus.js';
+import type { EventRecord } from '../events/event-record.js';
+import { formatEventId, parseEventId } from '../events/event-id.js';
+import type { EventStore } from '../store/event-store.js';
+
+/** What a resume must send before going live. */
+export interface ReplayPlan {
+  /** Events after the client's id, ascending, without duplicates. */
+  events: EventRecord[];
+  /** Present when the client cannot be resumed exactly from where it stood. */
+  reset?: { reason: StreamResetReason; since?: string };
+  /** The id the client stood at, when it was one of ours. */
+  after?: number;
+  /** False exactly when something may have been lost. */
+  complete: boolean;
+}
+
+/** Collaborators and bounds of {@link planReplay}. */
+export interface ReplaySources {
+  bus: EventBus;
+  store: EventStore;
+  maxEvents: number;
+  /** Told when the store could not be read; the replay then goes on without it. */
+  onStoreError: (error: unknown) => void;
+}
+
+/**
+ * Works out what a client resuming from `lastEventId` on `topics` missed.
+ * - malformed, or ahead of every id issued: `stream.reset {unknown_id}`, nothing replayed;
+ * - covered by the hot log: exactly the events after it;
+ * - older than the hot log: `stream.reset {gap, since}`, then the critical events the store still
+ *   holds after it merged with what the hot log has, so the client loses only what is truly gone.
+ */
+export async function planReplay(
+  sources: ReplaySources,
+  topics: readonly string[],
+  lastEventId: string,
+): Promise<ReplayPlan> {
+  const after = parseEventId(lastEventId);
+  if (after === undefined || after > (await sources.bus.headId())) {
+    return { events: [], reset: { reason: 'unknown_id' }, complete: false };
+  }
+  const hot = await sources.bus.read(topics, after, sources.maxEvents);
+  if (hot.gapTopics.length === 0 && !hot.truncated) return { events: hot.events, after, complete: true };
+
+  const reset = { reason: 'gap' as const, since: formatEventId(hot.oldestId) };
+  const fromHot = new Set(hot.events.map((event) => event.id));
+  let stored: EventRecord[] = [];
+  try {
+    stored = await sources.store.readAfter({
+      topics: hot.truncated ? topics : hot.gapTopics,
+      after,
+      limit: sources.maxEvents,
+    });
+  } catch (error) {
+    sources.onStoreError(error);
+  }
+  const events = stored
+    .filter((event) => !fromHot.has(event.id))
+    .concat(hot.events)
+    .sort((a, b) => a.id - b.id);
+  return { events, reset, after, complete: false };
+}

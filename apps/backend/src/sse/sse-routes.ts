@@ -1,0 +1,172 @@
+import { LAST_EVENT_ID_HEADER, STREAM_PATH } from '@infinitescribe/protocol';
+import { randomUUID } from 'node:crypto';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Authenticator } from '../auth/authenticator.js';
+import type { EventBus } from '../bus/event-bus.js';
+import type { Config } from '../config.js';
+import { AppError, ForbiddenTopicError } from '../errors.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { EventStore } from '../store/event-store.js';
+import { canSubscribe } from '../auth/principal.js';
+import { SSEConnection } from './connection.js';
+import type { ConnectionManager } from './connection-manager.js';
+import { controlFrame, eventFrame, retryFrame } from './frame.js';
+import { planReplay } from './replay.js';
+import { resolveTopics } from './topic-access.js';
+
+/** Everything the stream routes need. */
+export interface StreamRouteServices {
+  config: Config;
+  instanceId: string;
+  authenticator: Authenticator;
+  connections: ConnectionManager;
+  bus: EventBus;
+  store: EventStore;
+  metrics: Metrics;
+  /** True once shutdown has begun: new streams are refused so clients go elsewhere. */
+  isClosing: () => boolean;
+}
+
+/**
+ * The SSE headers of API.md. No `Connection` or `Transfer-Encoding` by hand (both are illegal in
+ * HTTP/2); `no-transform` and `X-Accel-Buffering` stop proxies from compressing or buffering.
+ */
+const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache, no-transform',
+  'x-accel-buffering': 'no',
+} as const;
+
+/** Longest delay setTimeout accepts; later expiries are re-armed when it fires. */
+const MAX_TIMER_MS = 2 ** 31 - 1;
+
+/** `GET /api/sse/stream` and `POST /api/sse/connections/:connectionId/refresh`. */
+export function registerStreamRoutes(app: FastifyInstance, services: StreamRouteServices): void {
+  app.get(STREAM_PATH, (request, reply) => openStream(services, request, reply));
+
+  app.post<{ Params: { connectionId: string } }>('/api/sse/connections/:connectionId/refresh', async (request) => {
+    const principal = await services.authenticator.authenticate(request);
+    const connection = services.connections.get(request.params.connectionId);
+    if (!connection) throw new AppError('not_found', 'no open stream with this id on this instance');
+    if (connection.userId !== principal.userId) {
+      throw new AppError('forbidden', 'the token belongs to another user than the stream');
+    }
+    const lost = connection.topics.find((topic) => !canSubscribe(principal, topic));
+    if (lost !== undefined) throw new ForbiddenTopicError(lost);
+    connection.expiresAt = principal.expiresAt;
+    armExpiry(services, connection);
+    return { connectionId: connection.id, expiresAt: new Date(connection.expiresAt).toISOString() };
+  });
+}
+
+async function openStream(services: StreamRouteServices, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const { config, connections, metrics } = services;
+  if (services.isClosing()) throw new AppError('shutting_down', 'this instance is shutting down; reconnect');
+  const principal = await services.authenticator.authenticate(request, { allowTicket: true });
+  const query = request.query as Record<string, unknown>;
+  const topics = resolveTopics(principal, query['topics']);
+  const headerId = request.headers[LAST_EVENT_ID_HEADER];
+  const lastEventId = typeof headerId === 'string' ? headerId : (asString(query['lastEventId']) ?? undefined);
+  const release = connections.reserve(principal.userId, request.ip);
+
+  // From here on the stream is ours: refusals are over, everything else travels in-band.
+  reply.hijack();
+  const response = reply.raw;
+  // Headers set by hooks (CORS) live on the reply, which hijack bypasses: carry them over.
+  for (const [name, value] of Object.entries(reply.getHeaders())) {
+    if (value !== undefined) response.setHeader(name, value);
+  }
+  response.writeHead(200, SSE_HEADERS);
+  response.socket?.setNoDelay(true);
+  response.socket?.setKeepAlive(true, 30_000);
+  const log = request.log;
+  const connection = new SSEConnection(
+    { id: randomUUID(), userId: principal.userId, ip: request.ip, topics },
+    response,
+    {
+      maxBufferedBytes: config.maxBufferedBytes,
+      onClose: (closed, reason) => {
+        connections.unregister(closed, reason);
+        release();
+        log.debug({ connectionId: closed.id, reason }, 'stream closed');
+      },
+    },
+  );
+  connection.expiresAt = principal.expiresAt;
+  connection.write(
+    retryFrame(config.retryMs) +
+      controlFrame('connection.established', {
+        connectionId: connection.id,
+        instanceId: services.instanceId,
+        topics: [...topics],
+      }),
+  );
+  armExpiry(services, connection);
+  log.debug({ connectionId: connection.id, userId: principal.userId, topics }, 'stream opened');
+
+  try {
+    await connections.register(connection);
+    if (lastEventId !== undefined) await resume(services, connection, { lastEventId, log });
+    connection.goLive();
+  } catch (error) {
+    log.error({ err: error, connectionId: connection.id }, 'stream setup failed');
+    metrics.errors.inc({ code: 'internal_error' });
+    connection.close('replay_failed');
+  }
+}
+
+async function resume(
+  services: StreamRouteServices,
+  connection: SSEConnection,
+  resumeFrom: { lastEventId: string; log: FastifyBaseLogger },
+): Promise<void> {
+  const { lastEventId, log } = resumeFrom;
+  const { metrics } = services;
+  const plan = await planReplay(
+    {
+      bus: services.bus,
+      store: services.store,
+      maxEvents: services.config.replayMaxEvents,
+      onStoreError: (error) => {
+        metrics.errors.inc({ code: 'store_unavailable' });
+        log.warn({ err: error, connectionId: connection.id }, 'store unreadable during replay; resuming without it');
+      },
+    },
+    connection.topics,
+    lastEventId,
+  );
+  if (plan.reset) {
+    connection.write(controlFrame('stream.reset', plan.reset));
+    metrics.streamResets.inc({ reason: plan.reset.reason });
+  }
+  if (plan.after !== undefined) connection.skipThrough(plan.after);
+  let replayed = 0;
+  for (const event of plan.events) if (connection.sendEvent(event, eventFrame(event))) replayed++;
+  metrics.replayedEvents.inc(replayed);
+  connection.write(controlFrame('stream.resumed', { replayed, complete: plan.complete }));
+}
+
+/** Warns `authExpiryWarningMs` before the token expires, and ends the stream when it does. */
+function armExpiry(services: StreamRouteServices, connection: SSEConnection): void {
+  connection.clearTimers();
+  const untilExpiry = connection.expiresAt - Date.now();
+  const untilWarning = Math.max(0, untilExpiry - services.config.authExpiryWarningMs);
+  if (untilWarning <= MAX_TIMER_MS) {
+    connection.schedule(untilWarning, () =>
+      connection.write(
+        controlFrame('auth.expiring', {
+          connectionId: connection.id,
+          expiresAt: new Date(connection.expiresAt).toISOString(),
+        }),
+      ),
+    );
+  }
+  connection.schedule(Math.max(0, Math.min(untilExpiry, MAX_TIMER_MS)), () => {
+    if (Date.now() < connection.expiresAt) return armExpiry(services, connection);
+    connection.close('auth_expired', controlFrame('auth.expired', { connectionId: connection.id }));
+  });
+}
+
+function asString(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}

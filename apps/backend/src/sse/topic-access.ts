@@ -1,0 +1,29 @@
+import { isValidTopic } from '@infinitescribe/protocol';
+import { canSubscribe, defaultTopics, type Principal } from '../auth/principal.js';
+import { AppError, ForbiddenTopicError } from '../errors.js';
+
+const MAX_TOPICS_PER_STREAM = 100;
+
+/**
+ * The topics a stream or poll gets: the `topics` query (comma-separated) when given, else the
+ * user's own topic plus every granted one. A topic the token does not grant is a 403.
+ */
+export function resolveTopics(principal: Principal, requested: unknown): string[] {
+  if (requested === undefined || requested === '') return defaultTopics(principal);
+  if (typeof requested !== 'string') throw new AppError('invalid_request', 'topics must be a comma-separated string');
+  const topics = [
+    ...new Set(
+      requested
+        .split(',')
+        .map((topic) => topic.trim())
+        .filter((topic) => topic.length > 0),
+    ),
+  ];
+  if (topics.length > MAX_TOPICS_PER_STREAM) {
+    throw new AppError('invalid_request', `at most ${MAX_TOPICS_PER_STREAM} topics per stream`);
+  }
+  for (const topic of topics) {
+    if (!isValidTopic(topic) || !canSubscribe(principal, topic)) throw new ForbiddenTopicError(topic);
+  }
+  return topics.length > 0 ? topics : defaultTopics(principal);
+}

@@ -1,0 +1,187 @@
+import type { EventType } from '@infinitescribe/protocol';
+import type { ComponentHealth, EventRecord } from '../events/event-record.js';
+import type { EventStore, StoreReadQuery } from './event-store.js';
+import { runMigrations, type RunMigrationsOptions } from './migrations.js';
+import type { SqlDatabase } from './sql-database.js';
+
+const COLUMNS = 'id, topic, type, ts, payload, critical';
+const HEAD_ID_KEY = 'head_id';
+
+/** Every statement of the store, shared verbatim by PGlite and PostgreSQL. */
+export const EVENT_STORE_SQL = {
+  append: `INSERT INTO events (${COLUMNS}) VALUES ($1, $2, $3, $4::timestamptz, $5, $6) ON CONFLICT (id) DO NOTHING`,
+  // Two statements rather than "($3 IS NULL OR id < $3)": each keeps a simple, index-friendly plan.
+  readAfter: `SELECT ${COLUMNS} FROM events WHERE topic = ANY($1) AND id > $2 ORDER BY id LIMIT $3`,
+  readBetween: `SELECT ${COLUMNS} FROM events WHERE topic = ANY($1) AND id > $2 AND id < $3 ORDER BY id LIMIT $4`,
+  maxId: 'SELECT COALESCE(MAX(id), 0) AS max_id FROM events',
+  // GREATEST: ids never go backwards, so a lower head recorded later (another instance) never wins.
+  recordHeadId: `INSERT INTO realtime_meta (key, value) VALUES ('${HEAD_ID_KEY}', $1)
+    ON CONFLICT (key) DO UPDATE SET value = GREATEST(realtime_meta.value::bigint, EXCLUDED.value::bigint)::text`,
+  takeRecordedHeadId: `DELETE FROM realtime_meta WHERE key = '${HEAD_ID_KEY}' RETURNING value`,
+  deleteOlderThan: 'DELETE FROM events WHERE ts < $1::timestamptz',
+  ping: 'SELECT 1',
+} as const;
+
+/** Settings every SQL adapter passes to {@link SqlEventStore}. */
+export interface SqlEventStoreSettings {
+  /** How long `health()` waits for `SELECT 1` before reporting `down`. */
+  healthTimeoutMs: number;
+  migrations?: RunMigrationsOptions;
+}
+
+/** Default of {@link SqlEventStoreSettings.healthTimeoutMs}. */
+export const DEFAULT_HEALTH_TIMEOUT_MS = 2_000;
+
+/**
+ * The whole {@link EventStore} behaviour in SQL; an adapter only says how to open and release its
+ * database. Guards the lifecycle: operations need `init()` first and fail after `close()`.
+ */
+export abstract class SqlEventStore implements EventStore {
+  abstract readonly kind: EventStore['kind'];
+  private initialising: Promise<void> | undefined;
+  private initialised = false;
+  private closed = false;
+
+  protected constructor(private readonly settings: SqlEventStoreSettings) {}
+
+  /** The database, opened on first call; must not do more than connect (no migrations). */
+  protected abstract database(): Promise<SqlDatabase>;
+  /** Releases what {@link SqlEventStore.database} opened; called once, by `close()`. */
+  protected abstract release(): Promise<void>;
+
+  init(): Promise<void> {
+    if (this.closed) return Promise.reject(new Error(`${this.kind} event store is closed`));
+    // Concurrent callers share one run; a failed run can be retried.
+    this.initialising ??= this.migrate().catch((error: unknown) => {
+      this.initialising = undefined;
+      throw error;
+    });
+    return this.initialising;
+  }
+
+  async append(event: EventRecord): Promise<void> {
+    const db = await this.ready();
+    await db.query(EVENT_STORE_SQL.append, [
+      event.id,
+      event.topic,
+      event.type,
+      event.ts,
+      // undefined has no JSON form; store it as JSON null rather than violating NOT NULL.
+      JSON.stringify(event.payload) ?? 'null',
+      event.critical,
+    ]);
+  }
+
+  async readAfter(query: StoreReadQuery): Promise<EventRecord[]> {
+    const db = await this.ready();
+    if (query.topics.length === 0 || query.limit <= 0) return [];
+    const topics = [...query.topics];
+    const { rows } =
+      query.before === undefined
+        ? await db.query(EVENT_STORE_SQL.readAfter, [topics, query.after, query.limit])
+        : await db.query(EVENT_STORE_SQL.readBetween, [topics, query.after, query.before, query.limit]);
+    return rows.map(toEventRecord);
+  }
+
+  async maxId(): Promise<number> {
+    const db = await this.ready();
+    const { rows } = await db.query(EVENT_STORE_SQL.maxId);
+    return toSafeInteger(rows[0]?.max_id ?? 0, 'max_id');
+  }
+
+  async recordHeadId(id: number): Promise<void> {
+    const db = await this.ready();
+    await db.query(EVENT_STORE_SQL.recordHeadId, [String(toSafeInteger(id, 'head id'))]);
+  }
+
+  async takeRecordedHeadId(): Promise<number | undefined> {
+    const db = await this.ready();
+    const { rows } = await db.query(EVENT_STORE_SQL.takeRecordedHeadId);
+    const value = rows[0]?.value;
+    return value === undefined ? undefined : toSafeInteger(value, HEAD_ID_KEY);
+  }
+
+  async deleteOlderThan(cutoff: Date): Promise<number> {
+    const db = await this.ready();
+    const { rowCount } = await db.query(EVENT_STORE_SQL.deleteOlderThan, [cutoff.toISOString()]);
+    return rowCount;
+  }
+
+  /** Probes the database first, so an unreachable server says why even before `init()` succeeded. */
+  async health(): Promise<ComponentHealth> {
+    if (this.closed) return { status: 'down', detail: 'closed' };
+    try {
+      await withTimeout(
+        this.database().then((db) => db.query(EVENT_STORE_SQL.ping)),
+        this.settings.healthTimeoutMs,
+        `no answer to SELECT 1 within ${this.settings.healthTimeoutMs} ms`,
+      );
+    } catch (error) {
+      return { status: 'down', detail: describeError(error) };
+    }
+    return this.initialised ? { status: 'up' } : { status: 'down', detail: 'not initialised (migrations pending)' };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    // Let an in-flight init settle so release() never pulls the database from under a migration.
+    await this.initialising?.catch(() => undefined);
+    await this.release();
+  }
+
+  private async migrate(): Promise<void> {
+    await runMigrations(await this.database(), this.settings.migrations);
+    this.initialised = true;
+  }
+
+  private async ready(): Promise<SqlDatabase> {
+    if (this.closed) throw new Error(`${this.kind} event store is closed`);
+    if (!this.initialised) throw new Error(`${this.kind} event store is not initialised: call init() first`);
+    return this.database();
+  }
+}
+
+/** Maps a row of {@link COLUMNS} back to a record; drivers differ on BIGINT (string vs number) and TIMESTAMPTZ. */
+export function toEventRecord(row: Record<string, unknown>): EventRecord {
+  return {
+    id: toSafeInteger(row.id, 'id'),
+    topic: String(row.topic),
+    // The type passed the catalogue on the way in; the column only ever holds catalogue names.
+    type: String(row.type) as EventType,
+    ts: toIsoString(row.ts),
+    payload: JSON.parse(String(row.payload)) as unknown,
+    critical: row.critical === true,
+  };
+}
+
+/** BIGINT → number, refusing values a number cannot hold exactly. */
+export function toSafeInteger(value: unknown, what: string): number {
+  const result = Number(value);
+  if (!Number.isSafeInteger(result)) throw new Error(`${what} ${String(value)} is not a safe integer`);
+  return result;
+}
+
+function toIsoString(value: unknown): string {
+  const date = value instanceof Date ? value : new Date(String(value));
+  if (Number.isNaN(date.getTime())) throw new Error(`invalid timestamp ${String(value)}`);
+  return date.toISOString();
+}
+
+function describeError(error: unknown): string {
+  if (error instanceof AggregateError && error.errors.length > 0) {
+    // node-postgres surfaces "connection refused" on a dual-stack host as an AggregateError with an empty message.
+    return error.errors.map(describeError).join('; ');
+  }
+  if (error instanceof Error) return error.message || (error as NodeJS.ErrnoException).code || error.name;
+  return String(error);
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(message)), ms);
+    timer.unref();
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}

@@ -1,0 +1,172 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { MemoryEventBus } from '../src/bus/memory-event-bus.js';
+import { withReadLatency } from './helpers/latency-bus.js';
+import { randomInt, seededRandom } from './helpers/random.js';
+import { ofType, openStream, published, type StreamReader } from './helpers/sse-reader.js';
+import { startTestApp, type TestApp } from './helpers/test-app.js';
+
+interface Trial {
+  server: TestApp;
+  token: string;
+  topics: string[];
+  other: string;
+  expected: number[];
+  received: number[];
+  streams: StreamReader[];
+}
+
+async function publishOn(trial: Trial, topic: string, critical = false): Promise<void> {
+  const record = await trial.server.app.realtime.publisher.publish({
+    topic,
+    type: 'notification',
+    payload: { title: `on ${topic}`, level: 'info' },
+    critical,
+  });
+  if (topic !== trial.other) trial.expected.push(record.id);
+}
+
+/** Opens a stream resuming from the last id this trial received; waits for the resume to finish. */
+async function reconnect(trial: Trial): Promise<StreamReader> {
+  const lastEventId = trial.received.at(-1);
+  const stream = await openStream(trial.server.url, {
+    token: trial.token,
+    query: { topics: trial.topics.join(',') },
+    ...(lastEventId === undefined ? {} : { lastEventId: String(lastEventId) }),
+  });
+  expect(stream.status).toBe(200);
+  await stream.waitFor((events) =>
+    lastEventId === undefined
+      ? events.some((event) => event.event === 'connection.established')
+      : events.some((event) => event.event === 'stream.resumed'),
+  );
+  trial.streams.push(stream);
+  return stream;
+}
+
+function collect(trial: Trial, stream: StreamReader): void {
+  for (const event of published(stream.events)) trial.received.push(Number(event.id));
+}
+
+async function settle(trial: Trial, stream: StreamReader): Promise<void> {
+  const last = trial.expected.reduce((max, id) => Math.max(max, id), 0);
+  const before = trial.received.at(-1) ?? 0;
+  if (last > before) await stream.waitFor((events) => published(events).some((event) => Number(event.id) === last));
+  stream.close();
+  await stream.ended;
+  collect(trial, stream);
+}
+
+describe('resume without loss', () => {
+  let server: TestApp;
+  beforeAll(async () => {
+    server = await startTestApp({ HOT_LOG_MAX_EVENTS: '100000', MAX_CONNECTIONS_PER_USER: '64' });
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('delivers exactly the published sequence over random publishes, disconnects and reconnects (200 seeds)', async () => {
+    for (let seed = 1; seed <= 200; seed++) {
+      const random = seededRandom(seed);
+      const topics = [`doc:r${seed}a`, `doc:r${seed}b`];
+      const trial: Trial = {
+        server,
+        token: await server.token(`r${seed}`, { topics }),
+        topics,
+        other: `doc:r${seed}z`,
+        expected: [],
+        received: [],
+        streams: [],
+      };
+      let stream = await reconnect(trial);
+      // An anchor event gives the client a resume point before the first disconnect.
+      await publishOn(trial, topics[0] ?? '');
+      await stream.waitFor((events) => published(events).length === 1);
+      const operations = randomInt(random, 6, 16);
+      for (let step = 0; step < operations; step++) {
+        const choice = random();
+        const burst = Array.from({ length: randomInt(random, 1, 5) }, () =>
+          random() < 0.2 ? trial.other : (topics[randomInt(random, 0, 1)] ?? trial.other),
+        );
+        if (choice < 0.45) {
+          await Promise.all(burst.map((topic) => publishOn(trial, topic, random() < 0.3)));
+        } else if (choice < 0.75) {
+          // Disconnect with publishes in flight, then resume while they land.
+          const inFlight = Promise.all(burst.map((topic) => publishOn(trial, topic)));
+          stream.close();
+          await stream.ended;
+          collect(trial, stream);
+          stream = await reconnect(trial);
+          await inFlight;
+        } else {
+          stream.close();
+          await stream.ended;
+          collect(trial, stream);
+          await Promise.all(burst.map((topic) => publishOn(trial, topic)));
+          stream = await reconnect(trial);
+        }
+      }
+      await settle(trial, stream);
+      trial.expected.sort((a, b) => a - b);
+      expect(trial.received, `seed ${seed}`).toEqual(trial.expected);
+      for (const resumed of trial.streams.flatMap((s) => ofType<{ complete: boolean }>(s.events, 'stream.resumed'))) {
+        expect(resumed.complete, `seed ${seed}`).toBe(true);
+      }
+    }
+  }, 300_000);
+});
+
+describe('the replay/live seam under concurrent publishing', () => {
+  let server: TestApp;
+  beforeAll(async () => {
+    // A tiny hot log and only critical events: every resume goes through the (slower, async)
+    // store read while the publisher keeps going, which is the widest race window there is.
+    server = await startTestApp(
+      { HOT_LOG_MAX_EVENTS: '5', MAX_CONNECTIONS_PER_USER: '64' },
+      { bus: withReadLatency(new MemoryEventBus({ maxEvents: 5, maxAgeMs: 3_600_000 }), 15) },
+    );
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('has no gap and no duplicate when events land during the replay', async () => {
+    const topics = ['doc:race'];
+    const trial: Trial = {
+      server,
+      token: await server.token('racer', { topics }),
+      topics,
+      other: 'doc:none',
+      expected: [],
+      received: [],
+      streams: [],
+    };
+    let stream = await reconnect(trial);
+    await publishOn(trial, 'doc:race', true);
+    await stream.waitFor((events) => published(events).length === 1);
+    let publishing = true;
+    const publisher = (async () => {
+      for (let count = 0; publishing && count < 3_000; count++) {
+        await publishOn(trial, 'doc:race', true);
+        // PGlite answers on microtasks: yield to I/O so publishes interleave with the resumes.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    })();
+    for (let round = 0; round < 40; round++) {
+      await stream.waitFor((events) => events.some((event) => event.event === 'stream.resumed' || event.id), 10_000);
+      stream.close();
+      await stream.ended;
+      collect(trial, stream);
+      stream = await reconnect(trial);
+    }
+    publishing = false;
+    await publisher;
+    await settle(trial, stream);
+    expect(trial.expected.length).toBeGreaterThan(40);
+    expect(new Set(trial.received).size).toBe(trial.received.length);
+    expect(trial.received).toEqual(trial.expected);
+    const resets = trial.streams.flatMap((s) => ofType<{ reason: string }>(s.events, 'stream.reset'));
+    expect(resets.length).toBeGreaterThan(0);
+    expect(resets.every((reset) => reset.reason === 'gap')).toBe(true);
+  }, 120_000);
+});

@@ -1,0 +1,52 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { startTestApp, type TestApp } from './helpers/test-app.js';
+import { ofType, openStream, published } from './helpers/sse-reader.js';
+
+describe('GET /api/sse/stream', () => {
+  let server: TestApp;
+  beforeEach(async () => {
+    server = await startTestApp();
+  });
+  afterEach(async () => {
+    await server.close();
+  });
+
+  it('sends the headers, retry, connection.established, then published events as envelopes', async () => {
+    const stream = await openStream(server.url, { token: await server.token('u1') });
+    expect(stream.status).toBe(200);
+    expect(stream.headers.get('content-type')).toBe('text/event-stream; charset=utf-8');
+    expect(stream.headers.get('cache-control')).toBe('no-cache, no-transform');
+    expect(stream.headers.get('x-accel-buffering')).toBe('no');
+    expect(stream.headers.get('content-encoding')).toBeNull();
+    await stream.waitFor((events) => events.some((event) => event.event === 'connection.established'));
+    expect(stream.raw().startsWith('retry: 2000\n\n')).toBe(true);
+    const [established] = ofType<{ connectionId: string; topics: string[] }>(stream.events, 'connection.established');
+    expect(established?.topics).toEqual(['user:u1']);
+    expect(stream.events[0]?.id).toBeUndefined();
+
+    const { status, id } = await server.publish({ topic: 'user:u1', payload: { title: 'Hello', level: 'success' } });
+    expect(status).toBe(202);
+    await stream.waitFor((events) => published(events).length === 1);
+    const [event] = published(stream.events);
+    expect(event?.id).toBe(id);
+    expect(event?.event).toBe('notification');
+    const envelope = JSON.parse(event?.data ?? '{}') as Record<string, unknown>;
+    expect(Object.keys(envelope)).toEqual(['topic', 'type', 'ts', 'payload']);
+    expect(envelope).toMatchObject({
+      topic: 'user:u1',
+      type: 'notification',
+      payload: { title: 'Hello', level: 'success' },
+    });
+    expect(new Date(envelope['ts'] as string).toISOString()).toBe(envelope['ts']);
+    stream.close();
+  });
+
+  it('delivers only the connection’s topics', async () => {
+    const stream = await openStream(server.url, { token: await server.token('u1') });
+    await server.publish({ topic: 'user:u2' });
+    const { id } = await server.publish({ topic: 'user:u1' });
+    await stream.waitFor((events) => published(events).length === 1);
+    expect(published(stream.events).map((event) => event.id)).toEqual([id]);
+    stream.close();
+  });
+});

@@ -1,0 +1,21 @@
+import { defineConfig } from 'vitest/config';
+
+export default defineConfig({
+  test: {
+    include: ['apps/*/src/**/*.test.{ts,tsx}', 'apps/*/test/**/*.test.{ts,tsx}', 'packages/*/src/**/*.test.{ts,tsx}'],
+    environment: 'node',
+    pool: 'forks',
+    testTimeout: 30_000,
+    hookTimeout: 60_000,
+    coverage: {
+      provider: 'v8',
+      include: ['apps/backend/src/**/*.ts', 'packages/*/src/**/*.{ts,tsx}'],
+      exclude: ['**/*.test.ts', '**/*.contract.ts', 'apps/backend/src/main.ts'],
+      reporter: ['text-summary', 'json-summary'],
+      thresholds: {
+        'apps/backend/src/sse/**': { lines: 85 },
+        'packages/protocol/src/**': { lines: 85 },
+      },
+    },
+  },
+});
