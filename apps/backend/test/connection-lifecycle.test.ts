@@ -61,9 +61,14 @@ describe('connection lifecycle', () => {
         if (way === 'client_reset') stream.socket.resetAndDestroy();
       }
       proxy.kill('SIGKILL');
-      // The expiring tokens end their streams server-side (auth.expired, then close).
-      await Promise.all(streams.map((entry) => entry.stream.closed));
+      await Promise.all(streams.filter((entry) => entry.way !== 'server_expiry').map((entry) => entry.stream.closed));
+      // Expiring tokens end their streams server-side: auth.expired, then the response ends (the
+      // socket itself may stay open for keep-alive reuse, as HTTP allows).
       await waitUntil(() => app.app.realtime.connections.size === 0);
+      for (const { way, stream } of streams) {
+        if (way === 'server_expiry') expect(stream.eventNames.at(-1)).toBe('auth.expired');
+        stream.socket.destroy();
+      }
       expect(app.app.realtime.connections.stats()).toEqual({ connections: 0, users: 0, ips: 0, topics: 0 });
       expect(await metric(app, 'sse_connections_active')).toBe(0);
       expect(await metric(app, 'sse_connections_total')).toBe(2_000);

@@ -55,6 +55,9 @@ export class SSEConnection {
       response.socket?.destroy();
     });
     response.on('error', () => this.finish('error'));
+    // A client (or proxy) that half-closes its side has left: Node's HTTP server allows half-open
+    // sockets and would keep streaming into it until a keep-alive timeout.
+    response.socket?.once('end', () => this.close('client_closed'));
   }
 
   get isClosed(): boolean {

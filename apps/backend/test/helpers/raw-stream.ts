@@ -7,6 +7,8 @@ export interface RawStream {
   established: Promise<void>;
   /** Published-event ids seen so far (scanned from `id:` lines). */
   ids: string[];
+  /** Event names seen so far (scanned from `event:` lines), control events included. */
+  eventNames: string[];
   /** Resolves when the socket is closed, by either side. */
   closed: Promise<void>;
 }
@@ -18,6 +20,7 @@ export function openRawStream(port: number, path: string, token: string, options
     `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nAccept: text/event-stream\r\n\r\n`,
   );
   const ids: string[] = [];
+  const eventNames: string[] = [];
   let buffer = '';
   let resolveEstablished: () => void = () => undefined;
   let rejectEstablished: (error: Error) => void = () => undefined;
@@ -34,7 +37,10 @@ export function openRawStream(port: number, path: string, token: string, options
     if (buffer.includes('event: connection.established')) resolveEstablished();
     let end = buffer.lastIndexOf('\n');
     if (end === -1) return;
-    for (const line of buffer.slice(0, end).split('\n')) if (line.startsWith('id: ')) ids.push(line.slice(4));
+    for (const line of buffer.slice(0, end).split('\n')) {
+      if (line.startsWith('id: ')) ids.push(line.slice(4));
+      else if (line.startsWith('event: ')) eventNames.push(line.slice(7).trim());
+    }
     buffer = buffer.slice(end + 1);
     end = -1;
   });
@@ -43,5 +49,5 @@ export function openRawStream(port: number, path: string, token: string, options
     socket.once('data', () => socket.pause());
   }
   established.catch(() => undefined);
-  return { socket, established, ids, closed };
+  return { socket, established, ids, eventNames, closed };
 }

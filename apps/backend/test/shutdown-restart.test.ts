@@ -1,0 +1,95 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { signDevToken } from '../src/auth/dev-token.js';
+import { startServerProcess, type ServerProcess } from './helpers/server-process.js';
+import { ofType, openStream, published } from './helpers/sse-reader.js';
+import { TEST_JWT_SECRET } from './helpers/test-app.js';
+
+const token = (userId: string, scope?: string) =>
+  signDevToken(TEST_JWT_SECRET, { userId, expiresIn: 3600, ...(scope ? { scope } : {}) });
+
+async function publish(url: string, body: { topic: string; critical?: boolean; title: string }): Promise<string> {
+  const response = await fetch(`${url}/api/events`, {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${await token('publisher', 'events:publish')}`,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({
+      topic: body.topic,
+      type: 'notification',
+      payload: { title: body.title, level: 'info' },
+      critical: body.critical ?? false,
+    }),
+  });
+  expect(response.status).toBe(body.critical ? 201 : 202);
+  return ((await response.json()) as { id: string }).id;
+}
+
+describe('graceful shutdown and restart (real processes, embedded store on disk)', () => {
+  const dataDir = mkdtempSync(join(tmpdir(), 'is-restart-'));
+  let server: ServerProcess | undefined;
+  afterEach(async () => {
+    await server?.stop('SIGKILL');
+    server = undefined;
+  });
+
+  it('ends streams cleanly on SIGTERM, exits 0 in time, and resumes across restarts without going backwards', async () => {
+    server = await startServerProcess({ DATA_DIR: dataDir });
+    const first = server;
+    const streams = await Promise.all([
+      openStream(first.url, { token: await token('u1') }),
+      openStream(first.url, { token: await token('u1') }),
+    ]);
+    const before = [
+      await publish(first.url, { topic: 'user:u1', title: 'a', critical: true }),
+      await publish(first.url, { topic: 'user:u1', title: 'b' }),
+      await publish(first.url, { topic: 'user:u1', title: 'c', critical: true }),
+    ];
+    for (const stream of streams) await stream.waitFor((events) => published(events).length === 3);
+
+    const stoppedAt = Date.now();
+    expect(await first.stop('SIGTERM')).toBe(0);
+    expect(Date.now() - stoppedAt).toBeLessThan(10_000);
+    // Both streams were ended by the server, not left hanging.
+    await Promise.all(streams.map((stream) => stream.ended));
+
+    // Clean restart: the head was recorded, so a caught-up client resumes with nothing lost.
+    server = await startServerProcess({ DATA_DIR: dataDir });
+    const second = server;
+    const resumed = await openStream(second.url, { token: await token('u1'), lastEventId: before.at(-1) ?? '' });
+    await resumed.waitFor((events) => events.some((event) => event.event === 'stream.resumed'));
+    expect(ofType(resumed.events, 'stream.reset')).toEqual([]);
+    expect(ofType(resumed.events, 'stream.resumed')).toEqual([{ replayed: 0, complete: true }]);
+    const after = await publish(second.url, { topic: 'user:u1', title: 'd' });
+    expect(BigInt(after)).toBeGreaterThan(BigInt(before.at(-1) ?? '0'));
+    await resumed.waitFor((events) => published(events).some((event) => event.id === after));
+    resumed.close();
+
+    // A client that was behind before the restart: the hot log is gone, so it gets an honest
+    // reset and the critical events the store kept, then live.
+    const behind = await openStream(second.url, { token: await token('u1'), lastEventId: before[0] ?? '' });
+    await behind.waitFor((events) => events.some((event) => event.event === 'stream.resumed'));
+    expect(ofType<{ reason: string }>(behind.events, 'stream.reset')[0]?.reason).toBe('gap');
+    expect(published(behind.events).map((event) => event.id)).toEqual([before[2], after]);
+    expect(ofType(behind.events, 'stream.resumed')).toEqual([{ replayed: 2, complete: false }]);
+    behind.close();
+
+    // A crash (SIGKILL): no head is recorded, yet new ids still go up and critical events survive.
+    const critical = await publish(second.url, { topic: 'user:u1', title: 'e', critical: true });
+    await second.stop('SIGKILL');
+    server = await startServerProcess({ DATA_DIR: dataDir });
+    const third = server;
+    const newest = await publish(third.url, { topic: 'user:u1', title: 'f' });
+    expect(BigInt(newest)).toBeGreaterThan(BigInt(critical));
+    const crashed = await openStream(third.url, { token: await token('u1'), lastEventId: after });
+    await crashed.waitFor((events) => events.some((event) => event.event === 'stream.resumed'));
+    expect(ofType<{ reason: string }>(crashed.events, 'stream.reset')[0]?.reason).toBe('gap');
+    expect(published(crashed.events).map((event) => event.id)).toEqual([critical, newest]);
+    crashed.close();
+    expect(await third.stop('SIGTERM')).toBe(0);
+    rmSync(dataDir, { recursive: true, force: true });
+  }, 180_000);
+});
