@@ -4,11 +4,9 @@ import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { signDevToken } from '../src/auth/dev-token.js';
 import { ofType, openStream, published, type StreamReader } from './helpers/sse-reader.js';
+import { expectJsonError } from './helpers/http-assertions.js';
 import { startTestApp, TEST_JWT_SECRET, type TestApp } from './helpers/test-app.js';
 
-interface ErrorBody {
-  error: { code: string; message: string };
-}
 interface Established {
   connectionId: string;
   instanceId: string;
@@ -16,34 +14,6 @@ interface Established {
 }
 
 const OTHER_SECRET = 'another-secret-9876543210-9876543210-9876543210';
-
-/** Asserts a JSON error of API.md's shape (status, JSON content type, code) and returns it. */
-async function expectJsonError(response: Response, status: number, code: string): Promise<ErrorBody> {
-  const text = await response.text();
-  expect({ status: response.status, text }).toMatchObject({ status });
-  expect(response.headers.get('content-type')).toMatch(/^application\/json/);
-  const body = JSON.parse(text) as ErrorBody;
-  expect(Object.keys(body)).toEqual(['error']);
-  expect(body.error.code).toBe(code);
-  expect(body.error.message).toEqual(expect.any(String));
-  return body;
-}
-
-/**
- * Closes a test server. Node 20's fetch opens a spare connection after a streaming response is
- * aborted; it never sends a request, so Node counts it as active until headersTimeout (60 s) and
- * `app.close()` would wait for it. Streams are all closed by then, so the leftovers are dropped.
- */
-async function closeApp(server: TestApp | undefined): Promise<void> {
-  if (!server) return;
-  const closing = server.close();
-  const force = setTimeout(() => server.app.server.closeAllConnections(), 1_000);
-  try {
-    await closing;
-  } finally {
-    clearTimeout(force);
-  }
-}
 
 /** A raw GET of the stream endpoint, for refusals (no SSE parsing). */
 function getStream(
@@ -105,7 +75,7 @@ describe('auth: stream and API credentials', () => {
     for (const stream of streams.splice(0)) stream.close();
   });
   afterAll(async () => {
-    await closeApp(server);
+    await server?.close();
   });
 
   it('refuses a stream without credentials with a 401 JSON error, before any stream byte', async () => {
@@ -350,7 +320,7 @@ describe('auth: token and ticket lifetimes', () => {
     for (const stream of streams.splice(0)) stream.close();
   });
   afterAll(async () => {
-    await closeApp(server);
+    await server?.close();
   });
 
   /** A token expiring in ~4 s (exp has whole-second precision) and when exactly. */
@@ -470,7 +440,7 @@ describe('auth: JWKS mode', () => {
     server = await startTestApp({ JWT_SECRET: '', JWT_JWKS_URL: `http://127.0.0.1:${port}/jwks.json` });
   });
   afterAll(async () => {
-    await closeApp(server);
+    await server?.close();
     await new Promise((resolve) => jwks?.close(resolve));
   });
 
@@ -528,7 +498,7 @@ describe('auth: dev login in production', () => {
     try {
       await expectJsonError(await devTokenRequest(server), 404, 'not_found');
     } finally {
-      await closeApp(server);
+      await server?.close();
     }
   });
 
@@ -539,7 +509,7 @@ describe('auth: dev login in production', () => {
       expect(response.status).toBe(200);
       expect(await response.json()).toMatchObject({ accessToken: expect.any(String), expiresIn: 3600 });
     } finally {
-      await closeApp(server);
+      await server?.close();
     }
   });
 

@@ -4,18 +4,6 @@ import { createLogger } from '../src/observability/logger.js';
 import { ofType, openStream, published, type StreamReader } from './helpers/sse-reader.js';
 import { startTestApp, type TestApp } from './helpers/test-app.js';
 
-/** Closes a test server (see auth.test.ts: Node 20's fetch leaves a spare connection after an abort). */
-async function closeApp(server: TestApp | undefined): Promise<void> {
-  if (!server) return;
-  const closing = server.close();
-  const force = setTimeout(() => server.app.server.closeAllConnections(), 1_000);
-  try {
-    await closing;
-  } finally {
-    clearTimeout(force);
-  }
-}
-
 function post(url: string, token?: string, body?: unknown): Promise<Response> {
   return fetch(url, {
     method: 'POST',
@@ -45,7 +33,7 @@ describe('logging: credentials never reach the logs', () => {
     server = await startTestApp({}, { logger });
   });
   afterAll(async () => {
-    await closeApp(server);
+    await server?.close();
   });
 
   const remember = <T extends string>(secret: T): T => {

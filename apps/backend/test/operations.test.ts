@@ -1,11 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, parseConfig } from '../src/config.js';
 import { ofType, openStream, published, type StreamReader } from './helpers/sse-reader.js';
+import { expectJsonError } from './helpers/http-assertions.js';
 import { startTestApp, type TestApp } from './helpers/test-app.js';
-
-interface ErrorBody {
-  error: { code: string; message: string };
-}
 
 /** Every metric API.md promises, with its Prometheus type. */
 const REQUIRED_METRICS = {
@@ -19,31 +16,6 @@ const REQUIRED_METRICS = {
   sse_stream_resets_total: 'counter',
   ai_generation_time_to_first_token_seconds: 'histogram',
 } as const;
-
-async function expectJsonError(response: Response, status: number, code: string): Promise<ErrorBody> {
-  const text = await response.text();
-  expect({ status: response.status, text }).toMatchObject({ status });
-  expect(response.headers.get('content-type')).toMatch(/^application\/json/);
-  const body = JSON.parse(text) as ErrorBody;
-  expect(body.error.code).toBe(code);
-  return body;
-}
-
-/**
- * Closes a test server. Node 20's fetch opens a spare connection after a streaming response is
- * aborted; it never sends a request, so Node counts it as active until headersTimeout (60 s) and
- * `app.close()` would wait for it. Streams are all closed by then, so the leftovers are dropped.
- */
-async function closeApp(server: TestApp | undefined): Promise<void> {
-  if (!server) return;
-  const closing = server.close();
-  const force = setTimeout(() => server.app.server.closeAllConnections(), 1_000);
-  try {
-    await closing;
-  } finally {
-    clearTimeout(force);
-  }
-}
 
 /** The value of one sample (`name` or `name{labels}` exactly as exposed); 0 when absent. */
 function sample(text: string, series: string): number {
@@ -78,7 +50,7 @@ describe('operations endpoints (default configuration)', () => {
     for (const stream of streams.splice(0)) stream.close();
   });
   afterAll(async () => {
-    await closeApp(server);
+    await server?.close();
   });
 
   it('GET /healthz is 200', async () => {
@@ -178,7 +150,7 @@ describe('operations endpoints (METRICS_TOKEN and CORS_ORIGINS)', () => {
     server = await startTestApp({ METRICS_TOKEN: 'metrics-secret', CORS_ORIGINS: `${ALLOWED}, http://c.example` });
   });
   afterAll(async () => {
-    await closeApp(server);
+    await server?.close();
   });
 
   it('protects /metrics with METRICS_TOKEN', async () => {

@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { expectJsonError } from './helpers/http-assertions.js';
 import { startTestApp, type TestApp } from './helpers/test-app.js';
 
 interface PolledEvent {
@@ -13,30 +14,6 @@ interface PollBody {
   lastEventId: string;
   reset?: { reason: string; since?: string };
 }
-interface ErrorBody {
-  error: { code: string; message: string };
-}
-
-async function expectJsonError(response: Response, status: number, code: string): Promise<ErrorBody> {
-  const text = await response.text();
-  expect({ status: response.status, text }).toMatchObject({ status });
-  expect(response.headers.get('content-type')).toMatch(/^application\/json/);
-  const body = JSON.parse(text) as ErrorBody;
-  expect(body.error.code).toBe(code);
-  return body;
-}
-
-/** Closes a test server (see auth.test.ts: Node 20's fetch leaves a spare connection after an abort). */
-async function closeApp(server: TestApp | undefined): Promise<void> {
-  if (!server) return;
-  const closing = server.close();
-  const force = setTimeout(() => server.app.server.closeAllConnections(), 1_000);
-  try {
-    await closing;
-  } finally {
-    clearTimeout(force);
-  }
-}
 
 describe('GET /api/sse/poll', () => {
   let server: TestApp;
@@ -45,7 +22,7 @@ describe('GET /api/sse/poll', () => {
     server = await startTestApp();
   });
   afterAll(async () => {
-    await closeApp(server);
+    await server?.close();
   });
 
   async function poll(token: string, query: string): Promise<{ status: number; body: PollBody; ms: number }> {

@@ -1,42 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgliteEventStore } from '../src/store/pglite-event-store.js';
 import { openStream, published } from './helpers/sse-reader.js';
+import { expectJsonError } from './helpers/http-assertions.js';
 import { startTestApp, type TestApp } from './helpers/test-app.js';
-
-interface ErrorBody {
-  error: { code: string; message: string };
-}
 
 const ID_PATTERN = /^[0-9A-Za-z._-]{1,64}$/;
 const NOTIFICATION = { title: 'Hello', level: 'info' };
-
-/** Asserts a JSON error of API.md's shape (status, JSON content type, code) and returns it. */
-async function expectJsonError(response: Response, status: number, code: string): Promise<ErrorBody> {
-  const text = await response.text();
-  expect({ status: response.status, text }).toMatchObject({ status });
-  expect(response.headers.get('content-type')).toMatch(/^application\/json/);
-  const body = JSON.parse(text) as ErrorBody;
-  expect(Object.keys(body)).toEqual(['error']);
-  expect(body.error.code).toBe(code);
-  expect(body.error.message).toEqual(expect.any(String));
-  return body;
-}
-
-/**
- * Closes a test server. Node 20's fetch opens a spare connection after a streaming response is
- * aborted; it never sends a request, so Node counts it as active until headersTimeout (60 s) and
- * `app.close()` would wait for it. Streams are all closed by then, so the leftovers are dropped.
- */
-async function closeApp(server: TestApp | undefined): Promise<void> {
-  if (!server) return;
-  const closing = server.close();
-  const force = setTimeout(() => server.app.server.closeAllConnections(), 1_000);
-  try {
-    await closing;
-  } finally {
-    clearTimeout(force);
-  }
-}
 
 /** POST /api/events with a raw body (a string is sent as is, anything else as JSON). */
 function publishRaw(server: TestApp, body: unknown, token?: string): Promise<Response> {
@@ -59,7 +28,7 @@ describe('POST /api/events', () => {
     publisher = await server.token('pub-user', { scope: 'events:publish' });
   });
   afterAll(async () => {
-    await closeApp(server);
+    await server?.close();
   });
 
   it('answers 202 {id} for a non-critical event, which is delivered but not stored', async () => {
@@ -223,7 +192,7 @@ describe('POST /api/events rate limit', () => {
     server = await startTestApp({ PUBLISH_RATE_MAX: '3', PUBLISH_RATE_WINDOW_MS: '60000' });
   });
   afterAll(async () => {
-    await closeApp(server);
+    await server?.close();
   });
 
   it('answers 429 rate_limited with Retry-After past PUBLISH_RATE_MAX, per user', async () => {
@@ -258,7 +227,7 @@ describe('POST /api/events with the store down', () => {
     await store.close();
   });
   afterAll(async () => {
-    await closeApp(server);
+    await server?.close();
   });
 
   it('answers a critical publish with 503 store_unavailable', async () => {
