@@ -1,5 +1,46 @@
 /**
- * Framework-free SSE client for InfiniteScribe Realtime. The reconnecting, resuming client lands
- * with the browser-side issue; for now this package re-exports the protocol it will speak.
+ * @module @infinitescribe/client: the framework-free SSE client of InfiniteScribe Realtime.
+ * Streams over fetch (Bearer token, refreshed on every reconnect) or a native EventSource with a
+ * ticket, resumes by last event id (per tab), dedupes by id, reconnects with full-jitter backoff,
+ * watches heartbeats, and falls back to long-poll behind buffering proxies.
+ * @example
+ * import { createSSEClient } from '@infinitescribe/client';
+ * const client = createSSEClient({ url: '', getToken: ({ forceRefresh }) => tokens.get({ forceRefresh }) });
+ * client.on('task.progress', ({ payload }) => setProgress(payload.taskId, payload.percent));
  */
-export type { ControlEvents, Envelope, EnvelopeWithId, EventType } from '@infinitescribe/protocol';
+
+export { createSSEClient } from './sse-client.js';
+export type { SSEClient, SSEClientOptions } from './sse-client.js';
+export type { GetToken } from './auth.js';
+export { canTransition, CONNECTION_TRANSITIONS } from './connection-state.js';
+export type {
+  ConnectionDetails,
+  ConnectionReason,
+  ConnectionReasons,
+  ConnectionSnapshot,
+  ConnectionState,
+  ConnectionStatus,
+  TransportKind,
+} from './connection-state.js';
+export type {
+  ClientLifecycleEvents,
+  EstablishedEvent,
+  ResetEvent,
+  ResumedEvent,
+  SSEClientEventKey,
+  SSEClientEventMap,
+} from './client-events.js';
+export { SSEClientError } from './errors.js';
+export type { SSEClientErrorCode, SSEClientErrorDetails } from './errors.js';
+export { backoffDelay, DEFAULT_BACKOFF } from './backoff.js';
+export type { BackoffInput, BackoffOptions } from './backoff.js';
+export { browserSignals } from './browser-signals.js';
+export type { BrowserSignal, BrowserSignals } from './browser-signals.js';
+export type { ResumeStorage } from './resume.js';
+export type { FetchLike } from './transport.js';
+export type {
+  EventSourceConstructor,
+  EventSourceLike,
+  EventSourceMessageLike,
+} from './transports/event-source-transport.js';
+export type { ControlEvents, Envelope, EnvelopeWithId, EventPayload, EventType } from '@infinitescribe/protocol';

@@ -1,0 +1,121 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { EventSourceConstructor } from './event-source-transport.js';
+import { FakeEventSource } from '../testing/fakes.js';
+import { advance, createHarness, settle, type Harness } from '../testing/harness.js';
+import { CONTROL_EVENT_TYPES, PUBLISHED_EVENT_TYPES, TICKET_PATH } from '../wire.js';
+
+beforeEach(() => {
+  vi.useFakeTimers();
+  FakeEventSource.instances.length = 0;
+});
+afterEach(() => {
+  vi.useRealTimers();
+});
+
+function eventSourceHarness(): Harness {
+  const harness = createHarness({ transport: 'eventsource', EventSource: FakeEventSource, topics: ['user:u1'] });
+  harness.network.onRequest = (pending) => {
+    if (pending.url.pathname === TICKET_PATH)
+      pending.respondJson(200, { ticket: `t${harness.network.to(TICKET_PATH).length}`, expiresIn: 30 });
+  };
+  return harness;
+}
+
+function lastSource(): FakeEventSource {
+  const source = FakeEventSource.instances.at(-1);
+  if (!source) throw new Error('no EventSource was created');
+  return source;
+}
+
+describe('EventSource transport', () => {
+  it('accepts the browser EventSource class (type check)', () => {
+    const accepts = (ctor: EventSourceConstructor) => ctor;
+    // Compile-time: the DOM's EventSource fits the port; Node has none at run time.
+    const native = (globalThis as { EventSource?: typeof EventSource }).EventSource;
+    if (native) expect(accepts(native)).toBe(native);
+  });
+
+  it('trades the Bearer token for a ticket and opens with ticket, topics and lastEventId', async () => {
+    const { network, snapshot, client, storage } = eventSourceHarness();
+    storage.setItem('unused', 'x');
+    await settle();
+    const ticketRequest = network.last(TICKET_PATH);
+    expect(ticketRequest.request.method).toBe('POST');
+    expect(ticketRequest.request.headers['authorization']).toBe('Bearer token');
+    const source = lastSource();
+    expect(source.url.searchParams.get('ticket')).toBe('t1');
+    expect(source.url.searchParams.get('topics')).toBe('user:u1');
+    expect(source.url.searchParams.get('lastEventId')).toBeNull();
+    expect(source.listenedTypes).toEqual(expect.arrayContaining([...CONTROL_EVENT_TYPES, ...PUBLISHED_EVENT_TYPES]));
+
+    const titles: string[] = [];
+    client.on('notification', (event) => titles.push(`${event.id}:${event.payload.title}`));
+    source.open();
+    source.message('connection.established', { connectionId: 'es1', instanceId: 'i', topics: ['user:u1'] });
+    source.message(
+      'notification',
+      { topic: 'user:u1', type: 'notification', ts: '', payload: { title: 'hi', level: 'info' } },
+      '17',
+    );
+    // A control event after an event: the browser reports the stream's last id ('17') on it too.
+    source.message('heartbeat', { ts: '' }, '17');
+    await settle();
+    expect(snapshot()).toMatchObject({
+      state: 'open',
+      transport: 'eventsource',
+      connectionId: 'es1',
+      lastEventId: '17',
+    });
+    expect(titles).toEqual(['17:hi']);
+  });
+
+  it('closes on error (no native retry) and reconnects with a new ticket and the resume id', async () => {
+    const { network, snapshot } = eventSourceHarness();
+    await settle();
+    const first = lastSource();
+    first.open();
+    first.message('connection.established', { connectionId: 'es1', instanceId: 'i', topics: [] });
+    first.message(
+      'notification',
+      { topic: 'user:u1', type: 'notification', ts: '', payload: { title: 'a', level: 'info' } },
+      '5',
+    );
+    first.error();
+    await settle();
+    expect(first.isClosed).toBe(true);
+    expect(snapshot()).toMatchObject({ state: 'reconnecting', reason: 'transport_closed' });
+    await advance(snapshot().retryInMs ?? 0);
+    expect(network.to(TICKET_PATH)).toHaveLength(2);
+    const second = lastSource();
+    expect(second).not.toBe(first);
+    expect(second.url.searchParams.get('ticket')).toBe('t2');
+    expect(second.url.searchParams.get('lastEventId')).toBe('5');
+
+    second.error(); // refused before opening (a browser hides the status)
+    await settle();
+    expect(snapshot()).toMatchObject({ state: 'reconnecting', reason: 'network_error' });
+  });
+
+  it('applies the 401 policy to the ticket request', async () => {
+    const harness = createHarness({ transport: 'eventsource', EventSource: FakeEventSource });
+    const { network, getToken, snapshot } = harness;
+    network.onRequest = (pending) => pending.respondError(401, 'unauthorized');
+    await settle();
+    expect(getToken.mock.calls).toEqual([[{ forceRefresh: false }], [{ forceRefresh: true }]]);
+    expect(snapshot()).toMatchObject({ state: 'closed', reason: 'unauthorized' });
+    expect(FakeEventSource.instances).toHaveLength(0);
+  });
+
+  it('stalls into the same first-byte timeout as fetch', async () => {
+    const { snapshot } = eventSourceHarness();
+    await settle();
+    lastSource().open();
+    await advance(10_000);
+    expect(snapshot()).toMatchObject({ state: 'reconnecting', reason: 'first_byte_timeout' });
+    expect(lastSource().isClosed).toBe(true);
+  });
+
+  it('requires an EventSource class for transport "eventsource"', () => {
+    expect(() => createHarness({ transport: 'eventsource' })).toThrow(/needs an EventSource class/);
+  });
+});
