@@ -6,10 +6,13 @@ import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
+import { createGenerationService } from './ai/create-generation-service.js';
+import { registerGenerationRoutes } from './ai/generation-routes.js';
 import { registerAuthRoutes } from './auth/auth-routes.js';
 import { Authenticator } from './auth/authenticator.js';
 import { createJwtVerifier } from './auth/jwt-verifier.js';
 import { MemoryTicketStore } from './auth/memory-ticket-store.js';
+import { RedisTicketStore } from './auth/redis-ticket-store.js';
 import type { TicketStore } from './auth/ticket-store.js';
 import { createEventBus } from './bus/create-event-bus.js';
 import type { EventBus } from './bus/event-bus.js';
@@ -70,10 +73,17 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
     dependencies.bus ??
     createEventBus({
       redisUrl: config.redisUrl,
+      redisKeyPrefix: config.redisKeyPrefix,
       hotLogMaxEvents: config.hotLogMaxEvents,
       hotLogMaxAgeMs: config.hotLogMaxAgeMs,
+      logger,
     });
-  const tickets = dependencies.tickets ?? new MemoryTicketStore();
+  // Tickets must work on whichever instance the browser's EventSource lands on.
+  const tickets =
+    dependencies.tickets ??
+    (config.redisUrl
+      ? new RedisTicketStore({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix })
+      : new MemoryTicketStore());
 
   await store.init();
   const recordedHead = await store.takeRecordedHeadId();
@@ -118,6 +128,9 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
   const streamServices = { config, instanceId, authenticator, connections, bus, store, metrics, isClosing };
   registerStreamRoutes(app, streamServices);
   registerPollRoute(app, streamServices);
+  const generations = createGenerationService({ config, instanceId, bus, store, publisher, metrics, logger: app.log });
+  await generations.start();
+  registerGenerationRoutes(app, { authenticator, generations });
 
   const staticDir = config.staticDir ?? DEFAULT_STATIC_DIR;
   if (existsSync(staticDir)) await app.register(fastifyStatic, { root: staticDir, wildcard: false });
@@ -131,6 +144,7 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
     setTimeout(() => app.server.closeAllConnections(), config.shutdownDrainMs).unref();
   });
   app.addHook('onClose', async () => {
+    await generations.stop();
     connections.stop();
     retention.stop();
     try {

@@ -28,6 +28,10 @@ const schema = z
     AUTH_EXPIRY_WARNING_MS: int(0, 3_600_000).default(60_000),
     TICKET_TTL_MS: int(1_000, 600_000).default(30_000),
     REDIS_URL: optionalString,
+    REDIS_KEY_PREFIX: z
+      .string()
+      .regex(/^[A-Za-z0-9_.-]{1,32}$/, 'letters, digits, _ . - only (it becomes a Redis hash tag)')
+      .default('is'),
     DATABASE_URL: optionalString,
     DATA_DIR: z.string().min(1).default('./data'),
     HEARTBEAT_MS: int(1_000, 600_000).default(15_000),
@@ -48,6 +52,19 @@ const schema = z
     SHUTDOWN_TIMEOUT_MS: int(100, 60_000).default(10_000),
     SHUTDOWN_DRAIN_MS: int(0, 60_000).default(2_000),
     STATIC_DIR: optionalString,
+    AI_BASE_URL: optionalString.refine((url) => url === undefined || /^https?:\/\/[^/]/.test(url), {
+      message: 'AI_BASE_URL must be an http(s) URL, e.g. http://localhost:11434/v1',
+    }),
+    AI_API_KEY: optionalString,
+    AI_MODEL: optionalString,
+    AI_CONNECT_TIMEOUT_MS: int(100, 600_000).default(10_000),
+    AI_IDLE_TIMEOUT_MS: int(100, 600_000).default(30_000),
+    AI_TOTAL_TIMEOUT_MS: int(1_000, 3_600_000).default(300_000),
+    AI_FLUSH_MS: int(1, 10_000).default(40),
+    AI_MAX_CONCURRENT_PER_USER: int(1, 100_000).default(3),
+    AI_DEFAULT_MAX_TOKENS: int(1, 32_768).default(200),
+    AI_OFFLINE_TOKENS_PER_SECOND: int(1, 1_000_000).default(40),
+    AI_OFFLINE_SEED: int(0, 4_294_967_295).default(1),
   })
   .refine((env) => !(env.JWT_SECRET && env.JWT_JWKS_URL), {
     message: 'set JWT_SECRET or JWT_JWKS_URL, not both',
@@ -59,6 +76,11 @@ const schema = z
   .refine((env) => !(env.NODE_ENV === 'production' && !env.JWT_SECRET && !env.JWT_JWKS_URL), {
     message: 'required when NODE_ENV=production (the built-in dev secret is public)',
     path: ['JWT_SECRET'],
+    when: () => true,
+  })
+  .refine((env) => !((env.AI_BASE_URL ?? env.AI_API_KEY) !== undefined && env.AI_MODEL === undefined), {
+    message: 'required when AI_BASE_URL or AI_API_KEY is set (e.g. gpt-4o-mini, llama3.1)',
+    path: ['AI_MODEL'],
     when: () => true,
   });
 
@@ -79,6 +101,8 @@ export interface Config {
   authExpiryWarningMs: number;
   ticketTtlMs: number;
   redisUrl: string | undefined;
+  /** Prefix and hash tag of every Redis key; deployments sharing one Redis need distinct ones. */
+  redisKeyPrefix: string;
   databaseUrl: string | undefined;
   dataDir: string;
   heartbeatMs: number;
@@ -102,6 +126,22 @@ export interface Config {
   /** After streams are closed, in-flight requests get this long before sockets are cut. */
   shutdownDrainMs: number;
   staticDir: string | undefined;
+  /** OpenAI-compatible endpoint (…/v1); unset with no key: the offline demo provider. */
+  aiBaseUrl: string | undefined;
+  aiApiKey: string | undefined;
+  aiModel: string | undefined;
+  /** Provider request: until response headers, between chunks, and in all (also caps any generation). */
+  aiConnectTimeoutMs: number;
+  aiIdleTimeoutMs: number;
+  aiTotalTimeoutMs: number;
+  /** Deltas are coalesced into at most one event per this interval. */
+  aiFlushMs: number;
+  aiMaxConcurrentPerUser: number;
+  /** maxTokens of a generation that names none. */
+  aiDefaultMaxTokens: number;
+  /** Pace and seed of the offline demo provider. */
+  aiOfflineTokensPerSecond: number;
+  aiOfflineSeed: number;
 }
 
 /** Thrown at start-up with every configuration problem listed at once. */
@@ -142,6 +182,7 @@ export function parseConfig(env: Record<string, string | undefined>): Readonly<C
     authExpiryWarningMs: value.AUTH_EXPIRY_WARNING_MS,
     ticketTtlMs: value.TICKET_TTL_MS,
     redisUrl: value.REDIS_URL,
+    redisKeyPrefix: value.REDIS_KEY_PREFIX,
     databaseUrl: value.DATABASE_URL,
     dataDir: value.DATA_DIR,
     heartbeatMs: value.HEARTBEAT_MS,
@@ -165,6 +206,17 @@ export function parseConfig(env: Record<string, string | undefined>): Readonly<C
     shutdownTimeoutMs: value.SHUTDOWN_TIMEOUT_MS,
     shutdownDrainMs: value.SHUTDOWN_DRAIN_MS,
     staticDir: value.STATIC_DIR,
+    aiBaseUrl: value.AI_BASE_URL,
+    aiApiKey: value.AI_API_KEY,
+    aiModel: value.AI_MODEL,
+    aiConnectTimeoutMs: value.AI_CONNECT_TIMEOUT_MS,
+    aiIdleTimeoutMs: value.AI_IDLE_TIMEOUT_MS,
+    aiTotalTimeoutMs: value.AI_TOTAL_TIMEOUT_MS,
+    aiFlushMs: value.AI_FLUSH_MS,
+    aiMaxConcurrentPerUser: value.AI_MAX_CONCURRENT_PER_USER,
+    aiDefaultMaxTokens: value.AI_DEFAULT_MAX_TOKENS,
+    aiOfflineTokensPerSecond: value.AI_OFFLINE_TOKENS_PER_SECOND,
+    aiOfflineSeed: value.AI_OFFLINE_SEED,
   };
   return Object.freeze(config);
 }

@@ -49,4 +49,20 @@ describe('GET /api/sse/stream', () => {
     expect(published(stream.events).map((event) => event.id)).toEqual([id]);
     stream.close();
   });
+
+  it('never streams a server-internal topic, even when a token grants it', async () => {
+    const token = await server.token('u1', { topics: ['ai-generations', 'doc:1'] });
+    const explicit = await fetch(`${server.url}/api/sse/stream?topics=ai-generations`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(explicit.status).toBe(403);
+    expect(await explicit.json()).toMatchObject({ error: { code: 'forbidden_topic' } });
+    const stream = await openStream(server.url, { token });
+    await stream.waitFor((events) => events.some((event) => event.event === 'connection.established'));
+    expect(ofType<{ topics: string[] }>(stream.events, 'connection.established')[0]?.topics).toEqual([
+      'user:u1',
+      'doc:1',
+    ]);
+    stream.close();
+  });
 });

@@ -64,6 +64,18 @@ export class Metrics {
     buckets: [0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30],
     registers: [this.registry],
   });
+  readonly aiInterDeltaGap = new Histogram({
+    name: 'ai_generation_inter_delta_seconds',
+    help: 'Time between consecutive delta events of one generation (coalesced frames, not tokens)',
+    buckets: [0.005, 0.01, 0.025, 0.04, 0.05, 0.075, 0.1, 0.25, 0.5, 1, 2.5, 5],
+    registers: [this.registry],
+  });
+  readonly aiGenerations = new Counter({
+    name: 'ai_generations_total',
+    help: 'Generations ended, by outcome (completed, failed, cancelled, interrupted = found orphaned after a restart)',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });

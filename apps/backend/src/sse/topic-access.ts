@@ -1,15 +1,19 @@
 import { isValidTopic } from '@infinitescribe/protocol';
 import { canSubscribe, defaultTopics, type Principal } from '../auth/principal.js';
+import { GENERATION_JOURNAL_TOPIC } from '../ai/generation-log.js';
 import { AppError, ForbiddenTopicError } from '../errors.js';
 
 const MAX_TOPICS_PER_STREAM = 100;
+
+/** Server-internal topics (journals), never streamed to clients whatever a token grants. */
+const RESERVED_TOPICS = new Set([GENERATION_JOURNAL_TOPIC]);
 
 /**
  * The topics a stream or poll gets: the `topics` query (comma-separated) when given, else the
  * user's own topic plus every granted one. A topic the token does not grant is a 403.
  */
 export function resolveTopics(principal: Principal, requested: unknown): string[] {
-  if (requested === undefined || requested === '') return defaultTopics(principal);
+  if (requested === undefined || requested === '') return grantedTopics(principal);
   if (typeof requested !== 'string') throw new AppError('invalid_request', 'topics must be a comma-separated string');
   const topics = [
     ...new Set(
@@ -23,7 +27,12 @@ export function resolveTopics(principal: Principal, requested: unknown): string[
     throw new AppError('invalid_request', `at most ${MAX_TOPICS_PER_STREAM} topics per stream`);
   }
   for (const topic of topics) {
-    if (!isValidTopic(topic) || !canSubscribe(principal, topic)) throw new ForbiddenTopicError(topic);
+    const reserved = RESERVED_TOPICS.has(topic);
+    if (reserved || !isValidTopic(topic) || !canSubscribe(principal, topic)) throw new ForbiddenTopicError(topic);
   }
-  return topics.length > 0 ? topics : defaultTopics(principal);
+  return topics.length > 0 ? topics : grantedTopics(principal);
+}
+
+function grantedTopics(principal: Principal): string[] {
+  return defaultTopics(principal).filter((topic) => !RESERVED_TOPICS.has(topic));
 }

@@ -1,0 +1,71 @@
+import type { FastifyInstance } from 'fastify';
+import { z } from 'zod';
+import type { Authenticator } from '../auth/authenticator.js';
+import { AppError } from '../errors.js';
+import { parseInput } from '../http/parse-input.js';
+import type { ProviderInfo } from './ai-provider.js';
+import type { GenerationService, GenerationView } from './generation-service.js';
+
+/** Longest prompt accepted (characters). */
+export const MAX_PROMPT_CHARS = 32_000;
+/** Largest maxTokens a request may ask for. */
+export const MAX_TOKENS_LIMIT = 32_768;
+
+const createBody = z.strictObject({
+  prompt: z
+    .string()
+    .max(MAX_PROMPT_CHARS)
+    .refine((prompt) => prompt.trim() !== '', { message: 'prompt must not be blank' }),
+  maxTokens: z.number().int().min(1).max(MAX_TOKENS_LIMIT).optional(),
+  documentId: z.string().min(1).max(128).optional(),
+});
+
+const idParams = z.object({ id: z.string().min(1).max(128) });
+
+/** Options of {@link registerGenerationRoutes}. */
+export interface GenerationRoutesOptions {
+  authenticator: Authenticator;
+  generations: GenerationService;
+}
+
+/**
+ * API.md "AI generations": `POST /api/ai/generations` → 202 `{generationId}`,
+ * `POST /api/ai/generations/:id/cancel` → 202, `GET /api/ai/generations/:id` → status and text so
+ * far; plus `GET /api/ai/provider`, which says whether this is the offline demo provider. All
+ * need a Bearer token (or the cookie); a generation is visible to its owner only (others get 404).
+ */
+export function registerGenerationRoutes(app: FastifyInstance, options: GenerationRoutesOptions): void {
+  const { authenticator, generations } = options;
+
+  app.post('/api/ai/generations', async (request, reply): Promise<{ generationId: string }> => {
+    const principal = await authenticator.authenticate(request);
+    if (request.body === undefined) throw new AppError('invalid_request', 'body must be a JSON object');
+    const body = parseInput(createBody, request.body);
+    const generationId = await generations.create(principal.userId, {
+      prompt: body.prompt,
+      ...(body.maxTokens !== undefined ? { maxTokens: body.maxTokens } : {}),
+      ...(body.documentId !== undefined ? { documentId: body.documentId } : {}),
+    });
+    reply.code(202);
+    return { generationId };
+  });
+
+  app.post('/api/ai/generations/:id/cancel', async (request, reply): Promise<{ generationId: string }> => {
+    const principal = await authenticator.authenticate(request);
+    const { id } = parseInput(idParams, request.params);
+    await generations.cancel(principal.userId, id);
+    reply.code(202);
+    return { generationId: id };
+  });
+
+  app.get('/api/ai/generations/:id', async (request): Promise<GenerationView> => {
+    const principal = await authenticator.authenticate(request);
+    const { id } = parseInput(idParams, request.params);
+    return generations.get(principal.userId, id);
+  });
+
+  app.get('/api/ai/provider', async (request): Promise<ProviderInfo> => {
+    await authenticator.authenticate(request);
+    return generations.provider.info;
+  });
+}

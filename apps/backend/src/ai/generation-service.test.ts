@@ -1,0 +1,221 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { MemoryEventBus } from '../bus/memory-event-bus.js';
+import { AppError } from '../errors.js';
+import { idFloorAt } from '../events/event-id.js';
+import type { EventRecord } from '../events/event-record.js';
+import { EventPublisher } from '../events/event-publisher.js';
+import { createLogger } from '../observability/logger.js';
+import { Metrics } from '../observability/metrics.js';
+import type { EventStore } from '../store/event-store.js';
+import { PgliteEventStore } from '../store/pglite-event-store.js';
+import type { AIProvider } from './ai-provider.js';
+import { FakeOpenAIServer, waitUntil } from './fake-openai-server.js';
+import { instanceTagOf, newGenerationId } from './generation-id.js';
+import { GENERATION_JOURNAL_TOPIC, journalKey } from './generation-log.js';
+import {
+  GenerationService,
+  RESTART_ERROR,
+  SHUTDOWN_ERROR,
+  type GenerationServiceOptions,
+} from './generation-service.js';
+import { OfflineProvider } from './offline-provider.js';
+import { OpenAICompatibleProvider } from './openai-compatible-provider.js';
+
+/** Polls an async condition every 10 ms for up to 10 s. */
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met within 10 s');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/**
+ * Two instances in one process: two services on one bus and one store, as behind a load
+ * balancer with Redis and PostgreSQL (`singleInstance: false`).
+ */
+describe('GenerationService across instances', () => {
+  let bus: MemoryEventBus;
+  let store: PgliteEventStore;
+  let storeDown: boolean;
+  let services: GenerationService[];
+  let publisher: EventPublisher;
+  const logger = createLogger({ level: 'silent' }) as FastifyBaseLogger;
+
+  beforeEach(async () => {
+    bus = new MemoryEventBus({ maxEvents: 10_000, maxAgeMs: 3_600_000 });
+    await bus.start({ idFloor: idFloorAt(Date.now() - 60_000), coveredFrom: 0 });
+    store = new PgliteEventStore();
+    await store.init();
+    storeDown = false;
+    // The store as the publisher sees it, with a switch to take it down.
+    const flaky = new Proxy(store, {
+      get(target, property, receiver) {
+        if (storeDown && (property === 'health' || property === 'append')) {
+          return property === 'health'
+            ? async () => ({ status: 'down', detail: 'test' })
+            : async () => Promise.reject(new Error('store down'));
+        }
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    }) as EventStore;
+    publisher = new EventPublisher({ bus, store: flaky, metrics: new Metrics({ defaultMetrics: false }), logger });
+    services = [];
+  });
+  afterEach(async () => {
+    await Promise.allSettled(services.map((service) => service.stop()));
+    await bus.close();
+    await store.close();
+  });
+
+  function instance(instanceId: string, provider: AIProvider, options: Partial<GenerationServiceOptions> = {}) {
+    const service = new GenerationService({
+      provider,
+      publisher,
+      bus,
+      store,
+      metrics: new Metrics({ defaultMetrics: false }),
+      logger,
+      instanceId,
+      flushMs: 20,
+      maxConcurrentPerUser: 3,
+      defaultMaxTokens: 400,
+      maxDurationMs: 30_000,
+      singleInstance: false,
+      ...options,
+    });
+    services.push(service);
+    return service;
+  }
+
+  const slowOffline = () => new OfflineProvider({ tokensPerSecond: 30, seed: 1 });
+  const stored = (topic = 'user:u1') => store.readAfter({ topics: [topic], after: 0, limit: 10_000 });
+  const outcomes = (events: EventRecord[], id: string) =>
+    events.filter(
+      (event) =>
+        event.type !== 'ai.generation.started' && (event.payload as { generationId: string }).generationId === id,
+    );
+
+  it('another instance reads a running generation’s text so far from the hot log', async () => {
+    const a = instance('a', slowOffline());
+    const b = instance('b', slowOffline());
+    const id = await a.create('u1', { prompt: 'The old harbour town' });
+    let seenByB = '';
+    await until(async () => {
+      const view = await b.get('u1', id);
+      expect(view.status).toBe('running');
+      seenByB = view.text;
+      return seenByB.split(' ').length >= 4;
+    });
+    expect((await a.get('u1', id)).text.startsWith(seenByB)).toBe(true);
+    await expect(b.get('u2', id)).rejects.toMatchObject({ code: 'not_found' });
+  });
+
+  it('a cancel landing on another instance stops the generation where it runs and aborts its request', async () => {
+    const fake = await FakeOpenAIServer.start({ chunkDelayMs: 100 });
+    try {
+      const provider = new OpenAICompatibleProvider({
+        baseUrl: fake.baseUrl,
+        model: 'm',
+        connectTimeoutMs: 2_000,
+        idleTimeoutMs: 2_000,
+        totalTimeoutMs: 20_000,
+      });
+      const a = instance('a', provider);
+      const b = instance('b', provider);
+      const id = await a.create('u1', { prompt: 'slow' });
+      await waitUntil(() => (fake.requests[0]?.chunksSent ?? 0) >= 1, 5_000, 'a first chunk');
+      await b.cancel('u1', id);
+      await waitUntil(() => fake.requests[0]?.aborted === true, 5_000, 'the abort at the provider');
+      await until(async () => (await a.get('u1', id)).status === 'cancelled');
+      // One outcome only: B's cancelled; A published nothing after it.
+      const events = await stored();
+      expect(outcomes(events, id).map((event) => event.type)).toEqual(['ai.generation.cancelled']);
+      const hot = (await bus.read(['user:u1'], 0, 10_000)).events;
+      const cancelledAt = hot.findIndex((event) => event.type === 'ai.generation.cancelled');
+      expect(hot.slice(cancelledAt + 1)).toEqual([]);
+      expect((await b.get('u1', id)).status).toBe('cancelled');
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('in a cluster, recovery fails only its own orphans; others fail once they are surely dead', async () => {
+    let now = Date.now();
+    const startedAt = now - 2_000;
+    const mine = newGenerationId(instanceTagOf('b'), startedAt);
+    const elsewhere = newGenerationId(instanceTagOf('still-running-elsewhere'), startedAt);
+    for (const [id, user] of [
+      [mine, 'u1'],
+      [elsewhere, 'u2'],
+    ] as const) {
+      await publisher.publish({
+        topic: GENERATION_JOURNAL_TOPIC,
+        type: 'ai.generation.started',
+        payload: { generationId: journalKey(id, user) },
+        critical: true,
+      });
+      await publisher.publish({
+        topic: `user:${user}`,
+        type: 'ai.generation.started',
+        payload: { generationId: id },
+        critical: true,
+      });
+    }
+    const b = instance('b', slowOffline(), { now: () => now, maxDurationMs: 10_000 });
+    await b.start();
+    expect(outcomes(await stored('user:u1'), mine).map((event) => event.payload)).toEqual([
+      { generationId: mine, error: RESTART_ERROR },
+    ]);
+    expect(outcomes(await stored('user:u2'), elsewhere)).toEqual([]);
+    expect((await b.get('u2', elsewhere)).status).toBe('running');
+    // Past its time limit and a grace period, it cannot be running anywhere any more.
+    now += 75_000;
+    expect(await b.get('u2', elsewhere)).toMatchObject({ status: 'failed', error: RESTART_ERROR });
+    expect(outcomes(await stored('user:u2'), elsewhere)).toHaveLength(1);
+    expect(await b.get('u2', elsewhere)).toMatchObject({ status: 'failed', error: RESTART_ERROR });
+    expect(outcomes(await stored('user:u2'), elsewhere)).toHaveLength(1);
+  });
+
+  it('fails a generation past its time limit', async () => {
+    const a = instance('a', slowOffline(), { maxDurationMs: 300 });
+    const id = await a.create('u1', { prompt: 'x' });
+    await until(async () => (await a.get('u1', id)).status !== 'running');
+    expect(await a.get('u1', id)).toMatchObject({ status: 'failed', error: expect.stringMatching(/longer than/) });
+  });
+
+  it('stop() fails running generations and refuses new ones', async () => {
+    const a = instance('a', slowOffline());
+    const id = await a.create('u1', { prompt: 'x' });
+    await a.stop();
+    expect(await a.get('u1', id)).toMatchObject({ status: 'failed', error: SHUTDOWN_ERROR });
+    await expect(a.create('u1', { prompt: 'y' })).rejects.toMatchObject({ code: 'shutting_down' });
+  });
+
+  it('refuses to start when the store is down, without using up the user’s slots', async () => {
+    const a = instance('a', new OfflineProvider({ tokensPerSecond: 100_000, seed: 1 }), { maxConcurrentPerUser: 1 });
+    storeDown = true;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const error = await a.create('u1', { prompt: 'x' }).catch((thrown: unknown) => thrown);
+      expect(error).toBeInstanceOf(AppError);
+      expect((error as AppError).code).toBe('store_unavailable');
+    }
+    storeDown = false;
+    const id = await a.create('u1', { prompt: 'x', maxTokens: 5 });
+    await until(async () => (await a.get('u1', id)).status !== 'running');
+    expect((await a.get('u1', id)).status).toBe('completed');
+  });
+
+  it('reports a generation whose outcome could not be stored as failed, not running', async () => {
+    const a = instance('a', slowOffline());
+    const id = await a.create('u1', { prompt: 'x', maxTokens: 3 });
+    storeDown = true;
+    await until(async () => (await a.get('u1', id)).status !== 'running');
+    expect(await a.get('u1', id)).toMatchObject({
+      status: 'failed',
+      error: expect.stringMatching(/could not be stored/),
+    });
+  });
+});

@@ -1,0 +1,213 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { ProviderError, type CompletionUsage } from './ai-provider.js';
+import { FAKE_REPLY, FakeOpenAIServer, waitUntil } from './fake-openai-server.js';
+import { OpenAICompatibleProvider, type OpenAICompatibleProviderOptions } from './openai-compatible-provider.js';
+
+interface Outcome {
+  text: string;
+  deltas: number;
+  usage: CompletionUsage | undefined;
+  error: ProviderError | undefined;
+}
+
+async function run(
+  provider: OpenAICompatibleProvider,
+  options: { signal?: AbortSignal; onDelta?: (text: string) => void } = {},
+): Promise<Outcome> {
+  const outcome: Outcome = { text: '', deltas: 0, usage: undefined, error: undefined };
+  try {
+    for await (const chunk of provider.stream({
+      prompt: 'Tell me a story',
+      maxTokens: 50,
+      signal: options.signal ?? new AbortController().signal,
+    })) {
+      if (chunk.type === 'delta') {
+        outcome.text += chunk.text;
+        outcome.deltas++;
+        options.onDelta?.(chunk.text);
+      } else outcome.usage = chunk.usage;
+    }
+  } catch (error) {
+    if (!(error instanceof ProviderError)) throw error;
+    outcome.error = error;
+  }
+  return outcome;
+}
+
+describe('OpenAICompatibleProvider against a fake OpenAI-compatible server', () => {
+  let fake: FakeOpenAIServer;
+  const make = (options: Partial<OpenAICompatibleProviderOptions> = {}) =>
+    new OpenAICompatibleProvider({
+      baseUrl: fake.baseUrl,
+      apiKey: 'sk-test',
+      model: 'fake-model',
+      connectTimeoutMs: 2_000,
+      idleTimeoutMs: 2_000,
+      totalTimeoutMs: 10_000,
+      ...options,
+    });
+
+  beforeEach(async () => {
+    fake = await FakeOpenAIServer.start();
+  });
+  afterEach(async () => {
+    await fake.close();
+  });
+
+  it('streams the completion, reassembling split frames and characters, with usage', async () => {
+    const outcome = await run(make());
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.text).toBe(FAKE_REPLY);
+    expect(outcome.deltas).toBe(fake.replyChunks.length);
+    expect(outcome.usage).toEqual({ promptTokens: 7, completionTokens: fake.replyChunks.length });
+    const [request] = fake.requests;
+    expect(request?.path).toBe('/v1/chat/completions');
+    expect(request?.headers.authorization).toBe('Bearer sk-test');
+    expect(request?.body).toEqual({
+      model: 'fake-model',
+      messages: [{ role: 'user', content: 'Tell me a story' }],
+      stream: true,
+      max_tokens: 50,
+      stream_options: { include_usage: true },
+    });
+    expect(request?.aborted).toBe(false);
+  });
+
+  it('sends no Authorization header without a key (Ollama, llama.cpp, LM Studio)', async () => {
+    await run(make({ apiKey: undefined, baseUrl: `${fake.baseUrl}/` }));
+    expect(fake.requests[0]?.headers.authorization).toBeUndefined();
+    expect(fake.requests[0]?.path).toBe('/v1/chat/completions');
+  });
+
+  it('fails on {"error": ...} mid-stream after the text before it', async () => {
+    fake.mode = 'error-mid-stream';
+    const outcome = await run(make());
+    expect(outcome.text).toBe(fake.replyChunks.slice(0, 3).join(''));
+    expect(outcome.error?.kind).toBe('provider');
+    expect(outcome.error?.message).toContain('The model is overloaded');
+  });
+
+  it('fails on an HTTP error with its status and body', async () => {
+    fake.mode = 'http-500';
+    const outcome = await run(make());
+    expect(outcome.error?.kind).toBe('http');
+    expect(outcome.error?.status).toBe(500);
+    expect(outcome.error?.message).toContain('HTTP 500');
+    expect(outcome.error?.message).toContain('internal failure in the fake model');
+  });
+
+  it('fails when the stream ends without [DONE]', async () => {
+    fake.mode = 'cut';
+    const outcome = await run(make());
+    expect(outcome.text).toBe(fake.replyChunks.slice(0, 3).join(''));
+    expect(outcome.error?.kind).toBe('protocol');
+    expect(outcome.error?.message).toMatch(/without \[DONE\]/);
+  });
+
+  it('times out waiting for the response headers, and aborts the request', async () => {
+    fake.mode = 'hang';
+    const outcome = await run(make({ connectTimeoutMs: 200 }));
+    expect(outcome.error?.kind).toBe('timeout');
+    expect(outcome.error?.message).toMatch(/no response within 200 ms/);
+    await waitUntil(() => fake.requests[0]?.aborted === true, 5_000, 'the abort');
+  });
+
+  it('times out when the stream stalls between chunks, and aborts the request', async () => {
+    fake.mode = 'stall';
+    const outcome = await run(make({ idleTimeoutMs: 200 }));
+    expect(outcome.text).toBe(fake.replyChunks.slice(0, 3).join(''));
+    expect(outcome.error?.kind).toBe('timeout');
+    expect(outcome.error?.message).toMatch(/nothing for 200 ms/);
+    await waitUntil(() => fake.requests[0]?.aborted === true, 5_000, 'the abort');
+  });
+
+  it('tolerates slow chunks within the idle timeout, but not past the total', async () => {
+    fake.chunkDelayMs = 60;
+    fake.reply = 'one two three four five six seven eight nine ten';
+    const slowButFine = await run(make({ idleTimeoutMs: 500 }));
+    expect(slowButFine.error).toBeUndefined();
+    expect(slowButFine.text).toBe(fake.reply);
+    const tooSlow = await run(make({ idleTimeoutMs: 500, totalTimeoutMs: 300 }));
+    expect(tooSlow.error?.kind).toBe('timeout');
+    expect(tooSlow.error?.message).toMatch(/did not finish within 300 ms/);
+    await waitUntil(() => fake.requests[1]?.aborted === true, 5_000, 'the abort');
+  });
+
+  it('stops when the caller aborts, and the server sees the abort', async () => {
+    fake.chunkDelayMs = 100;
+    const controller = new AbortController();
+    const outcome = await run(make(), { signal: controller.signal, onDelta: () => controller.abort() });
+    expect(outcome.deltas).toBe(1);
+    expect(outcome.error?.kind).toBe('aborted');
+    await waitUntil(() => fake.requests[0]?.aborted === true, 5_000, 'the abort');
+  });
+
+  it('frees the connection when the consumer stops reading early', async () => {
+    fake.chunkDelayMs = 50;
+    for await (const chunk of make().stream({ prompt: 'x', maxTokens: 5, signal: new AbortController().signal })) {
+      if (chunk.type === 'delta') break;
+    }
+    await waitUntil(() => fake.requests[0]?.aborted === true, 5_000, 'the abort');
+  });
+
+  it('reports an unreachable server as an http error', async () => {
+    const baseUrl = fake.baseUrl;
+    await fake.close();
+    const outcome = await run(make({ baseUrl }));
+    expect(outcome.error?.kind).toBe('http');
+    expect(outcome.error?.message).toMatch(/could not reach the provider/);
+    fake = await FakeOpenAIServer.start();
+  });
+});
+
+describe('OpenAICompatibleProvider parsing', () => {
+  const withBody = (body: string, init: ResponseInit = {}) =>
+    new OpenAICompatibleProvider({
+      baseUrl: 'http://provider.invalid/v1',
+      model: 'm',
+      connectTimeoutMs: 1_000,
+      idleTimeoutMs: 1_000,
+      totalTimeoutMs: 1_000,
+      fetch: async () => new Response(body, { headers: { 'content-type': 'text/event-stream' }, ...init }),
+    });
+  const chunk = (content: string) => `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content } }] })}\n\n`;
+
+  it('accepts a final [DONE] without its blank line, and CRLF line ends', async () => {
+    const outcome = await run(withBody(`${chunk('Hi').replace(/\n/g, '\r\n')}data: [DONE]`));
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.text).toBe('Hi');
+  });
+
+  it('ignores comments, role-only chunks and other events', async () => {
+    const body = `: keep-alive\n\n${chunk('')}data: {"choices":[{"index":0,"delta":{"role":"assistant"}}]}\n\n${chunk('A')}data: [DONE]\n\n`;
+    const outcome = await run(withBody(body));
+    expect(outcome.text).toBe('A');
+    expect(outcome.deltas).toBe(1);
+  });
+
+  it('fails on malformed JSON and on a line cut mid-JSON', async () => {
+    expect((await run(withBody('data: {not json\n\n'))).error?.kind).toBe('protocol');
+    const cut = await run(withBody(`${chunk('A')}data: {"choices":[{"delta":{"cont`));
+    expect(cut.error?.kind).toBe('protocol');
+    expect(cut.text).toBe('A');
+  });
+
+  it('fails on an empty body, naming the content type', async () => {
+    const outcome = await run(withBody('', { headers: { 'content-type': 'application/json' } }));
+    expect(outcome.error?.kind).toBe('protocol');
+    expect(outcome.error?.message).toContain('application/json');
+  });
+
+  it('reads a string error (Ollama) and an SSE error event', async () => {
+    const ollama = await run(withBody('data: {"error":"model not found"}\n\n'));
+    expect(ollama.error?.message).toContain('model not found');
+    const event = await run(withBody('event: error\ndata: {"message":"boom"}\n\n'));
+    expect(event.error?.kind).toBe('provider');
+  });
+
+  it('truncates long error bodies', async () => {
+    const outcome = await run(withBody('x'.repeat(5_000), { status: 502 }));
+    expect(outcome.error?.status).toBe(502);
+    expect(outcome.error?.message.length).toBeLessThan(600);
+  });
+});

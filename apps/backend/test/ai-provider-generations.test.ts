@@ -1,0 +1,171 @@
+import type { EventSourceMessage } from 'eventsource-parser';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FAKE_REPLY, FakeOpenAIServer, waitUntil } from '../src/ai/fake-openai-server.js';
+import { ofType, openStream, published, type StreamReader } from './helpers/sse-reader.js';
+import { startTestApp, type TestApp } from './helpers/test-app.js';
+
+interface Outcome {
+  type: string;
+  payload: { generationId: string; text?: string; error?: string; usage?: unknown };
+}
+
+const payloads = <T>(events: readonly EventSourceMessage[], type: string) =>
+  ofType<{ payload: T }>(events, type).map((envelope) => envelope.payload);
+
+const deltaText = (events: readonly EventSourceMessage[], id: string) =>
+  payloads<{ generationId: string; seq: number; text: string }>(events, 'ai.generation.delta')
+    .filter((delta) => delta.generationId === id)
+    .map((delta) => delta.text)
+    .join('');
+
+function outcomeOf(events: readonly EventSourceMessage[], id: string): Outcome | undefined {
+  return published(events)
+    .map((event) => JSON.parse(event.data) as Outcome)
+    .find(
+      (envelope) =>
+        /^ai\.generation\.(completed|failed|cancelled)$/.test(envelope.type) && envelope.payload.generationId === id,
+    );
+}
+
+/**
+ * The real path end to end: HTTP API → generation service → OpenAI-compatible client → a local
+ * fake OpenAI server streaming the real wire format → coalesced events on the user's SSE stream.
+ */
+describe('AI generations with an OpenAI-compatible provider (fake server)', () => {
+  let fake: FakeOpenAIServer;
+  let server: TestApp;
+  let token: string;
+  let stream: StreamReader;
+
+  beforeAll(async () => {
+    fake = await FakeOpenAIServer.start();
+    server = await startTestApp({
+      AI_BASE_URL: fake.baseUrl,
+      AI_API_KEY: 'sk-fake',
+      AI_MODEL: 'fake-model',
+      AI_IDLE_TIMEOUT_MS: '400',
+      AI_CONNECT_TIMEOUT_MS: '400',
+      AI_FLUSH_MS: '40',
+    });
+    token = await server.token('writer');
+    stream = await openStream(server.url, { token });
+    await stream.waitFor((events) => events.some((event) => event.event === 'connection.established'));
+  });
+  afterAll(async () => {
+    stream?.close();
+    await server?.close();
+    await fake?.close();
+  });
+  afterEach(() => {
+    fake.mode = 'normal';
+    fake.chunkDelayMs = 1;
+  });
+
+  async function generate(prompt = 'Tell me a story'): Promise<{ id: string; outcome: Outcome }> {
+    const response = await fetch(`${server.url}/api/ai/generations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt, maxTokens: 64 }),
+    });
+    expect(response.status).toBe(202);
+    const { generationId: id } = (await response.json()) as { generationId: string };
+    await stream.waitFor((events) => outcomeOf(events, id) !== undefined, 15_000);
+    return { id, outcome: outcomeOf(stream.events, id) as Outcome };
+  }
+
+  async function view(id: string): Promise<Record<string, unknown>> {
+    const response = await fetch(`${server.url}/api/ai/generations/${id}`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    return (await response.json()) as Record<string, unknown>;
+  }
+
+  it('completes with the provider text, split into deltas that add up to it, with usage', async () => {
+    const before = fake.requests.length;
+    const { id, outcome } = await generate('Write the opening line');
+    expect(outcome.type).toBe('ai.generation.completed');
+    expect(outcome.payload.text).toBe(FAKE_REPLY);
+    expect(deltaText(stream.events, id)).toBe(FAKE_REPLY);
+    expect(outcome.payload.usage).toEqual({ promptTokens: 7, completionTokens: fake.replyChunks.length });
+    const request = fake.requests[before];
+    expect(request?.headers.authorization).toBe('Bearer sk-fake');
+    expect(request?.body).toMatchObject({
+      model: 'fake-model',
+      messages: [{ role: 'user', content: 'Write the opening line' }],
+      stream: true,
+      max_tokens: 64,
+    });
+    expect(await view(id)).toEqual({ generationId: id, status: 'completed', text: FAKE_REPLY });
+    const provider = await fetch(`${server.url}/api/ai/provider`, { headers: { authorization: `Bearer ${token}` } });
+    expect(await provider.json()).toEqual({
+      kind: 'openai-compatible',
+      label: 'OpenAI-compatible (fake-model)',
+      model: 'fake-model',
+    });
+  });
+
+  it('cancel mid-stream aborts the provider request, publishes cancelled, and stops the deltas', async () => {
+    fake.chunkDelayMs = 150;
+    const before = fake.requests.length;
+    const response = await fetch(`${server.url}/api/ai/generations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'slow please' }),
+    });
+    const { generationId: id } = (await response.json()) as { generationId: string };
+    await stream.waitFor((events) => deltaText(events, id).length > 0);
+    const cancel = await fetch(`${server.url}/api/ai/generations/${id}/cancel`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(cancel.status).toBe(202);
+    await stream.waitFor((events) => outcomeOf(events, id) !== undefined);
+    expect(outcomeOf(stream.events, id)?.type).toBe('ai.generation.cancelled');
+    const request = fake.requests[before];
+    await waitUntil(() => request?.aborted === true, 5_000, 'the fake server to see the abort');
+    // The fake would have sent a chunk every 150 ms: none of them reaches the stream any more.
+    const textAtCancel = deltaText(stream.events, id);
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(deltaText(stream.events, id)).toBe(textAtCancel);
+    expect(request?.chunksSent).toBeLessThan(fake.replyChunks.length);
+    expect(await view(id)).toEqual({ generationId: id, status: 'cancelled', text: textAtCancel });
+  });
+
+  it('an {"error": ...} mid-stream fails the generation with the provider message', async () => {
+    fake.mode = 'error-mid-stream';
+    const { id, outcome } = await generate();
+    expect(outcome.type).toBe('ai.generation.failed');
+    expect(outcome.payload.error).toContain('The model is overloaded');
+    expect(deltaText(stream.events, id)).toBe(fake.replyChunks.slice(0, 3).join(''));
+    expect(await view(id)).toMatchObject({ status: 'failed', text: fake.replyChunks.slice(0, 3).join('') });
+  });
+
+  it('an HTTP 500 fails the generation with the status and the body', async () => {
+    fake.mode = 'http-500';
+    const { id, outcome } = await generate();
+    expect(outcome.type).toBe('ai.generation.failed');
+    expect(outcome.payload.error).toContain('HTTP 500');
+    expect(outcome.payload.error).toContain('internal failure in the fake model');
+    expect(deltaText(stream.events, id)).toBe('');
+  });
+
+  it('a stream cut without [DONE] is a failure, not a short answer', async () => {
+    fake.mode = 'cut';
+    const { outcome } = await generate();
+    expect(outcome.type).toBe('ai.generation.failed');
+    expect(outcome.payload.error).toMatch(/without \[DONE\]/);
+  });
+
+  it('a stalled stream and a provider that never answers fail on their timeouts, aborting the request', async () => {
+    fake.mode = 'stall';
+    const stalled = await generate();
+    expect(stalled.outcome.payload.error).toMatch(/sent nothing for 400 ms/);
+    await waitUntil(() => fake.requests.at(-1)?.aborted === true, 5_000, 'the abort');
+    fake.mode = 'hang';
+    const hung = await generate();
+    expect(hung.outcome.payload.error).toMatch(/no response within 400 ms/);
+    await waitUntil(() => fake.requests.at(-1)?.aborted === true, 5_000, 'the abort');
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/ai_generations_total\{outcome="failed"\} [1-9]/);
+  });
+});

@@ -1,0 +1,119 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { instanceTagOf, newGenerationId } from '../src/ai/generation-id.js';
+import { GENERATION_JOURNAL_TOPIC, journalKey } from '../src/ai/generation-log.js';
+import { RESTART_ERROR, SHUTDOWN_ERROR } from '../src/ai/generation-service.js';
+import { idFloorAt } from '../src/events/event-id.js';
+import type { EventRecord } from '../src/events/event-record.js';
+import { PgliteEventStore } from '../src/store/pglite-event-store.js';
+import { startTestApp, type TestApp } from './helpers/test-app.js';
+
+async function getGeneration(server: TestApp, token: string, id: string): Promise<Record<string, unknown>> {
+  const response = await fetch(`${server.url}/api/ai/generations/${id}`, {
+    headers: { authorization: `Bearer ${token}` },
+  });
+  return (await response.json()) as Record<string, unknown>;
+}
+
+const outcomesIn = (events: EventRecord[], id: string) =>
+  events.filter(
+    (event) =>
+      /^ai\.generation\.(completed|failed|cancelled)$/.test(event.type) &&
+      (event.payload as { generationId: string }).generationId === id,
+  );
+
+/** No generation stays "running" forever when the process running it goes away. */
+describe('AI generations across a restart (PGlite on disk)', () => {
+  const dirs: string[] = [];
+  const servers: TestApp[] = [];
+  afterEach(async () => {
+    await Promise.allSettled(servers.splice(0).map((server) => server.close()));
+    await Promise.allSettled(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+  });
+
+  async function start(dir: string, env: Record<string, string> = {}): Promise<TestApp> {
+    const server = await startTestApp(env, { store: new PgliteEventStore({ dataDir: dir }) });
+    servers.push(server);
+    return server;
+  }
+
+  it('a clean shutdown fails running generations; the next process reports them failed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ai-restart-'));
+    dirs.push(dir);
+    const first = await start(dir, { AI_OFFLINE_TOKENS_PER_SECOND: '5' });
+    const token = await first.token('u1');
+    const response = await fetch(`${first.url}/api/ai/generations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'A long story, slowly', maxTokens: 1000 }),
+    });
+    const { generationId: id } = (await response.json()) as { generationId: string };
+    const deadline = Date.now() + 10_000;
+    while ((await getGeneration(first, token, id))['text'] === '') {
+      if (Date.now() > deadline) throw new Error('no text yet');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    await first.close();
+    servers.length = 0;
+
+    const second = await start(dir);
+    const view = await getGeneration(second, await second.token('u1'), id);
+    expect(view).toMatchObject({ generationId: id, status: 'failed', error: SHUTDOWN_ERROR });
+    const stored = await second.app.realtime.store.readAfter({ topics: ['user:u1'], after: 0, limit: 1000 });
+    const outcomes = outcomesIn(stored, id);
+    expect(outcomes).toHaveLength(1);
+    expect(outcomes[0]?.payload).toEqual({ generationId: id, error: SHUTDOWN_ERROR });
+  });
+
+  it('after a crash, the next process marks the generations left running as failed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ai-crash-'));
+    dirs.push(dir);
+    // What a process that died mid-generation leaves in the store: journal + started, no outcome.
+    const store = new PgliteEventStore({ dataDir: dir });
+    await store.init();
+    const startedAt = Date.now() - 5_000;
+    const crashed = newGenerationId(instanceTagOf('crashed-process'), startedAt);
+    const finished = newGenerationId(instanceTagOf('crashed-process'), startedAt);
+    let nextId = idFloorAt(startedAt) + 1;
+    const record = (topic: string, type: EventRecord['type'], payload: unknown): EventRecord => ({
+      id: nextId++,
+      topic,
+      type,
+      ts: new Date(startedAt).toISOString(),
+      payload,
+      critical: true,
+    });
+    for (const event of [
+      record(GENERATION_JOURNAL_TOPIC, 'ai.generation.started', { generationId: journalKey(crashed, 'u1') }),
+      record('user:u1', 'ai.generation.started', { generationId: crashed }),
+      record(GENERATION_JOURNAL_TOPIC, 'ai.generation.started', { generationId: journalKey(finished, 'u2') }),
+      record('user:u2', 'ai.generation.started', { generationId: finished }),
+      record('user:u2', 'ai.generation.completed', { generationId: finished, text: ' done.' }),
+    ]) {
+      await store.append(event);
+    }
+    await store.close();
+
+    const server = await start(dir);
+    const stored = await server.app.realtime.store.readAfter({ topics: ['user:u1', 'user:u2'], after: 0, limit: 1000 });
+    expect(outcomesIn(stored, crashed).map((event) => event.payload)).toEqual([
+      { generationId: crashed, error: RESTART_ERROR },
+    ]);
+    expect(outcomesIn(stored, finished).map((event) => event.type)).toEqual(['ai.generation.completed']);
+    expect(await getGeneration(server, await server.token('u1'), crashed)).toEqual({
+      generationId: crashed,
+      status: 'failed',
+      text: '',
+      error: RESTART_ERROR,
+    });
+    expect(await getGeneration(server, await server.token('u2'), finished)).toEqual({
+      generationId: finished,
+      status: 'completed',
+      text: ' done.',
+    });
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/ai_generations_total\{outcome="interrupted"\} 1/);
+  });
+});
