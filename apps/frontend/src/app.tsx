@@ -1,39 +1,125 @@
-import { useEffect, useState } from 'react';
+import { SSEProvider } from '@infinitescribe/react';
+import { lazy, Suspense, useEffect, useMemo, useState } from 'react';
+import { ConnectionBadge } from './components/connection-badge.js';
+import { ErrorBoundary } from './components/error-boundary.js';
+import { SignInForm } from './components/sign-in-form.js';
+import { NotificationToasts, ToastProvider } from './components/toasts.js';
+import { createApiClient } from './lib/api-client.js';
+import { restoreSession, signOut, type DevSession } from './lib/dev-auth.js';
+import { EditorPage } from './pages/editor-page.js';
 
-interface Readiness {
-  status: string;
-  bus: { kind: string; status: string };
-  store: { kind: string; status: string };
+// The charts (uPlot) load only when the operations page is opened.
+const OperationsPage = lazy(async () => ({ default: (await import('./pages/operations-page.js')).OperationsPage }));
+
+type Page = 'editor' | 'operations';
+
+const PAGES: { id: Page; label: string }[] = [
+  { id: 'editor', label: 'Editor' },
+  { id: 'operations', label: 'Operations' },
+];
+
+/** The writing assistant: sign-in, then the editor and operations pages under one SSE client. */
+export function App() {
+  const [session, setSession] = useState<DevSession | null>(() => restoreSession());
+  return (
+    <ErrorBoundary area="the app">
+      <ToastProvider>
+        {session ? (
+          <SignedIn
+            session={session}
+            onSignOut={() => {
+              signOut();
+              setSession(null);
+            }}
+          />
+        ) : (
+          <main className="sign-in-page">
+            <SignInForm onSignedIn={setSession} />
+          </main>
+        )}
+      </ToastProvider>
+    </ErrorBoundary>
+  );
 }
 
-/** Until the writing assistant lands: a page that tells whether the real-time server is up. */
-export function App() {
-  const [readiness, setReadiness] = useState<Readiness | 'unreachable' | undefined>();
-
-  useEffect(() => {
-    let active = true;
-    const check = () =>
-      fetch('/readyz')
-        .then((response) => response.json() as Promise<Readiness>)
-        .then((body) => active && setReadiness(body))
-        .catch(() => active && setReadiness('unreachable'));
-    void check();
-    const timer = setInterval(check, 5_000);
-    return () => {
-      active = false;
-      clearInterval(timer);
-    };
-  }, []);
-
-  return (
-    <main style={{ fontFamily: 'system-ui, sans-serif', maxWidth: 640, margin: '3rem auto', padding: '0 1rem' }}>
-      <h1>InfiniteScribe Realtime</h1>
-      <p role="status" aria-live="polite" data-testid="server-status">
-        {readiness === undefined && 'Checking the server…'}
-        {readiness === 'unreachable' && 'The server is unreachable.'}
-        {typeof readiness === 'object' &&
-          `The server is up (${readiness.status}): bus ${readiness.bus.kind} ${readiness.bus.status}, store ${readiness.store.kind} ${readiness.store.status}.`}
-      </p>
-    </main>
+function SignedIn({ session, onSignOut }: { session: DevSession; onSignOut: () => void }) {
+  const [page, setPage] = usePageFromHash();
+  const api = useMemo(() => createApiClient(session.getToken), [session]);
+  const options = useMemo(
+    () => ({
+      url: '',
+      getToken: session.getToken,
+      // One tab may sign in as someone else: keep each user's resume point apart.
+      storageKey: `infinitescribe:sse:last-event-id:${session.userId}`,
+    }),
+    [session],
   );
+  return (
+    // A new user gets a new client (and stores): no events cross accounts.
+    <SSEProvider key={session.userId} options={options}>
+      <NotificationToasts />
+      <a className="skip-link" href="#main">
+        Skip to content
+      </a>
+      <header className="app-header">
+        <div className="brand">
+          <span className="brand-mark" aria-hidden="true">
+            ✎
+          </span>
+          InfiniteScribe
+        </div>
+        <nav aria-label="Pages" className="tabs">
+          {PAGES.map(({ id, label }) => (
+            <a
+              key={id}
+              href={`#/${id}`}
+              className="tab"
+              aria-current={page === id ? 'page' : undefined}
+              onClick={() => setPage(id)}
+              data-testid={`tab-${id}`}
+            >
+              {label}
+            </a>
+          ))}
+        </nav>
+        <ConnectionBadge />
+        <div className="user">
+          <span className="muted">
+            Signed in as <strong data-testid="user-name">{session.userId}</strong>
+          </span>
+          <button type="button" className="link-button" onClick={onSignOut}>
+            Sign out
+          </button>
+        </div>
+      </header>
+      <main id="main" className="app-main" tabIndex={-1}>
+        {page === 'editor' ? (
+          <ErrorBoundary key="editor" area="the editor">
+            <EditorPage api={api} userId={session.userId} />
+          </ErrorBoundary>
+        ) : (
+          <ErrorBoundary key="operations" area="the operations page">
+            <Suspense fallback={<p className="muted">Loading the charts…</p>}>
+              <OperationsPage />
+            </Suspense>
+          </ErrorBoundary>
+        )}
+      </main>
+    </SSEProvider>
+  );
+}
+
+function pageFromHash(): Page {
+  return window.location.hash === '#/operations' ? 'operations' : 'editor';
+}
+
+/** The page named in the URL hash (`#/editor`, `#/operations`), so reloads and links keep it. */
+function usePageFromHash(): [Page, (page: Page) => void] {
+  const [page, setPage] = useState<Page>(pageFromHash);
+  useEffect(() => {
+    const onHashChange = () => setPage(pageFromHash());
+    window.addEventListener('hashchange', onHashChange);
+    return () => window.removeEventListener('hashchange', onHashChange);
+  }, []);
+  return [page, setPage];
 }

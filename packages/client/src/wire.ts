@@ -43,6 +43,7 @@ const PUBLISHED_TYPES: Record<EventType, true> = {
   'task.progress': true,
   'task.completed': true,
   'task.failed': true,
+  'task.cancelled': true,
 };
 
 /** Control event names (never carry an id). */

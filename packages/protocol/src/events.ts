@@ -46,6 +46,7 @@ export const EVENT_SCHEMAS = {
   }),
   'task.completed': z.strictObject({ taskId: id, result: z.unknown().optional() }),
   'task.failed': z.strictObject({ taskId: id, error: z.string(), stage: z.string().optional() }),
+  'task.cancelled': z.strictObject({ taskId: id }),
 } as const;
 
 /** Every event type of the catalogue. */

@@ -1,0 +1,245 @@
+import { useGeneration } from '@infinitescribe/react';
+import { useEffect, useId, useLayoutEffect, useRef, useState, type KeyboardEvent } from 'react';
+import { ProviderNotice } from '../components/provider-notice.js';
+import { StreamingText } from '../components/streaming-text.js';
+import { TaskPanel } from '../components/task-panel.js';
+import { useToastHelpers } from '../components/toasts.js';
+import { describeError, stringField, type ApiClient } from '../lib/api-client.js';
+import { joinContinuation } from '../lib/continuation.js';
+
+/** The server accepts prompts up to 32 000 characters; the end of a long document matters most. */
+const PROMPT_CHARS = 8_000;
+
+const SAMPLE_DOCUMENT =
+  'The lighthouse keeper had not spoken to anyone in eleven days when the letter arrived. ' +
+  'It was addressed in a hand she knew at once,';
+
+/** Props of {@link EditorPage}. */
+export interface EditorPageProps {
+  api: ApiClient;
+  userId: string;
+}
+
+/**
+ * The document editor: a textarea; "Continue writing" sends the document as the prompt (one
+ * request per click) and the continuation streams in place after the text, with a caret, until
+ * it ends or Stop (or Escape) cancels it. Then it joins the document, with an Undo.
+ */
+export function EditorPage({ api, userId }: EditorPageProps) {
+  const storageKey = `infinitescribe:document:${userId}`;
+  const [document, setDocument] = useState(() => readStored(storageKey) ?? SAMPLE_DOCUMENT);
+  const [generationId, setGenerationId] = useState<string | null>(null);
+  const [isStarting, setStarting] = useState(false);
+  const [isStopping, setStopping] = useState(false);
+  const [undo, setUndo] = useState<{ before: string; after: string } | null>(null);
+  const [outcome, setOutcome] = useState<string>('');
+  const generation = useGeneration(generationId);
+  const toast = useToastHelpers();
+  const base = useRef('');
+  const startRequested = useRef(false);
+  const mergedId = useRef<string | null>(null);
+  const textarea = useRef<HTMLTextAreaElement>(null);
+  const preview = useRef<HTMLDivElement>(null);
+  const stopButton = useRef<HTMLButtonElement>(null);
+  const editorId = useId();
+  const isWriting = isStarting || (generationId !== null && generation.isStreaming);
+
+  useEffect(() => writeStored(storageKey, document), [storageKey, document]);
+
+  // When the generation ends, its text joins the document (what was streamed, even if stopped).
+  useEffect(() => {
+    if (generationId === null || generation.isStreaming || generation.generationId !== generationId) return;
+    if (mergedId.current === generationId) return;
+    mergedId.current = generationId;
+    const addition = joinContinuation(base.current, generation.text);
+    const words = countWords(addition);
+    if (addition !== '') {
+      const after = base.current + addition;
+      setDocument(after);
+      setUndo({ before: base.current, after });
+    }
+    if (generation.status === 'completed') setOutcome(`Done: added ${words} ${words === 1 ? 'word' : 'words'}.`);
+    if (generation.status === 'cancelled') setOutcome(`Stopped: kept ${words} ${words === 1 ? 'word' : 'words'}.`);
+    if (generation.status === 'failed') {
+      setOutcome(`Writing failed${words > 0 ? `; kept ${words} words` : ''}.`);
+      toast.error('The continuation failed', generation.error);
+    }
+    requestAnimationFrame(() => {
+      const element = textarea.current;
+      if (!element) return;
+      element.focus();
+      element.setSelectionRange(element.value.length, element.value.length);
+      element.scrollTop = element.scrollHeight;
+    });
+  }, [generation, generationId, toast]);
+
+  // Keep the newest words in view while they stream.
+  useLayoutEffect(() => {
+    if (preview.current) preview.current.scrollTop = preview.current.scrollHeight;
+  }, [generation.text, isWriting]);
+
+  const continueWriting = async () => {
+    // A ref, not state: a double click must not reach the server twice.
+    if (startRequested.current || isWriting || document.trim() === '') return;
+    startRequested.current = true;
+    base.current = document;
+    setStarting(true);
+    setUndo(null);
+    setOutcome('');
+    try {
+      const body = await api.post('/api/ai/generations', { prompt: document.slice(-PROMPT_CHARS) });
+      const id = stringField(body, 'generationId');
+      if (!id) throw new Error('The server did not return a generation id.');
+      setGenerationId(id);
+      requestAnimationFrame(() => stopButton.current?.focus());
+    } catch (error) {
+      toast.error('Could not start writing', describeError(error));
+    } finally {
+      startRequested.current = false;
+      setStarting(false);
+    }
+  };
+
+  const stop = async () => {
+    if (generationId === null || isStopping) return;
+    setStopping(true);
+    try {
+      await api.post(`/api/ai/generations/${encodeURIComponent(generationId)}/cancel`);
+    } catch (error) {
+      toast.error('Could not stop the continuation', describeError(error));
+    } finally {
+      setStopping(false);
+    }
+  };
+
+  const onKeyDown = (event: KeyboardEvent) => {
+    if (event.key === 'Escape' && isWriting) {
+      event.preventDefault();
+      void stop();
+    }
+    if (event.key === 'Enter' && (event.ctrlKey || event.metaKey) && !isWriting) {
+      event.preventDefault();
+      void continueWriting();
+    }
+  };
+
+  const streamed = joinContinuation(base.current, generation.text);
+  const canUndo = undo !== null && undo.after === document && !isWriting;
+
+  return (
+    <div className="editor-page" onKeyDown={onKeyDown}>
+      <ProviderNotice api={api} />
+      <section className="card editor" aria-labelledby={`${editorId}-title`}>
+        <div className="editor-head">
+          <h2 id={`${editorId}-title`}>Document</h2>
+          <span className="muted">{countWords(isWriting ? base.current + streamed : document)} words</span>
+        </div>
+        <label htmlFor={editorId} className="sr-only">
+          Document text
+        </label>
+        {isWriting ? (
+          <div
+            ref={preview}
+            id={editorId}
+            className="editor-text editor-preview"
+            data-testid="editor-preview"
+            aria-readonly="true"
+            tabIndex={0}
+          >
+            {base.current}
+            <StreamingText text={streamed} isStreaming />
+          </div>
+        ) : (
+          <textarea
+            ref={textarea}
+            id={editorId}
+            className="editor-text"
+            value={document}
+            onChange={(event) => setDocument(event.target.value)}
+            spellCheck
+            data-testid="editor"
+            placeholder="Start writing, then ask the assistant to continue."
+          />
+        )}
+        <div className="editor-actions">
+          {isWriting ? (
+            <button
+              ref={stopButton}
+              type="button"
+              className="button danger"
+              onClick={() => void stop()}
+              disabled={generationId === null || isStopping}
+              aria-keyshortcuts="Escape"
+              data-testid="stop-button"
+            >
+              <span aria-hidden="true">■</span> {isStopping ? 'Stopping…' : 'Stop'}
+            </button>
+          ) : (
+            <button
+              type="button"
+              className="button primary"
+              onClick={() => void continueWriting()}
+              disabled={document.trim() === ''}
+              aria-keyshortcuts="Control+Enter"
+              data-testid="continue-button"
+            >
+              Continue writing
+            </button>
+          )}
+          {canUndo && (
+            <button
+              type="button"
+              className="button"
+              onClick={() => {
+                setDocument(undo.before);
+                setUndo(null);
+                setOutcome('Undone.');
+              }}
+              data-testid="undo-button"
+            >
+              Undo
+            </button>
+          )}
+          <p
+            className="status-line"
+            role="status"
+            data-testid="generation-status"
+            data-status={isStarting ? 'starting' : generation.status}
+          >
+            {isWriting
+              ? isStarting
+                ? 'Starting…'
+                : 'Writing… (Esc to stop)'
+              : outcome || 'Tip: Ctrl+Enter continues writing.'}
+          </p>
+        </div>
+      </section>
+      <TaskPanel
+        api={api}
+        document={document}
+        onInsert={(text) => setDocument((current) => current + joinContinuation(current, `\n\n${text}`))}
+      />
+    </div>
+  );
+}
+
+function countWords(text: string): number {
+  const trimmed = text.trim();
+  return trimmed === '' ? 0 : trimmed.split(/\s+/).length;
+}
+
+function readStored(key: string): string | null {
+  try {
+    return localStorage.getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+function writeStored(key: string, value: string): void {
+  try {
+    localStorage.setItem(key, value);
+  } catch {
+    // Storage full or blocked: the document still lives in the page.
+  }
+}

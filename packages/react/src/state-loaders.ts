@@ -1,0 +1,123 @@
+/**
+ * @module Reloading server state after events were lost (a seq gap, `stream.reset`, an incomplete
+ * resume): `GET /api/ai/generations/:id` and `GET /api/tasks/:id` (API.md). Plain functions, so an
+ * app can swap in its own HTTP layer; {@link createHttpStateLoaders} builds the default ones.
+ */
+import type { FetchLike, GetToken } from '@infinitescribe/client';
+
+/** Status of a generation as the server reports it. */
+export type GenerationServerStatus = 'running' | 'completed' | 'failed' | 'cancelled';
+
+/**
+ * `GET /api/ai/generations/:id`. `seq` (the seq of the last delta in `text`) is not in API.md
+ * yet; when the server sends it, the reload is exact, otherwise the store infers it.
+ */
+export interface GenerationView {
+  generationId: string;
+  status: GenerationServerStatus;
+  text: string;
+  seq?: number;
+  error?: string;
+}
+
+/** Status of a task as the server reports it. */
+export type TaskServerStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+
+/** `GET /api/tasks/:id` (API.md "Long-running tasks"), plus the optional progress fields. */
+export interface TaskView {
+  taskId: string;
+  kind?: string;
+  status: TaskServerStatus;
+  stage?: string;
+  stageIndex?: number;
+  stageCount?: number;
+  percent: number;
+  message?: string;
+  result?: unknown;
+  error?: string;
+}
+
+/**
+ * How the hooks reload state. Each receives an `AbortSignal` that fires when nobody needs the
+ * answer any more.
+ * @example
+ * const loaders: StateLoaders = {
+ *   loadGeneration: (id, signal) => api.get(`/api/ai/generations/${id}`, { signal }),
+ *   loadTask: (id, signal) => api.get(`/api/tasks/${id}`, { signal }),
+ * };
+ */
+export interface StateLoaders {
+  loadGeneration(generationId: string, signal: AbortSignal): Promise<GenerationView>;
+  loadTask(taskId: string, signal: AbortSignal): Promise<TaskView>;
+}
+
+/** Options of {@link createHttpStateLoaders}. */
+export interface HttpStateLoadersOptions {
+  /** Base URL of the server (`''` for same origin), as given to `createSSEClient`. */
+  url: string;
+  /** The same token source as the client's; a 401 is retried once with `forceRefresh: true`. */
+  getToken: GetToken;
+  /** `fetch` to use. Default: `globalThis.fetch`. */
+  fetch?: FetchLike;
+}
+
+/**
+ * The default loaders: authenticated GETs against the API.md endpoints. `SSEProvider` builds
+ * them from its client `options`; pass your own when you give it a ready-made client.
+ * @example
+ * <SSEProvider client={client} loaders={createHttpStateLoaders({ url: '', getToken })}>
+ */
+export function createHttpStateLoaders(options: HttpStateLoadersOptions): StateLoaders {
+  const fetchJson = async (path: string, signal: AbortSignal): Promise<unknown> => {
+    const fetch = options.fetch ?? ((input, init) => globalThis.fetch(input, init));
+    const attempt = async (forceRefresh: boolean) =>
+      fetch(`${options.url}${path}`, {
+        headers: { authorization: `Bearer ${await options.getToken({ forceRefresh })}`, accept: 'application/json' },
+        signal,
+      });
+    let response = await attempt(false);
+    if (response.status === 401) response = await attempt(true);
+    if (!response.ok) throw new Error(`@infinitescribe/react: GET ${path} answered HTTP ${response.status}`);
+    return response.json();
+  };
+  return {
+    async loadGeneration(generationId, signal) {
+      const body = await fetchJson(`/api/ai/generations/${encodeURIComponent(generationId)}`, signal);
+      if (!isGenerationView(body)) throw new Error('@infinitescribe/react: unexpected generation answer');
+      return body;
+    },
+    async loadTask(taskId, signal) {
+      const body = await fetchJson(`/api/tasks/${encodeURIComponent(taskId)}`, signal);
+      if (!isTaskView(body)) throw new Error('@infinitescribe/react: unexpected task answer');
+      return body;
+    },
+  };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null;
+}
+
+const GENERATION_STATUSES: readonly string[] = ['running', 'completed', 'failed', 'cancelled'];
+const TASK_STATUSES: readonly string[] = ['queued', 'running', 'completed', 'failed', 'cancelled'];
+
+function isGenerationView(value: unknown): value is GenerationView {
+  return (
+    isRecord(value) &&
+    typeof value.generationId === 'string' &&
+    typeof value.text === 'string' &&
+    typeof value.status === 'string' &&
+    GENERATION_STATUSES.includes(value.status) &&
+    (value.seq === undefined || typeof value.seq === 'number')
+  );
+}
+
+function isTaskView(value: unknown): value is TaskView {
+  return (
+    isRecord(value) &&
+    typeof value.taskId === 'string' &&
+    typeof value.status === 'string' &&
+    TASK_STATUSES.includes(value.status) &&
+    typeof value.percent === 'number'
+  );
+}
