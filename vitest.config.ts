@@ -10,7 +10,14 @@ export default defineConfig({
     coverage: {
       provider: 'v8',
       include: ['apps/backend/src/**/*.ts', 'packages/*/src/**/*.{ts,tsx}'],
-      exclude: ['**/*.test.{ts,tsx}', '**/*.test-d.ts', '**/testing/**', '**/*.contract.ts', 'apps/backend/src/main.ts', 'apps/backend/src/ai/fake-openai-server.ts'],
+      exclude: [
+        '**/*.test.{ts,tsx}',
+        '**/*.test-d.ts',
+        '**/testing/**',
+        '**/*.contract.ts',
+        'apps/backend/src/main.ts',
+        'apps/backend/src/ai/fake-openai-server.ts',
+      ],
       reporter: ['text-summary', 'json-summary'],
       thresholds: {
         'apps/backend/src/sse/**': { lines: 85 },
