@@ -25,11 +25,14 @@ import { registerHealthRoutes } from './observability/health-routes.js';
 import { createLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 import { ConnectionManager } from './sse/connection-manager.js';
+import { RedisConnectionLeases } from './sse/connection-leases.js';
 import { registerPollRoute } from './sse/poll-route.js';
 import { registerStreamRoutes } from './sse/sse-routes.js';
 import { createEventStore } from './store/create-event-store.js';
 import type { EventStore } from './store/event-store.js';
 import { startRetentionJob } from './store/retention-job.js';
+import { createTaskService } from './tasks/create-task-service.js';
+import { registerTaskRoutes } from './tasks/task-routes.js';
 
 /** What {@link buildApp} needs; adapters default to what the configuration selects. */
 export interface AppDependencies {
@@ -68,7 +71,17 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
   const { config } = dependencies;
   const logger = dependencies.logger ?? createLogger({ level: config.logLevel });
   const instanceId = config.instanceId ?? `${hostname()}-${process.pid}`;
-  const store = dependencies.store ?? createEventStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+  const metrics = new Metrics();
+  const breaker = {
+    failureThreshold: config.breakerFailureThreshold,
+    coolDownMs: config.breakerCoolDownMs,
+    onStateChange: metrics.observeBreaker,
+  };
+  const store =
+    dependencies.store ??
+    createEventStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger, breaker });
+  // The bus reports live gaps (streams that must resume) to the connection manager, made below.
+  let onLiveGap = (_topic: string): void => undefined;
   const bus =
     dependencies.bus ??
     createEventBus({
@@ -77,6 +90,11 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
       hotLogMaxEvents: config.hotLogMaxEvents,
       hotLogMaxAgeMs: config.hotLogMaxAgeMs,
       logger,
+      breaker,
+      commandTimeoutMs: config.redisCommandTimeoutMs,
+      probe: { intervalMs: config.busProbeIntervalMs, timeoutMs: config.busProbeTimeoutMs, id: instanceId },
+      onLiveGap: (topic) => onLiveGap(topic),
+      onLocalPublish: () => metrics.busLocalPublishes.inc(),
     });
   // Tickets must work on whichever instance the browser's EventSource lands on.
   const tickets =
@@ -95,7 +113,6 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
     trustProxy: config.trustProxy,
     return503OnClosing: true,
   });
-  const metrics = new Metrics();
   const connections = new ConnectionManager({
     bus,
     metrics,
@@ -103,7 +120,20 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
     maxConnectionsPerUser: config.maxConnectionsPerUser,
     maxConnectionsPerIp: config.maxConnectionsPerIp,
     heartbeatMs: config.heartbeatMs,
+    leases: config.redisUrl
+      ? new RedisConnectionLeases({
+          url: config.redisUrl,
+          keyPrefix: config.redisKeyPrefix,
+          ttlMs: config.connectionLeaseTtlMs,
+          logger: app.log,
+        })
+      : undefined,
+    leaseRefreshMs: config.connectionLeaseTtlMs / 3,
   });
+  onLiveGap = (topic) => {
+    metrics.busLiveGaps.inc();
+    connections.resyncTopic(topic);
+  };
   const publisher = new EventPublisher({ bus, store, metrics, logger: app.log });
   const authenticator = new Authenticator(
     createJwtVerifier({ jwt: config.jwt, issuer: config.jwtIssuer, audience: config.jwtAudience }),
@@ -131,6 +161,10 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
   const generations = createGenerationService({ config, instanceId, bus, store, publisher, metrics, logger: app.log });
   await generations.start();
   registerGenerationRoutes(app, { authenticator, generations });
+  const provider = generations.provider;
+  const tasks = createTaskService({ config, instanceId, bus, store, publisher, metrics, logger: app.log, provider });
+  await tasks.start();
+  registerTaskRoutes(app, { authenticator, tasks });
 
   const staticDir = config.staticDir ?? DEFAULT_STATIC_DIR;
   if (existsSync(staticDir)) await app.register(fastifyStatic, { root: staticDir, wildcard: false });
@@ -144,7 +178,7 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
     setTimeout(() => app.server.closeAllConnections(), config.shutdownDrainMs).unref();
   });
   app.addHook('onClose', async () => {
-    await generations.stop();
+    await Promise.all([generations.stop(), tasks.stop()]);
     connections.stop();
     retention.stop();
     try {

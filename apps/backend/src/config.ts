@@ -65,6 +65,16 @@ const schema = z
     AI_DEFAULT_MAX_TOKENS: int(1, 32_768).default(200),
     AI_OFFLINE_TOKENS_PER_SECOND: int(1, 1_000_000).default(40),
     AI_OFFLINE_SEED: int(0, 4_294_967_295).default(1),
+    TASK_MAX_CONCURRENT_PER_USER: int(1, 100_000).default(2),
+    TASK_MAX_QUEUED_PER_USER: int(0, 100_000).default(10),
+    TASK_PROGRESS_INTERVAL_MS: int(10, 60_000).default(100),
+    TASK_MAX_DURATION_MS: int(1_000, 86_400_000).default(1_800_000),
+    BREAKER_FAILURE_THRESHOLD: int(1, 1_000).default(3),
+    BREAKER_COOL_DOWN_MS: int(100, 600_000).default(5_000),
+    REDIS_COMMAND_TIMEOUT_MS: int(100, 60_000).default(3_000),
+    BUS_PROBE_INTERVAL_MS: int(0, 600_000).default(5_000),
+    BUS_PROBE_TIMEOUT_MS: int(100, 600_000).default(10_000),
+    CONNECTION_LEASE_TTL_MS: int(1_000, 3_600_000).default(90_000),
   })
   .refine((env) => !(env.JWT_SECRET && env.JWT_JWKS_URL), {
     message: 'set JWT_SECRET or JWT_JWKS_URL, not both',
@@ -142,6 +152,23 @@ export interface Config {
   /** Pace and seed of the offline demo provider. */
   aiOfflineTokensPerSecond: number;
   aiOfflineSeed: number;
+  /** Tasks running at once per user; more wait queued, up to the queue bound (then 429). */
+  taskMaxConcurrentPerUser: number;
+  taskMaxQueuedPerUser: number;
+  /** At most one `task.progress` per task per this interval (stage boundaries and 100 % go at once). */
+  taskProgressIntervalMs: number;
+  /** A task not finished this long after it was created fails (queue time included). */
+  taskMaxDurationMs: number;
+  /** Circuit breakers (Redis, PostgreSQL): consecutive failures that open one, and its cool-down. */
+  breakerFailureThreshold: number;
+  breakerCoolDownMs: number;
+  /** A Redis command unanswered this long counts as failed (its outcome is unknown). */
+  redisCommandTimeoutMs: number;
+  /** Self-addressed bus probe (Redis only): interval (0 = off) and how late one may come back. */
+  busProbeIntervalMs: number;
+  busProbeTimeoutMs: number;
+  /** Cluster-wide stream count (Redis only): a lease not refreshed for this long stops counting. */
+  connectionLeaseTtlMs: number;
 }
 
 /** Thrown at start-up with every configuration problem listed at once. */
@@ -217,6 +244,16 @@ export function parseConfig(env: Record<string, string | undefined>): Readonly<C
     aiDefaultMaxTokens: value.AI_DEFAULT_MAX_TOKENS,
     aiOfflineTokensPerSecond: value.AI_OFFLINE_TOKENS_PER_SECOND,
     aiOfflineSeed: value.AI_OFFLINE_SEED,
+    taskMaxConcurrentPerUser: value.TASK_MAX_CONCURRENT_PER_USER,
+    taskMaxQueuedPerUser: value.TASK_MAX_QUEUED_PER_USER,
+    taskProgressIntervalMs: value.TASK_PROGRESS_INTERVAL_MS,
+    taskMaxDurationMs: value.TASK_MAX_DURATION_MS,
+    breakerFailureThreshold: value.BREAKER_FAILURE_THRESHOLD,
+    breakerCoolDownMs: value.BREAKER_COOL_DOWN_MS,
+    redisCommandTimeoutMs: value.REDIS_COMMAND_TIMEOUT_MS,
+    busProbeIntervalMs: value.BUS_PROBE_INTERVAL_MS,
+    busProbeTimeoutMs: value.BUS_PROBE_TIMEOUT_MS,
+    connectionLeaseTtlMs: value.CONNECTION_LEASE_TTL_MS,
   };
   return Object.freeze(config);
 }

@@ -1,52 +1,33 @@
-import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { signDevToken } from '../src/auth/dev-token.js';
-import { createScratchDatabase, type ScratchDatabase } from './helpers/scratch-database.js';
-import { startServerProcess, type ServerProcess } from './helpers/server-process.js';
-import { requireService, TEST_DATABASE_URL, TEST_REDIS_URL } from './helpers/services.js';
+import {
+  clusterToken as token,
+  publishNotification,
+  requireClusterServices,
+  startCluster,
+  type Cluster,
+} from './helpers/cluster.js';
 import { ofType, openStream, published } from './helpers/sse-reader.js';
-import { TEST_JWT_SECRET } from './helpers/test-app.js';
 
-const available =
-  (await requireService('Redis', TEST_REDIS_URL)) && (await requireService('PostgreSQL', TEST_DATABASE_URL));
+const available = await requireClusterServices();
 
-const token = (userId: string, scope?: string) =>
-  signDevToken(TEST_JWT_SECRET, { userId, expiresIn: 3600, ...(scope ? { scope } : {}) });
-
-async function publish(url: string, title: string, critical = false): Promise<string> {
-  const response = await fetch(`${url}/api/events`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${await token('publisher', 'events:publish')}`,
-      'content-type': 'application/json',
-    },
-    body: JSON.stringify({ topic: 'user:mi', type: 'notification', payload: { title, level: 'info' }, critical }),
-  });
-  expect(response.status).toBe(critical ? 201 : 202);
-  return ((await response.json()) as { id: string }).id;
-}
+const publish = (url: string, title: string, critical = false) =>
+  publishNotification(url, { topic: 'user:mi', title, critical });
 
 describe.skipIf(!available)('several real instances on Redis + PostgreSQL', () => {
-  let database: ScratchDatabase;
-  const instances: ServerProcess[] = [];
-  const prefix = `mi${randomBytes(4).toString('hex')}`;
+  let cluster: Cluster;
 
   beforeAll(async () => {
-    database = await createScratchDatabase();
-    const env = { REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: prefix, DATABASE_URL: database.url };
-    // Started together: the migration lock must keep them from racing.
-    instances.push(...(await Promise.all([startServerProcess(env), startServerProcess(env)])));
+    cluster = await startCluster({ size: 2 });
   }, 120_000);
 
   afterAll(async () => {
-    await Promise.all(instances.map((instance) => instance.stop('SIGTERM')));
-    await database?.drop();
+    await cluster?.stop();
   });
 
   it('delivers across instances, resumes on another one, and survives kill -9 of the one a client is on', async () => {
-    const [a, b] = instances;
+    const [a, b] = cluster.instances;
     if (!a || !b) throw new Error('instances missing');
-    for (const instance of instances) {
+    for (const instance of cluster.instances) {
       const ready = (await (await fetch(`${instance.url}/readyz`)).json()) as Record<string, { kind: string }>;
       expect(ready['bus']?.kind).toBe('redis');
       expect(ready['store']?.kind).toBe('postgres');

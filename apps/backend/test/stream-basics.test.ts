@@ -51,7 +51,13 @@ describe('GET /api/sse/stream', () => {
   });
 
   it('never streams a server-internal topic, even when a token grants it', async () => {
-    const token = await server.token('u1', { topics: ['ai-generations', 'doc:1'] });
+    const token = await server.token('u1', { topics: ['ai-generations', 'tasks', 'doc:1'] });
+    const tasks = await fetch(`${server.url}/api/sse/stream?topics=tasks`, {
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(tasks.status).toBe(403);
+    const injected = await server.publish({ topic: 'tasks' });
+    expect(injected.status).toBe(403);
     const explicit = await fetch(`${server.url}/api/sse/stream?topics=ai-generations`, {
       headers: { authorization: `Bearer ${token}` },
     });

@@ -1,4 +1,6 @@
-import type { BusLogger } from './redis-event-bus.js';
+import type { EventRecord } from '../events/event-record.js';
+import type { CircuitBreakerOptions } from '../resilience/circuit-breaker.js';
+import type { BusLogger, RedisEventBusOptions } from './redis-event-bus.js';
 import type { EventBus } from './event-bus.js';
 import { MemoryEventBus } from './memory-event-bus.js';
 import { RedisEventBus } from './redis-event-bus.js';
@@ -12,6 +14,16 @@ export interface EventBusOptions {
   redisKeyPrefix?: string;
   /** Where the Redis bus reports what it cannot throw (failed sweeps, events lost in a long blip). */
   logger?: BusLogger;
+  /** Redis only: the `redis` circuit breaker (see redis-event-bus.ts, "Redis unreachable"). */
+  breaker?: Pick<CircuitBreakerOptions, 'failureThreshold' | 'coolDownMs' | 'onStateChange'>;
+  /** Redis only: a command unanswered this long fails. */
+  commandTimeoutMs?: number;
+  /** Redis only: the self-addressed probe that catches a wedged subscriber. */
+  probe?: RedisEventBusOptions['probe'];
+  /** Redis only: a topic's streams should resume (see RedisEventBusOptions.onLiveGap). */
+  onLiveGap?: (topic: string) => void;
+  /** Redis only: told of each event delivered locally only, while Redis was unreachable. */
+  onLocalPublish?: (event: EventRecord) => void;
 }
 
 /** The bus the configuration asks for: Redis when `REDIS_URL` is set, else in-process. */
@@ -23,6 +35,11 @@ export function createEventBus(options: EventBusOptions): EventBus {
       limits,
       keyPrefix: options.redisKeyPrefix,
       logger: options.logger,
+      breaker: options.breaker,
+      commandTimeoutMs: options.commandTimeoutMs,
+      probe: options.probe,
+      onLiveGap: options.onLiveGap,
+      onLocalPublish: options.onLocalPublish,
     });
   }
   return new MemoryEventBus(limits);

@@ -188,3 +188,34 @@ if excess > 0 then
 end
 return #stale
 `;
+
+/**
+ * rejoin. KEYS: seq, epoch, trim, idle, active, dropped.
+ * ARGV: floor, sender id, channel prefix, then the topics this instance published on while Redis
+ * was unreachable (local delivery only). Those events never entered the log, and their ids
+ * interleave with ids other instances issued meanwhile, so no reader from before now can be
+ * resumed exactly on those topics: the counter moves to `mark` (>= every id issued so far), each
+ * topic's watermark moves to `mark` (readers from before it get a gap: stream.reset, then the
+ * critical events from the store), and a gap notice `{"gap":mark,"from":sender}` is published on
+ * each topic so that live subscribers on every instance can tell their streams to resume.
+ * Returns mark.
+ */
+export const REJOIN_SCRIPT = `${PRELUDE}
+local now = now_ms()
+local seq = ensure_epoch(KEYS[1], KEYS[2], tonumber(ARGV[1]), now)
+local mark = math.max(seq, now * 1000 - 1)
+redis.call('SET', KEYS[1], fmt(mark))
+local notice = '{"gap":' .. fmt(mark) .. ',"from":"' .. ARGV[2] .. '"}'
+for i = 4, #ARGV do
+  local topic = ARGV[i]
+  local wm = redis.call('HGET', KEYS[3], topic)
+  if not wm then
+    wm = redis.call('ZSCORE', KEYS[4], topic)
+    if wm then redis.call('ZREM', KEYS[4], topic) else wm = redis.call('GET', KEYS[6]) end
+  end
+  redis.call('HSET', KEYS[3], topic, fmt(math.max(num(wm), mark)))
+  redis.call('ZADD', KEYS[5], now, topic)
+  redis.call('PUBLISH', ARGV[3] .. topic, notice)
+end
+return fmt(mark)
+`;

@@ -38,7 +38,12 @@ export class EventPublisher {
   /**
    * Publishes one event and resolves with its record once it is as durable as asked.
    * @throws InvalidEventError for a bad topic, unknown type or payload failing its schema.
-   * @throws UnavailableError (`store_unavailable`) when a critical event could not be stored.
+   * @throws UnavailableError (`store_unavailable`) when a critical event could not be stored:
+   *   the store is down (its breaker fails this fast while open) or the append failed. Never
+   *   acknowledged then lost: the caller gets the record only once the store has it.
+   * @throws UnavailableError (`bus_unavailable`) when the bus refused or failed the publish: Redis
+   *   failed or timed out mid-publish (outcome unknown), or a critical event while Redis is
+   *   unreachable (only local delivery works then).
    */
   async publish(input: PublishInput): Promise<EventRecord> {
     if (typeof input.topic !== 'string' || !isValidTopic(input.topic)) {
@@ -49,13 +54,20 @@ export class EventPublisher {
     const critical = input.critical === true;
     if (critical) await this.assertStoreUp();
 
-    const record = await this.options.bus.publish({
-      topic: input.topic,
-      type: validation.type,
-      payload: validation.payload,
-      ts: this.now().toISOString(),
-      critical,
-    });
+    let record: EventRecord;
+    try {
+      record = await this.options.bus.publish({
+        topic: input.topic,
+        type: validation.type,
+        payload: validation.payload,
+        ts: this.now().toISOString(),
+        critical,
+      });
+    } catch (error) {
+      this.options.logger.warn({ err: error, topic: input.topic }, 'event not published: the bus failed');
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new UnavailableError('bus_unavailable', `the event bus is unavailable: ${reason}`, error);
+    }
     this.options.metrics.eventsPublished.inc({ type: record.type });
     if (critical) {
       try {

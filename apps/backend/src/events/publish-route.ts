@@ -7,6 +7,7 @@ import type { Principal } from '../auth/principal.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import { parseInput } from '../http/parse-input.js';
+import { isReservedTopic } from '../sse/topic-access.js';
 import { formatEventId } from './event-id.js';
 import type { EventPublisher } from './event-publisher.js';
 
@@ -64,6 +65,7 @@ export async function registerPublishRoute(app: FastifyInstance, options: Publis
     async (request, reply): Promise<PublishResponse> => {
       if (request.body === undefined) throw new AppError('invalid_event', 'body must be a JSON object');
       const body = parseInput(publishBody, request.body, 'invalid_event');
+      if (isReservedTopic(body.topic)) throw new AppError('forbidden', `topic "${body.topic}" is server-internal`);
       const record = await publisher.publish(body);
       reply.code(record.critical ? 201 : 202);
       return { id: formatEventId(record.id) };

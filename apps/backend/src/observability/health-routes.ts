@@ -23,9 +23,14 @@ export function registerHealthRoutes(app: FastifyInstance, options: HealthRoutes
       safeHealth(() => options.bus.health()),
       safeHealth(() => options.store.health()),
     ]);
-    const parts = [bus, store];
-    const down = options.isClosing() || parts.some((part) => part.status === 'down');
-    const status = down ? 'unavailable' : parts.some((part) => part.status === 'degraded') ? 'degraded' : 'ok';
+    // 503 only when this instance cannot serve streams: shutting down, or a bus that is down
+    // (not started, closed, or a wedged subscriber: its streams would get nothing). A store that
+    // is down is `degraded`: streams, live delivery, non-critical publishes and hot-log resumes
+    // still work, critical publishes get 503 store_unavailable on their own, and every instance
+    // shares that store, so taking them all out of rotation would turn a partial outage into a
+    // total one. Redis unreachable is `degraded` too (local delivery, see redis-event-bus.ts).
+    const down = options.isClosing() || bus.status === 'down';
+    const status = down ? 'unavailable' : [bus, store].some((part) => part.status !== 'up') ? 'degraded' : 'ok';
     reply.code(down ? 503 : 200);
     return { status, bus: { kind: options.bus.kind, ...bus }, store: { kind: options.store.kind, ...store } };
   });

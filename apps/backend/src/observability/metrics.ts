@@ -1,4 +1,8 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { BreakerState } from '../resilience/circuit-breaker.js';
+
+/** Gauge value of each breaker state: higher is worse. */
+const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
@@ -76,6 +80,34 @@ export class Metrics {
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
+  readonly tasks = new Counter({
+    name: 'tasks_total',
+    help: 'Tasks ended, by kind and outcome (completed, failed, cancelled, interrupted = found orphaned after a restart)',
+    labelNames: ['kind', 'outcome'] as const,
+    registers: [this.registry],
+  });
+
+  readonly dependencyBreakerState = new Gauge({
+    name: 'dependency_breaker_state',
+    help: 'Circuit breaker of each dependency: 0 closed, 1 half-open (one trial call), 2 open (failing fast)',
+    labelNames: ['dependency'] as const,
+    registers: [this.registry],
+  });
+  readonly busLocalPublishes = new Counter({
+    name: 'bus_local_publishes_total',
+    help: 'Events delivered to this instance only because Redis was unreachable (local fallback)',
+    registers: [this.registry],
+  });
+  readonly busLiveGaps = new Counter({
+    name: 'bus_live_gaps_total',
+    help: 'Topics whose live stream could not be stitched after a Redis outage (their streams were asked to resume)',
+    registers: [this.registry],
+  });
+
+  /** Mirrors a breaker's state into dependency_breaker_state; pass as the breaker's `onStateChange`. */
+  readonly observeBreaker = (state: BreakerState, dependency: string): void => {
+    this.dependencyBreakerState.set({ dependency }, BREAKER_STATE_VALUE[state]);
+  };
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });

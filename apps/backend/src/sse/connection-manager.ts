@@ -4,6 +4,7 @@ import type { EventRecord } from '../events/event-record.js';
 import { TooManyConnectionsError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { CloseReason, SSEConnection } from './connection.js';
+import type { ConnectionLease, ConnectionLeases } from './connection-leases.js';
 import { controlFrame, eventFrame } from './frame.js';
 
 /** Anything that takes live events of a topic: a stream, or a waiting long-poll. */
@@ -25,6 +26,12 @@ export interface ConnectionManagerOptions {
   maxConnectionsPerUser: number;
   maxConnectionsPerIp: number;
   heartbeatMs: number;
+  /**
+   * Makes `maxConnectionsPerUser` cluster-wide (connection-leases.ts); without it the limit is
+   * per instance. Leases are refreshed every `leaseRefreshMs` while their streams are open.
+   */
+  leases?: ConnectionLeases;
+  leaseRefreshMs?: number;
 }
 
 /**
@@ -38,10 +45,21 @@ export class ConnectionManager {
   private readonly perIp = new Map<string, number>();
   private readonly topics = new Map<string, TopicEntry>();
   private readonly heartbeat: NodeJS.Timeout;
+  /** Cluster-wide leases held by this instance's streams, by connection id. */
+  private readonly leased = new Map<string, ConnectionLease>();
+  private readonly leaseRefresh: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ConnectionManagerOptions) {
     this.heartbeat = setInterval(() => this.sendHeartbeat(), options.heartbeatMs);
     this.heartbeat.unref();
+    const leases = options.leases;
+    if (leases) {
+      this.leaseRefresh = setInterval(
+        () => void leases.refresh([...this.leased.values()]),
+        options.leaseRefreshMs ?? 30_000,
+      );
+      this.leaseRefresh.unref();
+    }
   }
 
   /** Open streams on this instance. */
@@ -90,6 +108,36 @@ export class ConnectionManager {
       released = true;
       increment(this.perUser, userId, -1);
       increment(this.perIp, ip, -1);
+    };
+  }
+
+  /**
+   * {@link ConnectionManager.reserve}, then the cluster-wide count of the user's streams (when
+   * leases are configured): 429 past `maxConnectionsPerUser` on all instances together. The
+   * local check comes first and synchronously, so local races are settled before any await.
+   * The returned function gives both back.
+   */
+  async admit(identity: { userId: string; ip: string; connectionId: string }): Promise<() => void> {
+    const releaseLocal = this.reserve(identity.userId, identity.ip);
+    const leases = this.options.leases;
+    if (!leases) return releaseLocal;
+    const lease: ConnectionLease = { userId: identity.userId, connectionId: identity.connectionId };
+    const result = await leases.acquire(lease, this.options.maxConnectionsPerUser);
+    if (!result.granted) {
+      releaseLocal();
+      throw new TooManyConnectionsError(
+        `user has ${result.held} open streams across the cluster (limit ${this.options.maxConnectionsPerUser})`,
+        10,
+      );
+    }
+    this.leased.set(lease.connectionId, lease);
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      releaseLocal();
+      this.leased.delete(lease.connectionId);
+      void leases.release(lease);
     };
   }
 
@@ -143,6 +191,23 @@ export class ConnectionManager {
     }
   }
 
+  /**
+   * The bus could not keep `topic` exact (a Redis outage: events were delivered on one instance
+   * only, or the hot log lost them): its streams end, and their clients resume with Last-Event-ID,
+   * which gives them an honest `stream.reset {gap}`, the critical events from the store and
+   * `stream.resumed {complete: false}`. Returns how many streams were ended.
+   */
+  resyncTopic(topic: string): number {
+    let ended = 0;
+    for (const connection of [...this.connections.values()]) {
+      if (!connection.topics.includes(topic)) continue;
+      // 'replay_failed': the stream could not be kept exact; the client's resume replays it.
+      connection.close('replay_failed');
+      ended++;
+    }
+    return ended;
+  }
+
   /** Ends every stream (shutdown): clients reconnect elsewhere and resume. */
   closeAll(reason: CloseReason): void {
     for (const connection of [...this.connections.values()]) connection.close(reason);
@@ -150,6 +215,8 @@ export class ConnectionManager {
 
   stop(): void {
     clearInterval(this.heartbeat);
+    clearInterval(this.leaseRefresh);
+    void this.options.leases?.close();
   }
 
   private dispatch(subscribers: ReadonlySet<TopicSubscriber>, record: EventRecord): void {

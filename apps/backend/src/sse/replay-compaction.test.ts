@@ -1,7 +1,7 @@
 import { validateEventPayload } from '@infinitescribe/protocol';
 import { describe, expect, it } from 'vitest';
 import type { EventRecord } from '../events/event-record.js';
-import { compactGenerationDeltas } from './replay-compaction.js';
+import { compactGenerationDeltas, compactTaskProgress } from './replay-compaction.js';
 
 let nextId = 1000;
 function record(type: EventRecord['type'], payload: unknown): EventRecord {
@@ -60,5 +60,45 @@ describe('compactGenerationDeltas', () => {
     expect(compacted.slice(0, -1)).toEqual(events.slice(0, -2));
     expect(compacted.at(-1)?.payload).toEqual({ generationId: 'running', seq: 1, text: 'rs' });
     expect(compactGenerationDeltas(events.slice(0, 3))).toEqual(events.slice(0, 3));
+  });
+});
+
+const progress = (taskId: string, stageIndex: number, percent: number) =>
+  record('task.progress', { taskId, stage: `Stage ${stageIndex + 1}`, stageIndex, stageCount: 3, percent });
+
+describe('compactTaskProgress', () => {
+  it('keeps only the last progress of each task, at its own place and id', () => {
+    const note = record('notification', { title: 'hi', level: 'info' });
+    const events = [
+      progress('t1', 0, 0),
+      progress('t2', 0, 5),
+      progress('t1', 0, 10),
+      note,
+      progress('t1', 1, 40),
+      progress('t2', 1, 50),
+      record('task.completed', { taskId: 't2', result: { ok: true } }),
+      progress('t1', 1, 55.5),
+    ];
+    const compacted = compactTaskProgress(events);
+    expect(compacted).toEqual([note, events[5], events[6], events[7]]);
+    for (const event of compacted) expect(validateEventPayload(event.type, event.payload).ok).toBe(true);
+  });
+
+  it('passes replays without progress, or with one per task, through unchanged', () => {
+    const events = [
+      record('ai.generation.started', { generationId: 'g1' }),
+      progress('t1', 0, 1),
+      record('task.cancelled', { taskId: 't1' }),
+      progress('t2', 2, 99.9),
+    ];
+    expect(compactTaskProgress(events)).toEqual(events);
+    expect(compactTaskProgress([])).toEqual([]);
+  });
+
+  it('chains with the generation compaction (as planReplay does)', () => {
+    const events = [delta('g1', 0, 'a'), progress('t1', 0, 10), delta('g1', 1, 'b'), progress('t1', 0, 20)];
+    const compacted = compactTaskProgress(compactGenerationDeltas(events));
+    expect(compacted.map((event) => event.type)).toEqual(['ai.generation.snapshot', 'task.progress']);
+    expect(compacted.map((event) => event.id)).toEqual([events[2]?.id, events[3]?.id]);
   });
 });

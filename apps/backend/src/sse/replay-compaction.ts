@@ -54,3 +54,22 @@ export function compactGenerationDeltas(events: readonly EventRecord[]): EventRe
     return dropped.has(event.id) ? [] : [event];
   });
 }
+
+/**
+ * "Replay latest progress only": in a replay (ascending by id), only the last `task.progress` of
+ * each task is kept, at its own place and with its own id (progress is a level, not a sum, so the
+ * last value wins and a resume point taken from it stays valid). Everything else passes through.
+ */
+export function compactTaskProgress(events: readonly EventRecord[]): EventRecord[] {
+  const lastProgress = new Map<string, number>();
+  for (const event of events) {
+    if (event.type !== 'task.progress') continue;
+    const taskId = (event.payload as { taskId?: unknown } | null)?.taskId;
+    if (typeof taskId === 'string') lastProgress.set(taskId, event.id);
+  }
+  return events.filter((event) => {
+    if (event.type !== 'task.progress') return true;
+    const taskId = (event.payload as { taskId?: unknown } | null)?.taskId;
+    return typeof taskId !== 'string' || lastProgress.get(taskId) === event.id;
+  });
+}

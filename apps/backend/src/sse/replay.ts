@@ -3,7 +3,7 @@ import type { EventBus } from '../bus/event-bus.js';
 import type { EventRecord } from '../events/event-record.js';
 import { formatEventId, parseEventId } from '../events/event-id.js';
 import type { EventStore } from '../store/event-store.js';
-import { compactGenerationDeltas } from './replay-compaction.js';
+import { compactGenerationDeltas, compactTaskProgress } from './replay-compaction.js';
 
 /** What a resume must send before going live. */
 export interface ReplayPlan {
@@ -32,7 +32,8 @@ export interface ReplaySources {
  * - covered by the hot log: exactly the events after it;
  * - older than the hot log: `stream.reset {gap, since}`, then the critical events the store still
  *   holds after it merged with what the hot log has, so the client loses only what is truly gone.
- * Deltas of a generation still running are compacted into one snapshot (API.md, "Compaction").
+ * Deltas of a generation still running are compacted into one snapshot (API.md, "Compaction"), and
+ * only the latest `task.progress` of each task is replayed.
  */
 export async function planReplay(
   sources: ReplaySources,
@@ -45,7 +46,7 @@ export async function planReplay(
   }
   const hot = await sources.bus.read(topics, after, sources.maxEvents);
   if (hot.gapTopics.length === 0 && !hot.truncated) {
-    return { events: compactGenerationDeltas(hot.events), after, complete: true };
+    return { events: compactTaskProgress(compactGenerationDeltas(hot.events)), after, complete: true };
   }
 
   const reset = { reason: 'gap' as const, since: formatEventId(hot.oldestId) };
@@ -64,5 +65,5 @@ export async function planReplay(
     .filter((event) => !fromHot.has(event.id))
     .concat(hot.events)
     .sort((a, b) => a.id - b.id);
-  return { events: compactGenerationDeltas(events), reset, after, complete: false };
+  return { events: compactTaskProgress(compactGenerationDeltas(events)), reset, after, complete: false };
 }

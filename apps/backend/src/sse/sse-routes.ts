@@ -67,7 +67,19 @@ async function openStream(services: StreamRouteServices, request: FastifyRequest
   const topics = resolveTopics(principal, query['topics']);
   const headerId = request.headers[LAST_EVENT_ID_HEADER];
   const lastEventId = typeof headerId === 'string' ? headerId : (asString(query['lastEventId']) ?? undefined);
-  const release = connections.reserve(principal.userId, request.ip);
+  const connectionId = randomUUID();
+  // Per-instance limits, then the user's streams across the cluster: a 429 is still a normal reply.
+  const release = await connections.admit({ userId: principal.userId, ip: request.ip, connectionId });
+  // The admission awaited Redis: the instance may have begun shutting down, or the client left.
+  if (services.isClosing()) {
+    release();
+    throw new AppError('shutting_down', 'this instance is shutting down; reconnect');
+  }
+  if (request.raw.socket.destroyed) {
+    release();
+    reply.hijack();
+    return;
+  }
 
   // From here on the stream is ours: refusals are over, everything else travels in-band.
   reply.hijack();
@@ -81,7 +93,7 @@ async function openStream(services: StreamRouteServices, request: FastifyRequest
   response.socket?.setKeepAlive(true, 30_000);
   const log = request.log;
   const connection = new SSEConnection(
-    { id: randomUUID(), userId: principal.userId, ip: request.ip, topics },
+    { id: connectionId, userId: principal.userId, ip: request.ip, topics },
     response,
     {
       maxBufferedBytes: config.maxBufferedBytes,

@@ -1,3 +1,4 @@
+import type { CircuitBreakerOptions } from '../resilience/circuit-breaker.js';
 import type { EventStore } from './event-store.js';
 import { PgliteEventStore } from './pglite-event-store.js';
 import { PostgresEventStore } from './postgres-event-store.js';
@@ -11,12 +12,18 @@ export interface CreateEventStoreOptions {
   dataDir: string;
   /** Passed to the PostgreSQL adapter for dropped-connection warnings. */
   logger?: StoreLogger;
+  /** Breaker settings of the PostgreSQL adapter (the embedded store needs none). */
+  breaker?: Pick<CircuitBreakerOptions, 'failureThreshold' | 'coolDownMs' | 'onStateChange'>;
 }
 
 /** The configured store, not yet initialised: call `init()` before use. */
 export function createEventStore(options: CreateEventStoreOptions): EventStore {
   if (options.databaseUrl) {
-    return new PostgresEventStore({ connectionString: options.databaseUrl, logger: options.logger });
+    return new PostgresEventStore({
+      connectionString: options.databaseUrl,
+      logger: options.logger,
+      breaker: options.breaker,
+    });
   }
   return new PgliteEventStore({ dataDir: options.dataDir });
 }

@@ -1,4 +1,5 @@
 import pg from 'pg';
+import { CircuitBreaker, type CircuitBreakerOptions } from '../resilience/circuit-breaker.js';
 import { assertSchemaName } from './migrations.js';
 import type { SqlDatabase, SqlResult, SqlSession } from './sql-database.js';
 import { DEFAULT_HEALTH_TIMEOUT_MS, SqlEventStore } from './sql-event-store.js';
@@ -23,6 +24,12 @@ export interface PostgresEventStoreOptions {
   applicationName?: string;
   /** Told about connections dropped while idle; default: silent (health() reports the outage). */
   logger?: StoreLogger;
+  /**
+   * The breaker in front of every statement (dependency `postgres`): after `failureThreshold`
+   * (default 3) consecutive connection-level failures, operations fail fast for `coolDownMs`
+   * (default 5 000), then one trial goes through. SQL errors of a reachable server do not count.
+   */
+  breaker?: Pick<CircuitBreakerOptions, 'failureThreshold' | 'coolDownMs' | 'onStateChange'>;
 }
 
 const DEFAULT_POOL_SIZE = 10;
@@ -43,6 +50,7 @@ export class PostgresEventStore extends SqlEventStore {
     super({
       healthTimeoutMs: options.healthTimeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS,
       migrations: { schema: options.schema },
+      breaker: new CircuitBreaker({ ...options.breaker, dependency: 'postgres', isFailure: isConnectionFailure }),
     });
     const warn = (error: Error): void =>
       options.logger?.warn({ err: error }, 'PostgreSQL event store connection error');
@@ -67,6 +75,17 @@ export class PostgresEventStore extends SqlEventStore {
   protected override release(): Promise<void> {
     return this.pool.end();
   }
+}
+
+/**
+ * Whether an error says the server is unreachable or unwell (it counts against the breaker), as
+ * opposed to a statement the server answered with an error (constraint, syntax: it is up).
+ * SQLSTATE classes 08 (connection), 53 (resources), 57 (operator intervention, e.g. shutdown),
+ * 58 (system) and XX (internal) count; network errors and pool timeouts carry no SQLSTATE and count.
+ */
+export function isConnectionFailure(error: unknown): boolean {
+  if (error instanceof pg.DatabaseError && typeof error.code === 'string') return /^(08|53|57|58|XX)/.test(error.code);
+  return true;
 }
 
 function poolDatabase(pool: pg.Pool, onClientError: (error: Error) => void): SqlDatabase {

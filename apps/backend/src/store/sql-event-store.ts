@@ -1,8 +1,10 @@
 import type { EventType } from '@infinitescribe/protocol';
 import type { ComponentHealth, EventRecord } from '../events/event-record.js';
+import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
+import { withTimeout } from '../resilience/with-timeout.js';
 import type { EventStore, StoreReadQuery } from './event-store.js';
 import { runMigrations, type RunMigrationsOptions } from './migrations.js';
-import type { SqlDatabase } from './sql-database.js';
+import type { SqlDatabase, SqlResult } from './sql-database.js';
 
 const COLUMNS = 'id, topic, type, ts, payload, critical';
 const HEAD_ID_KEY = 'head_id';
@@ -27,6 +29,12 @@ export interface SqlEventStoreSettings {
   /** How long `health()` waits for `SELECT 1` before reporting `down`. */
   healthTimeoutMs: number;
   migrations?: RunMigrationsOptions;
+  /**
+   * Guards every statement (not the migrations of `init()`): while open, operations fail fast
+   * with CircuitOpenError and `health()` reports `down` without touching the database; after the
+   * cool-down, the next statement (often the `SELECT 1` of `health()`) is the one trial.
+   */
+  breaker?: CircuitBreaker;
 }
 
 /** Default of {@link SqlEventStoreSettings.healthTimeoutMs}. */
@@ -60,8 +68,7 @@ export abstract class SqlEventStore implements EventStore {
   }
 
   async append(event: EventRecord): Promise<void> {
-    const db = await this.ready();
-    await db.query(EVENT_STORE_SQL.append, [
+    await this.query(EVENT_STORE_SQL.append, [
       event.id,
       event.topic,
       event.type,
@@ -73,49 +80,51 @@ export abstract class SqlEventStore implements EventStore {
   }
 
   async readAfter(query: StoreReadQuery): Promise<EventRecord[]> {
-    const db = await this.ready();
+    await this.ready(); // lifecycle errors first, even for an empty query
     if (query.topics.length === 0 || query.limit <= 0) return [];
     const topics = [...query.topics];
     const { rows } =
       query.before === undefined
-        ? await db.query(EVENT_STORE_SQL.readAfter, [topics, query.after, query.limit])
-        : await db.query(EVENT_STORE_SQL.readBetween, [topics, query.after, query.before, query.limit]);
+        ? await this.query(EVENT_STORE_SQL.readAfter, [topics, query.after, query.limit])
+        : await this.query(EVENT_STORE_SQL.readBetween, [topics, query.after, query.before, query.limit]);
     return rows.map(toEventRecord);
   }
 
   async maxId(): Promise<number> {
-    const db = await this.ready();
-    const { rows } = await db.query(EVENT_STORE_SQL.maxId);
+    const { rows } = await this.query(EVENT_STORE_SQL.maxId);
     return toSafeInteger(rows[0]?.max_id ?? 0, 'max_id');
   }
 
   async recordHeadId(id: number): Promise<void> {
-    const db = await this.ready();
-    await db.query(EVENT_STORE_SQL.recordHeadId, [String(toSafeInteger(id, 'head id'))]);
+    await this.query(EVENT_STORE_SQL.recordHeadId, [String(toSafeInteger(id, 'head id'))]);
   }
 
   async takeRecordedHeadId(): Promise<number | undefined> {
-    const db = await this.ready();
-    const { rows } = await db.query(EVENT_STORE_SQL.takeRecordedHeadId);
+    const { rows } = await this.query(EVENT_STORE_SQL.takeRecordedHeadId);
     const value = rows[0]?.value;
     return value === undefined ? undefined : toSafeInteger(value, HEAD_ID_KEY);
   }
 
   async deleteOlderThan(cutoff: Date): Promise<number> {
-    const db = await this.ready();
-    const { rowCount } = await db.query(EVENT_STORE_SQL.deleteOlderThan, [cutoff.toISOString()]);
+    const { rowCount } = await this.query(EVENT_STORE_SQL.deleteOlderThan, [cutoff.toISOString()]);
     return rowCount;
   }
 
   /** Probes the database first, so an unreachable server says why even before `init()` succeeded. */
   async health(): Promise<ComponentHealth> {
     if (this.closed) return { status: 'down', detail: 'closed' };
-    try {
-      await withTimeout(
+    const breaker = this.settings.breaker;
+    if (breaker && !breaker.isCallPermitted) {
+      return { status: 'down', detail: `circuit breaker ${breaker.state}; last error: ${breaker.lastError ?? 'none'}` };
+    }
+    const ping = () =>
+      withTimeout(
         this.database().then((db) => db.query(EVENT_STORE_SQL.ping)),
         this.settings.healthTimeoutMs,
         `no answer to SELECT 1 within ${this.settings.healthTimeoutMs} ms`,
       );
+    try {
+      await (breaker ? breaker.run(ping) : ping());
     } catch (error) {
       return { status: 'down', detail: describeError(error) };
     }
@@ -127,12 +136,20 @@ export abstract class SqlEventStore implements EventStore {
     this.closed = true;
     // Let an in-flight init settle so release() never pulls the database from under a migration.
     await this.initialising?.catch(() => undefined);
+    this.settings.breaker?.dispose();
     await this.release();
   }
 
   private async migrate(): Promise<void> {
     await runMigrations(await this.database(), this.settings.migrations);
     this.initialised = true;
+  }
+
+  /** One statement, through the breaker when there is one. */
+  private async query(text: string, params?: readonly unknown[]): Promise<SqlResult> {
+    const db = await this.ready();
+    const breaker = this.settings.breaker;
+    return breaker ? breaker.run(() => db.query(text, params)) : db.query(text, params);
   }
 
   private async ready(): Promise<SqlDatabase> {
@@ -175,13 +192,4 @@ function describeError(error: unknown): string {
   }
   if (error instanceof Error) return error.message || (error as NodeJS.ErrnoException).code || error.name;
   return String(error);
-}
-
-function withTimeout<T>(promise: Promise<T>, ms: number, message: string): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(message)), ms);
-    timer.unref();
-  });
-  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
 }

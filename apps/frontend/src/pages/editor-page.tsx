@@ -4,7 +4,7 @@ import { ProviderNotice } from '../components/provider-notice.js';
 import { StreamingText } from '../components/streaming-text.js';
 import { TaskPanel } from '../components/task-panel.js';
 import { useToastHelpers } from '../components/toasts.js';
-import { describeError, stringField, type ApiClient } from '../lib/api-client.js';
+import { ApiError, describeError, stringField, type ApiClient } from '../lib/api-client.js';
 import { joinContinuation } from '../lib/continuation.js';
 
 /** The server accepts prompts up to 32 000 characters; the end of a long document matters most. */
@@ -27,15 +27,20 @@ export interface EditorPageProps {
  */
 export function EditorPage({ api, userId }: EditorPageProps) {
   const storageKey = `infinitescribe:document:${userId}`;
-  const [document, setDocument] = useState(() => readStored(storageKey) ?? SAMPLE_DOCUMENT);
-  const [generationId, setGenerationId] = useState<string | null>(null);
+  // The running continuation, per tab, so that a reload resumes it.
+  const runningKey = `infinitescribe:generation:${userId}`;
+  const [restored] = useState(() => readRunning(runningKey));
+  const [document, setDocument] = useState(
+    () => restored?.base ?? readStored(storageKey, userStorage) ?? SAMPLE_DOCUMENT,
+  );
+  const [generationId, setGenerationId] = useState<string | null>(restored?.generationId ?? null);
   const [isStarting, setStarting] = useState(false);
   const [isStopping, setStopping] = useState(false);
   const [undo, setUndo] = useState<{ before: string; after: string } | null>(null);
   const [outcome, setOutcome] = useState<string>('');
   const generation = useGeneration(generationId);
   const toast = useToastHelpers();
-  const base = useRef('');
+  const base = useRef(restored?.base ?? '');
   const startRequested = useRef(false);
   const mergedId = useRef<string | null>(null);
   const textarea = useRef<HTMLTextAreaElement>(null);
@@ -44,13 +49,27 @@ export function EditorPage({ api, userId }: EditorPageProps) {
   const editorId = useId();
   const isWriting = isStarting || (generationId !== null && generation.isStreaming);
 
-  useEffect(() => writeStored(storageKey, document), [storageKey, document]);
+  useEffect(() => writeStored(storageKey, document, userStorage), [storageKey, document]);
+
+  // A restored id the server no longer knows would stay `pending` for ever: forget it.
+  useEffect(() => {
+    const id = restored?.generationId;
+    if (id === undefined) return undefined;
+    const controller = new AbortController();
+    api.get(`/api/ai/generations/${encodeURIComponent(id)}`, controller.signal).catch((error: unknown) => {
+      if (!(error instanceof ApiError) || error.status !== 404) return;
+      removeStored(runningKey, tabStorage);
+      setGenerationId((current) => (current === id ? null : current));
+    });
+    return () => controller.abort();
+  }, [api, restored, runningKey]);
 
   // When the generation ends, its text joins the document (what was streamed, even if stopped).
   useEffect(() => {
     if (generationId === null || generation.isStreaming || generation.generationId !== generationId) return;
     if (mergedId.current === generationId) return;
     mergedId.current = generationId;
+    removeStored(runningKey, tabStorage);
     const addition = joinContinuation(base.current, generation.text);
     const words = countWords(addition);
     if (addition !== '') {
@@ -71,7 +90,7 @@ export function EditorPage({ api, userId }: EditorPageProps) {
       element.setSelectionRange(element.value.length, element.value.length);
       element.scrollTop = element.scrollHeight;
     });
-  }, [generation, generationId, toast]);
+  }, [generation, generationId, runningKey, toast]);
 
   // Keep the newest words in view while they stream.
   useLayoutEffect(() => {
@@ -90,6 +109,7 @@ export function EditorPage({ api, userId }: EditorPageProps) {
       const body = await api.post('/api/ai/generations', { prompt: document.slice(-PROMPT_CHARS) });
       const id = stringField(body, 'generationId');
       if (!id) throw new Error('The server did not return a generation id.');
+      writeStored(runningKey, JSON.stringify({ generationId: id, base: base.current }), tabStorage);
       setGenerationId(id);
       requestAnimationFrame(() => stopButton.current?.focus());
     } catch (error) {
@@ -228,18 +248,42 @@ function countWords(text: string): number {
   return trimmed === '' ? 0 : trimmed.split(/\s+/).length;
 }
 
-function readStored(key: string): string | null {
+// Storages are reached through getters: reading `localStorage` itself throws where it is blocked.
+const userStorage = () => window.localStorage;
+const tabStorage = () => window.sessionStorage;
+
+/** The continuation this tab was writing when it was reloaded, and the document it continues. */
+function readRunning(key: string): { generationId: string; base: string } | null {
   try {
-    return localStorage.getItem(key);
+    const parsed: unknown = JSON.parse(readStored(key, tabStorage) ?? 'null');
+    const generationId = stringField(parsed, 'generationId');
+    const base = stringField(parsed, 'base');
+    return generationId !== undefined && base !== undefined ? { generationId, base } : null;
   } catch {
     return null;
   }
 }
 
-function writeStored(key: string, value: string): void {
+function readStored(key: string, storage: () => Storage): string | null {
   try {
-    localStorage.setItem(key, value);
+    return storage().getItem(key);
+  } catch {
+    return null;
+  }
+}
+
+function writeStored(key: string, value: string, storage: () => Storage): void {
+  try {
+    storage().setItem(key, value);
   } catch {
     // Storage full or blocked: the document still lives in the page.
+  }
+}
+
+function removeStored(key: string, storage: () => Storage): void {
+  try {
+    storage().removeItem(key);
+  } catch {
+    // Blocked storage kept nothing to remove.
   }
 }

@@ -1,0 +1,37 @@
+import type { FastifyBaseLogger } from 'fastify';
+import type { AIProvider } from '../ai/ai-provider.js';
+import type { EventBus } from '../bus/event-bus.js';
+import type { Config } from '../config.js';
+import type { EventPublisher } from '../events/event-publisher.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { EventStore } from '../store/event-store.js';
+import { demoTask } from './demo-task.js';
+import { outlineDraftPolishTask } from './outline-draft-polish-task.js';
+import { TaskCatalog } from './task-catalog.js';
+import { TaskRunner } from './task-runner.js';
+
+/** What {@link createTaskService} wires together. */
+export interface TaskServiceDependencies {
+  config: Readonly<Config>;
+  instanceId: string;
+  bus: EventBus;
+  store: EventStore;
+  publisher: EventPublisher;
+  metrics: Metrics;
+  logger: FastifyBaseLogger;
+  /** The AI provider, shared with the generation service (`generations.provider`). */
+  provider: AIProvider;
+}
+
+/** The task runner with the shipped kinds and the configured limits; call `start()` before serving. */
+export function createTaskService(dependencies: TaskServiceDependencies): TaskRunner {
+  const { config, ...services } = dependencies;
+  return new TaskRunner({
+    ...services,
+    catalog: new TaskCatalog([demoTask, outlineDraftPolishTask]),
+    maxConcurrentPerUser: config.taskMaxConcurrentPerUser,
+    maxQueuedPerUser: config.taskMaxQueuedPerUser,
+    progressIntervalMs: config.taskProgressIntervalMs,
+    maxDurationMs: config.taskMaxDurationMs,
+  });
+}

@@ -1,0 +1,272 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { z } from 'zod';
+import { instanceTagOf } from '../ai/generation-id.js';
+import { OfflineProvider } from '../ai/offline-provider.js';
+import { MemoryEventBus } from '../bus/memory-event-bus.js';
+import { idFloorAt } from '../events/event-id.js';
+import type { EventRecord } from '../events/event-record.js';
+import { EventPublisher } from '../events/event-publisher.js';
+import { createLogger } from '../observability/logger.js';
+import { Metrics } from '../observability/metrics.js';
+import type { EventStore } from '../store/event-store.js';
+import { PgliteEventStore } from '../store/pglite-event-store.js';
+import { demoTask } from './demo-task.js';
+import { TaskCatalog } from './task-catalog.js';
+import { newTaskId } from './task-id.js';
+import { defineTaskKind, TaskError } from './task-kind.js';
+import { TASK_JOURNAL_TOPIC, journalEntry } from './task-log.js';
+import { INTERNAL_ERROR, RESTART_ERROR, SHUTDOWN_ERROR, TaskRunner, type TaskRunnerOptions } from './task-runner.js';
+
+/** Polls an async condition every 10 ms for up to 10 s. */
+async function until(condition: () => Promise<boolean>): Promise<void> {
+  const deadline = Date.now() + 10_000;
+  while (!(await condition())) {
+    if (Date.now() > deadline) throw new Error('condition not met within 10 s');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** Kinds that misbehave, for the runner's sake. */
+const stubborn = defineTaskKind<Record<string, never>>({
+  name: 'stubborn',
+  description: 'ignores its abort signal and never ends',
+  input: z.strictObject({}),
+  stages: ['Forever'],
+  run: ({ progress }) => {
+    progress(0, 0.5, 'half way, for ever');
+    return new Promise(() => undefined);
+  },
+});
+const throwing = defineTaskKind<{ safe: boolean }>({
+  name: 'throwing',
+  description: 'throws in its second stage',
+  input: z.strictObject({ safe: z.boolean() }),
+  stages: ['One', 'Two'],
+  async run({ input, progress }) {
+    progress(1, 0.25);
+    throw input.safe ? new TaskError('the draft is empty') : new TypeError('secret internals');
+  },
+});
+
+/**
+ * Two instances in one process: two runners on one bus and one store, as behind a load balancer
+ * with Redis and PostgreSQL (`singleInstance: false`).
+ */
+describe('TaskRunner across instances', () => {
+  let bus: MemoryEventBus;
+  let store: PgliteEventStore;
+  let storeDown: boolean;
+  let runners: TaskRunner[];
+  let publisher: EventPublisher;
+  const logger = createLogger({ level: 'silent' }) as FastifyBaseLogger;
+  const provider = new OfflineProvider({ tokensPerSecond: 1_000, seed: 1 });
+
+  beforeEach(async () => {
+    bus = new MemoryEventBus({ maxEvents: 10_000, maxAgeMs: 3_600_000 });
+    await bus.start({ idFloor: idFloorAt(Date.now() - 60_000), coveredFrom: 0 });
+    store = new PgliteEventStore();
+    await store.init();
+    storeDown = false;
+    const flaky = new Proxy(store, {
+      get(target, property, receiver) {
+        if (storeDown && (property === 'health' || property === 'append')) {
+          return property === 'health'
+            ? async () => ({ status: 'down', detail: 'test' })
+            : async () => Promise.reject(new Error('store down'));
+        }
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+      },
+    }) as EventStore;
+    publisher = new EventPublisher({ bus, store: flaky, metrics: new Metrics({ defaultMetrics: false }), logger });
+    runners = [];
+  });
+  afterEach(async () => {
+    await Promise.allSettled(runners.map((runner) => runner.stop()));
+    await bus.close();
+    await store.close();
+  });
+
+  function instance(instanceId: string, options: Partial<TaskRunnerOptions> = {}) {
+    const runner = new TaskRunner({
+      catalog: new TaskCatalog([demoTask, stubborn, throwing]),
+      provider,
+      publisher,
+      bus,
+      store,
+      metrics: new Metrics({ defaultMetrics: false }),
+      logger,
+      instanceId,
+      maxConcurrentPerUser: 2,
+      maxQueuedPerUser: 5,
+      progressIntervalMs: 50,
+      maxDurationMs: 30_000,
+      singleInstance: false,
+      ...options,
+    });
+    runners.push(runner);
+    return runner;
+  }
+
+  const stored = (topic = 'user:u1') => store.readAfter({ topics: [topic], after: 0, limit: 10_000 });
+  const hot = async (topic = 'user:u1') => (await bus.read([topic], 0, 10_000)).events;
+  const outcomes = (events: EventRecord[], id: string) =>
+    events.filter((event) => event.type !== 'task.progress' && (event.payload as { taskId: string }).taskId === id);
+
+  it('another instance reads a running task’s latest progress, then its outcome', async () => {
+    const a = instance('a');
+    const b = instance('b');
+    const id = await a.create('u1', 'demo', { stages: 2, stageMs: 400 });
+    let seen = 0;
+    await until(async () => {
+      const view = await b.get('u1', id);
+      if (view.status === 'completed') return true;
+      expect(view).toMatchObject({ taskId: id, kind: 'demo', status: 'running', stageCount: 2 });
+      expect(view.percent).toBeGreaterThanOrEqual(seen);
+      seen = view.percent;
+      return false;
+    });
+    expect(seen).toBeGreaterThan(0);
+    expect(await b.get('u1', id)).toEqual({
+      taskId: id,
+      kind: 'demo',
+      status: 'completed',
+      stage: 'Stage 2',
+      stageIndex: 1,
+      stageCount: 2,
+      percent: 100,
+      message: 'Stage 2 of 2',
+      result: { stages: 2 },
+    });
+    expect(await b.get('u1', id)).toEqual(await a.get('u1', id));
+    await expect(b.get('u2', id)).rejects.toMatchObject({ code: 'not_found' });
+    await expect(b.get('u1', 'task-nope')).rejects.toMatchObject({ code: 'not_found' });
+    // Stage starts are stored; the fine-grained progress stays in the hot log only.
+    const storedProgress = (await stored()).filter((event) => event.type === 'task.progress');
+    expect(storedProgress.map((event) => (event.payload as { stage: string }).stage)).toEqual(['Stage 1', 'Stage 2']);
+  });
+
+  it('another instance sees a queued task as queued', async () => {
+    const a = instance('a', { maxConcurrentPerUser: 1 });
+    const b = instance('b');
+    const running = await a.create('u1', 'demo', { stages: 1, stageMs: 5_000 });
+    const queued = await a.create('u1', 'demo', { stages: 4, stageMs: 10 });
+    expect(await b.get('u1', queued)).toEqual({
+      taskId: queued,
+      kind: 'demo',
+      status: 'queued',
+      stage: 'Stage 1',
+      stageIndex: 0,
+      stageCount: 4,
+      percent: 0,
+    });
+    await b.cancel('u1', queued);
+    await until(async () => (await a.get('u1', queued)).status === 'cancelled');
+    await b.cancel('u1', running);
+    await until(async () => (await a.get('u1', running)).status === 'cancelled');
+    expect((await hot()).filter((event) => (event.payload as { taskId: string }).taskId === queued)).toEqual([
+      expect.objectContaining({ type: 'task.cancelled' }),
+    ]);
+  });
+
+  it('a cancel landing on another instance stops the task where it runs; nothing follows the cancel', async () => {
+    const a = instance('a');
+    const b = instance('b');
+    const id = await a.create('u1', 'demo', { stages: 3, stageMs: 2_000 });
+    await until(async () => (await hot()).filter((event) => event.type === 'task.progress').length >= 3);
+    await b.cancel('u1', id);
+    await until(async () => (await a.get('u1', id)).status === 'cancelled');
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(outcomes(await stored(), id).map((event) => event.type)).toEqual(['task.cancelled']);
+    const events = await hot();
+    const cancelledAt = events.findIndex((event) => event.type === 'task.cancelled');
+    expect(events.slice(cancelledAt + 1)).toEqual([]);
+    expect(await b.get('u1', id)).toMatchObject({ status: 'cancelled', stage: 'Stage 1' });
+  });
+
+  it('recovery fails only its own orphans, with their last stored stage; others once surely dead', async () => {
+    let now = Date.now();
+    const startedAt = now - 2_000;
+    const mine = newTaskId(instanceTagOf('b'), startedAt);
+    const elsewhere = newTaskId(instanceTagOf('still-running-elsewhere'), startedAt);
+    for (const [id, user] of [
+      [mine, 'u1'],
+      [elsewhere, 'u2'],
+    ] as const) {
+      const stages = ['One', 'Two'];
+      const entry = journalEntry(id, user, { kind: 'demo', stages });
+      await publisher.publish({ topic: TASK_JOURNAL_TOPIC, type: 'task.progress', payload: entry, critical: true });
+      const progress = { taskId: id, stage: 'Two', stageIndex: 1, stageCount: 2, percent: 50 };
+      await publisher.publish({ topic: `user:${user}`, type: 'task.progress', payload: progress, critical: true });
+    }
+    const metrics = new Metrics({ defaultMetrics: false });
+    const b = instance('b', { now: () => now, maxDurationMs: 10_000, metrics });
+    await b.start();
+    expect(outcomes(await stored('user:u1'), mine).map((event) => event.payload)).toEqual([
+      { taskId: mine, error: RESTART_ERROR, stage: 'Two' },
+    ]);
+    expect(outcomes(await stored('user:u2'), elsewhere)).toEqual([]);
+    expect(await b.get('u2', elsewhere)).toMatchObject({ status: 'running', stage: 'Two', percent: 50 });
+    now += 75_000;
+    expect(await b.get('u2', elsewhere)).toMatchObject({ status: 'failed', error: RESTART_ERROR, stage: 'Two' });
+    expect(await b.get('u2', elsewhere)).toMatchObject({ status: 'failed', error: RESTART_ERROR });
+    expect(outcomes(await stored('user:u2'), elsewhere)).toHaveLength(1);
+    expect(await metrics.registry.getSingleMetricAsString('tasks_total')).toMatch(
+      /tasks_total\{kind="demo",outcome="interrupted"\} 2/,
+    );
+  });
+
+  it('fails a task past its time limit, in its stage', async () => {
+    const a = instance('a', { maxDurationMs: 300 });
+    const id = await a.create('u1', 'demo', { stages: 2, stageMs: 5_000 });
+    await until(async () => (await a.get('u1', id)).status === 'failed');
+    const [failed] = outcomes(await stored(), id);
+    expect(failed?.payload).toEqual({ taskId: id, error: expect.stringMatching(/longer than/), stage: 'Stage 1' });
+  });
+
+  it('fails in the stage that threw, showing only safe messages', async () => {
+    const a = instance('a');
+    const safe = await a.create('u1', 'throwing', { safe: true });
+    const unsafe = await a.create('u1', 'throwing', { safe: false });
+    await until(async () => (await a.get('u1', unsafe)).status === 'failed');
+    await until(async () => (await a.get('u1', safe)).status === 'failed');
+    expect(outcomes(await stored(), safe).map((event) => event.payload)).toEqual([
+      { taskId: safe, error: 'the draft is empty', stage: 'Two' },
+    ]);
+    expect(outcomes(await stored(), unsafe).map((event) => event.payload)).toEqual([
+      { taskId: unsafe, error: INTERNAL_ERROR, stage: 'Two' },
+    ]);
+  });
+
+  it('cancels a kind that ignores its signal', async () => {
+    const a = instance('a');
+    const id = await a.create('u1', 'stubborn', {});
+    await until(async () => (await a.get('u1', id)).percent === 50);
+    await a.cancel('u1', id);
+    expect(await a.get('u1', id)).toMatchObject({ status: 'cancelled', message: 'half way, for ever' });
+  });
+
+  it('stop() fails running and queued tasks and refuses new ones', async () => {
+    const a = instance('a', { maxConcurrentPerUser: 1 });
+    const running = await a.create('u1', 'demo', { stages: 2, stageMs: 5_000 });
+    const queued = await a.create('u1', 'demo', {});
+    await a.stop();
+    expect(await a.get('u1', running)).toMatchObject({ status: 'failed', error: SHUTDOWN_ERROR, stage: 'Stage 1' });
+    expect(await a.get('u1', queued)).toMatchObject({ status: 'failed', error: SHUTDOWN_ERROR });
+    await expect(a.create('u1', 'demo', {})).rejects.toMatchObject({ code: 'shutting_down' });
+  });
+
+  it('refuses to start when the store is down, without using up the user’s slots', async () => {
+    const a = instance('a', { maxConcurrentPerUser: 1, maxQueuedPerUser: 0 });
+    storeDown = true;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      await expect(a.create('u1', 'demo', { stageMs: 0 })).rejects.toMatchObject({ code: 'store_unavailable' });
+    }
+    storeDown = false;
+    const id = await a.create('u1', 'demo', { stages: 1, stageMs: 2_000 });
+    await expect(a.create('u1', 'demo', {})).rejects.toMatchObject({ code: 'rate_limited' });
+    await a.cancel('u1', id);
+    expect((await a.get('u1', id)).status).toBe('cancelled');
+  });
+});

@@ -1,0 +1,473 @@
+import { userTopic } from '@infinitescribe/protocol';
+import type { FastifyBaseLogger } from 'fastify';
+import { setTimeout as delay } from 'node:timers/promises';
+import { ProviderError, type AIProvider } from '../ai/ai-provider.js';
+import { instanceTagOf } from '../ai/generation-id.js';
+import type { EventBus, Unsubscribe } from '../bus/event-bus.js';
+import { AppError } from '../errors.js';
+import type { EventPublisher } from '../events/event-publisher.js';
+import type { EventRecord } from '../events/event-record.js';
+import type { Metrics } from '../observability/metrics.js';
+import type { EventStore } from '../store/event-store.js';
+import type { TaskCatalog } from './task-catalog.js';
+import { newTaskId, parseTaskId } from './task-id.js';
+import { TaskError, type PreparedTask, type TaskKindInfo } from './task-kind.js';
+import { TASK_JOURNAL_TOPIC, TaskLog, isTerminal, journalEntry, type TaskStatus, type TaskView } from './task-log.js';
+import { TaskProgress } from './task-progress.js';
+
+/** `failed.error` of a task cut by a clean shutdown of its instance. */
+export const SHUTDOWN_ERROR = 'server shut down';
+/** `failed.error` of a task found orphaned: its instance stopped without finishing it. */
+export const RESTART_ERROR = 'server restarted';
+/** `failed.error` when a kind threw something whose message is not meant for users. */
+export const INTERNAL_ERROR = 'the task failed unexpectedly';
+
+/** Finished tasks stay in memory this long (fast GET with their result), at most {@link MAX_FINISHED}. */
+const FINISHED_TTL_MS = 10 * 60_000;
+const MAX_FINISHED = 10_000;
+/** A task with no outcome this long after its time limit is dead wherever it ran. */
+const ORPHAN_GRACE_MS = 60_000;
+/** How far back a starting instance looks for tasks left running. */
+const DEFAULT_RECOVERY_LOOKBACK_MS = 24 * 3_600_000;
+/** How long a cancel waits for a local task to publish `cancelled`; shutdown, for all. */
+const SETTLE_WAIT_MS = 5_000;
+
+/** Options of {@link TaskRunner}. */
+export interface TaskRunnerOptions {
+  catalog: TaskCatalog;
+  provider: AIProvider;
+  publisher: EventPublisher;
+  bus: EventBus;
+  store: EventStore;
+  metrics: Metrics;
+  logger: FastifyBaseLogger;
+  instanceId: string;
+  maxConcurrentPerUser: number;
+  /** Tasks past the concurrency limit wait, up to this many per user; more is a 429. */
+  maxQueuedPerUser: number;
+  /** TASK_PROGRESS_INTERVAL_MS. */
+  progressIntervalMs: number;
+  /** A task not finished this long after creation fails (TASK_MAX_DURATION_MS). */
+  maxDurationMs: number;
+  /** As in GenerationServiceOptions: default true with the in-process bus (embedded mode). */
+  singleInstance?: boolean;
+  recoveryLookbackMs?: number;
+  now?: () => number;
+}
+
+type StopReason = 'user' | 'remote' | 'shutdown' | 'timeout';
+
+interface Task {
+  id: string;
+  userId: string;
+  topic: string;
+  prepared: PreparedTask;
+  status: TaskStatus;
+  progress: TaskProgress;
+  controller: AbortController;
+  stopReason?: StopReason;
+  /** A terminal event is being published: nothing else may be. */
+  finishing: boolean;
+  result?: unknown;
+  error?: string;
+  deadline?: NodeJS.Timeout;
+  unsubscribe?: Unsubscribe;
+  /** Journalled and subscribed: it may run. */
+  ready: boolean;
+  /** It holds a running slot and starts once ready. */
+  startWhenReady: boolean;
+  /** Resolves once the task has an outcome. */
+  done: Promise<void>;
+  markDone: () => void;
+  finishedAt?: number;
+}
+
+interface UserSlots {
+  running: number;
+  waiting: Task[];
+}
+
+/**
+ * Runs multi-stage tasks server-side, independent of any connection: each publishes throttled,
+ * monotonic `task.progress` on `user:<id>` (the first of each stage critical, so stage starts are
+ * stored) and ends with one critical `task.completed`, `task.failed` (with the stage) or
+ * `task.cancelled`. Past the per-user concurrency limit tasks wait `queued`. As with generations,
+ * state lives in the event log so any instance can answer for any task; the in-memory registry
+ * serves this instance's own tasks faster and holds their abort handles.
+ */
+export class TaskRunner {
+  private readonly tasks = new Map<string, Task>();
+  private readonly slots = new Map<string, UserSlots>();
+  private readonly repairing = new Set<string>();
+  private readonly log: TaskLog;
+  private readonly instanceTag: string;
+  private readonly singleInstance: boolean;
+  private readonly now: () => number;
+  private stopping = false;
+
+  constructor(private readonly options: TaskRunnerOptions) {
+    this.log = new TaskLog({ bus: options.bus, store: options.store });
+    this.instanceTag = instanceTagOf(options.instanceId);
+    this.singleInstance = options.singleInstance ?? options.bus.kind === 'memory';
+    this.now = options.now ?? Date.now;
+  }
+
+  /** `GET /api/tasks/kinds`. */
+  kinds(): TaskKindInfo[] {
+    return this.options.catalog.list();
+  }
+
+  /**
+   * Recovery at start: every journalled task without an outcome that cannot be running anywhere
+   * gets `task.failed` {@link RESTART_ERROR} with its last stored stage. Store trouble is logged.
+   */
+  async start(): Promise<void> {
+    const { logger } = this.options;
+    try {
+      const lookback = this.options.recoveryLookbackMs ?? DEFAULT_RECOVERY_LOOKBACK_MS;
+      const unfinished = await this.log.unfinished(this.now() - lookback);
+      let failed = 0;
+      for (const task of unfinished) {
+        if (this.tasks.has(task.taskId) || !this.isOrphan(task.taskId)) continue;
+        await this.failOrphan(task.userId, task);
+        failed++;
+      }
+      if (failed > 0) logger.warn({ failed }, 'tasks left running by a previous process were marked failed');
+    } catch (error) {
+      logger.warn({ err: error }, 'could not check for tasks left running; they fail when next read');
+    }
+  }
+
+  /**
+   * Creates a task of `kind` and resolves with its id once it is journalled (so GET and cancel
+   * work at once, from any instance); it runs at once or waits `queued` behind the user's others.
+   * @throws AppError `invalid_request` (unknown kind, bad input), `rate_limited` (queue full),
+   * `shutting_down`, `store_unavailable`.
+   */
+  async create(userId: string, kind: string, input: unknown): Promise<string> {
+    if (this.stopping) throw new AppError('shutting_down', 'the server is shutting down');
+    const prepared = this.options.catalog.prepare(kind, input);
+    const { maxConcurrentPerUser, maxQueuedPerUser } = this.options;
+    const slots = this.slots.get(userId) ?? { running: 0, waiting: [] };
+    const runNow = slots.running < maxConcurrentPerUser;
+    if (!runNow && slots.waiting.length >= maxQueuedPerUser) {
+      throw new AppError(
+        'rate_limited',
+        `at most ${maxConcurrentPerUser} tasks may run and ${maxQueuedPerUser} wait at once per user; wait for one to end or cancel it`,
+        { headers: { 'retry-after': '1' } },
+      );
+    }
+    this.prune();
+    const task = this.newTask(userId, prepared);
+    if (runNow) slots.running++;
+    else slots.waiting.push(task);
+    this.slots.set(userId, slots);
+    this.tasks.set(task.id, task);
+    if (runNow) task.startWhenReady = true;
+    try {
+      const entry = journalEntry(task.id, userId, prepared);
+      if (entry === undefined) {
+        this.options.logger.warn({ userId }, 'user id too long for the task journal; no recovery after a crash');
+      } else {
+        await this.publish(TASK_JOURNAL_TOPIC, 'task.progress', entry, true);
+      }
+      // A `cancelled` published by another instance (where the cancel request landed) stops it here.
+      task.unsubscribe = await this.options.bus.subscribe(task.topic, (event) => this.onOwnerEvent(task, event));
+    } catch (error) {
+      this.tasks.delete(task.id);
+      const at = slots.waiting.indexOf(task);
+      if (at >= 0) slots.waiting.splice(at, 1);
+      else if (task.startWhenReady) this.release(userId);
+      await task.unsubscribe?.().catch(() => undefined);
+      throw error;
+    }
+    task.deadline = setTimeout(() => this.interrupt(task, 'timeout'), this.options.maxDurationMs);
+    task.ready = true;
+    if (task.startWhenReady) {
+      // Stopped while being set up (shutdown): it never runs, and gives its slot back.
+      if (task.stopReason === undefined) void this.run(task);
+      else this.release(userId);
+    }
+    return task.id;
+  }
+
+  /**
+   * Cancels a task of `userId`: a queued one leaves the queue, a running one is aborted; either
+   * way `task.cancelled` is published. Finished ones are left as they are. One on another instance
+   * is cancelled by publishing `cancelled`, which that instance hears on the bus and obeys.
+   * @throws AppError `not_found` for an unknown id or another user's task.
+   */
+  async cancel(userId: string, taskId: string): Promise<void> {
+    const local = this.tasks.get(taskId);
+    if (local) {
+      if (local.userId !== userId) throw notFound(taskId);
+      this.interrupt(local, 'user');
+      await Promise.race([local.done, delay(SETTLE_WAIT_MS, undefined, { ref: false })]);
+      return;
+    }
+    const logged = await this.log.find(userId, taskId);
+    if (!logged) throw notFound(taskId);
+    if (isTerminal(logged.status)) return;
+    await this.publish(userTopic(userId), 'task.cancelled', { taskId }, true);
+    // The instance running it counts its outcome; nobody else will for an orphan.
+    if (this.isOrphan(taskId)) this.options.metrics.tasks.inc({ kind: logged.kind, outcome: 'cancelled' });
+  }
+
+  /**
+   * Where a task of `userId` stands, from this instance's memory or the log.
+   * @throws AppError `not_found` for an unknown id or another user's task.
+   */
+  async get(userId: string, taskId: string): Promise<TaskView> {
+    const local = this.tasks.get(taskId);
+    if (local) {
+      if (local.userId !== userId) throw notFound(taskId);
+      return viewOf(local);
+    }
+    const logged = await this.log.find(userId, taskId);
+    if (!logged) throw notFound(taskId);
+    if (!isTerminal(logged.status) && this.isOrphan(taskId)) {
+      await this.failOrphan(userId, { taskId, kind: logged.kind, stage: logged.stage });
+      return { ...logged, status: 'failed', error: RESTART_ERROR };
+    }
+    return logged;
+  }
+
+  /** Ends every queued and running task with `failed` {@link SHUTDOWN_ERROR}; call before the store closes. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    const open = [...this.tasks.values()].filter((task) => !isTerminal(task.status));
+    for (const task of open) this.interrupt(task, 'shutdown');
+    await Promise.race([
+      Promise.allSettled(open.map((task) => task.done)),
+      delay(SETTLE_WAIT_MS, undefined, { ref: false }),
+    ]);
+  }
+
+  private newTask(userId: string, prepared: PreparedTask): Task {
+    const id = newTaskId(this.instanceTag, this.now());
+    const topic = userTopic(userId);
+    let markDone: () => void = () => undefined;
+    const done = new Promise<void>((resolve) => (markDone = resolve));
+    const progress = new TaskProgress({
+      stages: prepared.stages,
+      intervalMs: this.options.progressIntervalMs,
+      now: this.now,
+      // Stage starts are critical: stored, so any instance, and recovery, knows the stage.
+      publish: async (update, boundary) => {
+        await this.publish(topic, 'task.progress', { taskId: id, ...update }, boundary);
+      },
+      onError: (error) => this.options.logger.warn({ err: error, taskId: id }, 'task progress not published'),
+    });
+    return {
+      id,
+      userId,
+      topic,
+      prepared,
+      status: 'queued',
+      progress,
+      controller: new AbortController(),
+      finishing: false,
+      ready: false,
+      startWhenReady: false,
+      done,
+      markDone,
+    };
+  }
+
+  private async run(task: Task): Promise<void> {
+    const { provider } = this.options;
+    const { signal } = task.controller;
+    task.status = 'running';
+    try {
+      task.progress.report(0, 0);
+      const work = task.prepared.run({
+        taskId: task.id,
+        signal,
+        provider,
+        progress: (stageIndex, fraction, message) => task.progress.report(stageIndex, fraction, message),
+      });
+      // A kind that ignores its signal cannot hold up the outcome.
+      const result = await Promise.race([work, abortion(signal)]);
+      if (task.stopReason) throw new ProviderError('aborted', 'the task was stopped');
+      task.progress.report(task.prepared.stages.length - 1, 1);
+      await task.progress.flush();
+      await this.finish(task, 'completed', { result });
+    } catch (error) {
+      await this.finishAfterError(task, error);
+    } finally {
+      this.release(task.userId);
+    }
+  }
+
+  private async finishAfterError(task: Task, error: unknown): Promise<void> {
+    if (task.finishing) return;
+    switch (task.stopReason) {
+      case 'remote':
+        // The instance that took the cancel request published `cancelled` already.
+        task.finishing = true;
+        await task.progress.stop();
+        return this.settle(task, 'cancelled');
+      case 'user':
+        return this.finish(task, 'cancelled');
+      case 'shutdown':
+        return this.finish(task, 'failed', { error: SHUTDOWN_ERROR });
+      case 'timeout':
+        return this.finish(task, 'failed', {
+          error: `the task took longer than its limit of ${this.options.maxDurationMs} ms`,
+        });
+      default: {
+        const safe = error instanceof TaskError || error instanceof ProviderError || error instanceof AppError;
+        this.options.logger.warn({ err: error, taskId: task.id, stage: task.progress.current.stage }, 'task failed');
+        return this.finish(task, 'failed', { error: safe ? error.message : INTERNAL_ERROR });
+      }
+    }
+  }
+
+  /** Publishes the terminal event (critical) after the last progress, and settles the task. */
+  private async finish(
+    task: Task,
+    status: Exclude<TaskStatus, 'queued' | 'running'>,
+    details: { result?: unknown; error?: string } = {},
+  ): Promise<void> {
+    task.finishing = true;
+    // No progress after the outcome: what is pending is dropped, what is in flight goes first.
+    await task.progress.stop();
+    const taskId = task.id;
+    const { stage } = task.progress.current;
+    try {
+      if (status === 'completed') {
+        const result = details.result === undefined ? {} : { result: details.result };
+        await this.publish(task.topic, 'task.completed', { taskId, ...result }, true);
+      } else if (status === 'cancelled') {
+        await this.publish(task.topic, 'task.cancelled', { taskId }, true);
+      } else {
+        await this.publish(task.topic, 'task.failed', { taskId, error: details.error ?? 'failed', stage }, true);
+      }
+      this.settle(task, status, details);
+    } catch (error) {
+      this.options.logger.error({ err: error, taskId, status }, 'the outcome of a task was not stored');
+      const reason = `the outcome could not be stored: ${error instanceof Error ? error.message : String(error)}`;
+      this.settle(task, 'failed', { error: reason });
+      if (status !== 'failed') {
+        await this.publish(task.topic, 'task.failed', { taskId, error: reason, stage }, true).catch(() => undefined);
+      }
+    }
+  }
+
+  private settle(
+    task: Task,
+    status: Exclude<TaskStatus, 'queued' | 'running'>,
+    details: { result?: unknown; error?: string } = {},
+  ): void {
+    task.status = status;
+    if (details.result !== undefined) task.result = details.result;
+    if (details.error !== undefined) task.error = details.error;
+    task.finishedAt = this.now();
+    clearTimeout(task.deadline);
+    void task.unsubscribe?.().catch(() => undefined);
+    this.options.metrics.tasks.inc({ kind: task.prepared.kind, outcome: status });
+    task.markDone();
+  }
+
+  private onOwnerEvent(task: Task, event: EventRecord): void {
+    if (event.type !== 'task.cancelled') return;
+    if ((event.payload as { taskId?: unknown }).taskId !== task.id) return;
+    this.interrupt(task, 'remote');
+  }
+
+  private interrupt(task: Task, reason: StopReason): void {
+    if (task.finishing || task.stopReason !== undefined || isTerminal(task.status)) return;
+    task.stopReason = reason;
+    if (task.status === 'running') {
+      task.controller.abort();
+      return;
+    }
+    // Queued: it leaves the queue and never runs.
+    const slots = this.slots.get(task.userId);
+    if (slots) slots.waiting = slots.waiting.filter((waiting) => waiting !== task);
+    void this.finishAfterError(task, undefined);
+  }
+
+  /** Frees a running slot of `userId` and starts the next queued task, if any. */
+  private release(userId: string): void {
+    const slots = this.slots.get(userId);
+    if (!slots) return;
+    slots.running = Math.max(0, slots.running - 1);
+    const next = this.stopping ? undefined : slots.waiting.shift();
+    if (next) {
+      slots.running++;
+      // One still being journalled starts as soon as it is.
+      if (next.ready) void this.run(next);
+      else next.startWhenReady = true;
+    }
+    if (slots.running === 0 && slots.waiting.length === 0) this.slots.delete(userId);
+  }
+
+  /** Whether a task not running here, without outcome, can no longer be running anywhere. */
+  private isOrphan(taskId: string): boolean {
+    const parts = parseTaskId(taskId);
+    if (!parts) return false;
+    if (this.singleInstance || parts.instanceTag === this.instanceTag) return true;
+    return this.now() - parts.startedAtMs > this.options.maxDurationMs + ORPHAN_GRACE_MS;
+  }
+
+  private async failOrphan(userId: string, task: { taskId: string; kind: string; stage?: string }): Promise<void> {
+    const { taskId, kind, stage } = task;
+    if (this.repairing.has(taskId)) return;
+    this.repairing.add(taskId);
+    try {
+      const at = stage ? { stage } : {};
+      await this.publish(userTopic(userId), 'task.failed', { taskId, error: RESTART_ERROR, ...at }, true);
+      this.options.metrics.tasks.inc({ kind, outcome: 'interrupted' });
+    } finally {
+      this.repairing.delete(taskId);
+    }
+  }
+
+  private publish(topic: string, type: string, payload: unknown, critical: boolean): Promise<EventRecord> {
+    return this.options.publisher.publish({ topic, type, payload, critical });
+  }
+
+  /** Forgets finished tasks past their time in memory (the log still has them). */
+  private prune(): void {
+    const cutoff = this.now() - FINISHED_TTL_MS;
+    let excess = this.tasks.size - MAX_FINISHED;
+    for (const [id, task] of this.tasks) {
+      if (task.finishedAt === undefined) continue;
+      if (task.finishedAt < cutoff || excess > 0) {
+        this.tasks.delete(id);
+        excess--;
+      }
+    }
+  }
+}
+
+function viewOf(task: Task): TaskView {
+  const { stage, stageIndex, stageCount, percent, message } = task.progress.current;
+  const view: TaskView = {
+    taskId: task.id,
+    kind: task.prepared.kind,
+    status: task.status,
+    stage,
+    stageIndex,
+    stageCount,
+    percent: task.status === 'completed' ? 100 : percent,
+  };
+  if (message !== undefined) view.message = message;
+  if (task.status === 'completed' && task.result !== undefined) view.result = task.result;
+  if (task.status === 'failed' && task.error !== undefined) view.error = task.error;
+  return view;
+}
+
+/** Rejects once `signal` aborts (never resolves). */
+function abortion(signal: AbortSignal): Promise<never> {
+  return new Promise((_, reject) => {
+    const fail = () => reject(new ProviderError('aborted', 'the task was stopped'));
+    if (signal.aborted) fail();
+    else signal.addEventListener('abort', fail, { once: true });
+  });
+}
+
+function notFound(taskId: string): AppError {
+  return new AppError('not_found', `no task ${taskId}`);
+}

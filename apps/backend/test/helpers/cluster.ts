@@ -1,0 +1,96 @@
+import { randomBytes } from 'node:crypto';
+import { signDevToken } from '../../src/auth/dev-token.js';
+import { createScratchDatabase, type ScratchDatabase } from './scratch-database.js';
+import { startServerProcess, type ServerProcess } from './server-process.js';
+import { requireService, TEST_DATABASE_URL, TEST_REDIS_URL } from './services.js';
+import { TEST_JWT_SECRET } from './test-app.js';
+
+/** Whether Redis and PostgreSQL are reachable (skip with a warning outside CI, fail in CI). */
+export async function requireClusterServices(): Promise<boolean> {
+  return (await requireService('Redis', TEST_REDIS_URL)) && (await requireService('PostgreSQL', TEST_DATABASE_URL));
+}
+
+/** Real server processes sharing one Redis key prefix and one scratch PostgreSQL database. */
+export interface Cluster {
+  instances: ServerProcess[];
+  /** `INSTANCE_ID` of each instance, same order (what `connection.established` reports). */
+  instanceIds: string[];
+  /** The REDIS_KEY_PREFIX, unique to this cluster. */
+  prefix: string;
+  database: ScratchDatabase;
+  /** The instance whose `INSTANCE_ID` is `instanceId`. */
+  byInstanceId(instanceId: string): ServerProcess;
+  /** SIGTERM to every instance still running, then drops the database. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `size` instances of `src/main.ts` on Redis (unique REDIS_KEY_PREFIX) and a fresh
+ * PostgreSQL database, all at once (the migration lock must keep them from racing).
+ */
+export async function startCluster(options: { size?: number; env?: Record<string, string> } = {}): Promise<Cluster> {
+  const size = options.size ?? 2;
+  const prefix = `cl${randomBytes(4).toString('hex')}`;
+  const database = await createScratchDatabase();
+  const instanceIds = Array.from({ length: size }, (_, index) => `${prefix}-${index + 1}`);
+  const env = { REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: prefix, DATABASE_URL: database.url, ...options.env };
+  const started = await Promise.allSettled(
+    instanceIds.map((instanceId) => startServerProcess({ ...env, INSTANCE_ID: instanceId })),
+  );
+  const instances = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  const stop = async () => {
+    await Promise.all(instances.map((instance) => instance.stop('SIGTERM')));
+    await database.drop();
+  };
+  const failed = started.find((result) => result.status === 'rejected');
+  if (failed) {
+    await stop();
+    throw failed.reason;
+  }
+  return {
+    instances,
+    instanceIds,
+    prefix,
+    database,
+    byInstanceId(instanceId) {
+      const instance = instances[instanceIds.indexOf(instanceId)];
+      if (!instance) throw new Error(`no instance ${instanceId} (have ${instanceIds.join(', ')})`);
+      return instance;
+    },
+    stop,
+  };
+}
+
+/** A token signed with the test secret every test process uses. */
+export function clusterToken(userId: string, scope?: string): Promise<string> {
+  return signDevToken(TEST_JWT_SECRET, { userId, expiresIn: 3600, ...(scope ? { scope } : {}) });
+}
+
+/**
+ * Publishes a `notification` on `topic` through `baseUrl` (an instance or a proxy) and returns its id;
+ * throws unless it was accepted (202, or 201 once stored for a critical one).
+ */
+export async function publishNotification(
+  baseUrl: string,
+  event: { topic: string; title: string; critical?: boolean },
+): Promise<string> {
+  const critical = event.critical ?? false;
+  const response = await fetch(new URL('/api/events', baseUrl), {
+    method: 'POST',
+    headers: {
+      authorization: `Bearer ${await clusterToken('publisher', 'events:publish')}`,
+      'content-type': 'application/json',
+    },
+    body: JSON.stringify({
+      topic: event.topic,
+      type: 'notification',
+      payload: { title: event.title, level: 'info' },
+      critical,
+    }),
+  });
+  const body = await response.text();
+  if (response.status !== (critical ? 201 : 202)) {
+    throw new Error(`publish through ${baseUrl} answered ${response.status}: ${body}`);
+  }
+  return (JSON.parse(body) as { id: string }).id;
+}

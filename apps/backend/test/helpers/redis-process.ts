@@ -1,0 +1,90 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import { freePort, waitForPort } from './free-port.js';
+
+const REDIS_SERVER = process.env.TEST_REDIS_SERVER_BIN ?? '/usr/bin/redis-server';
+
+/**
+ * A Redis server of a test's own, a child process on a free port, for failure tests that stop and
+ * restart it (never the shared one other suites use). No persistence: a restart loses every key,
+ * as a Redis without RDB/AOF does.
+ */
+export interface RedisProcess {
+  port: number;
+  url: string;
+  /** PID of the running server; changes on restart. */
+  readonly pid: number;
+  /** `SHUTDOWN NOSAVE`, then waits for the process to exit. */
+  shutdownNoSave(): Promise<void>;
+  /** Sends `signal` by PID and waits for the exit (no-op when already stopped). */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+  /** Starts the server again on the same port (empty: nothing was saved). */
+  start(): Promise<void>;
+}
+
+/** Whether a redis-server binary is there to start. */
+export function hasRedisServer(): boolean {
+  return existsSync(REDIS_SERVER);
+}
+
+/** Starts redis-server on 127.0.0.1:<free port>; resolves once it accepts connections. */
+export async function startRedisProcess(): Promise<RedisProcess> {
+  const port = await freePort();
+  let child: ChildProcess | undefined;
+  let exited: Promise<void> = Promise.resolve();
+  let output = '';
+
+  const start = async () => {
+    const spawned = spawn(
+      REDIS_SERVER,
+      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
+    spawned.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    spawned.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
+    let gone = false;
+    exited = new Promise((resolve) =>
+      spawned.once('exit', () => {
+        gone = true;
+        resolve();
+      }),
+    );
+    child = spawned;
+    try {
+      await waitForPort(port, 10_000, () => gone);
+    } catch (error) {
+      throw new Error(`redis-server did not start on ${port}: ${String(error)}\n${output}`);
+    }
+  };
+
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    const running = child;
+    if (!running || running.exitCode !== null || running.signalCode !== null || running.pid === undefined) return;
+    process.kill(running.pid, signal);
+    await exited;
+  };
+
+  await start();
+  return {
+    port,
+    url: `redis://127.0.0.1:${port}`,
+    get pid() {
+      return child?.pid ?? -1;
+    },
+    async shutdownNoSave() {
+      const admin = new Redis(`redis://127.0.0.1:${port}`, { maxRetriesPerRequest: 0, retryStrategy: () => null });
+      admin.on('error', () => undefined);
+      try {
+        await admin.call('SHUTDOWN', 'NOSAVE');
+      } catch {
+        // The server closes the connection instead of answering.
+      } finally {
+        admin.disconnect();
+      }
+      await exited;
+    },
+    stop,
+    start,
+  };
+}

@@ -1,0 +1,135 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterEach, describe, expect, it } from 'vitest';
+import { instanceTagOf } from '../src/ai/generation-id.js';
+import { idFloorAt } from '../src/events/event-id.js';
+import type { EventRecord } from '../src/events/event-record.js';
+import { PgliteEventStore } from '../src/store/pglite-event-store.js';
+import { newTaskId } from '../src/tasks/task-id.js';
+import { TASK_JOURNAL_TOPIC, journalEntry } from '../src/tasks/task-log.js';
+import { RESTART_ERROR, SHUTDOWN_ERROR } from '../src/tasks/task-runner.js';
+import { startTestApp, type TestApp } from './helpers/test-app.js';
+
+async function getTask(server: TestApp, token: string, id: string): Promise<Record<string, unknown>> {
+  const response = await fetch(`${server.url}/api/tasks/${id}`, { headers: { authorization: `Bearer ${token}` } });
+  return (await response.json()) as Record<string, unknown>;
+}
+
+const outcomesIn = (events: EventRecord[], id: string) =>
+  events.filter(
+    (event) =>
+      /^task\.(completed|failed|cancelled)$/.test(event.type) && (event.payload as { taskId: string }).taskId === id,
+  );
+
+/** No task stays "running" forever when the process running it goes away. */
+describe('tasks across a restart (PGlite on disk)', () => {
+  const dirs: string[] = [];
+  const servers: TestApp[] = [];
+  afterEach(async () => {
+    await Promise.allSettled(servers.splice(0).map((server) => server.close()));
+    await Promise.allSettled(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
+  });
+
+  async function start(dir: string, env: Record<string, string> = {}): Promise<TestApp> {
+    const server = await startTestApp(env, { store: new PgliteEventStore({ dataDir: dir }) });
+    servers.push(server);
+    return server;
+  }
+
+  it('a clean shutdown fails running tasks in their stage; the next process reports them failed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tasks-restart-'));
+    dirs.push(dir);
+    const first = await start(dir);
+    const token = await first.token('u1');
+    const response = await fetch(`${first.url}/api/tasks`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ kind: 'demo', input: { stages: 3, stageMs: 300 } }),
+    });
+    const { taskId: id } = (await response.json()) as { taskId: string };
+    const deadline = Date.now() + 15_000;
+    while ((await getTask(first, token, id))['stage'] !== 'Stage 2') {
+      if (Date.now() > deadline) throw new Error('not in stage 2 yet');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await first.close();
+    servers.length = 0;
+
+    const second = await start(dir);
+    const view = await getTask(second, await second.token('u1'), id);
+    expect(view).toMatchObject({ taskId: id, kind: 'demo', status: 'failed', error: SHUTDOWN_ERROR, stage: 'Stage 2' });
+    const stored = await second.app.realtime.store.readAfter({ topics: ['user:u1'], after: 0, limit: 1000 });
+    expect(outcomesIn(stored, id).map((event) => event.payload)).toEqual([
+      { taskId: id, error: SHUTDOWN_ERROR, stage: 'Stage 2' },
+    ]);
+  });
+
+  it('after a crash, the next process fails the tasks left running with their stage', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tasks-crash-'));
+    dirs.push(dir);
+    // What a process that died mid-task leaves in the store: journal + stage starts, no outcome.
+    const store = new PgliteEventStore({ dataDir: dir });
+    await store.init();
+    const startedAt = Date.now() - 5_000;
+    const crashed = newTaskId(instanceTagOf('crashed-process'), startedAt);
+    const finished = newTaskId(instanceTagOf('crashed-process'), startedAt);
+    let nextId = idFloorAt(startedAt) + 1;
+    const record = (topic: string, type: EventRecord['type'], payload: unknown): EventRecord => ({
+      id: nextId++,
+      topic,
+      type,
+      ts: new Date(startedAt).toISOString(),
+      payload,
+      critical: true,
+    });
+    const stages = ['Outline', 'Draft', 'Polish'];
+    const progress = (taskId: string, stageIndex: number) => ({
+      taskId,
+      stage: stages[stageIndex],
+      stageIndex,
+      stageCount: 3,
+      percent: Math.floor((stageIndex / 3) * 1000) / 10,
+    });
+    for (const event of [
+      record(
+        TASK_JOURNAL_TOPIC,
+        'task.progress',
+        journalEntry(crashed, 'u1', { kind: 'outline-draft-polish', stages }),
+      ),
+      record('user:u1', 'task.progress', progress(crashed, 0)),
+      record('user:u1', 'task.progress', progress(crashed, 1)),
+      record(TASK_JOURNAL_TOPIC, 'task.progress', journalEntry(finished, 'u2', { kind: 'demo', stages })),
+      record('user:u2', 'task.completed', { taskId: finished, result: { ok: true } }),
+    ]) {
+      await store.append(event);
+    }
+    await store.close();
+
+    const server = await start(dir);
+    const stored = await server.app.realtime.store.readAfter({ topics: ['user:u1', 'user:u2'], after: 0, limit: 1000 });
+    expect(outcomesIn(stored, crashed).map((event) => event.payload)).toEqual([
+      { taskId: crashed, error: RESTART_ERROR, stage: 'Draft' },
+    ]);
+    expect(outcomesIn(stored, finished).map((event) => event.type)).toEqual(['task.completed']);
+    expect(await getTask(server, await server.token('u1'), crashed)).toEqual({
+      taskId: crashed,
+      kind: 'outline-draft-polish',
+      status: 'failed',
+      stage: 'Draft',
+      stageIndex: 1,
+      stageCount: 3,
+      percent: 33.3,
+      error: RESTART_ERROR,
+    });
+    expect(await getTask(server, await server.token('u2'), finished)).toMatchObject({
+      taskId: finished,
+      kind: 'demo',
+      status: 'completed',
+      percent: 100,
+      result: { ok: true },
+    });
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).toMatch(/tasks_total\{kind="outline-draft-polish",outcome="interrupted"\} 1/);
+  });
+});
