@@ -71,4 +71,25 @@ describe('GET /api/sse/stream', () => {
     ]);
     stream.close();
   });
+
+  it('tells a fresh stream where it starts, so a first outage before any event resumes without loss', async () => {
+    const token = await server.token('fresh');
+    const { id: before } = await server.publish({ topic: 'user:fresh' });
+    const stream = await openStream(server.url, { token });
+    await stream.waitFor((events) => events.some((event) => event.event === 'connection.established'));
+    const [established] = ofType<{ lastEventId?: string }>(stream.events, 'connection.established');
+    expect(established?.lastEventId).toBe(before);
+    expect(published(stream.events)).toEqual([]);
+    stream.close();
+    await stream.ended;
+    const during = [
+      (await server.publish({ topic: 'user:fresh' })).id,
+      (await server.publish({ topic: 'user:fresh' })).id,
+    ];
+    const resumed = await openStream(server.url, { token, lastEventId: established?.lastEventId ?? '' });
+    await resumed.waitFor((events) => events.some((event) => event.event === 'stream.resumed'));
+    expect(published(resumed.events).map((event) => event.id)).toEqual(during);
+    expect(ofType(resumed.events, 'stream.resumed')).toEqual([{ replayed: 2, complete: true }]);
+    resumed.close();
+  });
 });

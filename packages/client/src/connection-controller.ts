@@ -3,7 +3,7 @@
  * streaming probe), backoff between failures, the token policy, the liveness watchdog, the switch
  * to long-poll and back. Transports only report and the store only records; decisions are here.
  */
-import type { EventType } from '@infinitescribe/protocol';
+import type { ControlEvents, EventType } from '@infinitescribe/protocol';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import type { BrowserSignal, BrowserSignals } from './browser-signals.js';
 import type { ClientEmitter } from './client-events.js';
@@ -230,7 +230,9 @@ export class ConnectionController {
     this.config.emitter.emit('*', event);
   }
 
-  private onEstablished(info: { connectionId: string; instanceId: string; topics: string[] }): void {
+  private onEstablished(info: ControlEvents['connection.established']): void {
+    // A first stream tells where it starts: keeping that id makes even the first outage resumable.
+    if (info.lastEventId !== undefined && this.config.resume.get() === null) this.setResumePoint(info.lastEventId);
     clearTimeout(this.firstByteTimer);
     this.firstByteTimer = undefined;
     this.stalls = 0;

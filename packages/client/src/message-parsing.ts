@@ -53,12 +53,13 @@ export function deliverControl(message: TransportMessage, callbacks: ControlCall
   const fields = isRecord(data) ? data : {};
   switch (message.event) {
     case 'connection.established': {
-      const { connectionId, instanceId, topics } = fields;
+      const { connectionId, instanceId, topics, lastEventId } = fields;
       if (typeof connectionId !== 'string' || connectionId === '') return invalid();
       return callbacks.established({
         connectionId,
         instanceId: typeof instanceId === 'string' ? instanceId : '',
         topics: Array.isArray(topics) ? topics.filter((topic): topic is string => typeof topic === 'string') : [],
+        ...(typeof lastEventId === 'string' && lastEventId !== '' ? { lastEventId } : {}),
       });
     }
     case 'heartbeat':

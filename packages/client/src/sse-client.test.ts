@@ -235,6 +235,31 @@ describe('events', () => {
     expect(after.network.last(STREAM_PATH).request.headers['last-event-id']).toBe('42');
   });
 
+  it('takes the id a first stream starts after as its resume point, so a first outage loses nothing', async () => {
+    const storage = new MemoryStorage();
+    const first = createHarness({ storage, topics: ['user:u1'] });
+    await settle();
+    const established = `event: connection.established\ndata: ${JSON.stringify({ connectionId: 'c1', instanceId: 'i1', topics: ['user:u1'], lastEventId: '100' })}\n\n`;
+    const stream = first.network.last(STREAM_PATH).respondStream();
+    stream.push(frames.retry(1000) + established);
+    await settle();
+    expect(first.snapshot().lastEventId).toBe('100');
+    stream.fail();
+    await advance(2000);
+    expect(first.network.last(STREAM_PATH).request.headers['last-event-id']).toBe('100');
+    first.client.close();
+
+    // A client that already has a resume point keeps its own.
+    const later = createHarness({ storage, topics: ['user:u1'] });
+    await settle();
+    later.network
+      .last(STREAM_PATH)
+      .respondStream()
+      .push(frames.retry(1000) + established.replace('100', '999'));
+    await settle();
+    expect(later.snapshot().lastEventId).toBe('100');
+  });
+
   it('keeps resume points of different topic sets apart', async () => {
     const storage = new MemoryStorage();
     const docs = createHarness({ storage, topics: ['doc:1'] });

@@ -3,7 +3,11 @@
  * client's resume point), and their `data:` is a bare JSON object, not an envelope.
  */
 export interface ControlEvents {
-  'connection.established': { connectionId: string; instanceId: string; topics: string[] };
+  /**
+   * `lastEventId` (extension): the id this stream starts after. A client with no resume point yet
+   * keeps it, so even its first outage, before any event arrived, resumes without loss.
+   */
+  'connection.established': { connectionId: string; instanceId: string; topics: string[]; lastEventId?: string };
   heartbeat: { ts: string };
   'stream.reset': { reason: StreamResetReason; since?: string };
   'stream.resumed': { replayed: number; complete: boolean };

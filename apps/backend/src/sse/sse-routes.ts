@@ -5,6 +5,7 @@ import type { Authenticator } from '../auth/authenticator.js';
 import type { EventBus } from '../bus/event-bus.js';
 import type { Config } from '../config.js';
 import { AppError, ForbiddenTopicError } from '../errors.js';
+import { formatEventId } from '../events/event-id.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { EventStore } from '../store/event-store.js';
 import { canSubscribe } from '../auth/principal.js';
@@ -105,12 +106,17 @@ async function openStream(services: StreamRouteServices, request: FastifyRequest
     },
   );
   connection.expiresAt = principal.expiresAt;
+  // A fresh stream starts after the current head and says so: a client with no resume point yet
+  // keeps that id, and the stream itself catches up on whatever lands before its subscription is
+  // active, so nothing published after the connect is ever missed.
+  const startId = lastEventId === undefined ? await currentHead(services) : undefined;
   connection.write(
     retryFrame(config.retryMs) +
       controlFrame('connection.established', {
         connectionId: connection.id,
         instanceId: services.instanceId,
         topics: [...topics],
+        ...(startId === undefined ? {} : { lastEventId: formatEventId(startId) }),
       }),
   );
   armExpiry(services, connection);
@@ -119,12 +125,29 @@ async function openStream(services: StreamRouteServices, request: FastifyRequest
   try {
     await connections.register(connection);
     if (lastEventId !== undefined) await resume(services, connection, { lastEventId, log });
+    else if (startId !== undefined) await catchUp(services, connection, startId);
     connection.goLive();
   } catch (error) {
     log.error({ err: error, connectionId: connection.id }, 'stream setup failed');
     metrics.errors.inc({ code: 'internal_error' });
     connection.close('replay_failed');
   }
+}
+
+/** The head id, or undefined when the bus cannot tell (the stream then simply starts live). */
+async function currentHead(services: StreamRouteServices): Promise<number | undefined> {
+  try {
+    return await services.bus.headId();
+  } catch {
+    return undefined;
+  }
+}
+
+/** Sends what was published on the stream's topics after `startId`, before going live. */
+async function catchUp(services: StreamRouteServices, connection: SSEConnection, startId: number): Promise<void> {
+  connection.skipThrough(startId);
+  const read = await services.bus.read(connection.topics, startId, services.config.replayMaxEvents);
+  for (const event of read.events) connection.sendEvent(event, eventFrame(event));
 }
 
 async function resume(
