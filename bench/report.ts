@@ -32,7 +32,7 @@ function fmtRatio(value: number): string {
   return Number.isFinite(value) ? `${value.toFixed(2)}×` : 'n/a';
 }
 
-const verdict = (pass: boolean) => (pass ? 'PASS' : '**FAIL**');
+export const verdict = (pass: boolean) => (pass ? 'PASS' : '**FAIL**');
 
 /** The acceptance table: both servers side by side, the ratio and the issue's target per row. */
 export function mainTable(

@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { signDevToken } from '../apps/backend/src/auth/dev-token.js';
+import { runAiScenario } from './ai-scenario.js';
 import { nowMs } from './histogram.js';
 import { LoadPool } from './load-pool.js';
 import {
@@ -27,6 +28,7 @@ import {
   stepOk,
   toResult,
 } from './phases.js';
+import { runCluster } from './cluster-scenario.js';
 import { readMachineBusyMs, startServer } from './processes.js';
 import { Publisher } from './publisher.js';
 import { detailTables, fanoutThroughput, mainTable, noiseWarning, type ServerResult } from './report.js';
@@ -104,7 +106,7 @@ const SERVERS: ServerSpec[] = [
 /** Variables of the caller's environment that would point our server elsewhere than in-process. */
 const SCRUBBED_ENV = ['REDIS_URL', 'DATABASE_URL', 'JWT_JWKS_URL', 'INSTANCE_ID', 'STATIC_DIR', 'CORS_ORIGINS'];
 
-function parseOptions(): Plan {
+function parseOptions(): Plan | 'ai' | 'cluster' {
   const { values } = parseArgs({
     options: {
       scenario: { type: 'string', default: 'core' },
@@ -112,7 +114,9 @@ function parseOptions(): Plan {
       connections: { type: 'string' },
     },
   });
-  if (values.scenario !== 'core') throw new Error(`unknown --scenario=${values.scenario} (only "core")`);
+  if (values.scenario === 'ai') return 'ai';
+  if (values.scenario === 'cluster') return 'cluster';
+  if (values.scenario !== 'core') throw new Error(`unknown --scenario=${values.scenario} ("core", "ai" or "cluster")`);
   const plan = { ...(values.quick ? QUICK : CORE) };
   if (values.connections !== undefined) {
     const connections = Number(values.connections);
@@ -203,6 +207,11 @@ async function measureThroughput(benches: readonly Bench[], plan: Plan): Promise
 
 async function main(): Promise<void> {
   const plan = parseOptions();
+  if (plan === 'cluster') return runCluster();
+  if (plan === 'ai') {
+    await runAiScenario();
+    return;
+  }
   const startedAt = nowMs();
   log(`scenario ${plan.name}: ${plan.connections} streams; node ${process.version}; ${cpus().length} CPUs`);
   const busyBefore = readMachineBusyMs();
