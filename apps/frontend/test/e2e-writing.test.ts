@@ -3,8 +3,7 @@
  * playwright-core, the built frontend served by `apps/backend/src/main.ts` run as a child process
  * (stopped by PID). Every state is saved as `test-artifacts/e2e/<name>.png`.
  *
- * Not covered here: "seven tabs on one origin all receive events". Each tab opens its own stream
- * today; cross-tab connection sharing (one stream per origin) is not built yet.
+ * "Seven tabs on one origin all receive events" (one shared stream) is covered by e2e-tabs.test.ts.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';

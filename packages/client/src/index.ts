@@ -2,7 +2,8 @@
  * @module @infinitescribe/client: the framework-free SSE client of InfiniteScribe Realtime.
  * Streams over fetch (Bearer token, refreshed on every reconnect) or a native EventSource with a
  * ticket, resumes by last event id (per tab), dedupes by id, reconnects with full-jitter backoff,
- * watches heartbeats, and falls back to long-poll behind buffering proxies.
+ * watches heartbeats, falls back to long-poll behind buffering proxies, and shares one connection
+ * between the tabs of a browser (Web Locks leader + BroadcastChannel; `shareAcrossTabs: false` opts out).
  * @example
  * import { createSSEClient } from '@infinitescribe/client';
  * const client = createSSEClient({ url: '', getToken: ({ forceRefresh }) => tokens.get({ forceRefresh }) });
@@ -37,6 +38,7 @@ export type { BackoffInput, BackoffOptions } from './backoff.js';
 export { browserSignals } from './browser-signals.js';
 export type { BrowserSignal, BrowserSignals } from './browser-signals.js';
 export type { ResumeStorage } from './resume.js';
+export type { BroadcastChannelConstructor, BroadcastChannelLike, LockManagerLike } from './tab-coordinator.js';
 export type { FetchLike } from './transport.js';
 export type {
   EventSourceConstructor,

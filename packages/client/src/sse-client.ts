@@ -24,6 +24,7 @@ import type { FetchLike } from './transport.js';
 import { openEventSourceTransport, type EventSourceConstructor } from './transports/event-source-transport.js';
 import { openFetchTransport } from './transports/fetch-transport.js';
 import { openLongPollTransport } from './transports/long-poll-transport.js';
+import { TabCoordinator, type BroadcastChannelConstructor, type LockManagerLike } from './tab-coordinator.js';
 
 /**
  * Options of {@link createSSEClient}. Only `url` and `getToken` are required.
@@ -93,6 +94,23 @@ export interface SSEClientOptions {
   dedupeWindow?: number;
   /** Connect at creation. Default `true`; with `false`, call `connect()` (e.g. in a React effect). */
   autoConnect?: boolean;
+  /**
+   * Share one connection between all tabs of this browser with the same `shareKey`: one tab (the
+   * Web Locks leader) connects and relays events to the others over a BroadcastChannel; when it
+   * closes, another tab takes over and resumes. Default `true` when `navigator.locks` and
+   * `BroadcastChannel` exist; `false` gives every tab its own connection.
+   */
+  shareAcrossTabs?: boolean;
+  /**
+   * Which clients share a connection (lock and channel name). Default: the `storageKey` (so a
+   * storage key with the user id keeps users apart), else `<url>|<topics>`. Include the user id
+   * when tabs of one browser may be signed in as different users.
+   */
+  shareKey?: string;
+  /** Web Locks for tab sharing. Default: `navigator.locks`. */
+  locks?: LockManagerLike;
+  /** BroadcastChannel class for tab sharing. Default: `globalThis.BroadcastChannel`. */
+  BroadcastChannel?: BroadcastChannelConstructor;
 }
 
 /**
@@ -146,6 +164,8 @@ export function createSSEClient(options: SSEClientOptions): SSEClient {
   const emitter = new ClientEmitter();
   const storage = options.storage === undefined ? defaultResumeStorage() : options.storage;
   const storageKey = options.storageKey ?? `infinitescribe:sse:last-event-id:${options.url}|${topics.join(',')}`;
+  const resume = new ResumePoint(storage, storageKey);
+  const recent = new RecentIds(options.dedupeWindow ?? 1_000);
 
   const controller = new ConnectionController({
     baseUrl: options.url,
@@ -159,8 +179,8 @@ export function createSSEClient(options: SSEClientOptions): SSEClient {
         : openFetchTransport,
     openPoll: (request, handlers) =>
       openLongPollTransport(request, handlers, { timeoutMs: pollTimeoutMs, graceMs: POLL_GRACE_MS }),
-    resume: new ResumePoint(storage, storageKey),
-    recent: new RecentIds(options.dedupeWindow ?? 1_000),
+    resume,
+    recent,
     emitter,
     signals: options.signals === undefined ? browserSignals() : options.signals,
     now: options.now ?? Date.now,
@@ -173,14 +193,42 @@ export function createSSEClient(options: SSEClientOptions): SSEClient {
     fallbackRetryMs: options.fallbackRetryMs ?? 60_000,
   });
 
-  const client: SSEClient = {
-    subscribe: controller.store.subscribe,
-    getSnapshot: controller.store.getSnapshot,
-    on: (key, handler) => emitter.on(key, handler),
-    connect: () => controller.connect(),
-    reconnect: () => controller.reconnect(),
-    close: () => controller.close(),
-  };
+  const locks = options.locks ?? globalLocks();
+  const BroadcastChannelClass = options.BroadcastChannel ?? globalBroadcastChannel();
+  const shared = options.shareAcrossTabs !== false && locks && BroadcastChannelClass;
+  const coordinator = shared
+    ? new TabCoordinator({
+        name: `infinitescribe:sse:share:${options.shareKey ?? storageKey}`,
+        locks,
+        BroadcastChannel: BroadcastChannelClass,
+        emitter,
+        resume,
+        recent,
+        getLocalSnapshot: controller.store.getSnapshot,
+        subscribeLocal: controller.store.subscribe,
+        connectLocal: () => controller.connect(),
+        reconnectLocal: () => controller.reconnect(),
+        closeLocal: () => controller.close(),
+      })
+    : undefined;
+
+  const client: SSEClient = coordinator
+    ? {
+        subscribe: coordinator.subscribe,
+        getSnapshot: coordinator.getSnapshot,
+        on: (key, handler) => emitter.on(key, handler),
+        connect: () => coordinator.connect(),
+        reconnect: () => coordinator.reconnect(),
+        close: () => coordinator.close(),
+      }
+    : {
+        subscribe: controller.store.subscribe,
+        getSnapshot: controller.store.getSnapshot,
+        on: (key, handler) => emitter.on(key, handler),
+        connect: () => controller.connect(),
+        reconnect: () => controller.reconnect(),
+        close: () => controller.close(),
+      };
   if (options.autoConnect !== false) client.connect();
   return client;
 }
@@ -188,6 +236,14 @@ export function createSSEClient(options: SSEClientOptions): SSEClient {
 function globalFetch(): FetchLike {
   // Looked up per call, so a fetch patched after creation (tests, interceptors) is used.
   return (input, init) => globalThis.fetch(input, init);
+}
+
+function globalLocks(): LockManagerLike | undefined {
+  return (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks;
+}
+
+function globalBroadcastChannel(): BroadcastChannelConstructor | undefined {
+  return (globalThis as { BroadcastChannel?: BroadcastChannelConstructor }).BroadcastChannel;
 }
 
 function globalEventSource(): EventSourceConstructor | undefined {

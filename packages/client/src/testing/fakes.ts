@@ -101,3 +101,66 @@ export function seededRandom(seed: number): () => number {
     return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296;
   };
 }
+
+/** Web Locks in memory: share one instance between clients to simulate tabs of one browser. */
+export class FakeLocks {
+  private readonly held = new Set<string>();
+  private readonly queues = new Map<string, (() => void)[]>();
+
+  request(name: string, options: { signal: AbortSignal }, callback: () => Promise<void>): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      const grant = (): void => {
+        void callback()
+          .then(resolve, reject)
+          .finally(() => {
+            const next = this.queues.get(name)?.shift();
+            if (next) next();
+            else this.held.delete(name);
+          });
+      };
+      if (!this.held.has(name)) {
+        this.held.add(name);
+        return queueMicrotask(grant);
+      }
+      const queue = this.queues.get(name) ?? [];
+      this.queues.set(name, queue);
+      queue.push(grant);
+      options.signal.addEventListener('abort', () => {
+        const index = queue.indexOf(grant);
+        if (index >= 0) queue.splice(index, 1);
+        reject(new Error('AbortError'));
+      });
+    });
+  }
+}
+
+/** BroadcastChannels in memory: each message reaches the other open channels of its name. */
+export function fakeBroadcastChannels(): new (name: string) => {
+  postMessage(message: unknown): void;
+  addEventListener(type: 'message', listener: (event: { data: unknown }) => void): void;
+  close(): void;
+} {
+  const open = new Set<FakeChannel>();
+  class FakeChannel {
+    private readonly listeners: ((event: { data: unknown }) => void)[] = [];
+    constructor(readonly name: string) {
+      open.add(this);
+    }
+    postMessage(message: unknown): void {
+      const data = structuredClone(message);
+      for (const channel of open) {
+        if (channel === this || channel.name !== this.name) continue;
+        queueMicrotask(() => {
+          if (open.has(channel)) for (const listener of channel.listeners) listener({ data });
+        });
+      }
+    }
+    addEventListener(_type: 'message', listener: (event: { data: unknown }) => void): void {
+      this.listeners.push(listener);
+    }
+    close(): void {
+      open.delete(this);
+    }
+  }
+  return FakeChannel;
+}
