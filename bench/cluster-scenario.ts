@@ -469,7 +469,7 @@ async function report(run: {
       redis.monitorOk ? Math.abs(sumCounts(pick(redis.perConnection, 'A/infinitescribe:cmd')) - 1) < 0.05 : undefined,
     ],
     [
-      '… every other connection of A and B, (burst − idle) / N (MONITOR; info)',
+      '… every other connection of A and B during the burst, / N (MONITOR; periodic lease renewals and probes may land in it; info)',
       redis.monitorOk ? fmtCounts(omit(redis.perConnection, 'A/infinitescribe:cmd')) : 'n/a',
       '—',
       undefined,
