@@ -58,10 +58,11 @@ export function journalKey(generationId: string, userId: string): string | undef
   return key.length <= MAX_ID_LENGTH ? key : undefined;
 }
 
-function parseJournalKey(key: string): UnfinishedGeneration | undefined {
+/** Splits a {@link journalKey} back into its id and user id (ids have no `~`, user ids may). */
+export function parseJournalKey(key: string): { id: string; userId: string } | undefined {
   const at = key.indexOf(JOURNAL_SEPARATOR);
   if (at <= 0 || at === key.length - 1) return undefined;
-  return { generationId: key.slice(0, at), userId: key.slice(at + 1) };
+  return { id: key.slice(0, at), userId: key.slice(at + 1) };
 }
 
 function generationIdOf(event: EventRecord): string | undefined {
@@ -126,7 +127,7 @@ export class GenerationLog {
         const key = generationIdOf(event);
         const entry = key === undefined ? undefined : parseJournalKey(key);
         if (entry && event.type === 'ai.generation.started') {
-          candidates.set(entry.generationId, { ...entry, startedId: event.id });
+          candidates.set(entry.id, { generationId: entry.id, userId: entry.userId, startedId: event.id });
         }
       }
       if (events.length < PAGE) break;

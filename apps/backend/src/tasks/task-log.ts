@@ -1,6 +1,6 @@
 import { userTopic, type EventPayload } from '@infinitescribe/protocol';
 import type { EventBus } from '../bus/event-bus.js';
-import { CLOCK_SKEW_MS, journalKey } from '../ai/generation-log.js';
+import { CLOCK_SKEW_MS, journalKey, parseJournalKey } from '../ai/generation-log.js';
 import { UnavailableError } from '../errors.js';
 import { idFloorAt } from '../events/event-id.js';
 import type { EventRecord } from '../events/event-record.js';
@@ -84,13 +84,6 @@ function taskIdOf(event: EventRecord): string | undefined {
   return typeof payload?.taskId === 'string' ? payload.taskId : undefined;
 }
 
-function parseJournalKey(key: string): { taskId: string; userId: string } | undefined {
-  // Task ids have no `~`, so the first one separates them.
-  const at = key.indexOf('~');
-  if (at <= 0 || at === key.length - 1) return undefined;
-  return { taskId: key.slice(0, at), userId: key.slice(at + 1) };
-}
-
 /**
  * Reads tasks back from the event log, so any instance can answer for any task: the journal entry,
  * the stage starts and the outcome from the store (critical), the latest progress from the hot log.
@@ -158,7 +151,7 @@ export class TaskLog {
         const entry = key === undefined ? undefined : parseJournalKey(key);
         if (!entry || event.type !== 'task.progress') continue;
         const kind = (event.payload as ProgressPayload).message ?? 'unknown';
-        candidates.set(entry.taskId, { ...entry, kind, journalId: event.id });
+        candidates.set(entry.id, { taskId: entry.id, userId: entry.userId, kind, journalId: event.id });
       }
       if (events.length < PAGE) break;
       after = events.at(-1)?.id ?? after;
