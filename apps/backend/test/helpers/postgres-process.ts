@@ -1,8 +1,9 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { chownSync, existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { spawnTracked, type TrackedChild } from './child-process.js';
 import { freePort } from './free-port.js';
 
 /**
@@ -57,29 +58,18 @@ export async function startPostgresProcess(): Promise<PostgresProcess> {
   });
   const port = await freePort();
   const url = `postgres://postgres@127.0.0.1:${port}/postgres`;
-  let child: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
-  let output = '';
+  let server: TrackedChild | undefined;
 
   const start = async () => {
-    const spawned = spawn(
+    const started = spawnTracked(
       join(bin, 'postgres'),
       ['-D', dataDir, '-p', String(port), '-k', root, '-c', 'listen_addresses=127.0.0.1', '-c', 'fsync=off'],
-      { ...user, stdio: ['ignore', 'pipe', 'pipe'] },
+      user,
     );
-    spawned.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    spawned.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    let gone = false;
-    exited = new Promise((resolve) =>
-      spawned.once('exit', () => {
-        gone = true;
-        resolve();
-      }),
-    );
-    child = spawned;
+    server = started;
     const deadline = Date.now() + 20_000;
     for (;;) {
-      if (gone) throw new Error(`postgres exited before accepting connections:\n${output}`);
+      if (started.hasExited()) throw new Error(`postgres exited before accepting connections:\n${started.output()}`);
       const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 1_000 });
       client.on('error', () => undefined);
       try {
@@ -87,7 +77,9 @@ export async function startPostgresProcess(): Promise<PostgresProcess> {
         await client.query('SELECT 1');
         return;
       } catch (error) {
-        if (Date.now() > deadline) throw new Error(`postgres did not accept connections: ${String(error)}\n${output}`);
+        if (Date.now() > deadline) {
+          throw new Error(`postgres did not accept connections: ${String(error)}\n${started.output()}`);
+        }
         await new Promise((resolve) => setTimeout(resolve, 50));
       } finally {
         await client.end().catch(() => undefined);
@@ -96,10 +88,7 @@ export async function startPostgresProcess(): Promise<PostgresProcess> {
   };
 
   const stop = async (signal: NodeJS.Signals = 'SIGINT') => {
-    const running = child;
-    if (!running || running.exitCode !== null || running.signalCode !== null || running.pid === undefined) return;
-    process.kill(running.pid, signal);
-    await exited;
+    await server?.stop(signal);
   };
 
   await start();
@@ -107,7 +96,7 @@ export async function startPostgresProcess(): Promise<PostgresProcess> {
     port,
     url,
     get pid() {
-      return child?.pid ?? -1;
+      return server?.child.pid ?? -1;
     },
     stop,
     start,

@@ -1,6 +1,6 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { Redis } from 'ioredis';
+import { spawnTracked, type TrackedChild } from './child-process.js';
 import { freePort, waitForPort } from './free-port.js';
 
 const REDIS_SERVER = process.env.TEST_REDIS_SERVER_BIN ?? '/usr/bin/redis-server';
@@ -31,38 +31,31 @@ export function hasRedisServer(): boolean {
 /** Starts redis-server on 127.0.0.1:<free port>; resolves once it accepts connections. */
 export async function startRedisProcess(): Promise<RedisProcess> {
   const port = await freePort();
-  let child: ChildProcess | undefined;
-  let exited: Promise<void> = Promise.resolve();
-  let output = '';
+  let server: TrackedChild | undefined;
 
   const start = async () => {
-    const spawned = spawn(
-      REDIS_SERVER,
-      ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no', '--daemonize', 'no'],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    spawned.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    spawned.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-    let gone = false;
-    exited = new Promise((resolve) =>
-      spawned.once('exit', () => {
-        gone = true;
-        resolve();
-      }),
-    );
-    child = spawned;
+    const started = spawnTracked(REDIS_SERVER, [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--daemonize',
+      'no',
+    ]);
+    server = started;
     try {
-      await waitForPort(port, 10_000, () => gone);
+      await waitForPort(port, 10_000, () => started.hasExited());
     } catch (error) {
-      throw new Error(`redis-server did not start on ${port}: ${String(error)}\n${output}`);
+      throw new Error(`redis-server did not start on ${port}: ${String(error)}\n${started.output()}`);
     }
   };
 
   const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
-    const running = child;
-    if (!running || running.exitCode !== null || running.signalCode !== null || running.pid === undefined) return;
-    process.kill(running.pid, signal);
-    await exited;
+    await server?.stop(signal);
   };
 
   await start();
@@ -70,7 +63,7 @@ export async function startRedisProcess(): Promise<RedisProcess> {
     port,
     url: `redis://127.0.0.1:${port}`,
     get pid() {
-      return child?.pid ?? -1;
+      return server?.child.pid ?? -1;
     },
     async shutdownNoSave() {
       const admin = new Redis(`redis://127.0.0.1:${port}`, { maxRetriesPerRequest: 0, retryStrategy: () => null });
@@ -82,7 +75,7 @@ export async function startRedisProcess(): Promise<RedisProcess> {
       } finally {
         admin.disconnect();
       }
-      await exited;
+      await server?.exited;
     },
     stop,
     start,

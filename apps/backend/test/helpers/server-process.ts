@@ -1,4 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { spawnTracked } from './child-process.js';
 import { TEST_JWT_SECRET } from './test-app.js';
 
 const MAIN = new URL('../../src/main.ts', import.meta.url).pathname;
@@ -18,7 +19,7 @@ export interface ServerProcess {
 
 /** Starts `src/main.ts` on 127.0.0.1:<free port> with test defaults plus `env`; resolves once it listens. */
 export async function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', MAIN], {
+  const server = spawnTracked(process.execPath, ['--import', 'tsx', MAIN], {
     env: {
       PATH: process.env.PATH ?? '',
       NODE_ENV: 'test',
@@ -29,18 +30,12 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
       PUBLISH_RATE_MAX: '1000000',
       ...env,
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
   });
-  let output = '';
-  child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const exited = new Promise<number | string>((resolve) =>
-    child.once('exit', (code, signal) => resolve(code ?? signal ?? 'unknown')),
-  );
+  const { child, exited, output } = server;
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output}`)), 60_000);
+    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output()}`)), 60_000);
     const onData = () => {
-      const match = /READY (http:\/\/\S+)/.exec(output);
+      const match = /READY (http:\/\/\S+)/.exec(output());
       if (!match?.[1]) return;
       clearTimeout(timer);
       child.stdout?.off('data', onData);
@@ -49,7 +44,7 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
     child.stdout?.on('data', onData);
     void exited.then((code) => {
       clearTimeout(timer);
-      reject(new Error(`server exited (${code}) before listening:\n${output}`));
+      reject(new Error(`server exited (${code}) before listening:\n${output()}`));
     });
   });
   const pid = child.pid;
@@ -58,11 +53,8 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
     url,
     pid,
     child,
-    output: () => output,
+    output,
     exited,
-    async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null && child.signalCode === null) process.kill(pid, signal);
-      return exited;
-    },
+    stop: (signal = 'SIGTERM') => server.stop(signal),
   };
 }
