@@ -3,10 +3,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { instanceTagOf, newGenerationId } from '../src/ai/generation-id.js';
-import { GENERATION_JOURNAL_TOPIC, journalKey } from '../src/ai/generation-log.js';
-import { RESTART_ERROR, SHUTDOWN_ERROR } from '../src/ai/generation-service.js';
+import { RESTART_ERROR } from '../src/ai/generation-service.js';
 import { idFloorAt } from '../src/events/event-id.js';
 import type { EventRecord } from '../src/events/event-record.js';
+import { GENERATION_JOURNAL_TOPIC } from '../src/events/journal-events.js';
 import { PgliteEventStore } from '../src/store/pglite-event-store.js';
 import { startTestApp, type TestApp } from './helpers/test-app.js';
 
@@ -39,7 +39,7 @@ describe('AI generations across a restart (PGlite on disk)', () => {
     return server;
   }
 
-  it('a clean shutdown fails running generations; the next process reports them failed', async () => {
+  it('a clean shutdown hands running generations over; the next process completes them', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ai-restart-'));
     dirs.push(dir);
     const first = await start(dir, { AI_OFFLINE_TOKENS_PER_SECOND: '5' });
@@ -47,24 +47,41 @@ describe('AI generations across a restart (PGlite on disk)', () => {
     const response = await fetch(`${first.url}/api/ai/generations`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ prompt: 'A long story, slowly', maxTokens: 1000 }),
+      body: JSON.stringify({ prompt: 'A long story, slowly', maxTokens: 30 }),
     });
     const { generationId: id } = (await response.json()) as { generationId: string };
     const deadline = Date.now() + 10_000;
-    while ((await getGeneration(first, token, id))['text'] === '') {
+    let before = '';
+    while (before === '') {
       if (Date.now() > deadline) throw new Error('no text yet');
       await new Promise((resolve) => setTimeout(resolve, 50));
+      before = String((await getGeneration(first, token, id))['text']);
     }
     await first.close();
     servers.length = 0;
 
-    const second = await start(dir);
-    const view = await getGeneration(second, await second.token('u1'), id);
-    expect(view).toMatchObject({ generationId: id, status: 'failed', error: SHUTDOWN_ERROR });
+    // Another process on the same data: it finds the checkpoint and goes on from there.
+    const second = await start(dir, { AI_OFFLINE_TOKENS_PER_SECOND: '500' });
+    const secondToken = await second.token('u1');
+    let view = await getGeneration(second, secondToken, id);
+    while (view['status'] === 'running') {
+      if (Date.now() > deadline + 10_000) throw new Error('not completed after the restart');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      view = await getGeneration(second, secondToken, id);
+    }
+    expect(view['status']).toBe('completed');
+    const text = String(view['text']);
+    expect(text.startsWith(before)).toBe(true);
+    expect(text.length).toBeGreaterThan(before.length);
     const stored = await second.app.realtime.store.readAfter({ topics: ['user:u1'], after: 0, limit: 1000 });
     const outcomes = outcomesIn(stored, id);
-    expect(outcomes).toHaveLength(1);
-    expect(outcomes[0]?.payload).toEqual({ generationId: id, error: SHUTDOWN_ERROR });
+    expect(outcomes.map((event) => event.payload)).toEqual([{ generationId: id, text, usage: expect.anything() }]);
+    // The checkpoint is stored, so a client whose hot log died with the first process replays it.
+    const snapshots = stored.filter((event) => event.type === 'ai.generation.snapshot');
+    expect(snapshots).toHaveLength(1);
+    expect(text.startsWith((snapshots[0]?.payload as { text: string }).text)).toBe(true);
+    const metrics = await (await fetch(`${second.url}/metrics`)).text();
+    expect(metrics).toMatch(/ai_generations_total\{outcome="continued"\} 1/);
   });
 
   it('after a crash, the next process marks the generations left running as failed', async () => {
@@ -77,6 +94,7 @@ describe('AI generations across a restart (PGlite on disk)', () => {
     const crashed = newGenerationId(instanceTagOf('crashed-process'), startedAt);
     const finished = newGenerationId(instanceTagOf('crashed-process'), startedAt);
     let nextId = idFloorAt(startedAt) + 1;
+    const request = { prompt: 'x', maxTokens: 10 };
     const record = (topic: string, type: EventRecord['type'], payload: unknown): EventRecord => ({
       id: nextId++,
       topic,
@@ -86,9 +104,9 @@ describe('AI generations across a restart (PGlite on disk)', () => {
       critical: true,
     });
     for (const event of [
-      record(GENERATION_JOURNAL_TOPIC, 'ai.generation.started', { generationId: journalKey(crashed, 'u1') }),
+      record(GENERATION_JOURNAL_TOPIC, 'journal.started', { jobId: crashed, userId: 'u1', request }),
       record('user:u1', 'ai.generation.started', { generationId: crashed }),
-      record(GENERATION_JOURNAL_TOPIC, 'ai.generation.started', { generationId: journalKey(finished, 'u2') }),
+      record(GENERATION_JOURNAL_TOPIC, 'journal.started', { jobId: finished, userId: 'u2', request }),
       record('user:u2', 'ai.generation.started', { generationId: finished }),
       record('user:u2', 'ai.generation.completed', { generationId: finished, text: ' done.' }),
     ]) {
@@ -99,7 +117,7 @@ describe('AI generations across a restart (PGlite on disk)', () => {
     const server = await start(dir);
     const stored = await server.app.realtime.store.readAfter({ topics: ['user:u1', 'user:u2'], after: 0, limit: 1000 });
     expect(outcomesIn(stored, crashed).map((event) => event.payload)).toEqual([
-      { generationId: crashed, error: RESTART_ERROR },
+      { generationId: crashed, error: RESTART_ERROR, text: '' },
     ]);
     expect(outcomesIn(stored, finished).map((event) => event.type)).toEqual(['ai.generation.completed']);
     expect(await getGeneration(server, await server.token('u1'), crashed)).toEqual({

@@ -63,6 +63,13 @@ describe('resuming a running generation (randomized, real HTTP + SSE)', () => {
       // An anchor event gives the client a resume point from before the generation started.
       const anchor = await server.publish({ topic: `user:${userId}` });
       await stream.waitFor((events) => published(events).some((event) => event.id === anchor.id));
+      // Odd seeds are away from before the generation starts (its first tokens may well arrive
+      // before the POST is answered) and come back mid-generation, so the replay starts at seq 0
+      // and is compacted into a snapshot; even seeds drop at random points.
+      if (seed % 2 === 1) {
+        stream.close();
+        await stream.ended;
+      }
       const response = await fetch(`${server.url}/api/ai/generations`, {
         method: 'POST',
         headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
@@ -72,8 +79,6 @@ describe('resuming a running generation (randomized, real HTTP + SSE)', () => {
       const { generationId } = (await response.json()) as { generationId: string };
       const fold = new GenerationFold();
       let lastId = anchor.id;
-      // Odd seeds drop the stream at once and come back mid-generation, so the replay starts at
-      // seq 0 and is compacted into a snapshot; even seeds drop at random points.
       let dropAfterMs = seed % 2 === 1 ? 0 : randomInt(random, 0, 150);
       for (let round = 0; round < 20 && fold.completed === undefined; round++) {
         await new Promise((resolve) => setTimeout(resolve, dropAfterMs));

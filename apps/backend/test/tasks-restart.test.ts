@@ -7,7 +7,8 @@ import { idFloorAt } from '../src/events/event-id.js';
 import type { EventRecord } from '../src/events/event-record.js';
 import { PgliteEventStore } from '../src/store/pglite-event-store.js';
 import { newTaskId } from '../src/tasks/task-id.js';
-import { TASK_JOURNAL_TOPIC, journalEntry } from '../src/tasks/task-log.js';
+import { TASK_JOURNAL_TOPIC } from '../src/events/journal-events.js';
+import { journalEntry } from '../src/tasks/task-log.js';
 import { RESTART_ERROR, SHUTDOWN_ERROR } from '../src/tasks/task-runner.js';
 import { startTestApp, type TestApp } from './helpers/test-app.js';
 
@@ -94,12 +95,12 @@ describe('tasks across a restart (PGlite on disk)', () => {
     for (const event of [
       record(
         TASK_JOURNAL_TOPIC,
-        'task.progress',
+        'journal.started',
         journalEntry(crashed, 'u1', { kind: 'outline-draft-polish', stages }),
       ),
       record('user:u1', 'task.progress', progress(crashed, 0)),
       record('user:u1', 'task.progress', progress(crashed, 1)),
-      record(TASK_JOURNAL_TOPIC, 'task.progress', journalEntry(finished, 'u2', { kind: 'demo', stages })),
+      record(TASK_JOURNAL_TOPIC, 'journal.started', journalEntry(finished, 'u2', { kind: 'demo', stages })),
       record('user:u2', 'task.completed', { taskId: finished, result: { ok: true } }),
     ]) {
       await store.append(event);

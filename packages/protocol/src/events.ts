@@ -34,7 +34,8 @@ export const EVENT_SCHEMAS = {
       })
       .optional(),
   }),
-  'ai.generation.failed': z.strictObject({ generationId: id, error: z.string() }),
+  // `text` (extension): everything generated before the failure, so a client need not re-fetch it.
+  'ai.generation.failed': z.strictObject({ generationId: id, error: z.string(), text: z.string().optional() }),
   'ai.generation.cancelled': z.strictObject({ generationId: id }),
   'task.progress': z.strictObject({
     taskId: id,

@@ -104,6 +104,15 @@ describe('GenerationStore', () => {
     expect(other.get(ID)).toMatchObject({ status: 'cancelled', text: 'so far', isTerminal: true });
   });
 
+  it("takes failed's text as final, filling a hole the deltas left", () => {
+    const store = new GenerationStore();
+    store.apply(delta(0, 'It '));
+    store.apply(delta(2, 'a '));
+    expect(store.get(ID)).toMatchObject({ text: 'It ', needsRefetch: true });
+    store.apply(envelope('ai.generation.failed', { generationId: ID, error: 'provider timed out', text: 'It was a ' }));
+    expect(store.get(ID)).toMatchObject({ status: 'failed', text: 'It was a ', needsRefetch: false, isTerminal: true });
+  });
+
   it('notifies only the listeners of the generation that changed, and only on change', () => {
     const store = new GenerationStore();
     const mine = vi.fn();

@@ -163,9 +163,13 @@ function fold(current: GenerationRecord, event: EnvelopeWithId<GenerationEventTy
       const { text, usage } = event.payload;
       return finish(current, { status: 'completed', text, ...(usage ? { usage } : {}) });
     }
-    case 'ai.generation.failed':
-      // No text in `failed`: with a hole still open, a reload can still fetch the text so far.
-      return finish(current, { status: 'failed', error: event.payload.error });
+    case 'ai.generation.failed': {
+      const { error, text } = event.payload;
+      // With its text, `failed` is final like `completed`; without (an older server, or the text
+      // was lost with its process), a hole still open can still be filled by a reload.
+      if (text === undefined) return finish(current, { status: 'failed', error });
+      return finish({ ...current, needsRefetch: false }, { status: 'failed', error, text });
+    }
     case 'ai.generation.cancelled':
       return finish(current, { status: 'cancelled' });
   }

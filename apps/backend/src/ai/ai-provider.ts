@@ -10,6 +10,11 @@ export interface CompletionRequest {
   maxTokens: number;
   /** Aborting it stops the completion promptly and makes the stream throw a {@link ProviderError} `aborted`. */
   signal: AbortSignal;
+  /**
+   * Text already generated for this prompt (by an instance that stopped mid-generation): the
+   * completion continues after it, without repeating it. `maxTokens` is what is left.
+   */
+  continuation?: string;
 }
 
 /** Token counts as the provider reports them (either may be missing). */

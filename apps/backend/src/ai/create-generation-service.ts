@@ -39,5 +39,7 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
     maxConcurrentPerUser: config.aiMaxConcurrentPerUser,
     defaultMaxTokens: config.aiDefaultMaxTokens,
     maxDurationMs: config.aiTotalTimeoutMs,
+    // A restarted instance finds its handed-over generations only under the same INSTANCE_ID.
+    continueAfterRestart: bus.kind === 'memory' || config.instanceId !== undefined,
   });
 }

@@ -5,6 +5,7 @@ import { AppError } from '../errors.js';
 import { idFloorAt } from '../events/event-id.js';
 import type { EventRecord } from '../events/event-record.js';
 import { EventPublisher } from '../events/event-publisher.js';
+import { GENERATION_JOURNAL_TOPIC } from '../events/journal-events.js';
 import { createLogger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import type { EventStore } from '../store/event-store.js';
@@ -12,7 +13,6 @@ import { PgliteEventStore } from '../store/pglite-event-store.js';
 import type { AIProvider } from './ai-provider.js';
 import { FakeOpenAIServer, waitUntil } from './fake-openai-server.js';
 import { instanceTagOf, newGenerationId } from './generation-id.js';
-import { GENERATION_JOURNAL_TOPIC, journalKey } from './generation-log.js';
 import {
   GenerationService,
   RESTART_ERROR,
@@ -153,8 +153,8 @@ describe('GenerationService across instances', () => {
     ] as const) {
       await publisher.publish({
         topic: GENERATION_JOURNAL_TOPIC,
-        type: 'ai.generation.started',
-        payload: { generationId: journalKey(id, user) },
+        type: 'journal.started',
+        payload: { jobId: id, userId: user, request: { prompt: 'x', maxTokens: 10 } },
         critical: true,
       });
       await publisher.publish({
@@ -167,7 +167,7 @@ describe('GenerationService across instances', () => {
     const b = instance('b', slowOffline(), { now: () => now, maxDurationMs: 10_000 });
     await b.start();
     expect(outcomes(await stored('user:u1'), mine).map((event) => event.payload)).toEqual([
-      { generationId: mine, error: RESTART_ERROR },
+      { generationId: mine, error: RESTART_ERROR, text: '' },
     ]);
     expect(outcomes(await stored('user:u2'), elsewhere)).toEqual([]);
     expect((await b.get('u2', elsewhere)).status).toBe('running');
@@ -186,12 +186,65 @@ describe('GenerationService across instances', () => {
     expect(await a.get('u1', id)).toMatchObject({ status: 'failed', error: expect.stringMatching(/longer than/) });
   });
 
-  it('stop() fails running generations and refuses new ones', async () => {
+  it('stop() fails running generations with their text so far, and refuses new ones', async () => {
     const a = instance('a', slowOffline());
     const id = await a.create('u1', { prompt: 'x' });
+    await until(async () => (await a.get('u1', id)).text !== '');
     await a.stop();
+    const { text } = await a.get('u1', id);
     expect(await a.get('u1', id)).toMatchObject({ status: 'failed', error: SHUTDOWN_ERROR });
+    expect(outcomes(await stored(), id).map((event) => event.payload)).toEqual([
+      { generationId: id, error: SHUTDOWN_ERROR, text },
+    ]);
     await expect(a.create('u1', { prompt: 'y' })).rejects.toMatchObject({ code: 'shutting_down' });
+  });
+
+  it('with continueAfterRestart, stop() hands a generation over and the next start continues it', async () => {
+    const a = instance('a', slowOffline(), { continueAfterRestart: true });
+    const id = await a.create('u1', { prompt: 'It is a truth', maxTokens: 40 });
+    await until(async () => (await a.get('u1', id)).text.split(' ').length > 4);
+    await a.stop();
+    // No outcome: a stored snapshot (the checkpoint clients can replay) and nothing else.
+    const handedOver = outcomes(await stored(), id);
+    expect(handedOver.map((event) => event.type)).toEqual(['ai.generation.snapshot']);
+    const checkpoint = handedOver[0]?.payload as { seq: number; text: string };
+    expect(checkpoint.text.length).toBeGreaterThan(0);
+
+    // The same instance, restarted (same INSTANCE_ID), with a faster model.
+    const b = instance('a', new OfflineProvider({ tokensPerSecond: 2_000, seed: 1 }), { continueAfterRestart: true });
+    await b.start();
+    await until(async () => (await b.get('u1', id)).status !== 'running');
+    const done = await b.get('u1', id);
+    expect(done.status).toBe('completed');
+    expect(done.text.startsWith(checkpoint.text)).toBe(true);
+    expect(done.text.length).toBeGreaterThan(checkpoint.text.length);
+    // One unbroken generation on the wire: seqs 0..n across the handover, adding up to the text.
+    const deltas = (await bus.read(['user:u1'], 0, 10_000)).events
+      .filter((event) => event.type === 'ai.generation.delta')
+      .map((event) => event.payload as { generationId: string; seq: number; text: string })
+      .filter((delta) => delta.generationId === id);
+    expect(deltas.map((delta) => delta.seq)).toEqual(deltas.map((_, index) => index));
+    expect(deltas.map((delta) => delta.text).join('')).toBe(done.text);
+    expect(deltas.find((delta) => delta.seq === checkpoint.seq + 1)).toBeDefined();
+    const terminal = outcomes(await stored(), id).filter((event) => event.type !== 'ai.generation.snapshot');
+    expect(terminal.map((event) => event.type)).toEqual(['ai.generation.completed']);
+    // Within the token budget across both instances (the offline model: one word per token).
+    const usage = (terminal[0]?.payload as { usage?: { completionTokens?: number } }).usage;
+    expect(usage?.completionTokens).toBeLessThanOrEqual(40);
+    expect(done.text.split(' ').length - 1).toBe(usage?.completionTokens);
+  });
+
+  it('a handed-over generation out of time fails with its text instead of continuing', async () => {
+    let now = Date.now();
+    const a = instance('a', slowOffline(), { continueAfterRestart: true, now: () => now, maxDurationMs: 5_000 });
+    const id = await a.create('u1', { prompt: 'x', maxTokens: 40 });
+    await until(async () => (await a.get('u1', id)).text !== '');
+    await a.stop();
+    const { text } = (outcomes(await stored(), id)[0]?.payload ?? {}) as { text?: string };
+    now += 6_000;
+    const b = instance('a', slowOffline(), { continueAfterRestart: true, now: () => now, maxDurationMs: 5_000 });
+    await b.start();
+    expect(await b.get('u1', id)).toMatchObject({ status: 'failed', error: RESTART_ERROR, text });
   });
 
   it('refuses to start when the store is down, without using up the user’s slots', async () => {

@@ -1,6 +1,6 @@
 import { userTopic } from '@infinitescribe/protocol';
 import type { FastifyBaseLogger } from 'fastify';
-import type { EventBus, Unsubscribe } from '../bus/event-bus.js';
+import type { EventBus } from '../bus/event-bus.js';
 import { AppError } from '../errors.js';
 import type { EventPublisher } from '../events/event-publisher.js';
 import type { EventRecord } from '../events/event-record.js';
@@ -8,8 +8,15 @@ import type { Metrics } from '../observability/metrics.js';
 import type { EventStore } from '../store/event-store.js';
 import { ProviderError, toProviderError, type AIProvider, type CompletionUsage } from './ai-provider.js';
 import { DeltaCoalescer } from './delta-coalescer.js';
+import { GENERATION_JOURNAL_TOPIC } from '../events/journal-events.js';
 import { instanceTagOf, newGenerationId, parseGenerationId } from './generation-id.js';
-import { GENERATION_JOURNAL_TOPIC, GenerationLog, journalKey, type GenerationStatus } from './generation-log.js';
+import {
+  GenerationLog,
+  type GenerationCheckpoint,
+  type GenerationRequestRecord,
+  type GenerationStatus,
+  type UnfinishedGeneration,
+} from './generation-log.js';
 
 /** `failed.error` of a generation cut by a clean shutdown of its instance. */
 export const SHUTDOWN_ERROR = 'server shut down while generating';
@@ -63,25 +70,39 @@ export interface GenerationServiceOptions {
    * finished is an orphan. Default: true with the in-process bus (embedded mode).
    */
   singleInstance?: boolean;
+  /**
+   * A clean stop hands running generations over (checkpoint) instead of failing them, and a start
+   * continues the ones handed over that it may take: all in embedded mode, its own (same
+   * INSTANCE_ID) in a cluster. Only true where the next start can find them. Default: `singleInstance`.
+   */
+  continueAfterRestart?: boolean;
   recoveryLookbackMs?: number;
   now?: () => number;
 }
 
-type StopReason = 'user' | 'remote' | 'shutdown' | 'timeout';
+/** `unannounced`: its `started` could not be published or stored, so the request failed. */
+type StopReason = 'user' | 'remote' | 'shutdown' | 'timeout' | 'unannounced';
 
 interface Generation {
   id: string;
   userId: string;
   topic: string;
-  prompt: string;
-  maxTokens: number;
+  request: GenerationRequestRecord;
   createdAt: number;
   status: GenerationStatus;
   /** Text of the deltas published so far. */
   emitted: string;
+  /** Text generated before a restart, which the provider continues (empty for a new generation). */
+  continuation: string;
+  /** Provider tokens consumed so far, including before a restart. */
+  tokens: number;
+  /** Of {@link tokens}, those before the restart (the provider's usage counts only the rest). */
+  earlierTokens: number;
   error?: string;
   nextSeq: number;
   lastDeltaAt: number;
+  /** Settles once `started` is live on the bus: deltas may follow it (rejects if it could not go out). */
+  announced: Promise<void>;
   stopReason?: StopReason;
   /** A terminal event is being published: nothing else may be. */
   finishing: boolean;
@@ -105,6 +126,7 @@ export class GenerationService {
   private readonly log: GenerationLog;
   private readonly instanceTag: string;
   private readonly singleInstance: boolean;
+  private readonly continueAfterRestart: boolean;
   private readonly now: () => number;
   private stopping = false;
 
@@ -112,6 +134,7 @@ export class GenerationService {
     this.log = new GenerationLog({ bus: options.bus, store: options.store });
     this.instanceTag = instanceTagOf(options.instanceId);
     this.singleInstance = options.singleInstance ?? options.bus.kind === 'memory';
+    this.continueAfterRestart = options.continueAfterRestart ?? this.singleInstance;
     this.now = options.now ?? Date.now;
   }
 
@@ -121,7 +144,9 @@ export class GenerationService {
 
   /**
    * Recovery at start: every journalled generation without an outcome that cannot be running
-   * anywhere gets `ai.generation.failed` {@link RESTART_ERROR}. Store trouble is logged, not fatal.
+   * anywhere is continued where its checkpoint left it, when it was handed over by a clean stop and
+   * has time left; any other gets `ai.generation.failed` {@link RESTART_ERROR} with the text the log
+   * still has. Store trouble is logged, not fatal.
    */
   async start(): Promise<void> {
     const { logger } = this.options;
@@ -129,11 +154,16 @@ export class GenerationService {
       const lookback = this.options.recoveryLookbackMs ?? DEFAULT_RECOVERY_LOOKBACK_MS;
       const unfinished = await this.log.unfinished(this.now() - lookback);
       let failed = 0;
-      for (const { generationId, userId } of unfinished) {
-        if (this.generations.has(generationId) || !this.isOrphan(generationId)) continue;
-        await this.failOrphan(userId, generationId);
-        failed++;
+      let continued = 0;
+      for (const orphan of unfinished) {
+        if (this.generations.has(orphan.generationId) || !this.isOrphan(orphan.generationId)) continue;
+        if (this.continueOrphan(orphan)) continued++;
+        else {
+          await this.failOrphan(orphan.userId, orphan.generationId, orphan.checkpoint?.text);
+          failed++;
+        }
       }
+      if (continued > 0) logger.info({ continued }, 'generations handed over by the previous process continue');
       if (failed > 0) logger.warn({ failed }, 'generations left running by a previous process were marked failed');
     } catch (error) {
       logger.warn({ err: error }, 'could not check for generations left running; they fail when next read');
@@ -159,38 +189,42 @@ export class GenerationService {
     this.runningByUser.set(userId, running + 1);
     this.prune();
     const now = this.now();
-    const generation: Generation = {
+    const generation = this.register({
       id: newGenerationId(this.instanceTag, now),
       userId,
-      topic: userTopic(userId),
-      prompt: request.prompt,
-      maxTokens: request.maxTokens ?? this.options.defaultMaxTokens,
+      request: { prompt: request.prompt, maxTokens: request.maxTokens ?? this.options.defaultMaxTokens },
       createdAt: now,
-      status: 'running',
-      emitted: '',
-      nextSeq: 0,
-      lastDeltaAt: now,
-      finishing: false,
-      controller: new AbortController(),
-      done: Promise.resolve(),
-    };
-    this.generations.set(generation.id, generation);
+    });
+    if (request.documentId !== undefined) generation.request.documentId = request.documentId;
+    const { id } = generation;
+    // The journal entry and `started` go out together, and the provider is asked at once: its
+    // first token must not wait for the store. A delta waits only for `started` to be live.
+    const journalled = this.publish(
+      GENERATION_JOURNAL_TOPIC,
+      'journal.started',
+      { jobId: id, userId, request: { ...generation.request } },
+      true,
+    );
+    const documentId = request.documentId ? { documentId: request.documentId } : {};
+    const live = this.options.publisher.publishLive({
+      topic: generation.topic,
+      type: 'ai.generation.started',
+      payload: { generationId: id, ...documentId },
+      critical: true,
+    });
+    generation.announced = live.then(() => undefined);
+    generation.announced.catch(() => undefined);
+    generation.done = this.run(generation, Math.max(0, now + this.options.maxDurationMs - this.now()));
     try {
-      const key = journalKey(generation.id, userId);
-      if (key === undefined) {
-        this.options.logger.warn({ userId }, 'user id too long for the generation journal; no recovery after a crash');
-      } else {
-        await this.publish(GENERATION_JOURNAL_TOPIC, 'ai.generation.started', { generationId: key }, true);
-      }
-      const started = request.documentId ? { documentId: request.documentId } : {};
-      await this.publish(generation.topic, 'ai.generation.started', { generationId: generation.id, ...started }, true);
+      // Answered once both are stored, so GET and cancel work at once from any instance.
+      await Promise.all([journalled, live.then(({ stored }) => stored)]);
     } catch (error) {
-      this.generations.delete(generation.id);
-      this.release(userId);
+      this.interrupt(generation, 'unannounced');
+      await withTimeout(generation.done, SETTLE_WAIT_MS);
+      this.generations.delete(id);
       throw error;
     }
-    generation.done = this.run(generation);
-    return generation.id;
+    return id;
   }
 
   /**
@@ -227,13 +261,17 @@ export class GenerationService {
     const logged = await this.log.find(userId, generationId);
     if (!logged) throw notFound(generationId);
     if (logged.status === 'running' && this.isOrphan(generationId)) {
-      await this.failOrphan(userId, generationId);
+      await this.failOrphan(userId, generationId, logged.text);
       return view(generationId, 'failed', logged.text, RESTART_ERROR);
     }
     return view(generationId, logged.status, logged.text, logged.error);
   }
 
-  /** Ends every running generation with `failed` {@link SHUTDOWN_ERROR}; call before the store closes. */
+  /**
+   * Stops every running generation: hands it over with a checkpoint for the next start to continue
+   * (see {@link GenerationServiceOptions.continueAfterRestart}), or else ends it with `failed`
+   * {@link SHUTDOWN_ERROR}. Call before the store closes.
+   */
   async stop(): Promise<void> {
     this.stopping = true;
     const running = [...this.generations.values()].filter((generation) => generation.status === 'running');
@@ -241,39 +279,108 @@ export class GenerationService {
     await withTimeout(Promise.allSettled(running.map((generation) => generation.done)), SETTLE_WAIT_MS);
   }
 
-  private async run(generation: Generation): Promise<void> {
-    const { provider, bus, flushMs, maxDurationMs, logger } = this.options;
+  /** A new registry entry, running, holding one of its user's slots (taken by the caller). */
+  private register(fields: {
+    id: string;
+    userId: string;
+    request: GenerationRequestRecord;
+    createdAt: number;
+    checkpoint?: GenerationCheckpoint;
+  }): Generation {
+    const { checkpoint } = fields;
+    const generation: Generation = {
+      ...fields,
+      request: { ...fields.request },
+      topic: userTopic(fields.userId),
+      status: 'running',
+      emitted: checkpoint?.text ?? '',
+      continuation: checkpoint?.text ?? '',
+      tokens: checkpoint?.tokens ?? 0,
+      earlierTokens: checkpoint?.tokens ?? 0,
+      nextSeq: (checkpoint?.seq ?? -1) + 1,
+      lastDeltaAt: this.now(),
+      announced: Promise.resolve(),
+      finishing: false,
+      controller: new AbortController(),
+      done: Promise.resolve(),
+    };
+    delete (generation as Partial<typeof fields>).checkpoint;
+    this.generations.set(generation.id, generation);
+    return generation;
+  }
+
+  /**
+   * Continues a generation handed over by a clean stop, here, from its checkpoint: the provider is
+   * asked to continue the text so far, and the deltas go on from the next seq, so a client sees one
+   * unbroken generation. False when it cannot be (no checkpoint, not ours to take, out of time).
+   */
+  private continueOrphan(orphan: UnfinishedGeneration): boolean {
+    const { request, checkpoint, generationId, userId } = orphan;
+    const parts = parseGenerationId(generationId);
+    if (!this.continueAfterRestart || !request || !checkpoint || !parts) return false;
+    const timeLeft = parts.startedAtMs + this.options.maxDurationMs - this.now();
+    if (timeLeft <= 0) return false;
+    this.runningByUser.set(userId, (this.runningByUser.get(userId) ?? 0) + 1);
+    const generation = this.register({
+      id: generationId,
+      userId,
+      request,
+      createdAt: parts.startedAtMs,
+      checkpoint,
+    });
+    generation.done = this.run(generation, timeLeft);
+    this.options.metrics.aiGenerations.inc({ outcome: 'continued' });
+    return true;
+  }
+
+  private async run(generation: Generation, timeLeftMs: number): Promise<void> {
+    const { provider, bus, flushMs, logger } = this.options;
     const coalescer = new DeltaCoalescer({
       flushMs,
       now: this.now,
-      emit: (text) => this.publishDelta(generation, text),
+      emit: async (text) => {
+        await generation.announced;
+        await this.publishDelta(generation, text);
+      },
       onEmitError: (error) =>
         logger.warn({ err: error, generationId: generation.id }, 'delta not published; its text goes with the next'),
     });
     generation.coalescer = coalescer;
-    const deadline = setTimeout(() => this.interrupt(generation, 'timeout'), maxDurationMs);
-    let unsubscribe: Unsubscribe | undefined;
+    const deadline = setTimeout(() => this.interrupt(generation, 'timeout'), timeLeftMs);
+    // A `cancelled` published by another instance (where the cancel request landed) stops it here.
+    // Not awaited before the provider is asked: the first token must not wait for a subscription.
+    const subscription = bus.subscribe(generation.topic, (event) => this.onOwnerEvent(generation, event));
+    subscription.catch((error: unknown) =>
+      logger.warn({ err: error, generationId: generation.id }, 'a cancel from another instance will not reach it'),
+    );
     try {
-      // A `cancelled` published by another instance (where the cancel request landed) stops it here.
-      unsubscribe = await bus.subscribe(generation.topic, (event) => this.onOwnerEvent(generation, event));
       let usage: CompletionUsage | undefined;
+      const { request, continuation } = generation;
       const stream = provider.stream({
-        prompt: generation.prompt,
-        maxTokens: generation.maxTokens,
+        prompt: request.prompt,
+        maxTokens: Math.max(1, request.maxTokens - generation.tokens),
         signal: generation.controller.signal,
+        ...(continuation === '' ? {} : { continuation }),
       });
-      for await (const chunk of stream) {
-        if (generation.stopReason) break;
-        if (chunk.type === 'delta') coalescer.push(chunk.text);
-        else usage = chunk.usage;
+      // Out of tokens before a restart: nothing more to ask for.
+      const exhausted = generation.tokens >= request.maxTokens;
+      if (!exhausted) {
+        for await (const chunk of stream) {
+          if (generation.stopReason) break;
+          if (chunk.type === 'delta') {
+            generation.tokens++;
+            coalescer.push(chunk.text);
+          } else usage = chunk.usage;
+        }
       }
       if (generation.stopReason) throw new ProviderError('aborted', 'the generation was aborted');
       await coalescer.drain();
-      await this.finish(generation, 'completed', { usage });
+      await this.finish(generation, 'completed', { usage: withEarlierTokens(usage, generation) });
     } catch (error) {
       await this.finishAfterError(generation, error);
     } finally {
       clearTimeout(deadline);
+      const unsubscribe = await subscription.catch(() => undefined);
       await unsubscribe?.().catch(() => undefined);
       this.release(generation.userId);
     }
@@ -290,6 +397,7 @@ export class GenerationService {
       this.options.metrics.aiGenerations.inc({ outcome: 'cancelled' });
       return;
     }
+    if (generation.stopReason === 'unannounced') return this.abandon(generation);
     try {
       // What was generated before the end goes out, so the deltas match the text so far.
       await coalescer?.drain();
@@ -300,6 +408,7 @@ export class GenerationService {
       case 'user':
         return this.finish(generation, 'cancelled');
       case 'shutdown':
+        if (this.continueAfterRestart && (await this.handOver(generation))) return;
         return this.finish(generation, 'failed', { error: SHUTDOWN_ERROR });
       case 'timeout':
         return this.finish(generation, 'failed', {
@@ -310,6 +419,54 @@ export class GenerationService {
         this.options.logger.warn({ err: error, generationId: generation.id }, 'generation failed');
         return this.finish(generation, 'failed', { error: problem.message });
       }
+    }
+  }
+
+  /**
+   * Leaves a generation for the next start to continue: a stored `snapshot` (clients whose hot log
+   * is gone with this process get the text so far from the store) and a journal checkpoint with
+   * what the continuation needs. False when either could not be stored: then it must fail here.
+   */
+  private async handOver(generation: Generation): Promise<boolean> {
+    generation.finishing = true;
+    generation.coalescer?.stop();
+    const { id: generationId, userId, emitted: text, tokens } = generation;
+    const seq = generation.nextSeq - 1;
+    try {
+      await this.publish(generation.topic, 'ai.generation.snapshot', { generationId, seq, text }, true);
+      await this.publish(
+        GENERATION_JOURNAL_TOPIC,
+        'journal.checkpoint',
+        { jobId: generationId, userId, state: { seq, text, tokens } },
+        true,
+      );
+    } catch (error) {
+      this.options.logger.warn({ err: error, generationId }, 'generation not handed over; it fails instead');
+      return false;
+    }
+    generation.finishedAt = this.now();
+    this.options.metrics.aiGenerations.inc({ outcome: 'handed_over' });
+    return true;
+  }
+
+  /** A generation whose `started` did not get out or stored: the request fails, nothing is left running. */
+  private async abandon(generation: Generation): Promise<void> {
+    generation.finishing = true;
+    generation.coalescer?.stop();
+    generation.status = 'failed';
+    generation.finishedAt = this.now();
+    const announced = await generation.announced.then(
+      () => true,
+      () => false,
+    );
+    // Live clients saw `started`: tell them it ended, as far as the bus still reaches.
+    if (announced) {
+      await this.publish(
+        generation.topic,
+        'ai.generation.failed',
+        { generationId: generation.id, error: 'the generation could not be started', text: generation.emitted },
+        false,
+      ).catch(() => undefined);
     }
   }
 
@@ -337,7 +494,7 @@ export class GenerationService {
         await this.publish(
           generation.topic,
           'ai.generation.failed',
-          { generationId, error: details.error ?? 'failed' },
+          { generationId, error: details.error ?? 'failed', text: generation.emitted },
           true,
         );
       }
@@ -347,9 +504,8 @@ export class GenerationService {
       const reason = `the outcome could not be stored: ${error instanceof Error ? error.message : String(error)}`;
       this.settle(generation, 'failed', reason);
       if (status !== 'failed') {
-        await this.publish(generation.topic, 'ai.generation.failed', { generationId, error: reason }, true).catch(
-          () => undefined,
-        );
+        const failed = { generationId, error: reason, text: generation.emitted };
+        await this.publish(generation.topic, 'ai.generation.failed', failed, true).catch(() => undefined);
       }
     }
   }
@@ -396,11 +552,14 @@ export class GenerationService {
     return this.now() - parts.startedAtMs > this.options.maxDurationMs + ORPHAN_GRACE_MS;
   }
 
-  private async failOrphan(userId: string, generationId: string): Promise<void> {
+  /** Ends an orphan with `failed`, with its text so far: `text` when known, else what the log still has. */
+  private async failOrphan(userId: string, generationId: string, text?: string): Promise<void> {
     if (this.repairing.has(generationId)) return;
     this.repairing.add(generationId);
     try {
-      await this.publish(userTopic(userId), 'ai.generation.failed', { generationId, error: RESTART_ERROR }, true);
+      const soFar = text ?? (await this.log.find(userId, generationId))?.text ?? '';
+      const failed = { generationId, error: RESTART_ERROR, text: soFar };
+      await this.publish(userTopic(userId), 'ai.generation.failed', failed, true);
       this.options.metrics.aiGenerations.inc({ outcome: 'interrupted' });
     } finally {
       this.repairing.delete(generationId);
@@ -429,6 +588,12 @@ export class GenerationService {
       }
     }
   }
+}
+
+/** The usage a provider reported, with the tokens generated before a restart counted in. */
+function withEarlierTokens(usage: CompletionUsage | undefined, generation: Generation): CompletionUsage | undefined {
+  if (generation.earlierTokens === 0 || usage?.completionTokens === undefined) return usage;
+  return { ...usage, completionTokens: usage.completionTokens + generation.earlierTokens };
 }
 
 function view(generationId: string, status: GenerationStatus, text: string, error?: string): GenerationView {

@@ -59,8 +59,10 @@ export class OfflineProvider implements AIProvider {
 
   async *stream(request: CompletionRequest): AsyncGenerator<CompletionChunk, void, undefined> {
     const { signal, maxTokens } = request;
-    const seed = hashString(`${this.options.seed}\u0000${request.prompt}`);
-    const words = this.chain.continue(request.prompt, seededRandom(seed));
+    // A continuation picks up the chain where the text so far stops, as if it had never stopped.
+    const context = `${request.prompt}${request.continuation ?? ''}`;
+    const seed = hashString(`${this.options.seed}\u0000${context}`);
+    const words = this.chain.continue(context, seededRandom(seed));
     const jitter = seededRandom(seed ^ 0x5bd1e995);
     const intervalMs = 1000 / this.options.tokensPerSecond;
     let due = Date.now();

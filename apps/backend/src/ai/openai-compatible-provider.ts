@@ -91,7 +91,7 @@ export class OpenAICompatibleProvider implements AIProvider {
         },
         body: JSON.stringify({
           model: this.options.model,
-          messages: [{ role: 'user', content: request.prompt }],
+          messages: messagesFor(request),
           stream: true,
           max_tokens: request.maxTokens,
           stream_options: { include_usage: true },
@@ -224,4 +224,23 @@ function describe(error: unknown): string {
     return `${error.message}${cause}`;
   }
   return String(error);
+}
+
+/** Asks the model to continue its own reply after a restart, without repeating it. */
+export const CONTINUE_INSTRUCTION =
+  'Continue your previous reply exactly where it stops, without repeating any of it and without any preamble.';
+
+/**
+ * The chat for a request: the prompt, and for a continuation the text so far as the assistant's
+ * reply plus {@link CONTINUE_INSTRUCTION} (servers differ on continuing a trailing assistant
+ * message; an explicit instruction works with all of them).
+ */
+function messagesFor(request: CompletionRequest): { role: 'user' | 'assistant'; content: string }[] {
+  const prompt = { role: 'user' as const, content: request.prompt };
+  if (!request.continuation) return [prompt];
+  return [
+    prompt,
+    { role: 'assistant', content: request.continuation },
+    { role: 'user', content: CONTINUE_INSTRUCTION },
+  ];
 }

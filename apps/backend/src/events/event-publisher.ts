@@ -5,6 +5,7 @@ import { InvalidEventError, UnavailableError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { EventStore } from '../store/event-store.js';
 import type { EventRecord } from './event-record.js';
+import { isJournalEventType, validateJournalEvent } from './journal-events.js';
 
 /** What to publish. */
 export interface PublishInput {
@@ -46,10 +47,25 @@ export class EventPublisher {
    *   unreachable (only local delivery works then).
    */
   async publish(input: PublishInput): Promise<EventRecord> {
+    const { record, stored } = await this.publishLive(input);
+    await stored;
+    return record;
+  }
+
+  /**
+   * {@link publish} in two steps, for callers whose next event must follow this one but need not
+   * wait for the store (a generation's first delta after its `started`): resolves once the event
+   * has its id and is fanned out; `stored` settles once it is as durable as asked (at once for an
+   * ephemeral event) and rejects as {@link publish} would. The caller must still await `stored`
+   * before acknowledging anything.
+   */
+  async publishLive(input: PublishInput): Promise<{ record: EventRecord; stored: Promise<EventRecord> }> {
     if (typeof input.topic !== 'string' || !isValidTopic(input.topic)) {
       throw new InvalidEventError(`topic ${JSON.stringify(input.topic)} is not a valid topic`);
     }
-    const validation = validateEventPayload(input.type, input.payload);
+    const validation = isJournalEventType(input.type)
+      ? validateJournalEvent(input.topic, input.type, input.payload)
+      : validateEventPayload(input.type, input.payload);
     if (!validation.ok) throw new InvalidEventError(validation.message);
     const critical = input.critical === true;
     if (critical) await this.assertStoreUp();
@@ -69,20 +85,25 @@ export class EventPublisher {
       throw new UnavailableError('bus_unavailable', `the event bus is unavailable: ${reason}`, error);
     }
     this.options.metrics.eventsPublished.inc({ type: record.type });
-    if (critical) {
-      try {
-        await this.options.store.append(record);
-      } catch (error) {
-        // Already fanned out live, but not durable: the caller must not be told it is stored.
-        this.options.logger.error({ err: error, eventId: record.id }, 'critical event not stored');
-        throw new UnavailableError(
-          'store_unavailable',
-          'the event store is unavailable; the event was not stored',
-          error,
-        );
-      }
+    const stored = critical ? this.store(record) : Promise.resolve(record);
+    // Awaited by the caller later, maybe after other awaits: not an unhandled rejection meanwhile.
+    stored.catch(() => undefined);
+    return { record, stored };
+  }
+
+  private async store(record: EventRecord): Promise<EventRecord> {
+    try {
+      await this.options.store.append(record);
+      return record;
+    } catch (error) {
+      // Already fanned out live, but not durable: the caller must not be told it is stored.
+      this.options.logger.error({ err: error, eventId: record.id }, 'critical event not stored');
+      throw new UnavailableError(
+        'store_unavailable',
+        'the event store is unavailable; the event was not stored',
+        error,
+      );
     }
-    return record;
   }
 
   /** Refuses a critical publish up front when the store is known to be down, before an id is spent. */

@@ -1,13 +1,15 @@
 import type { EventType } from '@infinitescribe/protocol';
+import type { JournalEventType } from './journal-events.js';
 
 /**
  * One published event as the server keeps it: in the hot log, in the store, on the bus.
- * `id` is its position in the single id space (see event-id.ts); `payload` has passed the catalogue.
+ * `id` is its position in the single id space (see event-id.ts); `payload` has passed the catalogue
+ * (or, on the internal journal topics only, the journal's own schemas).
  */
 export interface EventRecord {
   id: number;
   topic: string;
-  type: EventType;
+  type: EventType | JournalEventType;
   /** ISO-8601 publish time. */
   ts: string;
   payload: unknown;

@@ -1,13 +1,12 @@
 import { isValidTopic } from '@infinitescribe/protocol';
 import { canSubscribe, defaultTopics, type Principal } from '../auth/principal.js';
-import { GENERATION_JOURNAL_TOPIC } from '../ai/generation-log.js';
 import { AppError, ForbiddenTopicError } from '../errors.js';
-import { TASK_JOURNAL_TOPIC } from '../tasks/task-log.js';
+import { JOURNAL_TOPICS } from '../events/journal-events.js';
 
 const MAX_TOPICS_PER_STREAM = 100;
 
 /** Server-internal topics (journals), never streamed to clients whatever a token grants. */
-const RESERVED_TOPICS: ReadonlySet<string> = new Set([GENERATION_JOURNAL_TOPIC, TASK_JOURNAL_TOPIC]);
+const RESERVED_TOPICS: ReadonlySet<string> = JOURNAL_TOPICS;
 
 /** Whether `topic` is server-internal: not streamed, and not publishable through the API. */
 export function isReservedTopic(topic: string): boolean {

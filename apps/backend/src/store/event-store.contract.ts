@@ -130,6 +130,21 @@ export function describeEventStoreContract(name: string, hooks: EventStoreContra
       expect(Object.keys(events[1]?.payload as object)).toEqual(['a', 'list']);
     });
 
+    it('group-commits concurrent appends: every one stored exactly, duplicates kept once, each acknowledged', async () => {
+      const payloads: unknown[] = [{ text: 'héllo 🚀', nul: 'a\u0000b' }, undefined, [1, { x: null }], 'plain'];
+      const events = Array.from({ length: 300 }, (_, index) =>
+        storedEvent(index + 1, { payload: payloads[index % payloads.length], critical: index % 2 === 0 }),
+      );
+      // All at once, plus a duplicate of an id within the burst: the first one wins.
+      const results = await Promise.allSettled([
+        ...events.map((event) => store.append(event)),
+        store.append(storedEvent(5, { payload: 'late duplicate' })),
+      ]);
+      expect(results.every((result) => result.status === 'fulfilled')).toBe(true);
+      const read = await store.readAfter({ topics: ['task:1'], after: 0, limit: 1_000 });
+      expect(read).toEqual(events.map((event) => ({ ...event, payload: event.payload ?? null })));
+    });
+
     it('stores undefined payload as JSON null', async () => {
       await store.append(storedEvent(1, { payload: undefined }));
       const [event] = await store.readAfter({ topics: ['task:1'], after: 0, limit: 1 });

@@ -50,6 +50,8 @@ export class PostgresEventStore extends SqlEventStore {
     super({
       healthTimeoutMs: options.healthTimeoutMs ?? DEFAULT_HEALTH_TIMEOUT_MS,
       migrations: { schema: options.schema },
+      // Leaves most of the pool to reads (replays) while a burst of appends is group-committed.
+      appendConcurrency: Math.max(1, Math.floor((options.poolSize ?? DEFAULT_POOL_SIZE) / 2)),
       breaker: new CircuitBreaker({ ...options.breaker, dependency: 'postgres', isFailure: isConnectionFailure }),
     });
     const warn = (error: Error): void =>

@@ -3,6 +3,7 @@ import type { ComponentHealth, EventRecord } from '../events/event-record.js';
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import type { EventStore, StoreReadQuery } from './event-store.js';
+import { GroupCommit } from './group-commit.js';
 import { runMigrations, type RunMigrationsOptions } from './migrations.js';
 import type { SqlDatabase, SqlResult } from './sql-database.js';
 
@@ -12,6 +13,10 @@ const HEAD_ID_KEY = 'head_id';
 /** Every statement of the store, shared verbatim by PGlite and PostgreSQL. */
 export const EVENT_STORE_SQL = {
   append: `INSERT INTO events (${COLUMNS}) VALUES ($1, $2, $3, $4::timestamptz, $5, $6) ON CONFLICT (id) DO NOTHING`,
+  // A group commit: one row per array element, one statement, one commit.
+  appendMany: `INSERT INTO events (${COLUMNS})
+    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::boolean[])
+    ON CONFLICT (id) DO NOTHING`,
   // Two statements rather than "($3 IS NULL OR id < $3)": each keeps a simple, index-friendly plan.
   readAfter: `SELECT ${COLUMNS} FROM events WHERE topic = ANY($1) AND id > $2 ORDER BY id LIMIT $3`,
   readBetween: `SELECT ${COLUMNS} FROM events WHERE topic = ANY($1) AND id > $2 AND id < $3 ORDER BY id LIMIT $4`,
@@ -35,7 +40,15 @@ export interface SqlEventStoreSettings {
    * cool-down, the next statement (often the `SELECT 1` of `health()`) is the one trial.
    */
   breaker?: CircuitBreaker;
+  /**
+   * Appends written at once (see {@link GroupCommit}); the others wait and go in the next batch.
+   * 1 for an in-process database (one writer anyway), a few for a pooled server. Default 1.
+   */
+  appendConcurrency?: number;
 }
+
+/** Most rows in one group-committed append. */
+const MAX_APPEND_BATCH = 500;
 
 /** Default of {@link SqlEventStoreSettings.healthTimeoutMs}. */
 export const DEFAULT_HEALTH_TIMEOUT_MS = 2_000;
@@ -49,8 +62,15 @@ export abstract class SqlEventStore implements EventStore {
   private initialising: Promise<void> | undefined;
   private initialised = false;
   private closed = false;
+  private readonly appends: GroupCommit<EventRecord>;
 
-  protected constructor(private readonly settings: SqlEventStoreSettings) {}
+  protected constructor(private readonly settings: SqlEventStoreSettings) {
+    this.appends = new GroupCommit({
+      write: (events) => this.appendNow(events),
+      maxInFlight: settings.appendConcurrency ?? 1,
+      maxBatch: MAX_APPEND_BATCH,
+    });
+  }
 
   /** The database, opened on first call; must not do more than connect (no migrations). */
   protected abstract database(): Promise<SqlDatabase>;
@@ -67,15 +87,32 @@ export abstract class SqlEventStore implements EventStore {
     return this.initialising;
   }
 
-  async append(event: EventRecord): Promise<void> {
-    await this.query(EVENT_STORE_SQL.append, [
-      event.id,
-      event.topic,
-      event.type,
-      event.ts,
-      // undefined has no JSON form; store it as JSON null rather than violating NOT NULL.
-      JSON.stringify(event.payload) ?? 'null',
-      event.critical,
+  append(event: EventRecord): Promise<void> {
+    return this.appends.add(event);
+  }
+
+  private async appendNow(events: EventRecord[]): Promise<void> {
+    // undefined has no JSON form; store it as JSON null rather than violating NOT NULL.
+    const payloadOf = (event: EventRecord) => JSON.stringify(event.payload) ?? 'null';
+    const [only] = events;
+    if (events.length === 1 && only) {
+      await this.query(EVENT_STORE_SQL.append, [
+        only.id,
+        only.topic,
+        only.type,
+        only.ts,
+        payloadOf(only),
+        only.critical,
+      ]);
+      return;
+    }
+    await this.query(EVENT_STORE_SQL.appendMany, [
+      events.map((event) => event.id),
+      events.map((event) => event.topic),
+      events.map((event) => event.type),
+      events.map((event) => event.ts),
+      events.map(payloadOf),
+      events.map((event) => event.critical),
     ]);
   }
 

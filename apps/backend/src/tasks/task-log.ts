@@ -1,28 +1,16 @@
 import { userTopic, type EventPayload } from '@infinitescribe/protocol';
 import type { EventBus } from '../bus/event-bus.js';
-import { CLOCK_SKEW_MS, journalKey, parseJournalKey } from '../ai/generation-log.js';
-import { UnavailableError } from '../errors.js';
-import { idFloorAt } from '../events/event-id.js';
 import type { EventRecord } from '../events/event-record.js';
+import { idFloorAt } from '../events/event-id.js';
+import { CLOCK_SKEW_MS, JobJournal } from '../events/job-journal.js';
+import { TASK_JOURNAL_TOPIC, type JournalPayload } from '../events/journal-events.js';
 import type { EventStore } from '../store/event-store.js';
 import { parseTaskId } from './task-id.js';
 
-/**
- * Internal topic where every task is journalled when created (critical, so in the store), so a
- * starting instance can find the tasks that were running when the process died and any instance
- * can tell a task's kind. The catalogue has no `task.started`, so an entry is a `task.progress` at
- * 0 % whose `taskId` is `<taskId>~<userId>` (the generation journal's key, see generation-log.ts),
- * whose `stage` is the first stage and whose `message` is the kind. No client should be granted it.
- */
-export const TASK_JOURNAL_TOPIC = 'tasks';
-
-const PAGE = 500;
 /** At most this many stored events are read to find one task. */
 const MAX_SCANNED_EVENTS = 20_000;
 /** Hot-log events read for a task's latest progress. */
 const HOT_LOG_READ_LIMIT = 10_000;
-/** Users per store query in the recovery scan. */
-const USERS_PER_QUERY = 100;
 
 /** Every state a task can be in. */
 export type TaskStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -38,16 +26,13 @@ export function isTerminal(status: TaskStatus): boolean {
   return status === 'completed' || status === 'failed' || status === 'cancelled';
 }
 
-/** The journal entry of a new task; `undefined` when user id and task id are too long together. */
+/** The journal entry of a new task: its kind and stages (what any instance needs to describe it). */
 export function journalEntry(
   taskId: string,
   userId: string,
   details: { kind: string; stages: readonly string[] },
-): EventPayload<'task.progress'> | undefined {
-  const key = journalKey(taskId, userId);
-  if (key === undefined) return undefined;
-  const { kind, stages } = details;
-  return { taskId: key, stage: stages[0] ?? kind, stageIndex: 0, stageCount: stages.length, percent: 0, message: kind };
+): JournalPayload<'journal.started'> {
+  return { jobId: taskId, userId, request: { kind: details.kind, stages: [...details.stages] } };
 }
 
 /** A task as the event log tells it (answer of GET /api/tasks/:id). */
@@ -79,62 +64,44 @@ export interface UnfinishedTask {
 
 type ProgressPayload = EventPayload<'task.progress'>;
 
-function taskIdOf(event: EventRecord): string | undefined {
-  const payload = event.payload as { taskId?: unknown } | null;
-  return typeof payload?.taskId === 'string' ? payload.taskId : undefined;
-}
-
 /**
  * Reads tasks back from the event log, so any instance can answer for any task: the journal entry,
  * the stage starts and the outcome from the store (critical), the latest progress from the hot log.
  */
 export class TaskLog {
-  constructor(private readonly sources: { bus: EventBus; store: EventStore }) {}
+  private readonly journal: JobJournal;
+
+  constructor(sources: { bus: EventBus; store: EventStore }) {
+    this.journal = new JobJournal(sources, {
+      topic: TASK_JOURNAL_TOPIC,
+      idField: 'taskId',
+      terminalTypes: new Set(Object.keys(TERMINAL_STATUS)),
+    });
+  }
 
   /**
-   * The task `taskId` of `userId` (only the owner's topic and journal entry are read, so another
-   * user's task is simply not found); `undefined` when unknown or expired from the store.
+   * The task `taskId` of `userId` (another user's task is simply not found); `undefined` when
+   * unknown or expired from the store.
    * @throws UnavailableError when the store cannot be read.
    */
   async find(userId: string, taskId: string): Promise<TaskView | undefined> {
     const parts = parseTaskId(taskId);
     if (!parts) return undefined;
-    const topic = userTopic(userId);
-    const key = journalKey(taskId, userId);
-    let journal: EventRecord | undefined;
-    let progress: EventRecord | undefined;
-    let terminal: EventRecord | undefined;
-    let after = idFloorAt(parts.startedAtMs - CLOCK_SKEW_MS);
-    for (let scanned = 0; scanned < MAX_SCANNED_EVENTS && terminal === undefined; scanned += PAGE) {
-      const topics = journal || key === undefined ? [topic] : [TASK_JOURNAL_TOPIC, topic];
-      const events = await this.readStore(topics, after);
-      for (const event of events) {
-        const id = taskIdOf(event);
-        if (event.topic === TASK_JOURNAL_TOPIC) {
-          if (id === key && event.type === 'task.progress') journal ??= event;
-        } else if (id === taskId) {
-          if (event.type === 'task.progress') progress = event;
-          else if (TERMINAL_STATUS[event.type] !== undefined) {
-            terminal = event;
-            break;
-          }
-        }
-      }
-      if (events.length < PAGE) break;
-      after = events.at(-1)?.id ?? after;
-    }
-    const first = journal ?? progress ?? terminal;
-    if (!first) return undefined;
+    const { started, events } = await this.journal.history(userId, taskId, parts.startedAtMs, MAX_SCANNED_EVENTS);
+    let progress = events.findLast((event) => event.type === 'task.progress');
+    let terminal = events.find((event) => this.journal.isTerminal(event));
+    const first = events[0];
+    if (!started && !first) return undefined;
     if (!terminal) {
       // The latest progress (and an outcome not stored yet) from the hot log.
-      const { events } = await this.sources.bus.read([topic], first.id - 1, HOT_LOG_READ_LIMIT);
-      for (const event of events) {
-        if (taskIdOf(event) !== taskId) continue;
+      const after = (first?.id ?? idFloorAt(parts.startedAtMs - CLOCK_SKEW_MS)) - 1;
+      for (const event of await this.journal.hotLog(userTopic(userId), after, HOT_LOG_READ_LIMIT)) {
+        if (this.journal.jobIdOf(event) !== taskId) continue;
         if (event.type === 'task.progress' && event.id > (progress?.id ?? 0)) progress = event;
-        else if (TERMINAL_STATUS[event.type] !== undefined) terminal ??= event;
+        else if (this.journal.isTerminal(event)) terminal ??= event;
       }
     }
-    return viewOf(taskId, { journal, progress, terminal });
+    return viewOf(taskId, { request: started?.request, progress, terminal });
   }
 
   /**
@@ -142,67 +109,40 @@ export class TaskLog {
    * running when their instance stopped (or still are, on another instance).
    */
   async unfinished(sinceMs: number): Promise<UnfinishedTask[]> {
-    const candidates = new Map<string, UnfinishedTask & { journalId: number }>();
-    let after = idFloorAt(sinceMs);
-    for (;;) {
-      const events = await this.readStore([TASK_JOURNAL_TOPIC], after);
-      for (const event of events) {
-        const key = taskIdOf(event);
-        const entry = key === undefined ? undefined : parseJournalKey(key);
-        if (!entry || event.type !== 'task.progress') continue;
-        const kind = (event.payload as ProgressPayload).message ?? 'unknown';
-        candidates.set(entry.id, { taskId: entry.id, userId: entry.userId, kind, journalId: event.id });
-      }
-      if (events.length < PAGE) break;
-      after = events.at(-1)?.id ?? after;
-    }
-    const users = [...new Set([...candidates.values()].map((candidate) => candidate.userId))];
-    for (let index = 0; index < users.length; index += USERS_PER_QUERY) {
-      const batch = users.slice(index, index + USERS_PER_QUERY);
-      const inBatch = [...candidates.values()].filter((candidate) => batch.includes(candidate.userId));
-      let cursor = Math.min(...inBatch.map((candidate) => candidate.journalId));
-      for (;;) {
-        const events = await this.readStore(batch.map(userTopic), cursor);
-        for (const event of events) {
-          const taskId = taskIdOf(event);
-          const candidate = taskId === undefined ? undefined : candidates.get(taskId);
-          if (!candidate || taskId === undefined) continue;
-          if (TERMINAL_STATUS[event.type] !== undefined) candidates.delete(taskId);
-          else if (event.type === 'task.progress') candidate.stage = (event.payload as ProgressPayload).stage;
-        }
-        if (events.length < PAGE) break;
-        cursor = events.at(-1)?.id ?? cursor;
-      }
-    }
-    return [...candidates.values()].map(({ journalId: _journalId, ...task }) => task);
+    const jobs = await this.journal.unfinished(sinceMs);
+    return jobs.map((job) => {
+      const task: UnfinishedTask = { taskId: job.jobId, userId: job.userId, kind: kindOf(job.request) };
+      // Stage starts are stored: the latest stored progress names the stage it was in.
+      if (job.latest?.type === 'task.progress') task.stage = (job.latest.payload as ProgressPayload).stage;
+      return task;
+    });
   }
+}
 
-  private async readStore(topics: string[], after: number): Promise<EventRecord[]> {
-    try {
-      return await this.sources.store.readAfter({ topics, after, limit: PAGE });
-    } catch (error) {
-      throw new UnavailableError('store_unavailable', 'the event store is unavailable', error);
-    }
-  }
+function kindOf(request: Record<string, unknown> | undefined): string {
+  return typeof request?.kind === 'string' ? request.kind : 'unknown';
+}
+
+function stagesOf(request: Record<string, unknown> | undefined): string[] {
+  const stages = request?.stages;
+  return Array.isArray(stages) ? stages.filter((stage): stage is string => typeof stage === 'string') : [];
 }
 
 function viewOf(
   taskId: string,
-  events: { journal?: EventRecord; progress?: EventRecord; terminal?: EventRecord },
+  events: { request?: Record<string, unknown>; progress?: EventRecord; terminal?: EventRecord },
 ): TaskView {
-  const journal = events.journal?.payload as ProgressPayload | undefined;
   const progress = events.progress?.payload as ProgressPayload | undefined;
-  const { terminal } = events;
-  const latest = progress ?? journal;
+  const { terminal, request } = events;
+  const stages = stagesOf(request);
   const status = terminal ? (TERMINAL_STATUS[terminal.type] as TaskStatus) : progress ? 'running' : 'queued';
-  const stageCount = latest?.stageCount ?? 1;
   const view: TaskView = {
     taskId,
-    kind: journal?.message ?? 'unknown',
+    kind: kindOf(request),
     status,
-    stage: progress?.stage ?? journal?.stage ?? '',
+    stage: progress?.stage ?? stages[0] ?? '',
     stageIndex: progress?.stageIndex ?? 0,
-    stageCount,
+    stageCount: progress?.stageCount ?? Math.max(1, stages.length),
     percent: status === 'completed' ? 100 : (progress?.percent ?? 0),
   };
   if (progress?.message !== undefined) view.message = progress.message;

@@ -15,7 +15,8 @@ import { demoTask } from './demo-task.js';
 import { TaskCatalog } from './task-catalog.js';
 import { newTaskId } from './task-id.js';
 import { defineTaskKind, TaskError } from './task-kind.js';
-import { TASK_JOURNAL_TOPIC, journalEntry } from './task-log.js';
+import { TASK_JOURNAL_TOPIC } from '../events/journal-events.js';
+import { journalEntry } from './task-log.js';
 import { INTERNAL_ERROR, RESTART_ERROR, SHUTDOWN_ERROR, TaskRunner, type TaskRunnerOptions } from './task-runner.js';
 
 /** Polls an async condition every 10 ms for up to 10 s. */
@@ -196,7 +197,7 @@ describe('TaskRunner across instances', () => {
     ] as const) {
       const stages = ['One', 'Two'];
       const entry = journalEntry(id, user, { kind: 'demo', stages });
-      await publisher.publish({ topic: TASK_JOURNAL_TOPIC, type: 'task.progress', payload: entry, critical: true });
+      await publisher.publish({ topic: TASK_JOURNAL_TOPIC, type: 'journal.started', payload: entry, critical: true });
       const progress = { taskId: id, stage: 'Two', stageIndex: 1, stageCount: 2, percent: 50 };
       await publisher.publish({ topic: `user:${user}`, type: 'task.progress', payload: progress, critical: true });
     }

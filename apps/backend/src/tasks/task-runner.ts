@@ -8,11 +8,12 @@ import { AppError } from '../errors.js';
 import type { EventPublisher } from '../events/event-publisher.js';
 import type { EventRecord } from '../events/event-record.js';
 import type { Metrics } from '../observability/metrics.js';
+import { TASK_JOURNAL_TOPIC } from '../events/journal-events.js';
 import type { EventStore } from '../store/event-store.js';
 import type { TaskCatalog } from './task-catalog.js';
 import { newTaskId, parseTaskId } from './task-id.js';
 import { TaskError, type PreparedTask, type TaskKindInfo } from './task-kind.js';
-import { TASK_JOURNAL_TOPIC, TaskLog, isTerminal, journalEntry, type TaskStatus, type TaskView } from './task-log.js';
+import { TaskLog, isTerminal, journalEntry, type TaskStatus, type TaskView } from './task-log.js';
 import { TaskProgress } from './task-progress.js';
 
 /** `failed.error` of a task cut by a clean shutdown of its instance. */
@@ -165,12 +166,7 @@ export class TaskRunner {
     this.tasks.set(task.id, task);
     if (runNow) task.startWhenReady = true;
     try {
-      const entry = journalEntry(task.id, userId, prepared);
-      if (entry === undefined) {
-        this.options.logger.warn({ userId }, 'user id too long for the task journal; no recovery after a crash');
-      } else {
-        await this.publish(TASK_JOURNAL_TOPIC, 'task.progress', entry, true);
-      }
+      await this.publish(TASK_JOURNAL_TOPIC, 'journal.started', journalEntry(task.id, userId, prepared), true);
       // A `cancelled` published by another instance (where the cancel request landed) stops it here.
       task.unsubscribe = await this.options.bus.subscribe(task.topic, (event) => this.onOwnerEvent(task, event));
     } catch (error) {
