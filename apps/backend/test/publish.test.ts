@@ -94,6 +94,21 @@ describe('POST /api/events', () => {
     expect(body.error.message).toContain('no.such.type');
   });
 
+  it("refuses the job journal's internal types on client topics (400) and the journal topics (403)", async () => {
+    const entry = { jobId: 'gen-x', userId: 'u1', request: { prompt: 'x', maxTokens: 1 } };
+    const body = await expectJsonError(
+      await publishRaw(server, { topic: 'user:u1', type: 'journal.started', payload: entry }, publisher),
+      400,
+      'invalid_event',
+    );
+    expect(body.error.message).toContain('internal to the job journal');
+    await expectJsonError(
+      await publishRaw(server, { topic: 'ai-generations', type: 'journal.started', payload: entry }, publisher),
+      403,
+      'forbidden',
+    );
+  });
+
   it('refuses a payload failing its schema, naming the problem', async () => {
     const badLevel = await expectJsonError(
       await publishRaw(
