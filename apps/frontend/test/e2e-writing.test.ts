@@ -256,6 +256,28 @@ describe.skipIf(!enabled)('the writing assistant in Chromium', () => {
     await screenshot(page, '07-completed-after-reload');
   }, 60_000);
 
+  it('after a reload mid-generation, Stop still stops it', async () => {
+    const { url } = server('paced');
+    const page = await signIn(url, 'restopper');
+    const base = await page.getByTestId('editor').inputValue();
+    const generationId = await continueWriting(page);
+    await waitForWords(page, 4);
+    await page.reload();
+    await badge(page, 'open');
+    await waitUntil(
+      () => streamedText(page),
+      (text) => words(text) >= 6,
+      { timeoutMs: UI_TIMEOUT_MS, what: 'the streamed text back after the reload' },
+    );
+    await page.getByTestId('stop-button').click();
+    await generationStatus(page, 'cancelled');
+    const stopped = await page.getByTestId('editor').inputValue();
+    const view = await getGeneration(url, await devToken(url, 'restopper'), generationId);
+    expect(view.status).toBe('cancelled');
+    expect(stopped).toBe(base + joinContinuation(base, view.text));
+    expect(words(view.text)).toBeLessThan(100);
+  }, 60_000);
+
   it('offline shows the offline badge; back online it reconnects and delivers what was missed', async () => {
     const { url } = server('paced');
     const page = await signIn(url, 'nomad');
