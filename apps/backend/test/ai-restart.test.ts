@@ -2,11 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { instanceTagOf, newGenerationId } from '../src/ai/generation-id.js';
+import { instanceTagOf, newGenerationId } from '../src/jobs/job-id.js';
 import { RESTART_ERROR } from '../src/ai/generation-service.js';
 import { idFloorAt } from '../src/events/event-id.js';
 import type { EventRecord } from '../src/events/event-record.js';
-import { GENERATION_JOURNAL_TOPIC } from '../src/events/journal-events.js';
+import { GENERATION_JOURNAL_TOPIC } from '../src/jobs/journal-events.js';
 import { PgliteEventStore } from '../src/store/pglite-event-store.js';
 import { startTestApp, type TestApp } from './helpers/test-app.js';
 

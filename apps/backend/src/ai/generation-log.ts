@@ -1,9 +1,9 @@
 import { userTopic, type EventPayload } from '@infinitescribe/protocol';
 import type { EventBus } from '../bus/event-bus.js';
-import { JobJournal, type UnfinishedJob } from '../events/job-journal.js';
-import { GENERATION_JOURNAL_TOPIC } from '../events/journal-events.js';
+import { JobJournal, type UnfinishedJob } from '../jobs/job-journal.js';
+import { GENERATION_JOURNAL_TOPIC } from '../jobs/journal-events.js';
 import type { EventStore } from '../store/event-store.js';
-import { parseGenerationId } from './generation-id.js';
+import { parseGenerationId } from '../jobs/job-id.js';
 
 /** At most this many stored events are read to find one generation. */
 const MAX_SCANNED_EVENTS = 20_000;

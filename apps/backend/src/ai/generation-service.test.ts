@@ -5,14 +5,14 @@ import { AppError } from '../errors.js';
 import { idFloorAt } from '../events/event-id.js';
 import type { EventRecord } from '../events/event-record.js';
 import { EventPublisher } from '../events/event-publisher.js';
-import { GENERATION_JOURNAL_TOPIC } from '../events/journal-events.js';
+import { GENERATION_JOURNAL_TOPIC } from '../jobs/journal-events.js';
 import { createLogger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
 import type { EventStore } from '../store/event-store.js';
 import { PgliteEventStore } from '../store/pglite-event-store.js';
 import type { AIProvider } from './ai-provider.js';
 import { FakeOpenAIServer, waitUntil } from './fake-openai-server.js';
-import { instanceTagOf, newGenerationId } from './generation-id.js';
+import { instanceTagOf, newGenerationId } from '../jobs/job-id.js';
 import {
   GenerationService,
   RESTART_ERROR,

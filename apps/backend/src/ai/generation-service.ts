@@ -8,8 +8,9 @@ import type { Metrics } from '../observability/metrics.js';
 import type { EventStore } from '../store/event-store.js';
 import { ProviderError, toProviderError, type AIProvider, type CompletionUsage } from './ai-provider.js';
 import { DeltaCoalescer } from './delta-coalescer.js';
-import { GENERATION_JOURNAL_TOPIC } from '../events/journal-events.js';
-import { instanceTagOf, newGenerationId, parseGenerationId } from './generation-id.js';
+import { GENERATION_JOURNAL_TOPIC } from '../jobs/journal-events.js';
+import { newGenerationId, parseGenerationId } from '../jobs/job-id.js';
+import { DEFAULT_RECOVERY_LOOKBACK_MS, JobRegistry, SETTLE_WAIT_MS, settleWithin } from '../jobs/job-registry.js';
 import {
   GenerationLog,
   type GenerationCheckpoint,
@@ -22,16 +23,6 @@ import {
 export const SHUTDOWN_ERROR = 'server shut down while generating';
 /** `failed.error` of a generation found orphaned: its instance stopped without finishing it. */
 export const RESTART_ERROR = 'server restarted while generating';
-
-/** Finished generations stay in memory this long (fast GET with their text), at most {@link MAX_FINISHED}. */
-const FINISHED_TTL_MS = 10 * 60_000;
-const MAX_FINISHED = 10_000;
-/** A generation with no outcome this long after its time limit is dead wherever it ran. */
-const ORPHAN_GRACE_MS = 60_000;
-/** How far back a starting instance looks for generations left running. */
-const DEFAULT_RECOVERY_LOOKBACK_MS = 24 * 3_600_000;
-/** How long a cancel waits for a local generation to publish `cancelled`; shutdown, for all. */
-const SETTLE_WAIT_MS = 5_000;
 
 /** Input of {@link GenerationService.create}. */
 export interface GenerationRequest {
@@ -120,22 +111,26 @@ interface Generation {
  * registry only serves this instance's own generations faster and holds their abort handles.
  */
 export class GenerationService {
-  private readonly generations = new Map<string, Generation>();
+  private readonly generations: JobRegistry<Generation>;
   private readonly runningByUser = new Map<string, number>();
-  private readonly repairing = new Set<string>();
   private readonly log: GenerationLog;
-  private readonly instanceTag: string;
-  private readonly singleInstance: boolean;
   private readonly continueAfterRestart: boolean;
   private readonly now: () => number;
   private stopping = false;
 
   constructor(private readonly options: GenerationServiceOptions) {
     this.log = new GenerationLog({ bus: options.bus, store: options.store });
-    this.instanceTag = instanceTagOf(options.instanceId);
-    this.singleInstance = options.singleInstance ?? options.bus.kind === 'memory';
-    this.continueAfterRestart = options.continueAfterRestart ?? this.singleInstance;
     this.now = options.now ?? Date.now;
+    const singleInstance = options.singleInstance ?? options.bus.kind === 'memory';
+    this.generations = new JobRegistry({
+      instanceId: options.instanceId,
+      singleInstance,
+      maxDurationMs: options.maxDurationMs,
+      parseId: parseGenerationId,
+      noun: 'generation',
+      now: this.now,
+    });
+    this.continueAfterRestart = options.continueAfterRestart ?? singleInstance;
   }
 
   get provider(): AIProvider {
@@ -156,7 +151,7 @@ export class GenerationService {
       let failed = 0;
       let continued = 0;
       for (const orphan of unfinished) {
-        if (this.generations.has(orphan.generationId) || !this.isOrphan(orphan.generationId)) continue;
+        if (this.generations.has(orphan.generationId) || !this.generations.isOrphan(orphan.generationId)) continue;
         if (this.continueOrphan(orphan)) continued++;
         else {
           await this.failOrphan(orphan.userId, orphan.generationId, orphan.checkpoint?.text);
@@ -187,10 +182,9 @@ export class GenerationService {
       );
     }
     this.runningByUser.set(userId, running + 1);
-    this.prune();
     const now = this.now();
     const generation = this.register({
-      id: newGenerationId(this.instanceTag, now),
+      id: newGenerationId(this.generations.instanceTag, now),
       userId,
       request: { prompt: request.prompt, maxTokens: request.maxTokens ?? this.options.defaultMaxTokens },
       createdAt: now,
@@ -220,7 +214,7 @@ export class GenerationService {
       await Promise.all([journalled, live.then(({ stored }) => stored)]);
     } catch (error) {
       this.interrupt(generation, 'unannounced');
-      await withTimeout(generation.done, SETTLE_WAIT_MS);
+      await settleWithin(generation.done, SETTLE_WAIT_MS);
       this.generations.delete(id);
       throw error;
     }
@@ -234,15 +228,14 @@ export class GenerationService {
    * @throws AppError `not_found` for an unknown id or another user's generation.
    */
   async cancel(userId: string, generationId: string): Promise<void> {
-    const local = this.generations.get(generationId);
+    const local = this.generations.owned(userId, generationId);
     if (local) {
-      if (local.userId !== userId) throw notFound(generationId);
       this.interrupt(local, 'user');
-      await withTimeout(local.done, SETTLE_WAIT_MS);
+      await settleWithin(local.done, SETTLE_WAIT_MS);
       return;
     }
     const logged = await this.log.find(userId, generationId);
-    if (!logged) throw notFound(generationId);
+    if (!logged) throw this.generations.notFound(generationId);
     if (logged.status !== 'running') return;
     await this.publish(userTopic(userId), 'ai.generation.cancelled', { generationId }, true);
     this.options.metrics.aiGenerations.inc({ outcome: 'cancelled' });
@@ -253,14 +246,11 @@ export class GenerationService {
    * @throws AppError `not_found` for an unknown id or another user's generation.
    */
   async get(userId: string, generationId: string): Promise<GenerationView> {
-    const local = this.generations.get(generationId);
-    if (local) {
-      if (local.userId !== userId) throw notFound(generationId);
-      return view(local.id, local.status, local.emitted, local.error);
-    }
+    const local = this.generations.owned(userId, generationId);
+    if (local) return view(local.id, local.status, local.emitted, local.error);
     const logged = await this.log.find(userId, generationId);
-    if (!logged) throw notFound(generationId);
-    if (logged.status === 'running' && this.isOrphan(generationId)) {
+    if (!logged) throw this.generations.notFound(generationId);
+    if (logged.status === 'running' && this.generations.isOrphan(generationId)) {
       await this.failOrphan(userId, generationId, logged.text);
       return view(generationId, 'failed', logged.text, RESTART_ERROR);
     }
@@ -274,9 +264,9 @@ export class GenerationService {
    */
   async stop(): Promise<void> {
     this.stopping = true;
-    const running = [...this.generations.values()].filter((generation) => generation.status === 'running');
+    const running = this.generations.all().filter((generation) => generation.status === 'running');
     for (const generation of running) this.interrupt(generation, 'shutdown');
-    await withTimeout(Promise.allSettled(running.map((generation) => generation.done)), SETTLE_WAIT_MS);
+    await settleWithin(Promise.allSettled(running.map((generation) => generation.done)), SETTLE_WAIT_MS);
   }
 
   /** A new registry entry, running, holding one of its user's slots (taken by the caller). */
@@ -305,7 +295,7 @@ export class GenerationService {
       done: Promise.resolve(),
     };
     delete (generation as Partial<typeof fields>).checkpoint;
-    this.generations.set(generation.id, generation);
+    this.generations.add(generation);
     return generation;
   }
 
@@ -544,26 +534,14 @@ export class GenerationService {
     generation.controller.abort();
   }
 
-  /** Whether a generation not running here, without outcome, can no longer be running anywhere. */
-  private isOrphan(generationId: string): boolean {
-    const parts = parseGenerationId(generationId);
-    if (!parts) return false;
-    if (this.singleInstance || parts.instanceTag === this.instanceTag) return true;
-    return this.now() - parts.startedAtMs > this.options.maxDurationMs + ORPHAN_GRACE_MS;
-  }
-
   /** Ends an orphan with `failed`, with its text so far: `text` when known, else what the log still has. */
-  private async failOrphan(userId: string, generationId: string, text?: string): Promise<void> {
-    if (this.repairing.has(generationId)) return;
-    this.repairing.add(generationId);
-    try {
+  private failOrphan(userId: string, generationId: string, text?: string): Promise<void> {
+    return this.generations.repairOnce(generationId, async () => {
       const soFar = text ?? (await this.log.find(userId, generationId))?.text ?? '';
       const failed = { generationId, error: RESTART_ERROR, text: soFar };
       await this.publish(userTopic(userId), 'ai.generation.failed', failed, true);
       this.options.metrics.aiGenerations.inc({ outcome: 'interrupted' });
-    } finally {
-      this.repairing.delete(generationId);
-    }
+    });
   }
 
   private publish(topic: string, type: string, payload: unknown, critical: boolean): Promise<EventRecord> {
@@ -574,19 +552,6 @@ export class GenerationService {
     const running = (this.runningByUser.get(userId) ?? 1) - 1;
     if (running > 0) this.runningByUser.set(userId, running);
     else this.runningByUser.delete(userId);
-  }
-
-  /** Forgets finished generations past their time in memory (the log still has them). */
-  private prune(): void {
-    const cutoff = this.now() - FINISHED_TTL_MS;
-    let excess = this.generations.size - MAX_FINISHED;
-    for (const [id, generation] of this.generations) {
-      if (generation.finishedAt === undefined) continue;
-      if (generation.finishedAt < cutoff || excess > 0) {
-        this.generations.delete(id);
-        excess--;
-      }
-    }
   }
 }
 
@@ -600,19 +565,4 @@ function view(generationId: string, status: GenerationStatus, text: string, erro
   return error !== undefined && status === 'failed'
     ? { generationId, status, text, error }
     : { generationId, status, text };
-}
-
-function notFound(generationId: string): AppError {
-  return new AppError('not_found', `no generation ${generationId}`);
-}
-
-async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([
-    promise,
-    new Promise<void>((resolve) => {
-      timer = setTimeout(resolve, ms);
-    }),
-  ]);
-  clearTimeout(timer);
 }

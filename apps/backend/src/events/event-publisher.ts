@@ -5,7 +5,7 @@ import { InvalidEventError, UnavailableError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { EventStore } from '../store/event-store.js';
 import type { EventRecord } from './event-record.js';
-import { isJournalEventType, validateJournalEvent } from './journal-events.js';
+import { isJournalEventType, validateJournalEvent } from '../jobs/journal-events.js';
 
 /** What to publish. */
 export interface PublishInput {

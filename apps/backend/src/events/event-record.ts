@@ -1,5 +1,5 @@
 import type { EventType } from '@infinitescribe/protocol';
-import type { JournalEventType } from './journal-events.js';
+import type { JournalEventType } from '../jobs/journal-events.js';
 
 /**
  * One published event as the server keeps it: in the hot log, in the store, on the bus.

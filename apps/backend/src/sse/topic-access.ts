@@ -1,7 +1,7 @@
 import { isValidTopic } from '@infinitescribe/protocol';
 import { canSubscribe, defaultTopics, type Principal } from '../auth/principal.js';
 import { AppError, ForbiddenTopicError } from '../errors.js';
-import { JOURNAL_TOPICS } from '../events/journal-events.js';
+import { JOURNAL_TOPICS } from '../jobs/journal-events.js';
 
 const MAX_TOPICS_PER_STREAM = 100;
 

@@ -2,10 +2,10 @@ import { userTopic, type EventPayload } from '@infinitescribe/protocol';
 import type { EventBus } from '../bus/event-bus.js';
 import type { EventRecord } from '../events/event-record.js';
 import { idFloorAt } from '../events/event-id.js';
-import { CLOCK_SKEW_MS, JobJournal } from '../events/job-journal.js';
-import { TASK_JOURNAL_TOPIC, type JournalPayload } from '../events/journal-events.js';
+import { CLOCK_SKEW_MS, JobJournal } from '../jobs/job-journal.js';
+import { TASK_JOURNAL_TOPIC, type JournalPayload } from '../jobs/journal-events.js';
 import type { EventStore } from '../store/event-store.js';
-import { parseTaskId } from './task-id.js';
+import { parseTaskId } from '../jobs/job-id.js';
 
 /** At most this many stored events are read to find one task. */
 const MAX_SCANNED_EVENTS = 20_000;

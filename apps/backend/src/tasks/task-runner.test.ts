@@ -1,7 +1,6 @@
 import type { FastifyBaseLogger } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { instanceTagOf } from '../ai/generation-id.js';
 import { OfflineProvider } from '../ai/offline-provider.js';
 import { MemoryEventBus } from '../bus/memory-event-bus.js';
 import { idFloorAt } from '../events/event-id.js';
@@ -13,9 +12,9 @@ import type { EventStore } from '../store/event-store.js';
 import { PgliteEventStore } from '../store/pglite-event-store.js';
 import { demoTask } from './demo-task.js';
 import { TaskCatalog } from './task-catalog.js';
-import { newTaskId } from './task-id.js';
+import { instanceTagOf, newTaskId } from '../jobs/job-id.js';
 import { defineTaskKind, TaskError } from './task-kind.js';
-import { TASK_JOURNAL_TOPIC } from '../events/journal-events.js';
+import { TASK_JOURNAL_TOPIC } from '../jobs/journal-events.js';
 import { journalEntry } from './task-log.js';
 import { INTERNAL_ERROR, RESTART_ERROR, SHUTDOWN_ERROR, TaskRunner, type TaskRunnerOptions } from './task-runner.js';
 

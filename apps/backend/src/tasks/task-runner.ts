@@ -1,17 +1,16 @@
 import { userTopic } from '@infinitescribe/protocol';
 import type { FastifyBaseLogger } from 'fastify';
-import { setTimeout as delay } from 'node:timers/promises';
 import { ProviderError, type AIProvider } from '../ai/ai-provider.js';
-import { instanceTagOf } from '../ai/generation-id.js';
 import type { EventBus, Unsubscribe } from '../bus/event-bus.js';
 import { AppError } from '../errors.js';
 import type { EventPublisher } from '../events/event-publisher.js';
 import type { EventRecord } from '../events/event-record.js';
 import type { Metrics } from '../observability/metrics.js';
-import { TASK_JOURNAL_TOPIC } from '../events/journal-events.js';
+import { TASK_JOURNAL_TOPIC } from '../jobs/journal-events.js';
 import type { EventStore } from '../store/event-store.js';
 import type { TaskCatalog } from './task-catalog.js';
-import { newTaskId, parseTaskId } from './task-id.js';
+import { newTaskId, parseTaskId } from '../jobs/job-id.js';
+import { DEFAULT_RECOVERY_LOOKBACK_MS, JobRegistry, SETTLE_WAIT_MS, settleWithin } from '../jobs/job-registry.js';
 import { TaskError, type PreparedTask, type TaskKindInfo } from './task-kind.js';
 import { TaskLog, isTerminal, journalEntry, type TaskStatus, type TaskView } from './task-log.js';
 import { TaskProgress } from './task-progress.js';
@@ -22,16 +21,6 @@ export const SHUTDOWN_ERROR = 'server shut down';
 export const RESTART_ERROR = 'server restarted';
 /** `failed.error` when a kind threw something whose message is not meant for users. */
 export const INTERNAL_ERROR = 'the task failed unexpectedly';
-
-/** Finished tasks stay in memory this long (fast GET with their result), at most {@link MAX_FINISHED}. */
-const FINISHED_TTL_MS = 10 * 60_000;
-const MAX_FINISHED = 10_000;
-/** A task with no outcome this long after its time limit is dead wherever it ran. */
-const ORPHAN_GRACE_MS = 60_000;
-/** How far back a starting instance looks for tasks left running. */
-const DEFAULT_RECOVERY_LOOKBACK_MS = 24 * 3_600_000;
-/** How long a cancel waits for a local task to publish `cancelled`; shutdown, for all. */
-const SETTLE_WAIT_MS = 5_000;
 
 /** Options of {@link TaskRunner}. */
 export interface TaskRunnerOptions {
@@ -97,20 +86,23 @@ interface UserSlots {
  * serves this instance's own tasks faster and holds their abort handles.
  */
 export class TaskRunner {
-  private readonly tasks = new Map<string, Task>();
+  private readonly tasks: JobRegistry<Task>;
   private readonly slots = new Map<string, UserSlots>();
-  private readonly repairing = new Set<string>();
   private readonly log: TaskLog;
-  private readonly instanceTag: string;
-  private readonly singleInstance: boolean;
   private readonly now: () => number;
   private stopping = false;
 
   constructor(private readonly options: TaskRunnerOptions) {
     this.log = new TaskLog({ bus: options.bus, store: options.store });
-    this.instanceTag = instanceTagOf(options.instanceId);
-    this.singleInstance = options.singleInstance ?? options.bus.kind === 'memory';
     this.now = options.now ?? Date.now;
+    this.tasks = new JobRegistry({
+      instanceId: options.instanceId,
+      singleInstance: options.singleInstance ?? options.bus.kind === 'memory',
+      maxDurationMs: options.maxDurationMs,
+      parseId: parseTaskId,
+      noun: 'task',
+      now: this.now,
+    });
   }
 
   /** `GET /api/tasks/kinds`. */
@@ -129,7 +121,7 @@ export class TaskRunner {
       const unfinished = await this.log.unfinished(this.now() - lookback);
       let failed = 0;
       for (const task of unfinished) {
-        if (this.tasks.has(task.taskId) || !this.isOrphan(task.taskId)) continue;
+        if (this.tasks.has(task.taskId) || !this.tasks.isOrphan(task.taskId)) continue;
         await this.failOrphan(task.userId, task);
         failed++;
       }
@@ -158,12 +150,11 @@ export class TaskRunner {
         { headers: { 'retry-after': '1' } },
       );
     }
-    this.prune();
     const task = this.newTask(userId, prepared);
     if (runNow) slots.running++;
     else slots.waiting.push(task);
     this.slots.set(userId, slots);
-    this.tasks.set(task.id, task);
+    this.tasks.add(task);
     if (runNow) task.startWhenReady = true;
     try {
       await this.publish(TASK_JOURNAL_TOPIC, 'journal.started', journalEntry(task.id, userId, prepared), true);
@@ -194,19 +185,18 @@ export class TaskRunner {
    * @throws AppError `not_found` for an unknown id or another user's task.
    */
   async cancel(userId: string, taskId: string): Promise<void> {
-    const local = this.tasks.get(taskId);
+    const local = this.tasks.owned(userId, taskId);
     if (local) {
-      if (local.userId !== userId) throw notFound(taskId);
       this.interrupt(local, 'user');
-      await Promise.race([local.done, delay(SETTLE_WAIT_MS, undefined, { ref: false })]);
+      await settleWithin(local.done, SETTLE_WAIT_MS);
       return;
     }
     const logged = await this.log.find(userId, taskId);
-    if (!logged) throw notFound(taskId);
+    if (!logged) throw this.tasks.notFound(taskId);
     if (isTerminal(logged.status)) return;
     await this.publish(userTopic(userId), 'task.cancelled', { taskId }, true);
     // The instance running it counts its outcome; nobody else will for an orphan.
-    if (this.isOrphan(taskId)) this.options.metrics.tasks.inc({ kind: logged.kind, outcome: 'cancelled' });
+    if (this.tasks.isOrphan(taskId)) this.options.metrics.tasks.inc({ kind: logged.kind, outcome: 'cancelled' });
   }
 
   /**
@@ -214,14 +204,11 @@ export class TaskRunner {
    * @throws AppError `not_found` for an unknown id or another user's task.
    */
   async get(userId: string, taskId: string): Promise<TaskView> {
-    const local = this.tasks.get(taskId);
-    if (local) {
-      if (local.userId !== userId) throw notFound(taskId);
-      return viewOf(local);
-    }
+    const local = this.tasks.owned(userId, taskId);
+    if (local) return viewOf(local);
     const logged = await this.log.find(userId, taskId);
-    if (!logged) throw notFound(taskId);
-    if (!isTerminal(logged.status) && this.isOrphan(taskId)) {
+    if (!logged) throw this.tasks.notFound(taskId);
+    if (!isTerminal(logged.status) && this.tasks.isOrphan(taskId)) {
       await this.failOrphan(userId, { taskId, kind: logged.kind, stage: logged.stage });
       return { ...logged, status: 'failed', error: RESTART_ERROR };
     }
@@ -231,16 +218,13 @@ export class TaskRunner {
   /** Ends every queued and running task with `failed` {@link SHUTDOWN_ERROR}; call before the store closes. */
   async stop(): Promise<void> {
     this.stopping = true;
-    const open = [...this.tasks.values()].filter((task) => !isTerminal(task.status));
+    const open = this.tasks.all().filter((task) => !isTerminal(task.status));
     for (const task of open) this.interrupt(task, 'shutdown');
-    await Promise.race([
-      Promise.allSettled(open.map((task) => task.done)),
-      delay(SETTLE_WAIT_MS, undefined, { ref: false }),
-    ]);
+    await settleWithin(Promise.allSettled(open.map((task) => task.done)), SETTLE_WAIT_MS);
   }
 
   private newTask(userId: string, prepared: PreparedTask): Task {
-    const id = newTaskId(this.instanceTag, this.now());
+    const id = newTaskId(this.tasks.instanceTag, this.now());
     const topic = userTopic(userId);
     let markDone: () => void = () => undefined;
     const done = new Promise<void>((resolve) => (markDone = resolve));
@@ -399,42 +383,17 @@ export class TaskRunner {
     if (slots.running === 0 && slots.waiting.length === 0) this.slots.delete(userId);
   }
 
-  /** Whether a task not running here, without outcome, can no longer be running anywhere. */
-  private isOrphan(taskId: string): boolean {
-    const parts = parseTaskId(taskId);
-    if (!parts) return false;
-    if (this.singleInstance || parts.instanceTag === this.instanceTag) return true;
-    return this.now() - parts.startedAtMs > this.options.maxDurationMs + ORPHAN_GRACE_MS;
-  }
-
-  private async failOrphan(userId: string, task: { taskId: string; kind: string; stage?: string }): Promise<void> {
+  private failOrphan(userId: string, task: { taskId: string; kind: string; stage?: string }): Promise<void> {
     const { taskId, kind, stage } = task;
-    if (this.repairing.has(taskId)) return;
-    this.repairing.add(taskId);
-    try {
+    return this.tasks.repairOnce(taskId, async () => {
       const at = stage ? { stage } : {};
       await this.publish(userTopic(userId), 'task.failed', { taskId, error: RESTART_ERROR, ...at }, true);
       this.options.metrics.tasks.inc({ kind, outcome: 'interrupted' });
-    } finally {
-      this.repairing.delete(taskId);
-    }
+    });
   }
 
   private publish(topic: string, type: string, payload: unknown, critical: boolean): Promise<EventRecord> {
     return this.options.publisher.publish({ topic, type, payload, critical });
-  }
-
-  /** Forgets finished tasks past their time in memory (the log still has them). */
-  private prune(): void {
-    const cutoff = this.now() - FINISHED_TTL_MS;
-    let excess = this.tasks.size - MAX_FINISHED;
-    for (const [id, task] of this.tasks) {
-      if (task.finishedAt === undefined) continue;
-      if (task.finishedAt < cutoff || excess > 0) {
-        this.tasks.delete(id);
-        excess--;
-      }
-    }
   }
 }
 
@@ -462,8 +421,4 @@ function abortion(signal: AbortSignal): Promise<never> {
     if (signal.aborted) fail();
     else signal.addEventListener('abort', fail, { once: true });
   });
-}
-
-function notFound(taskId: string): AppError {
-  return new AppError('not_found', `no task ${taskId}`);
 }

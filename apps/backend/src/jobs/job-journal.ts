@@ -2,8 +2,8 @@ import { userTopic } from '@infinitescribe/protocol';
 import type { EventBus } from '../bus/event-bus.js';
 import { UnavailableError } from '../errors.js';
 import type { EventStore } from '../store/event-store.js';
-import { idFloorAt } from './event-id.js';
-import type { EventRecord } from './event-record.js';
+import { idFloorAt } from '../events/event-id.js';
+import type { EventRecord } from '../events/event-record.js';
 import type { JournalPayload } from './journal-events.js';
 
 /** Store page size of every journal read. */
