@@ -20,6 +20,7 @@ import type { Config } from './config.js';
 import { idFloorAt } from './events/event-id.js';
 import { EventPublisher } from './events/event-publisher.js';
 import { registerPublishRoute } from './events/publish-route.js';
+import { registerApiDocs } from './http/api-docs.js';
 import { registerErrorHandling } from './http/error-handler.js';
 import { registerHealthRoutes } from './observability/health-routes.js';
 import { createLogger } from './observability/logger.js';
@@ -165,6 +166,7 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
   const tasks = createTaskService({ config, instanceId, bus, store, publisher, metrics, logger: app.log, provider });
   await tasks.start();
   registerTaskRoutes(app, { authenticator, tasks });
+  await registerApiDocs(app);
 
   const staticDir = config.staticDir ?? DEFAULT_STATIC_DIR;
   if (existsSync(staticDir)) await app.register(fastifyStatic, { root: staticDir, wildcard: false });

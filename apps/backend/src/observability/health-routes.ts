@@ -3,7 +3,7 @@ import type { EventBus } from '../bus/event-bus.js';
 import { AppError } from '../errors.js';
 import type { EventStore } from '../store/event-store.js';
 import type { ComponentHealth } from '../events/event-record.js';
-import type { Metrics } from './metrics.js';
+import type { Metrics, ReadinessReport } from './metrics.js';
 
 /** Options of {@link registerHealthRoutes}. */
 export interface HealthRoutesOptions {
@@ -18,21 +18,13 @@ export interface HealthRoutesOptions {
 export function registerHealthRoutes(app: FastifyInstance, options: HealthRoutesOptions): void {
   app.get('/healthz', async () => ({ status: 'ok' }));
 
+  const checkReadiness = () => readiness(options);
+  options.metrics.setReadinessSource(checkReadiness);
+
   app.get('/readyz', async (_request, reply) => {
-    const [bus, store] = await Promise.all([
-      safeHealth(() => options.bus.health()),
-      safeHealth(() => options.store.health()),
-    ]);
-    // 503 only when this instance cannot serve streams: shutting down, or a bus that is down
-    // (not started, closed, or a wedged subscriber: its streams would get nothing). A store that
-    // is down is `degraded`: streams, live delivery, non-critical publishes and hot-log resumes
-    // still work, critical publishes get 503 store_unavailable on their own, and every instance
-    // shares that store, so taking them all out of rotation would turn a partial outage into a
-    // total one. Redis unreachable is `degraded` too (local delivery, see redis-event-bus.ts).
-    const down = options.isClosing() || bus.status === 'down';
-    const status = down ? 'unavailable' : [bus, store].some((part) => part.status !== 'up') ? 'degraded' : 'ok';
-    reply.code(down ? 503 : 200);
-    return { status, bus: { kind: options.bus.kind, ...bus }, store: { kind: options.store.kind, ...store } };
+    const report = await checkReadiness();
+    reply.code(report.status === 'unavailable' ? 503 : 200);
+    return report;
   });
 
   app.get('/metrics', async (request, reply) => {
@@ -42,6 +34,24 @@ export function registerHealthRoutes(app: FastifyInstance, options: HealthRoutes
     reply.header('content-type', options.metrics.registry.contentType);
     return options.metrics.registry.metrics();
   });
+}
+
+async function readiness(
+  options: HealthRoutesOptions,
+): Promise<ReadinessReport & { bus: { kind: string }; store: { kind: string } }> {
+  const [bus, store] = await Promise.all([
+    safeHealth(() => options.bus.health()),
+    safeHealth(() => options.store.health()),
+  ]);
+  // 503 only when this instance cannot serve streams: shutting down, or a bus that is down
+  // (not started, closed, or a wedged subscriber: its streams would get nothing). A store that
+  // is down is `degraded`: streams, live delivery, non-critical publishes and hot-log resumes
+  // still work, critical publishes get 503 store_unavailable on their own, and every instance
+  // shares that store, so taking them all out of rotation would turn a partial outage into a
+  // total one. Redis unreachable is `degraded` too (local delivery, see redis-event-bus.ts).
+  const down = options.isClosing() || bus.status === 'down';
+  const status = down ? 'unavailable' : [bus, store].some((part) => part.status !== 'up') ? 'degraded' : 'ok';
+  return { status, bus: { kind: options.bus.kind, ...bus }, store: { kind: options.store.kind, ...store } };
 }
 
 async function safeHealth(check: () => Promise<ComponentHealth>): Promise<ComponentHealth> {

@@ -1,8 +1,19 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ComponentHealth } from '../events/event-record.js';
 import type { BreakerState } from '../resilience/circuit-breaker.js';
 
 /** Gauge value of each breaker state: higher is worse. */
 const BREAKER_STATE_VALUE: Record<BreakerState, number> = { closed: 0, half_open: 1, open: 2 };
+
+/** What /readyz reports; the metrics mirror it. */
+export interface ReadinessReport {
+  status: 'ok' | 'degraded' | 'unavailable';
+  bus: ComponentHealth;
+  store: ComponentHealth;
+}
+
+const READINESS_VALUE: Record<ReadinessReport['status'], number> = { ok: 0, degraded: 1, unavailable: 2 };
+const HEALTH_VALUE: Record<ComponentHealth['status'], number> = { up: 0, degraded: 1, down: 2 };
 
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
@@ -24,7 +35,7 @@ export class Metrics {
   });
   readonly disconnects = new Counter({
     name: 'sse_disconnects_total',
-    help: 'SSE streams ended, by reason (slow_consumer means the per-connection buffer overflowed)',
+    help: 'SSE streams ended, by reason (slow_consumer: the per-connection buffer overflowed; resync: a live gap on the bus, the client resumes; replay_failed: the stream setup failed)',
     labelNames: ['reason'] as const,
     registers: [this.registry],
   });
@@ -104,6 +115,33 @@ export class Metrics {
     registers: [this.registry],
   });
 
+  /** Set by the health routes; read at every scrape, so the gauges below never go stale. */
+  private readinessSource: (() => Promise<ReadinessReport>) | undefined;
+  readonly readiness = new Gauge({
+    name: 'readiness_state',
+    help: 'What /readyz answers: 0 ok, 1 degraded (serving, a dependency impaired), 2 unavailable (503)',
+    registers: [this.registry],
+    collect: async () => {
+      const report = await this.readReadiness();
+      if (report) this.readiness.set(READINESS_VALUE[report.status]);
+    },
+  });
+  readonly componentHealth = new Gauge({
+    name: 'readiness_component_state',
+    help: 'Health of the bus and the store as /readyz sees them: 0 up, 1 degraded, 2 down',
+    labelNames: ['component'] as const,
+    registers: [this.registry],
+    collect: async () => {
+      const report = await this.readReadiness();
+      if (!report) return;
+      for (const component of ['bus', 'store'] as const) {
+        this.componentHealth.set({ component }, HEALTH_VALUE[report[component].status]);
+      }
+    },
+  });
+  /** One health check per scrape: both gauges collect at once and share it. */
+  private pendingReadiness: Promise<ReadinessReport | undefined> | undefined;
+
   /** Mirrors a breaker's state into dependency_breaker_state; pass as the breaker's `onStateChange`. */
   readonly observeBreaker = (state: BreakerState, dependency: string): void => {
     this.dependencyBreakerState.set({ dependency }, BREAKER_STATE_VALUE[state]);
@@ -111,5 +149,17 @@ export class Metrics {
 
   constructor(options: { defaultMetrics?: boolean } = {}) {
     if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: this.registry });
+  }
+
+  /** Makes readiness_state and readiness_component_state report `source` at every scrape. */
+  setReadinessSource(source: () => Promise<ReadinessReport>): void {
+    this.readinessSource = source;
+  }
+
+  private readReadiness(): Promise<ReadinessReport | undefined> {
+    this.pendingReadiness ??= (this.readinessSource?.() ?? Promise.resolve(undefined)).finally(() => {
+      this.pendingReadiness = undefined;
+    });
+    return this.pendingReadiness;
   }
 }
