@@ -1,26 +1,10 @@
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
 import type { Authenticator } from '../auth/authenticator.js';
 import { AppError } from '../errors.js';
+import { generationRequest, idParams } from '../http/api-schemas.js';
 import { parseInput } from '../http/parse-input.js';
 import type { ProviderInfo } from './ai-provider.js';
 import type { GenerationService, GenerationView } from './generation-service.js';
-
-/** Longest prompt accepted (characters). */
-export const MAX_PROMPT_CHARS = 32_000;
-/** Largest maxTokens a request may ask for. */
-export const MAX_TOKENS_LIMIT = 32_768;
-
-const createBody = z.strictObject({
-  prompt: z
-    .string()
-    .max(MAX_PROMPT_CHARS)
-    .refine((prompt) => prompt.trim() !== '', { message: 'prompt must not be blank' }),
-  maxTokens: z.number().int().min(1).max(MAX_TOKENS_LIMIT).optional(),
-  documentId: z.string().min(1).max(128).optional(),
-});
-
-const idParams = z.object({ id: z.string().min(1).max(128) });
 
 /** Options of {@link registerGenerationRoutes}. */
 export interface GenerationRoutesOptions {
@@ -40,7 +24,7 @@ export function registerGenerationRoutes(app: FastifyInstance, options: Generati
   app.post('/api/ai/generations', async (request, reply): Promise<{ generationId: string }> => {
     const principal = await authenticator.authenticate(request);
     if (request.body === undefined) throw new AppError('invalid_request', 'body must be a JSON object');
-    const body = parseInput(createBody, request.body);
+    const body = parseInput(generationRequest, request.body);
     const generationId = await generations.create(principal.userId, {
       prompt: body.prompt,
       ...(body.maxTokens !== undefined ? { maxTokens: body.maxTokens } : {}),

@@ -1,22 +1,10 @@
-import { TOPIC_PATTERN } from '@infinitescribe/protocol';
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
 import type { Config } from '../config.js';
+import { devTokenRequest } from '../http/api-schemas.js';
 import { parseInput } from '../http/parse-input.js';
 import type { Authenticator } from './authenticator.js';
 import { signDevToken } from './dev-token.js';
 import type { TicketStore } from './ticket-store.js';
-
-const devTokenBody = z.strictObject({
-  userId: z
-    .string()
-    .min(1)
-    .max(100)
-    .regex(/^[A-Za-z0-9_.@-]+$/, 'userId may hold only letters, digits and _ . @ -'),
-  topics: z.array(z.string().regex(TOPIC_PATTERN, 'not a valid topic')).max(100).optional(),
-  scope: z.string().max(500).optional(),
-  expiresIn: z.number().int().min(5).max(86_400).optional(),
-});
 
 /** Options of {@link registerAuthRoutes}. */
 export interface AuthRoutesOptions {
@@ -31,7 +19,7 @@ export function registerAuthRoutes(app: FastifyInstance, options: AuthRoutesOpti
   const { jwt } = config;
   if (config.devLogin && jwt.kind === 'secret') {
     app.post('/api/auth/dev-token', async (request) => {
-      const body = parseInput(devTokenBody, request.body ?? {});
+      const body = parseInput(devTokenRequest, request.body ?? {});
       const expiresIn = body.expiresIn ?? 3600;
       const accessToken = await signDevToken(jwt.secret, { ...body, expiresIn });
       return { accessToken, expiresIn };

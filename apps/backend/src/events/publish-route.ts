@@ -1,11 +1,11 @@
 import rateLimit from '@fastify/rate-limit';
 import type { PublishResponse } from '@infinitescribe/protocol';
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Principal } from '../auth/principal.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
+import { publishRequest } from '../http/api-schemas.js';
 import { parseInput } from '../http/parse-input.js';
 import { isReservedTopic } from '../sse/topic-access.js';
 import { formatEventId } from './event-id.js';
@@ -13,13 +13,6 @@ import type { EventPublisher } from './event-publisher.js';
 
 /** API.md: a publish body over 64 KiB is a 413. */
 export const MAX_PUBLISH_BODY_BYTES = 64 * 1024;
-
-const publishBody = z.strictObject({
-  topic: z.string(),
-  type: z.string(),
-  payload: z.unknown(),
-  critical: z.boolean().optional(),
-});
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -64,7 +57,7 @@ export async function registerPublishRoute(app: FastifyInstance, options: Publis
     },
     async (request, reply): Promise<PublishResponse> => {
       if (request.body === undefined) throw new AppError('invalid_event', 'body must be a JSON object');
-      const body = parseInput(publishBody, request.body, 'invalid_event');
+      const body = parseInput(publishRequest, request.body, 'invalid_event');
       if (isReservedTopic(body.topic)) throw new AppError('forbidden', `topic "${body.topic}" is server-internal`);
       const record = await publisher.publish(body);
       reply.code(record.critical ? 201 : 202);

@@ -4,9 +4,8 @@
  * of packages/protocol, the one the publisher validates against.
  *
  * Answers are tied to the types the handlers return by the compile-time check at the bottom, so
- * a handler type that changes without its schema fails `tsc`. Request schemas restate the
- * routes' own (which are private to their modules); apps/backend/test/api-docs.test.ts sends the
- * documented examples to a running server, so a route that stops accepting them fails a test.
+ * a handler type that changes without its schema fails `tsc`. Request schemas are the routes'
+ * own: the routes validate with these, so the document cannot drift from what they accept.
  */
 import {
   ERROR_CODES,
@@ -21,11 +20,15 @@ import {
 } from '@infinitescribe/protocol';
 import { z } from 'zod';
 import type { ProviderInfo } from '../ai/ai-provider.js';
-import { MAX_PROMPT_CHARS, MAX_TOKENS_LIMIT } from '../ai/generation-routes.js';
 import type { GenerationView } from '../ai/generation-service.js';
 import type { ComponentHealth } from '../events/event-record.js';
 import type { TaskKindInfo } from '../tasks/task-kind.js';
 import type { TaskView } from '../tasks/task-log.js';
+
+/** Longest prompt a generation accepts, in characters. */
+export const MAX_PROMPT_CHARS = 32_000;
+/** Largest maxTokens a request may ask for. */
+export const MAX_TOKENS_LIMIT = 32_768;
 
 const id = z.string().min(1).max(128);
 const isoTime = z.string().meta({ format: 'date-time' });
@@ -44,9 +47,9 @@ export const devTokenRequest = z.strictObject({
     .string()
     .min(1)
     .max(100)
-    .regex(/^[A-Za-z0-9_.@-]+$/),
+    .regex(/^[A-Za-z0-9_.@-]+$/, 'userId may hold only letters, digits and _ . @ -'),
   topics: z
-    .array(z.string().regex(TOPIC_PATTERN))
+    .array(z.string().regex(TOPIC_PATTERN, 'not a valid topic'))
     .max(100)
     .optional()
     .meta({ description: 'Extra topics the token grants (the `topics` claim).' }),
@@ -84,7 +87,7 @@ export const streamReset = z.strictObject({
   since: eventId.optional().meta({ description: 'With `gap`: the oldest id still in the hot log.' }),
 });
 
-/** The route's own check; the document shows the stricter per-type `PublishRequest` (api-docs.ts). */
+/** The route's check; the document shows the stricter per-type `PublishRequest` (api-docs.ts). */
 export const publishRequest = z.strictObject({
   topic: z.string(),
   type: z.string(),
@@ -107,7 +110,11 @@ export const pollResponse = z.strictObject({
 });
 
 export const generationRequest = z.strictObject({
-  prompt: z.string().max(MAX_PROMPT_CHARS).meta({ description: 'Must not be blank.' }),
+  prompt: z
+    .string()
+    .max(MAX_PROMPT_CHARS)
+    .refine((prompt) => prompt.trim() !== '', { message: 'prompt must not be blank' })
+    .meta({ description: 'Must not be blank.' }),
   maxTokens: z.number().int().min(1).max(MAX_TOKENS_LIMIT).optional().meta({
     description: 'Default AI_DEFAULT_MAX_TOKENS.',
   }),

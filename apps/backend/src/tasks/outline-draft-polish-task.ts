@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { toProviderError } from '../ai/ai-provider.js';
-import { MAX_PROMPT_CHARS, MAX_TOKENS_LIMIT } from '../ai/generation-routes.js';
+import { MAX_PROMPT_CHARS, MAX_TOKENS_LIMIT } from '../http/api-schemas.js';
 import { defineTaskKind, TaskError, type TaskContext } from './task-kind.js';
 
 /** Token budget of each stage unless the input names one. */

@@ -1,18 +1,11 @@
 import type { FastifyInstance } from 'fastify';
-import { z } from 'zod';
 import type { Authenticator } from '../auth/authenticator.js';
 import { AppError } from '../errors.js';
+import { idParams, taskRequest } from '../http/api-schemas.js';
 import { parseInput } from '../http/parse-input.js';
 import type { TaskKindInfo } from './task-kind.js';
 import type { TaskView } from './task-log.js';
 import type { TaskRunner } from './task-runner.js';
-
-const createBody = z.strictObject({
-  kind: z.string().min(1).max(100),
-  input: z.unknown().optional(),
-});
-
-const idParams = z.object({ id: z.string().min(1).max(128) });
 
 /** Options of {@link registerTaskRoutes}. */
 export interface TaskRoutesOptions {
@@ -37,7 +30,7 @@ export function registerTaskRoutes(app: FastifyInstance, options: TaskRoutesOpti
   app.post('/api/tasks', async (request, reply): Promise<{ taskId: string }> => {
     const principal = await authenticator.authenticate(request);
     if (request.body === undefined) throw new AppError('invalid_request', 'body must be a JSON object');
-    const body = parseInput(createBody, request.body);
+    const body = parseInput(taskRequest, request.body);
     const taskId = await tasks.create(principal.userId, body.kind, body.input);
     reply.code(202);
     return { taskId };
