@@ -159,7 +159,26 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
   const streamServices = { config, instanceId, authenticator, connections, bus, store, metrics, isClosing };
   registerStreamRoutes(app, streamServices);
   registerPollRoute(app, streamServices);
-  const generations = createGenerationService({ config, instanceId, bus, store, publisher, metrics, logger: app.log });
+  // With Redis, AI_MAX_CONCURRENT_PER_USER holds for the cluster, counted like streams.
+  const generationLeases = config.redisUrl
+    ? new RedisConnectionLeases({
+        url: config.redisUrl,
+        keyPrefix: config.redisKeyPrefix,
+        keyspace: 'generations',
+        ttlMs: config.connectionLeaseTtlMs,
+        logger: app.log,
+      })
+    : undefined;
+  const generations = createGenerationService({
+    config,
+    instanceId,
+    bus,
+    store,
+    publisher,
+    metrics,
+    logger: app.log,
+    leases: generationLeases,
+  });
   await generations.start();
   registerGenerationRoutes(app, { authenticator, generations });
   const provider = generations.provider;
@@ -191,7 +210,7 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
         'could not record the id head; the next start will report a gap to resuming clients',
       );
     }
-    await Promise.allSettled([bus.close(), tickets.close()]);
+    await Promise.allSettled([bus.close(), tickets.close(), generationLeases?.close()]);
     await store.close();
   });
   return app;

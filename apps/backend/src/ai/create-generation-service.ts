@@ -3,6 +3,7 @@ import type { EventBus } from '../bus/event-bus.js';
 import type { Config } from '../config.js';
 import type { EventPublisher } from '../events/event-publisher.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { ConnectionLeases } from '../sse/connection-leases.js';
 import type { EventStore } from '../store/event-store.js';
 import { createAIProvider } from './create-ai-provider.js';
 import { GenerationService } from './generation-service.js';
@@ -16,11 +17,13 @@ export interface GenerationServiceDependencies {
   publisher: EventPublisher;
   metrics: Metrics;
   logger: FastifyBaseLogger;
+  /** Cluster-wide count of running generations per user (with Redis); see GenerationServiceOptions.leases. */
+  leases?: ConnectionLeases;
 }
 
 /** The generation service with the configured provider and limits; call `start()` before serving. */
 export function createGenerationService(dependencies: GenerationServiceDependencies): GenerationService {
-  const { config, logger, instanceId, bus, store, publisher, metrics } = dependencies;
+  const { config, logger, instanceId, bus, store, publisher, metrics, leases } = dependencies;
   const provider = createAIProvider(config);
   if (provider.info.kind === 'offline') {
     logger.info('AI: using the offline demo provider (no AI model); set AI_BASE_URL / AI_API_KEY and AI_MODEL for one');
@@ -37,6 +40,7 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
     instanceId,
     flushMs: config.aiFlushMs,
     maxConcurrentPerUser: config.aiMaxConcurrentPerUser,
+    ...(leases ? { leases, leaseRefreshMs: config.connectionLeaseTtlMs / 3 } : {}),
     defaultMaxTokens: config.aiDefaultMaxTokens,
     maxDurationMs: config.aiTotalTimeoutMs,
     // A restarted instance finds its handed-over generations only under the same INSTANCE_ID.

@@ -1,6 +1,7 @@
 import { userTopic } from '@infinitescribe/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import type { EventBus } from '../bus/event-bus.js';
+import type { ConnectionLease, ConnectionLeases } from '../sse/connection-leases.js';
 import { AppError } from '../errors.js';
 import type { EventPublisher } from '../events/event-publisher.js';
 import type { EventRecord } from '../events/event-record.js';
@@ -53,6 +54,13 @@ export interface GenerationServiceOptions {
   /** AI_FLUSH_MS. */
   flushMs: number;
   maxConcurrentPerUser: number;
+  /**
+   * Counts running generations per user across the cluster (leases in Redis), so
+   * `maxConcurrentPerUser` holds for the cluster and not per instance. Without it, per instance.
+   */
+  leases?: ConnectionLeases;
+  /** How often the leases of running generations are renewed (a third of their TTL). */
+  leaseRefreshMs?: number;
   defaultMaxTokens: number;
   /** A generation running longer fails (AI_TOTAL_TIMEOUT_MS). */
   maxDurationMs: number;
@@ -117,6 +125,7 @@ export class GenerationService {
   private readonly continueAfterRestart: boolean;
   private readonly now: () => number;
   private stopping = false;
+  private leaseTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: GenerationServiceOptions) {
     this.log = new GenerationLog({ bus: options.bus, store: options.store });
@@ -144,7 +153,12 @@ export class GenerationService {
    * still has. Store trouble is logged, not fatal.
    */
   async start(): Promise<void> {
-    const { logger } = this.options;
+    const { logger, leases, leaseRefreshMs } = this.options;
+    if (leases && leaseRefreshMs !== undefined) {
+      // Leases outlive a killed instance only by their TTL: renewed while their generation runs.
+      this.leaseTimer = setInterval(() => void leases.refresh(this.runningLeases()), leaseRefreshMs);
+      this.leaseTimer.unref();
+    }
     try {
       const lookback = this.options.recoveryLookbackMs ?? DEFAULT_RECOVERY_LOOKBACK_MS;
       const unfinished = await this.log.unfinished(this.now() - lookback);
@@ -172,25 +186,31 @@ export class GenerationService {
    */
   async create(userId: string, request: GenerationRequest): Promise<string> {
     if (this.stopping) throw new AppError('shutting_down', 'the server is shutting down');
-    const { maxConcurrentPerUser } = this.options;
+    const { maxConcurrentPerUser, leases } = this.options;
     const running = this.runningByUser.get(userId) ?? 0;
-    if (running >= maxConcurrentPerUser) {
-      throw new AppError(
+    const tooMany = () =>
+      new AppError(
         'rate_limited',
         `at most ${maxConcurrentPerUser} generations may run at once per user; wait for one to end or cancel it`,
         { headers: { 'retry-after': '1' } },
       );
-    }
+    if (running >= maxConcurrentPerUser) throw tooMany();
     this.runningByUser.set(userId, running + 1);
     const now = this.now();
+    const id = newGenerationId(this.generations.instanceTag, now);
+    // Then the cluster-wide count: two instances admitting the same user cannot both take the last slot.
+    const lease = await leases?.acquire({ userId, connectionId: id }, maxConcurrentPerUser);
+    if (lease && !lease.granted) {
+      this.release(userId);
+      throw tooMany();
+    }
     const generation = this.register({
-      id: newGenerationId(this.generations.instanceTag, now),
+      id,
       userId,
       request: { prompt: request.prompt, maxTokens: request.maxTokens ?? this.options.defaultMaxTokens },
       createdAt: now,
     });
     if (request.documentId !== undefined) generation.request.documentId = request.documentId;
-    const { id } = generation;
     // The journal entry and `started` go out together, and the provider is asked at once: its
     // first token must not wait for the store. A delta waits only for `started` to be live.
     const journalled = this.publish(
@@ -264,6 +284,7 @@ export class GenerationService {
    */
   async stop(): Promise<void> {
     this.stopping = true;
+    clearInterval(this.leaseTimer);
     const running = this.generations.all().filter((generation) => generation.status === 'running');
     for (const generation of running) this.interrupt(generation, 'shutdown');
     await settleWithin(Promise.allSettled(running.map((generation) => generation.done)), SETTLE_WAIT_MS);
@@ -311,6 +332,8 @@ export class GenerationService {
     const timeLeft = parts.startedAtMs + this.options.maxDurationMs - this.now();
     if (timeLeft <= 0) return false;
     this.runningByUser.set(userId, (this.runningByUser.get(userId) ?? 0) + 1);
+    // It was admitted before the restart: it counts again, whatever the user started since.
+    void this.options.leases?.acquire({ userId, connectionId: generationId }, Number.MAX_SAFE_INTEGER);
     const generation = this.register({
       id: generationId,
       userId,
@@ -372,6 +395,8 @@ export class GenerationService {
       clearTimeout(deadline);
       const unsubscribe = await subscription.catch(() => undefined);
       await unsubscribe?.().catch(() => undefined);
+      // The cluster-wide slot first: a create right after the local one frees must find it free too.
+      await this.options.leases?.release({ userId: generation.userId, connectionId: generation.id });
       this.release(generation.userId);
     }
   }
@@ -546,6 +571,13 @@ export class GenerationService {
 
   private publish(topic: string, type: string, payload: unknown, critical: boolean): Promise<EventRecord> {
     return this.options.publisher.publish({ topic, type, payload, critical });
+  }
+
+  private runningLeases(): ConnectionLease[] {
+    return this.generations
+      .all()
+      .filter((generation) => generation.status === 'running' && !generation.finishing)
+      .map((generation) => ({ userId: generation.userId, connectionId: generation.id }));
   }
 
   private release(userId: string): void {

@@ -31,8 +31,10 @@ export interface ConnectionLeases {
 /** Options of {@link RedisConnectionLeases}. */
 export interface RedisConnectionLeasesOptions {
   url: string;
-  /** Keys are `<prefix>:conns:<userId>`. Default `is`. */
+  /** Keys are `<prefix>:<keyspace>:<userId>`. Default `is`. */
   keyPrefix?: string;
+  /** What is counted: `conns` (streams, the default), `generations`… Each keyspace has its own limit. */
+  keyspace?: string;
   /** How long a lease lives without refresh: a killed instance's streams stop counting after it. */
   ttlMs: number;
   /** Longest wait for Redis when a stream opens; past it the lease is granted uncounted. Default 1 000 ms. */
@@ -93,7 +95,7 @@ export class RedisConnectionLeases implements ConnectionLeases {
   private readonly firstReady: Promise<void>;
 
   constructor(private readonly options: RedisConnectionLeasesOptions) {
-    this.prefix = `${options.keyPrefix ?? 'is'}:conns:`;
+    this.prefix = `${options.keyPrefix ?? 'is'}:${options.keyspace ?? 'conns'}:`;
     this.timeoutMs = options.timeoutMs ?? 1_000;
     this.client = new Redis(options.url, {
       maxRetriesPerRequest: 1,
