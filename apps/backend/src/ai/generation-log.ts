@@ -1,6 +1,7 @@
 import { userTopic, type EventPayload } from '@infinitescribe/protocol';
 import type { EventBus } from '../bus/event-bus.js';
-import { JobJournal, type UnfinishedJob } from '../jobs/job-journal.js';
+import { idFloorAt } from '../events/event-id.js';
+import { CLOCK_SKEW_MS, JobJournal, type UnfinishedJob } from '../jobs/job-journal.js';
 import { GENERATION_JOURNAL_TOPIC } from '../jobs/journal-events.js';
 import type { EventStore } from '../store/event-store.js';
 import { parseGenerationId } from '../jobs/job-id.js';
@@ -78,9 +79,13 @@ export class GenerationLog {
   async find(userId: string, generationId: string): Promise<LoggedGeneration | undefined> {
     const parts = parseGenerationId(generationId);
     if (!parts) return undefined;
-    const { started, events } = await this.journal.history(userId, generationId, parts.startedAtMs, MAX_SCANNED_EVENTS);
-    const first = events[0];
-    if (!started && first?.type !== 'ai.generation.started') return undefined;
+    const { startedId, events } = await this.journal.history(
+      userId,
+      generationId,
+      parts.startedAtMs,
+      MAX_SCANNED_EVENTS,
+    );
+    if (startedId === undefined) return undefined;
     const terminal = events.find((event) => this.journal.isTerminal(event));
     const status = terminal ? (TERMINAL_STATUS[terminal.type] as GenerationStatus) : 'running';
     const result: LoggedGeneration = { generationId, userId, status, text: '' };
@@ -89,9 +94,9 @@ export class GenerationLog {
     else {
       // A stored snapshot is a checkpoint: the text up to its seq; the deltas after it are in the hot log.
       const checkpoint = events.findLast((event) => event.type === 'ai.generation.snapshot');
-      const from = checkpoint ?? first;
       const base = checkpoint ? (checkpoint.payload as EventPayload<'ai.generation.snapshot'>) : { seq: -1, text: '' };
-      const after = from ? from.id : 0;
+      // Its deltas come after its start, whichever instance's clock that was.
+      const after = checkpoint?.id ?? idFloorAt(parts.startedAtMs - CLOCK_SKEW_MS);
       result.text = base.text + (await this.deltaText(userTopic(userId), generationId, after, base.seq + 1)).text;
     }
     if (terminal?.type === 'ai.generation.failed') result.error = (terminal.payload as { error: string }).error;

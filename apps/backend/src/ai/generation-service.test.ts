@@ -52,6 +52,7 @@ describe('GenerationService across instances', () => {
     // The store as the publisher sees it, with a switch to take it down.
     const flaky = new Proxy(store, {
       get(target, property, receiver) {
+        if (storeDown && property === 'knownDown') return () => ({ status: 'down', detail: 'test' });
         if (storeDown && (property === 'health' || property === 'append')) {
           return property === 'health'
             ? async () => ({ status: 'down', detail: 'test' })

@@ -211,8 +211,10 @@ export class GenerationService {
       createdAt: now,
     });
     if (request.documentId !== undefined) generation.request.documentId = request.documentId;
-    // The journal entry and `started` go out together, and the provider is asked at once: its
-    // first token must not wait for the store. A delta waits only for `started` to be live.
+    // The journal entry (stored: it is what makes the generation known to every instance) and
+    // `started` (live only: the outcome is what clients must not miss) go out together, and the
+    // provider is asked at once: its first token must not wait for the store. A delta waits only
+    // for `started` to be out.
     const journalled = this.publish(
       GENERATION_JOURNAL_TOPIC,
       'journal.started',
@@ -220,18 +222,13 @@ export class GenerationService {
       true,
     );
     const documentId = request.documentId ? { documentId: request.documentId } : {};
-    const live = this.options.publisher.publishLive({
-      topic: generation.topic,
-      type: 'ai.generation.started',
-      payload: { generationId: id, ...documentId },
-      critical: true,
-    });
-    generation.announced = live.then(() => undefined);
+    const started = this.publish(generation.topic, 'ai.generation.started', { generationId: id, ...documentId }, false);
+    generation.announced = started.then(() => undefined);
     generation.announced.catch(() => undefined);
     generation.done = this.run(generation, Math.max(0, now + this.options.maxDurationMs - this.now()));
     try {
-      // Answered once both are stored, so GET and cancel work at once from any instance.
-      await Promise.all([journalled, live.then(({ stored }) => stored)]);
+      // Answered once journalled, so GET and cancel work at once from any instance.
+      await Promise.all([journalled, started]);
     } catch (error) {
       this.interrupt(generation, 'unannounced');
       await settleWithin(generation.done, SETTLE_WAIT_MS);

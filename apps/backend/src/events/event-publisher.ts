@@ -4,8 +4,11 @@ import type { EventBus } from '../bus/event-bus.js';
 import { InvalidEventError, UnavailableError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { EventStore } from '../store/event-store.js';
-import type { EventRecord } from './event-record.js';
+import type { ComponentHealth, EventRecord } from './event-record.js';
 import { isJournalEventType, validateJournalEvent } from '../jobs/journal-events.js';
+
+/** How long one store probe answers for every critical publish. */
+const STORE_PROBE_TTL_MS = 1_000;
 
 /** What to publish. */
 export interface PublishInput {
@@ -31,6 +34,7 @@ export interface EventPublisherOptions {
  */
 export class EventPublisher {
   private readonly now: () => Date;
+  private storeProbe: { at: number; health: Promise<ComponentHealth> } | undefined;
 
   constructor(private readonly options: EventPublisherOptions) {
     this.now = options.now ?? (() => new Date());
@@ -47,19 +51,6 @@ export class EventPublisher {
    *   unreachable (only local delivery works then).
    */
   async publish(input: PublishInput): Promise<EventRecord> {
-    const { record, stored } = await this.publishLive(input);
-    await stored;
-    return record;
-  }
-
-  /**
-   * {@link publish} in two steps, for callers whose next event must follow this one but need not
-   * wait for the store (a generation's first delta after its `started`): resolves once the event
-   * has its id and is fanned out; `stored` settles once it is as durable as asked (at once for an
-   * ephemeral event) and rejects as {@link publish} would. The caller must still await `stored`
-   * before acknowledging anything.
-   */
-  async publishLive(input: PublishInput): Promise<{ record: EventRecord; stored: Promise<EventRecord> }> {
     if (typeof input.topic !== 'string' || !isValidTopic(input.topic)) {
       throw new InvalidEventError(`topic ${JSON.stringify(input.topic)} is not a valid topic`);
     }
@@ -85,16 +76,13 @@ export class EventPublisher {
       throw new UnavailableError('bus_unavailable', `the event bus is unavailable: ${reason}`, error);
     }
     this.options.metrics.eventsPublished.inc({ type: record.type });
-    const stored = critical ? this.store(record) : Promise.resolve(record);
-    // Awaited by the caller later, maybe after other awaits: not an unhandled rejection meanwhile.
-    stored.catch(() => undefined);
-    return { record, stored };
+    if (critical) await this.store(record);
+    return record;
   }
 
-  private async store(record: EventRecord): Promise<EventRecord> {
+  private async store(record: EventRecord): Promise<void> {
     try {
       await this.options.store.append(record);
-      return record;
     } catch (error) {
       // Already fanned out live, but not durable: the caller must not be told it is stored.
       this.options.logger.error({ err: error, eventId: record.id }, 'critical event not stored');
@@ -106,11 +94,23 @@ export class EventPublisher {
     }
   }
 
-  /** Refuses a critical publish up front when the store is known to be down, before an id is spent. */
+  /**
+   * Refuses a critical publish up front when the store is down, before an id is spent and the
+   * event fanned out: at once when the store knows it (closed, breaker open), else by a probe that
+   * answers `up` for {@link STORE_PROBE_TTL_MS} (a database round trip per publish would halve the
+   * store's throughput; a store that died less than that ago is caught by the append instead).
+   */
   private async assertStoreUp(): Promise<void> {
-    const health = await this.options.store.health();
-    if (health.status === 'down') {
-      throw new UnavailableError('store_unavailable', `the event store is unavailable: ${health.detail ?? 'down'}`);
+    const now = Date.now();
+    if (this.storeProbe === undefined || now - this.storeProbe.at >= STORE_PROBE_TTL_MS) {
+      this.storeProbe = { at: now, health: this.options.store.health() };
+    }
+    const probe = this.storeProbe;
+    const down = this.options.store.knownDown() ?? (await probe.health);
+    if (down.status === 'down') {
+      // Only `up` is shared: while down, every critical publish asks again, so recovery is seen at once.
+      if (this.storeProbe === probe) this.storeProbe = undefined;
+      throw new UnavailableError('store_unavailable', `the event store is unavailable: ${down.detail ?? 'down'}`);
     }
   }
 }

@@ -92,7 +92,7 @@ export class JobJournal {
   }
 
   /**
-   * The journal entry of `jobId` and its stored events on `userId`'s topic, in id order, from
+   * The journal entry of `jobId` (and its event id) and its stored events on `userId`'s topic, in id order, from
    * `sinceMs` (the job's start) up to and including its outcome, reading at most `maxEvents`.
    * Another user's job is not found: its entry names another user.
    * @throws UnavailableError when the store cannot be read.
@@ -102,9 +102,10 @@ export class JobJournal {
     jobId: string,
     sinceMs: number,
     maxEvents: number,
-  ): Promise<{ started?: JournalPayload<'journal.started'>; events: EventRecord[] }> {
+  ): Promise<{ started?: JournalPayload<'journal.started'>; startedId?: number; events: EventRecord[] }> {
     const topic = userTopic(userId);
     let started: JournalPayload<'journal.started'> | undefined;
+    let startedId: number | undefined;
     const events: EventRecord[] = [];
     let done = false;
     await this.scan(
@@ -114,7 +115,10 @@ export class JobJournal {
       (event) => {
         if (event.topic === this.events.topic) {
           const entry = event.payload as JournalPayload<'journal.started'>;
-          if (event.type === 'journal.started' && entry.jobId === jobId && entry.userId === userId) started = entry;
+          if (event.type === 'journal.started' && entry.jobId === jobId && entry.userId === userId) {
+            started = entry;
+            startedId = event.id;
+          }
         } else if (this.jobIdOf(event) === jobId) {
           events.push(event);
           if (this.isTerminal(event)) done = true;
@@ -122,7 +126,7 @@ export class JobJournal {
       },
       { stop: () => done, maxEvents },
     );
-    return started ? { started, events } : { events };
+    return started && startedId !== undefined ? { started, startedId, events } : { events };
   }
 
   /** Pages through the store after `after` on `topics` until `stop()` or the end. */

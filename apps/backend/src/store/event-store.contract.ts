@@ -218,8 +218,11 @@ export function describeEventStoreContract(name: string, hooks: EventStoreContra
 
     it('reports up when healthy and down (without throwing) once closed', async () => {
       expect(await store.health()).toEqual({ status: 'up' });
+      expect(store.knownDown()).toBeUndefined();
       await store.close();
       expect((await store.health()).status).toBe('down');
+      // Known without asking the database: what a critical publish checks first.
+      expect(store.knownDown()).toMatchObject({ status: 'down' });
     });
 
     it('tolerates init() and close() being called again, and refuses use after close', async () => {

@@ -37,5 +37,11 @@ export interface EventStore {
   /** Deletes events published before `cutoff`; returns how many. */
   deleteOlderThan(cutoff: Date): Promise<number>;
   health(): Promise<ComponentHealth>;
+  /**
+   * What the store knows about its own state without asking the database (closed, an open
+   * breaker): `down` then, otherwise `undefined`. Cheap enough for every critical publish, which
+   * is refused up front while it is `down`; `health()` is the probe, for /readyz.
+   */
+  knownDown(): ComponentHealth | undefined;
   close(): Promise<void>;
 }

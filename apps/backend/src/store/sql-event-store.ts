@@ -147,13 +147,20 @@ export abstract class SqlEventStore implements EventStore {
     return rowCount;
   }
 
-  /** Probes the database first, so an unreachable server says why even before `init()` succeeded. */
-  async health(): Promise<ComponentHealth> {
+  knownDown(): ComponentHealth | undefined {
     if (this.closed) return { status: 'down', detail: 'closed' };
     const breaker = this.settings.breaker;
     if (breaker && !breaker.isCallPermitted) {
       return { status: 'down', detail: `circuit breaker ${breaker.state}; last error: ${breaker.lastError ?? 'none'}` };
     }
+    return undefined;
+  }
+
+  /** Probes the database first, so an unreachable server says why even before `init()` succeeded. */
+  async health(): Promise<ComponentHealth> {
+    const known = this.knownDown();
+    if (known) return known;
+    const breaker = this.settings.breaker;
     const ping = () =>
       withTimeout(
         this.database().then((db) => db.query(EVENT_STORE_SQL.ping)),

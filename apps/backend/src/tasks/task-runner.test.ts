@@ -70,6 +70,7 @@ describe('TaskRunner across instances', () => {
     storeDown = false;
     const flaky = new Proxy(store, {
       get(target, property, receiver) {
+        if (storeDown && property === 'knownDown') return () => ({ status: 'down', detail: 'test' });
         if (storeDown && (property === 'health' || property === 'append')) {
           return property === 'health'
             ? async () => ({ status: 'down', detail: 'test' })
