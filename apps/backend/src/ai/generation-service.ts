@@ -180,8 +180,8 @@ export class GenerationService {
   }
 
   /**
-   * Starts a generation and resolves with its id once `started` is stored (so GET and cancel work
-   * at once, from any instance).
+   * Starts a generation and resolves with its id once it is journalled in the store (so GET and
+   * cancel work at once, from any instance) and `started` is out.
    * @throws AppError `rate_limited` past the per-user limit, `shutting_down`, `store_unavailable`.
    */
   async create(userId: string, request: GenerationRequest): Promise<string> {
