@@ -42,13 +42,13 @@ export interface ApiDocument {
 /** One line per catalogue type; a `Record` so a new event type cannot ship undocumented. */
 const EVENT_DESCRIPTIONS: Record<EventType, string> = {
   notification: 'A message for the user. Published through `POST /api/events` (critical if the publisher asks).',
-  'ai.generation.started': 'A generation began (`POST /api/ai/generations`).',
+  'ai.generation.started': 'A generation began (`POST /api/ai/generations`). Live only: not stored.',
   'ai.generation.delta': 'New text of a generation, coalesced per AI_FLUSH_MS; `seq` counts deltas from 0.',
   'ai.generation.snapshot':
     'The text so far of a running generation, with the `seq` of its last delta: replaces its deltas in a ' +
     'resume, and is stored when a generation is handed over at shutdown. Live deltas continue at `seq + 1`.',
   'ai.generation.completed': 'Critical. The full text (and token usage when the provider reports it).',
-  'ai.generation.failed': 'Critical. Why it failed.',
+  'ai.generation.failed': 'Critical. Why it failed, and `text`: everything generated before it (final, like completed).',
   'ai.generation.cancelled': 'Critical. Cancelled by its owner.',
   'task.progress': 'Progress of a task; `percent` never decreases. A resume replays only the latest one per task.',
   'task.completed': 'Critical. The task’s result.',
