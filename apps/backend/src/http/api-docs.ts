@@ -48,7 +48,8 @@ const EVENT_DESCRIPTIONS: Record<EventType, string> = {
     'The text so far of a running generation, with the `seq` of its last delta: replaces its deltas in a ' +
     'resume, and is stored when a generation is handed over at shutdown. Live deltas continue at `seq + 1`.',
   'ai.generation.completed': 'Critical. The full text (and token usage when the provider reports it).',
-  'ai.generation.failed': 'Critical. Why it failed, and `text`: everything generated before it (final, like completed).',
+  'ai.generation.failed':
+    'Critical. Why it failed, and `text`: everything generated before it (final, like completed).',
   'ai.generation.cancelled': 'Critical. Cancelled by its owner.',
   'task.progress': 'Progress of a task; `percent` never decreases. A resume replays only the latest one per task.',
   'task.completed': 'Critical. The task’s result.',
