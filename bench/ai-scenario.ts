@@ -1,15 +1,23 @@
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { request, type ClientRequest } from 'node:http';
-import { cpus, tmpdir } from 'node:os';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { signDevToken } from '../apps/backend/src/auth/dev-token.js';
 import type { ProviderCommand, ProviderReply, ProviderRequestLog } from './fake-provider.js';
 import { Histogram, type LatencySummary, nowMs } from './histogram.js';
 import { fmtInt, fmtMs, log, quiet, waitForQuiet } from './phases.js';
-import { forkTs, readCpuMs, readMachineBusyMs, startServer, stopChild } from './processes.js';
+import {
+  type Cleanups,
+  forkTs,
+  readCpuMs,
+  readMachineBusyMs,
+  runCleanups,
+  startOurServer,
+  stopChild,
+} from './processes.js';
 import { verdict } from './report.js';
 
 /**
@@ -19,7 +27,6 @@ import { verdict } from './report.js';
  * `user:<id>` stream (in this process) and start one generation. See bench/README.md.
  */
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 
 const GENERATIONS = 200;
@@ -158,7 +165,7 @@ export async function runAiScenario(): Promise<void> {
   const busyBefore = readMachineBusyMs();
   await sleep(1_000);
   const background = (readMachineBusyMs() - busyBefore) / 10;
-  const cleanups: (() => Promise<void>)[] = [];
+  const cleanups: Cleanups = [];
   const streams: StreamClient[] = [];
   try {
     // The fake model, in its own process.
@@ -183,39 +190,17 @@ export async function runAiScenario(): Promise<void> {
 
     // Our server, pointed at it.
     const secret = randomBytes(32).toString('hex');
-    const dataDir = await mkdtemp(join(tmpdir(), 'sse-bench-ai-'));
-    cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-    const diagnosticDir = await mkdtemp(join(tmpdir(), 'sse-bench-diag-'));
-    cleanups.push(() => rm(diagnosticDir, { recursive: true, force: true }));
-    const env: NodeJS.ProcessEnv = {
-      ...process.env,
-      NODE_ENV: 'production',
-      PORT: '0',
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      JWT_SECRET: secret,
-      DATA_DIR: dataDir,
-      HEARTBEAT_MS: '15000',
-      MAX_CONNECTIONS_PER_USER: '1000',
-      MAX_CONNECTIONS_PER_IP: '1000000',
-      PUBLISH_RATE_MAX: '1000000',
-      AI_BASE_URL: providerUrl,
-      AI_MODEL: 'bench-model',
-      AI_API_KEY: 'bench',
-      AI_FLUSH_MS: String(FLUSH_MS),
-      AI_MAX_CONCURRENT_PER_USER: '10',
-    };
-    for (const name of ['REDIS_URL', 'DATABASE_URL', 'JWT_JWKS_URL', 'INSTANCE_ID', 'STATIC_DIR', 'CORS_ORIGINS']) {
-      delete env[name];
-    }
-    const server = await startServer({
-      entry: 'apps/backend/src/main.ts',
-      cwd: ROOT,
-      env,
-      diagnosticDir,
-      timeoutMs: 60_000,
+    const server = await startOurServer({
+      secret,
+      env: {
+        AI_BASE_URL: providerUrl,
+        AI_MODEL: 'bench-model',
+        AI_API_KEY: 'bench',
+        AI_FLUSH_MS: String(FLUSH_MS),
+        AI_MAX_CONCURRENT_PER_USER: '10',
+      },
+      cleanups,
     });
-    cleanups.push(() => server.stop());
     log(`ours: pid ${server.pid} at ${server.baseUrl}`);
     const baseUrl = new URL(server.baseUrl);
 
@@ -450,6 +435,6 @@ export async function runAiScenario(): Promise<void> {
     await writeFile(join(RESULTS_DIR, 'ai-latest.md'), text);
     console.log('written to bench/results/ai-latest.md');
   } finally {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => console.error(error));
+    await runCleanups(cleanups);
   }
 }

@@ -31,6 +31,8 @@ export interface LoadStats {
   maxPerStream: number;
   /** Streams that ended without us closing them (server close, reset, error). */
   disconnects: number;
+  /** Notifications whose id was not above the previous one on their stream: duplicates or out of order. */
+  orderErrors: number;
   /** Delivery latency: receive time − the send time the publisher put in the title. */
   latency: HistogramData;
   /** Orchestrator-clock time of the last notification received (0 if none). */

@@ -1,22 +1,41 @@
-import { request, type ClientRequest } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { signDevToken } from '../apps/backend/src/auth/dev-token.js';
 import { Histogram, nowMs } from './histogram.js';
 import type { LoadCommand, LoadReply, LoadStats, OpenResult } from './ipc.js';
 
 /**
  * One load-generator process (forked by bench/run.ts over IPC, so client CPU is not spent in the
- * orchestrator or the server). It opens SSE streams with node:http, one socket each, measures the
- * connect time (request sent → `connection.established` frame received), parses frames with a
- * hand-written incremental parser and records the delivery latency of every `notification`:
- * receive time − the send time the publisher wrote into the payload title (`b<ms>`).
+ * orchestrator or the server). It opens SSE streams over plain TCP sockets, one each, measures the
+ * connect time (request sent → `connection.established` frame received) and records the delivery
+ * latency of every `notification`: receive time − the send time the publisher wrote into the
+ * payload title (`b<ms>`). Per stream it checks that event ids strictly increase: with the count
+ * of events received, that proves every event arrived exactly once and in order.
+ *
+ * Why not node:http: reading a frame must cost the client as little as possible, since on this
+ * machine the clients share the cores with the servers they measure. node:http runs every read
+ * through its parser, a Readable stream and a string decoder; here a socket's bytes land in one
+ * buffer shared by every socket (`onread`), and a small parser takes from them only the HTTP
+ * status, the chunked framing and, per frame, the `id:` and `event:` lines and the title.
  */
 
 interface Stream {
-  request: ClientRequest;
+  socket: Socket;
   state: 'connecting' | 'open' | 'closed';
-  /** Bytes of an incomplete frame carried over to the next chunk. */
+  /** The response head so far (latin1), until it is complete. */
+  head: string;
+  headDone: boolean;
+  /** `Transfer-Encoding: chunked` (HTTP/1.1); otherwise the body runs until the socket closes. */
+  chunked: boolean;
+  /** Chunked framing: body bytes left in the current chunk (0: a size line comes next). */
+  chunkLeft: number;
+  /** Chunked framing: the size line read so far, and the CRLF bytes still to skip after data. */
+  sizeLine: string;
+  crlfLeft: number;
+  /** Body text of an incomplete frame carried over to the next read. */
   rest: string;
   received: number;
+  /** Highest event id received (ids strictly increase in publish order). */
+  lastId: number;
   startedAt: number;
   /** Set by closeAll: the end is ours, not a disconnect. */
   closing: boolean;
@@ -34,12 +53,18 @@ interface Target {
 const TITLE_MARKER = '"title":"b';
 const ESTABLISHED_MARKER = 'event: connection.established';
 const NOTIFICATION_MARKER = 'event: notification';
+const LF = 10;
 
 let target: Target | undefined;
 const streams = new Set<Stream>();
 const latency = new Histogram();
+/** Every read of every socket lands here; it is consumed before the next read. */
+const readBuffer = Buffer.allocUnsafe(64 * 1024);
+/** When the read being parsed arrived (every frame of one read arrived together). */
+let readAt = 0;
 let received = 0;
 let disconnects = 0;
+let orderErrors = 0;
 let lastReceivedAt = 0;
 let cpuAtReset = process.cpuUsage();
 let nextUser = 0;
@@ -54,66 +79,144 @@ function send(reply: LoadReply): void {
 function openOne(at: Target): Stream {
   const token = at.tokens[nextUser++ % at.tokens.length] ?? '';
   const stream: Stream = {
-    request: request({
+    socket: connect({
       host: at.host,
       port: at.port,
-      path: at.streamPath,
-      method: 'GET',
-      agent: false,
-      headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
+      noDelay: true,
+      onread: { buffer: readBuffer, callback: (length: number) => onRead(stream, length) },
     }),
     state: 'connecting',
+    head: '',
+    headDone: false,
+    chunked: false,
+    chunkLeft: 0,
+    sizeLine: '',
+    crlfLeft: 0,
     rest: '',
     received: 0,
+    lastId: -1,
     startedAt: nowMs(),
     closing: false,
   };
   streams.add(stream);
-  const req = stream.request;
-  req.on('response', (response) => {
-    if (response.statusCode !== 200) {
-      response.resume();
-      end(stream, `http_${response.statusCode ?? 0}`);
-      return;
-    }
-    response.setEncoding('utf8');
-    response.on('data', (chunk: string) => onChunk(stream, chunk));
-    response.on('end', () => end(stream, 'ended'));
-    response.on('error', (error: NodeJS.ErrnoException) => end(stream, error.code ?? 'response_error'));
-  });
-  req.on('error', (error: NodeJS.ErrnoException) => end(stream, error.code ?? 'request_error'));
-  req.on('close', () => end(stream, 'closed'));
-  req.end();
+  const { socket } = stream;
+  socket.on('end', () => end(stream, 'ended'));
+  socket.on('error', (error: NodeJS.ErrnoException) => end(stream, error.code ?? 'socket_error'));
+  socket.on('close', () => end(stream, 'closed'));
+  socket.write(
+    `GET ${at.streamPath} HTTP/1.1\r\nHost: ${at.host}:${at.port}\r\nAuthorization: Bearer ${token}\r\n` +
+      'Accept: text/event-stream\r\n\r\n',
+  );
   return stream;
 }
 
-function onChunk(stream: Stream, chunk: string): void {
-  const at = nowMs();
+/** `onread` callback: `length` new bytes of the stream's socket are at the start of readBuffer. */
+function onRead(stream: Stream, length: number): boolean {
+  if (stream.state === 'closed') return false;
+  readAt = nowMs();
+  let offset = 0;
+  if (!stream.headDone) {
+    offset = readHead(stream, length);
+    if (offset < 0) return false;
+  }
+  if (!stream.chunked) {
+    if (offset < length) onBody(stream, readBuffer.toString('latin1', offset, length));
+    return true;
+  }
+  // Chunked framing: size line (hex, CRLF), data, CRLF; a zero-size chunk ends the response.
+  let body = '';
+  while (offset < length) {
+    if (stream.crlfLeft > 0) {
+      stream.crlfLeft--;
+      offset++;
+    } else if (stream.chunkLeft > 0) {
+      const take = Math.min(stream.chunkLeft, length - offset);
+      body += readBuffer.toString('latin1', offset, offset + take);
+      stream.chunkLeft -= take;
+      offset += take;
+      if (stream.chunkLeft === 0) stream.crlfLeft = 2;
+    } else {
+      const lineEnd = readBuffer.indexOf(LF, offset);
+      if (lineEnd === -1 || lineEnd >= length) {
+        stream.sizeLine += readBuffer.toString('latin1', offset, length);
+        offset = length;
+        break;
+      }
+      const line = stream.sizeLine + readBuffer.toString('latin1', offset, lineEnd);
+      stream.sizeLine = '';
+      offset = lineEnd + 1;
+      const size = Number.parseInt(line, 16);
+      if (!Number.isFinite(size)) {
+        end(stream, 'bad_chunk');
+        return false;
+      }
+      if (size === 0) {
+        if (body !== '') onBody(stream, body);
+        end(stream, 'ended');
+        return false;
+      }
+      stream.chunkLeft = size;
+    }
+  }
+  if (body !== '') onBody(stream, body);
+  return true;
+}
+
+/**
+ * Reads the response head; returns where the body starts in readBuffer (`length` if the head is
+ * not complete yet), or -1 when the stream ended (not a 200).
+ */
+function readHead(stream: Stream, length: number): number {
+  const before = stream.head.length;
+  const text = stream.head + readBuffer.toString('latin1', 0, length);
+  const headEnd = text.indexOf('\r\n\r\n');
+  if (headEnd === -1) {
+    stream.head = text;
+    return length;
+  }
+  const status = Number(/^HTTP\/1\.[01] (\d{3})/.exec(text)?.[1] ?? 0);
+  if (status !== 200) {
+    end(stream, `http_${status}`);
+    return -1;
+  }
+  stream.chunked = /\r\ntransfer-encoding:[^\r]*chunked/i.test(text.slice(0, headEnd));
+  stream.head = '';
+  stream.headDone = true;
+  // The head may have begun in earlier reads: the body starts this far into this one.
+  return headEnd + 4 - before;
+}
+
+function onBody(stream: Stream, chunk: string): void {
   const text = stream.rest.length === 0 ? chunk : stream.rest + chunk;
   let start = 0;
   for (;;) {
     const end = text.indexOf('\n\n', start);
     if (end === -1) break;
-    onFrame(stream, text.slice(start, end), at);
+    onFrame(stream, text, start, end);
     start = end + 2;
   }
   stream.rest = start === text.length ? '' : text.slice(start);
 }
 
-function onFrame(stream: Stream, frame: string, at: number): void {
-  const eventAt = frame.indexOf('event: ');
-  if (eventAt === -1) return; // `retry:` and anything without an event line
-  if (frame.startsWith(NOTIFICATION_MARKER, eventAt)) {
+/** One frame: `text` from `start` to `end` (exclusive), without its blank line. */
+function onFrame(stream: Stream, text: string, start: number, end: number): void {
+  if (text.startsWith('id: ', start)) {
+    const idEnd = text.indexOf('\n', start);
+    const eventAt = idEnd + 1;
+    if (idEnd === -1 || idEnd > end || !text.startsWith(NOTIFICATION_MARKER, eventAt)) return;
+    const id = Number(text.slice(start + 4, idEnd));
+    if (!(id > stream.lastId)) orderErrors++;
+    else stream.lastId = id;
     stream.received++;
     received++;
-    const titleAt = frame.indexOf(TITLE_MARKER, eventAt);
-    if (titleAt === -1) return;
+    const titleAt = text.indexOf(TITLE_MARKER, eventAt);
+    if (titleAt === -1 || titleAt > end) return;
     const from = titleAt + TITLE_MARKER.length;
-    const sentAt = Number(frame.slice(from, frame.indexOf('"', from)));
-    const receivedAt = at - (target?.clockOffsetMs ?? 0);
+    const sentAt = Number(text.slice(from, text.indexOf('"', from)));
+    const receivedAt = readAt - (target?.clockOffsetMs ?? 0);
     if (Number.isFinite(sentAt)) latency.record(Math.max(0, receivedAt - sentAt));
     lastReceivedAt = receivedAt;
-  } else if (stream.state === 'connecting' && frame.startsWith(ESTABLISHED_MARKER, eventAt)) {
+  } else if (stream.state === 'connecting' && text.startsWith(ESTABLISHED_MARKER, start)) {
     stream.state = 'open';
     onSettled?.(stream, 'established');
   }
@@ -124,7 +227,7 @@ function end(stream: Stream, reason: string): void {
   const wasConnecting = stream.state === 'connecting';
   stream.state = 'closed';
   streams.delete(stream);
-  stream.request.destroy();
+  stream.socket.destroy();
   if (wasConnecting) onSettled?.(stream, reason);
   else if (!stream.closing) disconnects++;
 }
@@ -199,6 +302,7 @@ function stats(): LoadStats {
     minPerStream: open === 0 ? 0 : minPerStream,
     maxPerStream,
     disconnects,
+    orderErrors,
     latency: latency.toData(),
     lastReceivedAt,
     cpuMs: (cpu.user + cpu.system) / 1000,
@@ -212,6 +316,7 @@ function reset(): void {
   latency.reset();
   received = 0;
   disconnects = 0;
+  orderErrors = 0;
   lastReceivedAt = 0;
   cpuAtReset = process.cpuUsage();
 }
@@ -277,6 +382,11 @@ process.on('message', (message: LoadCommand) => {
 });
 // The orchestrator is gone (crashed or finished): never outlive it.
 process.on('disconnect', () => {
+  closeAll();
+  process.exit(0);
+});
+// stopChild's SIGTERM: exit normally, so that a --cpu-prof profile gets written.
+process.on('SIGTERM', () => {
   closeAll();
   process.exit(0);
 });

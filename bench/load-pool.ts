@@ -163,6 +163,7 @@ export class LoadPool {
       minPerStream: Infinity,
       maxPerStream: 0,
       disconnects: 0,
+      orderErrors: 0,
       latency: new Histogram(),
       lastReceivedAt: 0,
       cpuMs: 0,
@@ -173,6 +174,7 @@ export class LoadPool {
       if (stats.open > 0) merged.minPerStream = Math.min(merged.minPerStream, stats.minPerStream);
       merged.maxPerStream = Math.max(merged.maxPerStream, stats.maxPerStream);
       merged.disconnects += stats.disconnects;
+      merged.orderErrors += stats.orderErrors;
       merged.latency.merge(stats.latency);
       merged.lastReceivedAt = Math.max(merged.lastReceivedAt, stats.lastReceivedAt);
       merged.cpuMs += stats.cpuMs;

@@ -93,6 +93,8 @@ export interface DeliverySample {
   received: number;
   latency: Histogram;
   disconnects: number;
+  /** Notifications that were duplicates or out of order on their stream (ids not increasing). */
+  orderErrors: number;
   /** CPU used while publishing (ms) by the server, the load generators + publisher, the whole machine. */
   serverCpuMs: number;
   /** CPU the server used from the first publish until everything was delivered (drain included). */
@@ -116,6 +118,7 @@ export interface DeliveryResult {
   deliveriesPerSec: number;
   latency: LatencySummary;
   disconnects: number;
+  orderErrors: number;
   /** CPU while publishing, % of one core: the server; load generators + publisher; everything else. */
   serverCpuPct: number;
   clientCpuPct: number;
@@ -354,6 +357,7 @@ export async function sampleDelivery(bench: Bench, load: { rate: number; seconds
     received: stats.received,
     latency: stats.latency,
     disconnects: stats.disconnects,
+    orderErrors: stats.orderErrors,
     serverCpuMs: after.serverMs - before.serverMs,
     serverCpuTotalMs,
     clientCpuMs: client.cpuMs + (after.selfMs - before.selfMs),
@@ -380,6 +384,7 @@ export function combineSamples(samples: readonly DeliverySample[]): DeliverySamp
     total.received += sample.received;
     total.latency.merge(sample.latency.toData());
     total.disconnects += sample.disconnects;
+    total.orderErrors += sample.orderErrors;
     total.serverCpuMs += sample.serverCpuMs;
     total.serverCpuTotalMs += sample.serverCpuTotalMs;
     total.clientCpuMs += sample.clientCpuMs;
@@ -405,6 +410,7 @@ export function toResult(sample: DeliverySample, attempt = 1): DeliveryResult {
     deliveriesPerSec: (sample.received * 1000) / Math.max(1, sample.activeMs),
     latency: sample.latency.summary(),
     disconnects: sample.disconnects,
+    orderErrors: sample.orderErrors,
     serverCpuPct,
     clientCpuPct,
     otherCpuPct: Math.max(0, pct(sample.machineCpuMs) - serverCpuPct - clientCpuPct),
@@ -413,9 +419,14 @@ export function toResult(sample: DeliverySample, attempt = 1): DeliveryResult {
   };
 }
 
-/** A throughput step passes when p99 ≤ 100 ms and every expected frame arrived on every stream. */
+/**
+ * A throughput step passes when p99 ≤ 100 ms and every stream got every event exactly once, in
+ * order: as many frames as expected, ids strictly increasing on each stream, none dropped.
+ */
 export function stepOk(step: DeliveryResult): boolean {
-  return step.latency.p99 <= THROUGHPUT_P99_LIMIT_MS && step.ratio >= 1 && step.disconnects === 0;
+  return (
+    step.latency.p99 <= THROUGHPUT_P99_LIMIT_MS && step.ratio === 1 && step.orderErrors === 0 && step.disconnects === 0
+  );
 }
 
 /**

@@ -1,6 +1,9 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
 import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 /**
  * Child processes of the benchmark: every one is tracked and stopped by its own PID, on the
@@ -8,6 +11,15 @@ import { join } from 'node:path';
  */
 
 const children = new Set<ChildProcess>();
+
+/**
+ * `BENCH_CPU_PROF_DIR=<dir>`: servers and forked children run with `--cpu-prof` and write a
+ * `.cpuprofile` there when they exit (the servers and load generators exit cleanly on SIGTERM), to
+ * find where the time of a run goes (open the files in Chrome DevTools' Performance panel).
+ */
+const CPU_PROF_DIR = process.env['BENCH_CPU_PROF_DIR'];
+const profileArgs = (): string[] =>
+  CPU_PROF_DIR === undefined || CPU_PROF_DIR === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`];
 
 function isRunning(child: ChildProcess): boolean {
   return child.exitCode === null && child.signalCode === null;
@@ -64,7 +76,13 @@ export async function startServer(options: {
   diagnosticDir: string;
   timeoutMs: number;
 }): Promise<ServerProcess> {
-  const nodeArgs = ['--heapsnapshot-signal=SIGUSR2', `--diagnostic-dir=${options.diagnosticDir}`, '--import', 'tsx'];
+  const nodeArgs = [
+    '--heapsnapshot-signal=SIGUSR2',
+    `--diagnostic-dir=${options.diagnosticDir}`,
+    ...profileArgs(),
+    '--import',
+    'tsx',
+  ];
   const child = track(
     spawn(process.execPath, [...nodeArgs, options.entry], {
       cwd: options.cwd,
@@ -101,10 +119,87 @@ export async function startServer(options: {
   return { pid: child.pid, diagnosticDir: options.diagnosticDir, baseUrl, tail, stop: () => stopChild(child, 15_000) };
 }
 
+/** The repository root: servers run from it, entries are relative to it. */
+export const ROOT = fileURLToPath(new URL('..', import.meta.url));
+
+/** What a scenario must undo (stop a process, delete a folder), run in reverse order at its end. */
+export type Cleanups = (() => Promise<void>)[];
+
+/** Runs the cleanups, last registered first, each one whatever the others did; empties the list. */
+export async function runCleanups(cleanups: Cleanups): Promise<void> {
+  for (const cleanup of cleanups.splice(0).reverse()) {
+    await cleanup().catch((error: unknown) => console.error(error));
+  }
+}
+
+/** Variables of the caller's environment that would point a server elsewhere than the benchmark says. */
+const SCRUBBED_ENV = ['REDIS_URL', 'DATABASE_URL', 'JWT_JWKS_URL', 'INSTANCE_ID', 'STATIC_DIR', 'CORS_ORIGINS'];
+
+/** Our server's entry, started as it is shipped. */
+export const OUR_ENTRY = 'apps/backend/src/main.ts';
+
+/**
+ * How every scenario runs our server: production mode, warnings only, the default heartbeat, its
+ * own PGlite store, and the limits raised so that they do not refuse the benchmark's own load.
+ */
+export function ourServerEnv(options: { secret: string; dataDir: string }): Record<string, string> {
+  return {
+    NODE_ENV: 'production',
+    PORT: '0',
+    HOST: '127.0.0.1',
+    LOG_LEVEL: 'warn',
+    JWT_SECRET: options.secret,
+    DATA_DIR: options.dataDir,
+    HEARTBEAT_MS: '15000',
+    MAX_CONNECTIONS_PER_USER: '1000',
+    MAX_CONNECTIONS_PER_IP: '1000000',
+    PUBLISH_RATE_MAX: '1000000',
+  };
+}
+
+/**
+ * Starts a benchmark server (see {@link startServer}) in fresh temporary folders: a data folder
+ * for its store and one for its diagnostics. The caller's environment is kept except the
+ * variables that would point it elsewhere; `env` (given the data folder) goes on top. Stopping
+ * the server and deleting the folders are registered in `cleanups`.
+ */
+export async function startBenchServer(options: {
+  entry: string;
+  env: (dirs: { dataDir: string }) => Record<string, string>;
+  cleanups: Cleanups;
+}): Promise<ServerProcess> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'sse-bench-'));
+  options.cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
+  const diagnosticDir = await mkdtemp(join(tmpdir(), 'sse-bench-diag-'));
+  options.cleanups.push(() => rm(diagnosticDir, { recursive: true, force: true }));
+  const env: NodeJS.ProcessEnv = { ...process.env };
+  for (const name of SCRUBBED_ENV) delete env[name];
+  Object.assign(env, options.env({ dataDir }));
+  const server = await startServer({ entry: options.entry, cwd: ROOT, env, diagnosticDir, timeoutMs: 60_000 });
+  options.cleanups.push(() => server.stop());
+  return server;
+}
+
+/** Our server ({@link OUR_ENTRY}) with {@link ourServerEnv}, plus `env` (Redis, AI provider, ...). */
+export function startOurServer(options: {
+  secret: string;
+  env?: Record<string, string>;
+  cleanups: Cleanups;
+}): Promise<ServerProcess> {
+  return startBenchServer({
+    entry: OUR_ENTRY,
+    env: ({ dataDir }) => ({ ...ourServerEnv({ secret: options.secret, dataDir }), ...options.env }),
+    cleanups: options.cleanups,
+  });
+}
+
 /** Forks a TypeScript module with an IPC channel (and `gc()` exposed, for the load generator). */
 export function forkTs(file: string): ChildProcess {
   return track(
-    fork(file, [], { execArgv: ['--import', 'tsx', '--expose-gc'], stdio: ['ignore', 'inherit', 'inherit', 'ipc'] }),
+    fork(file, [], {
+      execArgv: [...profileArgs(), '--import', 'tsx', '--expose-gc'],
+      stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+    }),
   );
 }
 

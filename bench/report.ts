@@ -78,12 +78,12 @@ export function mainTable(
       latencyRatio <= 1.5,
     ],
     [
-      'Broadcast delivered (received / expected)',
-      fmtPct(ours.broadcast.ratio),
-      fmtPct(minimal.broadcast.ratio),
+      'Broadcast delivered (received / expected; duplicates or out of order)',
+      `${fmtPct(ours.broadcast.ratio)}; ${ours.broadcast.orderErrors}`,
+      `${fmtPct(minimal.broadcast.ratio)}; ${minimal.broadcast.orderErrors}`,
       '',
-      '100 %',
-      ours.broadcast.ratio === 1,
+      '100 %; 0',
+      ours.broadcast.ratio === 1 && ours.broadcast.orderErrors === 0,
     ],
     [
       `Fan-out throughput, deliveries/s with p99 ≤ ${THROUGHPUT_P99_LIMIT_MS} ms (${fmtInt(plan.fanoutStreams)} streams)`,

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { cpus, tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -29,7 +29,14 @@ import {
   toResult,
 } from './phases.js';
 import { runCluster } from './cluster-scenario.js';
-import { readMachineBusyMs, startServer } from './processes.js';
+import {
+  type Cleanups,
+  OUR_ENTRY,
+  ourServerEnv,
+  readMachineBusyMs,
+  runCleanups,
+  startBenchServer,
+} from './processes.js';
 import { Publisher } from './publisher.js';
 import { detailTables, fanoutThroughput, mainTable, noiseWarning, type ServerResult } from './report.js';
 
@@ -40,7 +47,6 @@ import { detailTables, fanoutThroughput, mainTable, noiseWarning, type ServerRes
  * whatever else the machine is doing. See bench/README.md.
  */
 
-const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const RESULTS_DIR = fileURLToPath(new URL('./results/', import.meta.url));
 /** The fd limit is 20,000 per process: one load generator holds at most 10,000 client sockets. */
 const STREAMS_PER_GENERATOR = 10_000;
@@ -85,26 +91,12 @@ const SERVERS: ServerSpec[] = [
   {
     kind: 'ours',
     label: 'ours (Fastify)',
-    entry: 'apps/backend/src/main.ts',
+    entry: OUR_ENTRY,
     streamPath: '/api/sse/stream?topics=broadcast',
     publishPath: '/api/events',
-    env: ({ secret, dataDir }) => ({
-      NODE_ENV: 'production',
-      PORT: '0',
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      JWT_SECRET: secret,
-      DATA_DIR: dataDir,
-      HEARTBEAT_MS: '15000',
-      MAX_CONNECTIONS_PER_USER: '1000',
-      MAX_CONNECTIONS_PER_IP: '1000000',
-      PUBLISH_RATE_MAX: '1000000',
-    }),
+    env: ourServerEnv,
   },
 ];
-
-/** Variables of the caller's environment that would point our server elsewhere than in-process. */
-const SCRUBBED_ENV = ['REDIS_URL', 'DATABASE_URL', 'JWT_JWKS_URL', 'INSTANCE_ID', 'STATIC_DIR', 'CORS_ORIGINS'];
 
 function parseOptions(): Plan | 'ai' | 'cluster' {
   const { values } = parseArgs({
@@ -129,17 +121,14 @@ function parseOptions(): Plan | 'ai' | 'cluster' {
 }
 
 /** Starts a server with its load generators and publisher; `cleanups` undoes whatever was started. */
-async function prepare(spec: ServerSpec, plan: Plan, cleanups: (() => Promise<void>)[]): Promise<Bench> {
+async function prepare(spec: ServerSpec, plan: Plan, cleanups: Cleanups): Promise<Bench> {
   const secret = randomBytes(32).toString('hex');
-  const dataDir = await mkdtemp(join(tmpdir(), 'sse-bench-'));
-  cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
-  const env: NodeJS.ProcessEnv = { ...process.env, ...spec.env({ secret, dataDir }) };
-  for (const name of SCRUBBED_ENV) delete env[name];
   log(`starting ${spec.label}: ${spec.entry}`);
-  const diagnosticDir = await mkdtemp(join(tmpdir(), 'sse-bench-diag-'));
-  cleanups.push(() => rm(diagnosticDir, { recursive: true, force: true }));
-  const server = await startServer({ entry: spec.entry, cwd: ROOT, env, diagnosticDir, timeoutMs: 60_000 });
-  cleanups.push(() => server.stop());
+  const server = await startBenchServer({
+    entry: spec.entry,
+    env: ({ dataDir }) => spec.env({ secret, dataDir }),
+    cleanups,
+  });
   log(`${spec.label}: pid ${server.pid} at ${server.baseUrl}`);
   const pool = await LoadPool.start({
     processes: Math.ceil(plan.connections / STREAMS_PER_GENERATOR),
@@ -218,7 +207,7 @@ async function main(): Promise<void> {
   await new Promise((resolve) => setTimeout(resolve, 2_000));
   const background = (readMachineBusyMs() - busyBefore) / 20;
   log(`background CPU before start: ${background.toFixed(0)} % of one core`);
-  const cleanups: (() => Promise<void>)[] = [];
+  const cleanups: Cleanups = [];
   let results: ServerResult[];
   const benches: Bench[] = [];
   try {
@@ -246,7 +235,7 @@ async function main(): Promise<void> {
     for (const bench of benches) console.error(`${bench.spec.label} output (last lines):\n${bench.server.tail()}`);
     throw error;
   } finally {
-    for (const cleanup of cleanups.reverse()) await cleanup().catch((error: unknown) => console.error(error));
+    await runCleanups(cleanups);
   }
   await report(plan, results, { minutes: (nowMs() - startedAt) / 60_000, background });
   if (quiet.waitedMs > 0) log(`waited ${(quiet.waitedMs / 1000).toFixed(0)} s in total for a quiet machine`);

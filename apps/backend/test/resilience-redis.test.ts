@@ -146,6 +146,10 @@ describe.skipIf(!available)('Redis stopped and restarted under two real instance
     // than silently skipped, and ids never went backwards on either stream.
     expect(onA.resets).toContainEqual(expect.objectContaining({ reason: 'gap' }));
     expect(onA.resumes.some((resume) => !resume.complete)).toBe(true);
+    // A's stream was ended to re-sync (the bus reported a live gap), which is not a failed replay.
+    const metricsOnA = await (await fetch(`${a.url}/metrics`)).text();
+    expect(metricsOnA).toMatch(/^sse_disconnects_total\{reason="resync"\} [1-9]/m);
+    expect(metricsOnA).not.toMatch(/^sse_disconnects_total\{reason="replay_failed"\}/m);
     expectIncreasing(onA.ids);
     expectIncreasing(onB.ids);
     expect(BigInt(back ?? 0)).toBeGreaterThan(BigInt(local));

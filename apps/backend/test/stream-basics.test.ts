@@ -1,6 +1,15 @@
+import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { startTestApp, type TestApp } from './helpers/test-app.js';
 import { ofType, openStream, published } from './helpers/sse-reader.js';
+
+async function waitFor(predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!predicate()) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
 
 describe('GET /api/sse/stream', () => {
   let server: TestApp;
@@ -91,5 +100,77 @@ describe('GET /api/sse/stream', () => {
     expect(published(resumed.events).map((event) => event.id)).toEqual(during);
     expect(ofType(resumed.events, 'stream.resumed')).toEqual([{ replayed: 2, complete: true }]);
     resumed.close();
+  });
+  it('puts the same frames on the wire for HTTP/1.1 (one chunk per event) and HTTP/1.0 (a plain body)', async () => {
+    const port = Number(new URL(server.url).port);
+    const token = await server.token('wire');
+    const open = (version: string) => {
+      const socket = net.connect({ host: '127.0.0.1', port });
+      socket.write(`GET /api/sse/stream HTTP/${version}\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\n\r\n`);
+      let bytes = Buffer.alloc(0);
+      socket.on('data', (chunk: Buffer) => (bytes = Buffer.concat([bytes, chunk])));
+      return { socket, bytes: () => bytes };
+    };
+    const modern = open('1.1');
+    const legacy = open('1.0');
+    const established = (raw: Buffer) => raw.includes('event: connection.established');
+    await waitFor(() => established(modern.bytes()) && established(legacy.bytes()));
+    const ids: string[] = [];
+    for (const title of ['one', 'two ü', 'three\nlines']) {
+      ids.push((await server.publish({ topic: 'user:wire', payload: { title, level: 'info' } })).id);
+    }
+    // Until the last event's frame (and, on HTTP/1.1, its chunk) has arrived whole.
+    const lastFrame = `id: ${ids.at(-1)}\n`;
+    const whole = (raw: Buffer, ending: string) => raw.includes(lastFrame) && raw.toString('latin1').endsWith(ending);
+    await waitFor(() => whole(modern.bytes(), '\n\n\r\n') && whole(legacy.bytes(), '\n\n'));
+    modern.socket.destroy();
+    legacy.socket.destroy();
+
+    const split = (raw: Buffer) => {
+      const headEnd = raw.indexOf('\r\n\r\n');
+      return { head: raw.subarray(0, headEnd).toString('latin1'), body: raw.subarray(headEnd + 4) };
+    };
+    const chunked = split(modern.bytes());
+    expect(chunked.head).toMatch(/\r\ntransfer-encoding: chunked/i);
+    const chunks: Buffer[] = [];
+    let at = 0;
+    while (at < chunked.body.length) {
+      const lineEnd = chunked.body.indexOf('\r\n', at);
+      const size = Number.parseInt(chunked.body.subarray(at, lineEnd).toString('latin1'), 16);
+      chunks.push(chunked.body.subarray(lineEnd + 2, lineEnd + 2 + size));
+      expect(chunked.body.subarray(lineEnd + 2 + size, lineEnd + 4 + size).toString('latin1')).toBe('\r\n');
+      at = lineEnd + 4 + size;
+    }
+    const plain = split(legacy.bytes());
+    expect(plain.head).not.toMatch(/transfer-encoding/i);
+    const eventFrames = (body: string) => body.split(/(?<=\n\n)/).filter((frame) => frame.startsWith('id: '));
+    const fromChunks = chunks.map((chunk) => chunk.toString('utf8'));
+    // Every event is exactly one chunk, and the event frames are byte for byte the same on both.
+    expect(fromChunks.filter((chunk) => chunk.startsWith('id: '))).toEqual(eventFrames(fromChunks.join('')));
+    expect(eventFrames(fromChunks.join(''))).toHaveLength(3);
+    expect(eventFrames(plain.body.toString('utf8'))).toEqual(eventFrames(fromChunks.join('')));
+  });
+});
+
+describe('heartbeats', () => {
+  let server: TestApp;
+  afterEach(async () => {
+    await server.close();
+  });
+
+  it('reach every stream again and again, without an id, from the one sweep of all streams', async () => {
+    server = await startTestApp({ HEARTBEAT_MS: '1000' });
+    const streams = await Promise.all(
+      ['hb1', 'hb2', 'hb3'].map(async (user) => openStream(server.url, { token: await server.token(user) })),
+    );
+    const heartbeats = (stream: (typeof streams)[number]) => ofType<{ ts: string }>(stream.events, 'heartbeat');
+    for (const stream of streams) await stream.waitFor(() => heartbeats(stream).length >= 2, 10_000);
+    for (const stream of streams) {
+      expect(
+        stream.events.filter((event) => event.event === 'heartbeat').every((event) => event.id === undefined),
+      ).toBe(true);
+      for (const { ts } of heartbeats(stream)) expect(new Date(ts).toISOString()).toBe(ts);
+      stream.close();
+    }
   });
 });

@@ -3,6 +3,11 @@ import type { ComponentHealth, EventDraft, EventRecord } from '../events/event-r
 /** Called for each live event on a subscribed topic, in id order. */
 export type BusListener = (event: EventRecord) => void;
 
+/** Where an adapter reports what it cannot throw (pino and Fastify loggers fit). */
+export interface BusLogger {
+  warn(details: object, message: string): void;
+}
+
 /** Ends a subscription. */
 export type Unsubscribe = () => Promise<void>;
 

@@ -1,18 +1,12 @@
 /**
- * Redis bus + hot log: the scaled-out adapter of the EventBus port.
- *
- * Key layout (prefix `is` by default; every key carries the hash tag `{is}`):
- *   {is}:seq            string  highest id issued (the id counter)
- *   {is}:epoch          string  coverage floor of this key set: readers from below it get a gap.
- *                               Created at the first start; if it is missing later, Redis lost its
- *                               data and the next script to run re-creates it (see redis-scripts.ts)
- *   {is}:log:<topic>    stream  the topic's hot log; entry id `<event id>-0`, field `r` = record JSON
- *   {is}:trim           hash    topic -> highest id trimmed from its log (its gap watermark)
- *   {is}:active         zset    topic -> last publish time (ms), for the idle sweep
- *   {is}:idle           zset    topic -> watermark, for topics whose log aged out and was deleted
- *   {is}:dropped        string  watermark of idle topics folded away (bounded memory), a floor for
- *                               every topic Redis no longer knows
- *   {is}:ch:<topic>     pub/sub channel carrying the record JSON
+ * Redis bus + hot log: the scaled-out adapter of the EventBus port. This file holds the adapter
+ * itself (connections, breaker, publish, read, health); the rest is split by concept:
+ * - redis-bus-keys.ts: the key layout;
+ * - redis-scripts.ts: the Lua scripts (id, append, trim, PUBLISH in one step; reads; sweep; rejoin);
+ * - redis-topic-subscriptions.ts: SUBSCRIBE per topic, in-order delivery, catch-up after a blip;
+ * - redis-outage.ts: local delivery while Redis is unreachable, and the rejoin;
+ * - bus-probe.ts: the self-addressed probe that catches a wedged subscriber;
+ * - redis-replies.ts: decoding what Redis returns.
  *
  * Publish is one EVALSHA (one round trip): id, XADD, trim, watermark, PUBLISH, atomically. Because
  * PUBLISH happens inside the script, live messages arrive in id order, and a reader that subscribed
@@ -42,31 +36,14 @@
  * counter, that floor and TIME*1000. Clients holding pre-loss ids get `gapTopics` (so
  * `stream.reset`, the critical events from the store, `complete: false`). The one hole: an id that
  * ran ahead of Redis's clock (a future idFloor, >1000 publishes/ms) and that this instance never
- * saw; at start the store's highest id covers the critical ones.
- *
- * Subscriber blips: each topic remembers the last id it delivered. When the subscriber connection
- * comes back, the bus re-subscribes, holds live messages, re-reads the log after that id, delivers
- * what was missed, then releases the held messages (dropping any id already delivered).
+ * saw; at start the store's highest id covers the critical ones. A Redis that lost its data is
+ * reported like a blip the log cannot cover: every topic reports a live gap.
  *
  * Redis unreachable (DESIGN.md, "Redis down"): the command connection is not ready, or the
  * `redis` circuit breaker is open (commands timed out or failed `failureThreshold` times in a
- * row). The bus then fails fast instead of queueing commands, and serves this instance alone:
- * - a non-critical publish gets a local id (max(highest known + 1, now × 1000): still increasing)
- *   and is delivered to this instance's subscribers only, and kept in a bounded LocalFallback;
- * - a critical publish is refused (the publisher answers 503 bus_unavailable): its promise is
- *   "every subscriber on every instance gets it, live or on resume", which an island cannot keep;
- * - reads answer from the LocalFallback, with a gap for anything older than the outage;
- * - new subscriptions are served locally and subscribed in Redis on the way back;
- * - health() says `degraded`.
- * Rejoin, once both connections are ready: every topic re-subscribes and catches up from the log
- * (as after a blip), then the topics published on locally get a gap mark (REJOIN_SCRIPT). Why a
- * mark rather than appending the local events to the log: their ids interleave with ids other
- * instances issued meanwhile, and a stream that is past an id never receives a lower one. So
- * the honest outcome is a `stream.reset {gap}` for every reader from before the rejoin on those
- * topics (their critical events come back from the store; non-critical events published on an
- * island reach only that island's clients), and a gap notice that makes every instance's live
- * streams on those topics resume (`onLiveGap`). A Redis that lost its data (restart without
- * persistence) is the same story through the epoch: every topic reports a live gap.
+ * row). The bus then fails fast instead of queueing commands, serves this instance alone, says
+ * `degraded`, and rejoins when Redis is back (redis-outage.ts). New subscriptions are served
+ * locally meanwhile and subscribed in Redis on the way back.
  *
  * Wedged subscriber: with `probe`, a self-addressed PUBLISH must come back through the
  * subscriber connection (bus-probe.ts); when it does not, health() is `down` (/readyz 503) and the
@@ -74,7 +51,6 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
-import { nextEventId } from '../events/event-id.js';
 import type { ComponentHealth, EventDraft, EventRecord } from '../events/event-record.js';
 import {
   CircuitBreaker,
@@ -84,9 +60,11 @@ import {
 } from '../resilience/circuit-breaker.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import { BusProbe } from './bus-probe.js';
-import type { BusListener, EventBus, HotLogRead, Unsubscribe } from './event-bus.js';
-import { LocalFallback } from './local-fallback.js';
+import type { BusListener, BusLogger, EventBus, HotLogRead, Unsubscribe } from './event-bus.js';
 import type { HotLogLimits } from './memory-event-bus.js';
+import { redisBusKeys, type RedisBusKeys } from './redis-bus-keys.js';
+import { RedisOutage } from './redis-outage.js';
+import { parseRecord, stringArray, toId, topicReply } from './redis-replies.js';
 import {
   HEAD_SCRIPT,
   PUBLISH_SCRIPT,
@@ -95,11 +73,10 @@ import {
   START_SCRIPT,
   SWEEP_SCRIPT,
 } from './redis-scripts.js';
+import { TopicSubscriptions } from './redis-topic-subscriptions.js';
 
-/** Where the bus reports what it cannot throw (pino and Fastify loggers fit). */
-export interface BusLogger {
-  warn(details: object, message: string): void;
-}
+export type { BusLogger } from './event-bus.js';
+export { redisBusKeys, type RedisBusKeys } from './redis-bus-keys.js';
 
 /** Options of {@link RedisEventBus}. */
 export interface RedisEventBusOptions {
@@ -138,41 +115,6 @@ export interface RedisEventBusOptions {
   probe?: { intervalMs: number; timeoutMs?: number; id?: string };
 }
 
-/** The keys of one deployment (one prefix). */
-export interface RedisBusKeys {
-  seq: string;
-  epoch: string;
-  trim: string;
-  idle: string;
-  active: string;
-  dropped: string;
-  logPrefix: string;
-  channelPrefix: string;
-  /** Channels of the self-addressed probes, one per instance (never a topic channel). */
-  probePrefix: string;
-  /** Matches every key of the prefix (for SCAN). */
-  pattern: string;
-}
-
-export function redisBusKeys(prefix: string): RedisBusKeys {
-  if (!/^[A-Za-z0-9_.:-]+$/.test(prefix)) {
-    throw new Error(`invalid Redis key prefix "${prefix}": use letters, digits and _ . : - (no braces)`);
-  }
-  const tag = `{${prefix}}`;
-  return {
-    seq: `${tag}:seq`,
-    epoch: `${tag}:epoch`,
-    trim: `${tag}:trim`,
-    idle: `${tag}:idle`,
-    active: `${tag}:active`,
-    dropped: `${tag}:dropped`,
-    logPrefix: `${tag}:log:`,
-    channelPrefix: `${tag}:ch:`,
-    probePrefix: `${tag}:probe:`,
-    pattern: `${tag}:*`,
-  };
-}
-
 type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
 
 /** The command connection once the scripts are defined on it. */
@@ -185,30 +127,10 @@ interface ScriptedRedis extends Redis {
   isRejoin: ScriptCall;
 }
 
-interface TopicState {
-  topic: string;
-  channel: string;
-  /** One wrapper per subscription, so the same function subscribed twice counts twice. */
-  listeners: Set<BusListener>;
-  /** Highest id handed to the listeners: live messages at or below it are duplicates. */
-  lastDelivered: number;
-  /** SUBSCRIBE acknowledged at least once, or opened while Redis was unreachable. */
-  active: boolean;
-  /** Opened (or its re-read given up) while Redis was unreachable: rejoin subscribes and re-reads it. */
-  needsResync: boolean;
-  /** Live messages held back while the log is re-read after a subscriber reconnect. */
-  held: EventRecord[] | undefined;
-  resyncs: number;
-  resyncChain: Promise<void>;
-  ready: Promise<void>;
-}
-
-const DEFAULT_MAX_IDLE_TOPICS = 50_000;
 const SWEEP_BATCH = 500;
-const CATCH_UP_ATTEMPTS = 8;
+const DEFAULT_MAX_IDLE_TOPICS = 50_000;
 const DEFAULT_COMMAND_TIMEOUT_MS = 3_000;
 const DEFAULT_LOCAL_BUFFER_MAX_EVENTS = 10_000;
-const GAP_NOTICE_PREFIX = '{"gap":';
 const QUIT_TIMEOUT_MS = 1_000;
 
 export class RedisEventBus implements EventBus {
@@ -216,9 +138,8 @@ export class RedisEventBus implements EventBus {
   private readonly keys: RedisBusKeys;
   private readonly command: ScriptedRedis;
   private readonly subscriber: Redis;
-  private readonly topics = new Map<string, TopicState>();
-  /** Per channel, the tail of its SUBSCRIBE/UNSUBSCRIBE operations, which must not overtake. */
-  private readonly channelOps = new Map<string, Promise<void>>();
+  private readonly subscriptions: TopicSubscriptions;
+  private readonly outage: RedisOutage;
   /** Highest id this instance has seen: a floor for the next id even if Redis forgets its counter. */
   private highestKnown = 0;
   private subscriberWasReady = false;
@@ -229,11 +150,6 @@ export class RedisEventBus implements EventBus {
   private sweeping: Promise<void> | undefined;
   private readonly breaker: CircuitBreaker;
   private readonly commandTimeoutMs: number;
-  /** Set while Redis is unreachable and until the rejoin has marked what was delivered locally. */
-  private local: LocalFallback | undefined;
-  /** Topics whose live gap was already reported during this outage (one resume per topic). */
-  private readonly gapReported = new Set<string>();
-  private rejoining: Promise<void> | undefined;
   /** Tells this instance's gap notices from other instances'. */
   private readonly busId = randomBytes(8).toString('hex');
   private readonly probe: BusProbe | undefined;
@@ -242,12 +158,53 @@ export class RedisEventBus implements EventBus {
   constructor(private readonly options: RedisEventBusOptions) {
     this.keys = redisBusKeys(options.keyPrefix ?? 'is');
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    const name = options.connectionName ?? 'infinitescribe';
+    const base: RedisOptions = { maxRetriesPerRequest: 3, ...options.redisOptions, lazyConnect: true };
+    this.command = new Redis(options.url, { ...base, connectionName: `${name}:cmd` }) as ScriptedRedis;
+    // Re-subscribing is done by TopicSubscriptions, not ioredis, so the log can be re-read once it is acknowledged.
+    this.subscriber = new Redis(options.url, { ...base, connectionName: `${name}:sub`, autoResubscribe: false });
+    this.command.defineCommand('isStart', { lua: START_SCRIPT, numberOfKeys: 2 });
+    this.command.defineCommand('isPublish', { lua: PUBLISH_SCRIPT, numberOfKeys: 7 });
+    this.command.defineCommand('isRead', { lua: READ_SCRIPT });
+    this.command.defineCommand('isHead', { lua: HEAD_SCRIPT, numberOfKeys: 2 });
+    this.command.defineCommand('isSweep', { lua: SWEEP_SCRIPT, numberOfKeys: 4 });
+    this.command.defineCommand('isRejoin', { lua: REJOIN_SCRIPT, numberOfKeys: 6 });
+    const knownId = () => this.highestKnown;
+    const noteId = (id: number) => this.noteId(id);
+    this.subscriptions = new TopicSubscriptions({
+      subscriber: this.subscriber,
+      channelPrefix: this.keys.channelPrefix,
+      logger: options.logger,
+      knownId,
+      noteId,
+      redisUsable: () => this.redisUsable,
+      readCounter: async () => toId(await this.redisCall(() => this.command.get(this.keys.seq)), true),
+      readLog: (topic, after) => this.readRedis([topic], after, this.options.limits.maxEvents),
+      onOpenedLocally: () => void this.outage.enter(),
+      onReceived: (record) => this.outage.received(record),
+      onGapNotice: (topic, message) => this.outage.onGapNotice(topic, message),
+      reportLiveGap: (topic, message, details) => this.outage.reportLiveGap(topic, message, details),
+    });
+    this.outage = new RedisOutage({
+      busId: this.busId,
+      localBufferMaxEvents: options.localBufferMaxEvents ?? DEFAULT_LOCAL_BUFFER_MAX_EVENTS,
+      subscriptions: this.subscriptions,
+      logger: options.logger,
+      onLiveGap: options.onLiveGap,
+      onLocalPublish: options.onLocalPublish,
+      knownId,
+      noteId,
+      canRejoin: () => this.started && !this.closed && this.redisUsable && this.subscriber.status === 'ready',
+      markGaps: (topics) => this.markGaps(topics),
+      describeConnections: () => this.describeConnections(),
+    });
+    // The breaker reports its initial state at once: the outage must exist by then.
     this.breaker = new CircuitBreaker({
       ...options.breaker,
       dependency: 'redis',
       onStateChange: (state: BreakerState, dependency: string) => {
         options.breaker?.onStateChange?.(state, dependency);
-        if (state === 'closed') void this.rejoin();
+        if (state === 'closed') void this.outage.rejoin();
       },
     });
     this.probeChannel = this.keys.probePrefix + (options.probe?.id ?? this.busId);
@@ -257,7 +214,7 @@ export class RedisEventBus implements EventBus {
         intervalMs: probeInterval,
         timeoutMs: options.probe?.timeoutMs ?? 2 * probeInterval,
         send: async (nonce) => {
-          void this.rejoin();
+          void this.outage.rejoin();
           return Number(await this.redisCall(() => this.command.publish(this.probeChannel, nonce)));
         },
         canSend: () => this.started && !this.closed && this.redisUsable,
@@ -268,17 +225,6 @@ export class RedisEventBus implements EventBus {
         },
       });
     }
-    const name = options.connectionName ?? 'infinitescribe';
-    const base: RedisOptions = { maxRetriesPerRequest: 3, ...options.redisOptions, lazyConnect: true };
-    this.command = new Redis(options.url, { ...base, connectionName: `${name}:cmd` }) as ScriptedRedis;
-    // Re-subscribing is done here, not by ioredis, so the log can be re-read once it is acknowledged.
-    this.subscriber = new Redis(options.url, { ...base, connectionName: `${name}:sub`, autoResubscribe: false });
-    this.command.defineCommand('isStart', { lua: START_SCRIPT, numberOfKeys: 2 });
-    this.command.defineCommand('isPublish', { lua: PUBLISH_SCRIPT, numberOfKeys: 7 });
-    this.command.defineCommand('isRead', { lua: READ_SCRIPT });
-    this.command.defineCommand('isHead', { lua: HEAD_SCRIPT, numberOfKeys: 2 });
-    this.command.defineCommand('isSweep', { lua: SWEEP_SCRIPT, numberOfKeys: 4 });
-    this.command.defineCommand('isRejoin', { lua: REJOIN_SCRIPT, numberOfKeys: 6 });
     for (const client of [this.command, this.subscriber]) {
       client.on('error', (error: Error) => {
         this.lastError = error.message;
@@ -291,7 +237,7 @@ export class RedisEventBus implements EventBus {
     this.command.on('ready', () => {
       if (!this.started) return;
       this.breaker.recordSuccess();
-      void this.rejoin();
+      void this.outage.rejoin();
     });
     this.subscriber.on('message', (channel: string, message: string) => this.onMessage(channel, message));
     this.subscriber.on('ready', () => this.onSubscriberReady());
@@ -357,51 +303,12 @@ export class RedisEventBus implements EventBus {
 
   private publishLocally(draft: EventDraft): EventRecord {
     if (this.closed) throw new Error('the Redis bus is closed');
-    if (draft.critical) {
-      throw new Error(
-        `Redis is unreachable (${this.describeConnections()}): critical events are refused while only local delivery works`,
-      );
-    }
-    const local = this.enterLocal(); // before the id: the fallback vouches from the id known before it
-    const record: EventRecord = { ...draft, id: nextEventId(this.highestKnown, Date.now()) };
-    this.noteId(record.id);
-    local.add(record, true);
-    const state = this.topics.get(record.topic);
-    if (state) {
-      if (state.held) state.held.push(record);
-      else this.deliver(state, record);
-    }
-    this.options.onLocalPublish?.(record);
-    return record;
+    return this.outage.publish(draft);
   }
 
   async subscribe(topic: string, listener: BusListener): Promise<Unsubscribe> {
     if (this.closed) throw new Error('the Redis bus is closed');
-    let state = this.topics.get(topic);
-    if (!state) state = this.openTopic(topic);
-    const own: BusListener = (event) => listener(event);
-    state.listeners.add(own);
-    try {
-      await state.ready;
-    } catch (error) {
-      state.listeners.delete(own);
-      throw error;
-    }
-    const subscribed = state;
-    let done = false;
-    return async () => {
-      if (done) return;
-      done = true;
-      subscribed.listeners.delete(own);
-      if (subscribed.listeners.size > 0 || this.topics.get(topic) !== subscribed) return;
-      this.topics.delete(topic);
-      if (this.closed) return;
-      await this.enqueue(subscribed.channel, async () => {
-        // A newer subscription to the topic queued its SUBSCRIBE after this; leave it be.
-        if (this.topics.has(topic)) return;
-        await this.subscriber.unsubscribe(subscribed.channel);
-      });
-    };
+    return this.subscriptions.subscribe(topic, listener);
   }
 
   /** Reads the Redis log; while Redis is unreachable, what this instance knows (gaps reported). */
@@ -413,7 +320,7 @@ export class RedisEventBus implements EventBus {
         this.options.logger?.warn({ err: error }, 'hot log read failed; answering from this instance alone');
       }
     }
-    return this.enterLocal().read(topics, after, limit);
+    return this.outage.enter().read(topics, after, limit);
   }
 
   private async readRedis(topics: readonly string[], after: number, limit: number): Promise<HotLogRead> {
@@ -480,9 +387,9 @@ export class RedisEventBus implements EventBus {
     const wedged = this.probe?.wedged();
     if (wedged !== undefined) return { status: 'down', detail: wedged };
     const connected = this.redisUsable && this.subscriber.status === 'ready';
-    if (connected && this.local === undefined && this.breaker.state === 'closed') return { status: 'up' };
+    if (connected && !this.outage.active && this.breaker.state === 'closed') return { status: 'up' };
     const error = this.lastError === undefined ? '' : `; last error: ${this.lastError}`;
-    const local = this.local ? `; ${this.local.publishedCount} events delivered locally only` : '';
+    const local = this.outage.active ? `; ${this.outage.publishedCount} events delivered locally only` : '';
     const mode = connected ? 're-syncing with Redis' : 'Redis unreachable, local delivery only';
     // Local connections stay open and catch up from the log when Redis returns.
     return { status: 'degraded', detail: `${mode} (${this.describeConnections()})${local}${error}` };
@@ -493,9 +400,9 @@ export class RedisEventBus implements EventBus {
     this.closed = true;
     this.probe?.stop();
     this.breaker.dispose();
-    await this.rejoining;
+    await this.outage.settled();
     if (this.sweepTimer) clearInterval(this.sweepTimer);
-    this.topics.clear();
+    this.subscriptions.close();
     await this.sweeping;
     await Promise.all([quit(this.command), quit(this.subscriber)]);
   }
@@ -532,96 +439,9 @@ export class RedisEventBus implements EventBus {
     return this.sweeping;
   }
 
-  private openTopic(topic: string): TopicState {
-    const state: TopicState = {
-      topic,
-      channel: this.keys.channelPrefix + topic,
-      listeners: new Set(),
-      lastDelivered: 0,
-      active: false,
-      needsResync: false,
-      held: undefined,
-      resyncs: 0,
-      resyncChain: Promise.resolve(),
-      ready: Promise.resolve(),
-    };
-    this.topics.set(topic, state);
-    if (!this.redisUsable || this.subscriber.status !== 'ready') {
-      // Redis unreachable: local publishes reach it now; the rejoin subscribes and re-reads the log
-      // from the highest id this instance knew.
-      this.enterLocal();
-      state.lastDelivered = this.highestKnown;
-      state.active = true;
-      state.needsResync = true;
-      return state;
-    }
-    state.ready = this.enqueue(state.channel, async () => {
-      // The counter before SUBSCRIBE: every live message is above it, and a reconnect re-reads from
-      // it if nothing was delivered yet.
-      state.lastDelivered = toId(await this.redisCall(() => this.command.get(this.keys.seq)), true);
-      await this.subscriber.subscribe(state.channel);
-      state.active = true;
-    });
-    state.ready.catch(() => {
-      if (this.topics.get(topic) === state) this.topics.delete(topic);
-    });
-    return state;
-  }
-
-  /** Runs `operation` after every earlier SUBSCRIBE/UNSUBSCRIBE of the same channel. */
-  private enqueue(channel: string, operation: () => Promise<void>): Promise<void> {
-    const previous = this.channelOps.get(channel) ?? Promise.resolve();
-    const result = previous.then(operation);
-    const tail = result.catch(() => undefined);
-    this.channelOps.set(channel, tail);
-    void tail.then(() => {
-      if (this.channelOps.get(channel) === tail) this.channelOps.delete(channel);
-    });
-    return result;
-  }
-
   private onMessage(channel: string, message: string): void {
     if (channel === this.probeChannel) return this.probe?.received(message);
-    if (!channel.startsWith(this.keys.channelPrefix)) return;
-    const state = this.topics.get(channel.slice(this.keys.channelPrefix.length));
-    if (!state) return;
-    if (message.startsWith(GAP_NOTICE_PREFIX)) return this.onGapNotice(state, message);
-    let record: EventRecord;
-    try {
-      record = parseRecord(message);
-    } catch (error) {
-      this.options.logger?.warn({ err: error, channel }, 'ignored a malformed bus message');
-      return;
-    }
-    this.local?.add(record, false);
-    if (state.held) state.held.push(record);
-    else this.deliver(state, record);
-  }
-
-  /** Another instance rejoined after delivering locally on this topic: its streams must resume. */
-  private onGapNotice(state: TopicState, message: string): void {
-    try {
-      const notice = JSON.parse(message) as { gap?: unknown; from?: unknown };
-      if (notice.from === this.busId || typeof notice.gap !== 'number') return;
-      this.noteId(notice.gap);
-      this.reportLiveGap(state.topic, 'events were delivered on another instance only, during a Redis outage');
-    } catch (error) {
-      this.options.logger?.warn({ err: error }, 'ignored a malformed gap notice');
-    }
-  }
-
-  /** Hands a record to every listener of the topic, once, in id order. */
-  private deliver(state: TopicState, record: EventRecord): void {
-    if (record.id <= state.lastDelivered || this.topics.get(state.topic) !== state) return;
-    state.lastDelivered = record.id;
-    this.noteId(record.id);
-    for (const listener of state.listeners) {
-      try {
-        listener(record);
-      } catch (error) {
-        this.options.logger?.warn({ err: error, topic: state.topic }, 'a bus listener threw');
-      }
-    }
+    this.subscriptions.onMessage(channel, message);
   }
 
   private onSubscriberReady(): void {
@@ -636,61 +456,28 @@ export class RedisEventBus implements EventBus {
         this.options.logger?.warn({ err: error }, 'probe re-subscribe failed');
       });
     }
-    for (const state of this.topics.values()) if (state.active) this.resync(state);
-    void this.rejoin();
+    this.subscriptions.resubscribeAll();
+    void this.outage.rejoin();
   }
 
-  /** After a subscriber reconnect: re-subscribe, re-read what was missed, then go live again. */
-  private resync(state: TopicState): void {
-    state.held ??= [];
-    state.resyncs++;
-    const run = async () => {
-      try {
-        await this.enqueue(state.channel, async () => {
-          if (this.topics.get(state.topic) === state) await this.subscriber.subscribe(state.channel);
-        });
-        state.needsResync = false;
-        await this.catchUp(state);
-      } catch (error) {
-        state.needsResync = true;
-        // The connection dropped again: the next 'ready' queues another resync.
-        this.options.logger?.warn({ err: error, topic: state.topic }, 'bus re-subscribe failed');
-      } finally {
-        state.resyncs--;
-        if (state.resyncs === 0) {
-          const held = state.held ?? [];
-          state.held = undefined;
-          for (const record of held) this.deliver(state, record);
-        }
-      }
-    };
-    state.resyncChain = state.resyncChain.then(run);
-  }
-
-  private async catchUp(state: TopicState): Promise<void> {
-    for (let attempt = 1; ; attempt++) {
-      if (this.closed || this.topics.get(state.topic) !== state) return;
-      try {
-        const read = await this.readRedis([state.topic], state.lastDelivered, this.options.limits.maxEvents);
-        if (read.gapTopics.length > 0) {
-          this.reportLiveGap(state.topic, 'live events were lost while the bus subscriber was disconnected', {
-            after: state.lastDelivered,
-            since: read.oldestId,
-          });
-        }
-        for (const record of read.events) this.deliver(state, record);
-        return;
-      } catch (error) {
-        if (attempt >= CATCH_UP_ATTEMPTS) {
-          this.options.logger?.warn({ err: error, topic: state.topic }, 'could not re-read the hot log after a blip');
-          // Rejoin tries again; meanwhile the streams resume (what they missed may be gone).
-          state.needsResync = true;
-          this.reportLiveGap(state.topic, 'the hot log could not be re-read after a blip');
-          return;
-        }
-        await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 100 * 2 ** attempt)));
-      }
-    }
+  /** REJOIN_SCRIPT: gap marks on `topics` and a notice to the other instances; the id it marked at. */
+  private async markGaps(topics: readonly string[]): Promise<number> {
+    const keys = this.keys;
+    const mark = await this.redisCall(() =>
+      this.command.isRejoin(
+        keys.seq,
+        keys.epoch,
+        keys.trim,
+        keys.idle,
+        keys.active,
+        keys.dropped,
+        this.highestKnown,
+        this.busId,
+        keys.channelPrefix,
+        ...topics,
+      ),
+    );
+    return toId(mark);
   }
 
   private noteId(id: number): void {
@@ -724,87 +511,6 @@ export class RedisEventBus implements EventBus {
     );
   }
 
-  private enterLocal(): LocalFallback {
-    if (!this.local) {
-      this.local = new LocalFallback(
-        this.highestKnown,
-        this.options.localBufferMaxEvents ?? DEFAULT_LOCAL_BUFFER_MAX_EVENTS,
-      );
-      this.options.logger?.warn(
-        { connections: this.describeConnections() },
-        'Redis is unreachable: delivering on this instance only until it returns',
-      );
-    }
-    return this.local;
-  }
-
-  /** Tells a topic's streams to resume; during an outage, once per topic. */
-  private reportLiveGap(topic: string, message: string, details: object = {}): void {
-    if (this.local) {
-      if (this.gapReported.has(topic)) return;
-      this.gapReported.add(topic);
-    }
-    this.options.logger?.warn({ topic, ...details }, message);
-    this.options.onLiveGap?.(topic);
-  }
-
-  /**
-   * The way back from local delivery, once Redis is reachable: every topic re-subscribes and
-   * re-reads the log (resync), then the topics published on locally get their gap mark and
-   * notice (REJOIN_SCRIPT), and their streams here resume. Single-flight; retried on the next
-   * reconnect, breaker close or probe round if it fails.
-   */
-  private rejoin(): Promise<void> {
-    if (this.rejoining || !this.local || this.closed || !this.started) return this.rejoining ?? Promise.resolve();
-    if (!this.redisUsable || this.subscriber.status !== 'ready') return Promise.resolve();
-    const run = async () => {
-      const local = this.local;
-      if (!local) return;
-      try {
-        for (const state of this.topics.values()) if (state.needsResync) this.resync(state);
-        await Promise.all([...this.topics.values()].map((state) => state.resyncChain));
-        if ([...this.topics.values()].some((state) => state.needsResync)) return;
-        const topics = [...local.publishedTopics];
-        if (topics.length > 0) {
-          const keys = this.keys;
-          const mark = await this.redisCall(() =>
-            this.command.isRejoin(
-              keys.seq,
-              keys.epoch,
-              keys.trim,
-              keys.idle,
-              keys.active,
-              keys.dropped,
-              this.highestKnown,
-              this.busId,
-              keys.channelPrefix,
-              ...topics,
-            ),
-          );
-          this.noteId(toId(mark));
-          for (const topic of topics) {
-            if (this.topics.has(topic))
-              this.reportLiveGap(topic, 'events were delivered locally only during a Redis outage');
-          }
-        }
-        if (this.local === local) {
-          this.local = undefined;
-          this.gapReported.clear();
-          this.options.logger?.warn(
-            { publishedLocally: local.publishedCount, topics },
-            'Redis is reachable again: re-synced from the log',
-          );
-        }
-      } catch (error) {
-        this.options.logger?.warn({ err: error }, 'rejoin after a Redis outage failed; retrying later');
-      }
-    };
-    this.rejoining = run().finally(() => {
-      this.rejoining = undefined;
-    });
-    return this.rejoining;
-  }
-
   private describeConnections(): string {
     return `command connection ${this.command.status}, subscriber ${this.subscriber.status}, breaker ${this.breaker.state}`;
   }
@@ -819,42 +525,4 @@ async function quit(client: Redis): Promise<void> {
   } finally {
     client.disconnect();
   }
-}
-
-function toId(value: unknown, missingIsZero = false): number {
-  if (value === null && missingIsZero) return 0;
-  const id = typeof value === 'string' ? Number(value) : value;
-  if (typeof id !== 'number' || !Number.isSafeInteger(id) || id < 0) {
-    throw new Error(`unexpected id from Redis: ${String(value)}`);
-  }
-  return id;
-}
-
-function stringArray(value: unknown, script: string): string[] {
-  if (!Array.isArray(value)) throw new Error(`unexpected reply to the ${script} script`);
-  return value.map((item) => String(item));
-}
-
-function topicReply(value: unknown): [string, string, string[]] {
-  if (!Array.isArray(value) || value.length !== 3 || !Array.isArray(value[2])) {
-    throw new Error('unexpected topic entry in the read reply');
-  }
-  return [String(value[0]), String(value[1]), value[2].map((record: unknown) => String(record))];
-}
-
-function parseRecord(json: string): EventRecord {
-  const value: unknown = JSON.parse(json);
-  if (
-    typeof value !== 'object' ||
-    value === null ||
-    !('id' in value) ||
-    typeof value.id !== 'number' ||
-    !('topic' in value) ||
-    typeof value.topic !== 'string' ||
-    !('type' in value) ||
-    typeof value.type !== 'string'
-  ) {
-    throw new Error('not an event record');
-  }
-  return value as EventRecord;
 }

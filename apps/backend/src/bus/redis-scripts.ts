@@ -1,5 +1,5 @@
 /**
- * Lua scripts of the Redis bus (see redis-event-bus.ts for the key layout). Each one runs
+ * Lua scripts of the Redis bus (see redis-bus-keys.ts for the key layout). Each one runs
  * atomically inside Redis, so id assignment, append, trimming and PUBLISH are one step, and a read
  * sees one consistent state of the logs and their trim watermarks.
  *

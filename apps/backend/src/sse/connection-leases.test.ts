@@ -68,7 +68,7 @@ describe.skipIf(!available)('cluster-wide connection leases (own Redis)', () => 
     await expect(store.acquire({ userId: 'other', connectionId: 'c4' }, 2)).resolves.toMatchObject({ granted: true });
     await store.release({ userId: 'u', connectionId: 'c1' });
     await expect(store.acquire({ userId: 'u', connectionId: 'c3' }, 2)).resolves.toMatchObject({ granted: true });
-    expect(await admin.zrange('lt:conns:u', 0, -1)).toEqual(['c2', 'c3']);
+    expect(await admin.zrange('{lt}:conns:u', 0, -1)).toEqual(['c2', 'c3']);
   });
 
   it('expires leases that are not refreshed, keeps refreshed ones, and re-adds them after Redis lost them', async () => {
@@ -79,12 +79,37 @@ describe.skipIf(!available)('cluster-wide connection leases (own Redis)', () => 
       await sleep(120);
       await store.refresh([{ userId: 'u', connectionId: 'alive' }]);
     }
-    expect(await admin.zrange('lt:conns:u', 0, -1)).toEqual(['alive']);
+    expect(await admin.zrange('{lt}:conns:u', 0, -1)).toEqual(['alive']);
     await admin.flushall();
     await store.refresh([{ userId: 'u', connectionId: 'alive' }]);
     await expect(store.acquire({ userId: 'u', connectionId: 'new' }, 2)).resolves.toMatchObject({ granted: true });
     await expect(store.acquire({ userId: 'u', connectionId: 'more' }, 2)).resolves.toEqual({ granted: false, held: 2 });
-    expect(await admin.pttl('lt:conns:u')).toBeGreaterThan(0);
+    expect(await admin.pttl('{lt}:conns:u')).toBeGreaterThan(0);
+  });
+
+  it('renews the leases of many users with a few script calls, not one per user', async () => {
+    const store = createLeases(60_000);
+    // Waits for the connection (a refresh before it is skipped, as after a Redis outage).
+    await store.acquire({ userId: 'm0', connectionId: 'c0' }, 10);
+    const leased = Array.from({ length: 1_200 }, (_, index) => ({
+      userId: `m${index % 1_000}`,
+      connectionId: `c${index}`,
+    }));
+    await store.refresh(leased);
+    const calls = async () => {
+      const stats = await admin.info('commandstats');
+      return ['evalsha', 'eval'].reduce(
+        (sum, name) => sum + Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0),
+        0,
+      );
+    };
+    const before = await calls();
+    await store.refresh(leased);
+    // 1,200 leases in batches of 500: three scripts (sent together), whatever the number of users.
+    expect((await calls()) - before).toBe(3);
+    expect(await admin.zrange('{lt}:conns:m0', 0, -1)).toEqual(['c0', 'c1000']);
+    expect(await admin.zcard('{lt}:conns:m999')).toBe(1);
+    expect(await admin.pttl('{lt}:conns:m999')).toBeGreaterThan(50_000);
   });
 
   it('grants uncounted when Redis is unreachable', async () => {
@@ -115,7 +140,7 @@ describe.skipIf(!available)('cluster-wide connection leases (own Redis)', () => 
     first();
     first();
     expect(a.stats()).toMatchObject({ users: 0 });
-    await expect.poll(() => admin.zcard('lt:conns:u')).toBe(1);
+    await expect.poll(() => admin.zcard('{lt}:conns:u')).toBe(1);
     const again = await b.admit({ userId: 'u', ip: '10.0.0.2', connectionId: 'b2' });
     again();
   });

@@ -31,7 +31,7 @@ export interface ConnectionLeases {
 /** Options of {@link RedisConnectionLeases}. */
 export interface RedisConnectionLeasesOptions {
   url: string;
-  /** Keys are `<prefix>:<keyspace>:<userId>`. Default `is`. */
+  /** Keys are `{<prefix>}:<keyspace>:<userId>` (one hash tag, like the bus: a refresh spans many users). Default `is`. */
   keyPrefix?: string;
   /** What is counted: `conns` (streams, the default), `generations`… Each keyspace has its own limit. */
   keyspace?: string;
@@ -63,16 +63,38 @@ redis.call('PEXPIRE', KEYS[1], ARGV[2])
 return -1
 `;
 
-/** refresh. KEYS: the user's sorted set. ARGV: ttl ms, then connection ids. Returns nothing useful. */
+/**
+ * refresh, for many users at once. KEYS: the users' sorted sets. ARGV: ttl ms; every connection
+ * id, each followed by a line break; per key (in KEYS order) how many of those ids are its own,
+ * comma-separated. Besides the keys, three arguments whatever the number of leases: building an
+ * argument per id costs the instance's event loop far more than these two strings. Returns the
+ * keys renewed.
+ */
 const REFRESH_SCRIPT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-local expiry = now + tonumber(ARGV[1])
-for i = 2, #ARGV do redis.call('ZADD', KEYS[1], expiry, ARGV[i]) end
-redis.call('PEXPIRE', KEYS[1], ARGV[1])
-return #ARGV - 1
+local ttl = tonumber(ARGV[1])
+local expiry = now + ttl
+local ids = {}
+for id in string.gmatch(ARGV[2], '([^\\n]+)\\n') do ids[#ids + 1] = id end
+local k, at = 0, 1
+for count in string.gmatch(ARGV[3], '%d+') do
+  k = k + 1
+  redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', now)
+  for i = at, at + tonumber(count) - 1 do redis.call('ZADD', KEYS[k], expiry, ids[i]) end
+  at = at + tonumber(count)
+  redis.call('PEXPIRE', KEYS[k], ttl)
+end
+return k
 `;
+
+/**
+ * Most leases one refresh script renews. A script blocks Redis while it runs (every publish of
+ * every instance waits), so a refresh of many streams is cut into calls of this size, about a
+ * millisecond of Redis time each, that Redis can interleave with other clients' commands; they
+ * are sent together, so a refresh still costs one round trip.
+ */
+const REFRESH_BATCH = 500;
 
 type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
 
@@ -95,7 +117,7 @@ export class RedisConnectionLeases implements ConnectionLeases {
   private readonly firstReady: Promise<void>;
 
   constructor(private readonly options: RedisConnectionLeasesOptions) {
-    this.prefix = `${options.keyPrefix ?? 'is'}:${options.keyspace ?? 'conns'}:`;
+    this.prefix = `{${options.keyPrefix ?? 'is'}}:${options.keyspace ?? 'conns'}:`;
     this.timeoutMs = options.timeoutMs ?? 1_000;
     this.client = new Redis(options.url, {
       maxRetriesPerRequest: 1,
@@ -104,7 +126,8 @@ export class RedisConnectionLeases implements ConnectionLeases {
       connectionName: options.connectionName ?? 'infinitescribe:leases',
     }) as ScriptedRedis;
     this.client.defineCommand('isLeaseAcquire', { lua: ACQUIRE_SCRIPT, numberOfKeys: 1 });
-    this.client.defineCommand('isLeaseRefresh', { lua: REFRESH_SCRIPT, numberOfKeys: 1 });
+    // The number of keys varies per call: it is the first argument.
+    this.client.defineCommand('isLeaseRefresh', { lua: REFRESH_SCRIPT });
     // Failures surface on the command that hits them; this only keeps ioredis from printing them.
     this.client.on('error', () => undefined);
     this.firstReady = new Promise((resolve) => this.client.once('ready', () => resolve()));
@@ -138,17 +161,36 @@ export class RedisConnectionLeases implements ConnectionLeases {
   }
 
   async refresh(leases: readonly ConnectionLease[]): Promise<void> {
+    if (leases.length === 0 || this.client.status !== 'ready') return;
     const byUser = new Map<string, string[]>();
     for (const lease of leases) {
+      // Ids are ours (random UUIDs, job ids): never empty, never a line break, which separates them.
+      if (lease.connectionId === '' || lease.connectionId.includes('\n')) continue;
       const ids = byUser.get(lease.userId);
       if (ids) ids.push(lease.connectionId);
       else byUser.set(lease.userId, [lease.connectionId]);
     }
-    if (byUser.size === 0 || this.client.status !== 'ready') return;
-    // Sent back to back on one connection: one round trip in all, not one per user.
-    const results = await Promise.allSettled(
-      [...byUser].map(([userId, ids]) => this.client.isLeaseRefresh(this.prefix + userId, this.options.ttlMs, ...ids)),
-    );
+    const calls: Promise<unknown>[] = [];
+    let keys: string[] = [];
+    let ids = '';
+    let counts: number[] = [];
+    let batched = 0;
+    const flush = () => {
+      calls.push(this.client.isLeaseRefresh(keys.length, ...keys, this.options.ttlMs, ids, counts.join(',')));
+      keys = [];
+      ids = '';
+      counts = [];
+      batched = 0;
+    };
+    for (const [userId, userIds] of byUser) {
+      keys.push(this.prefix + userId);
+      counts.push(userIds.length);
+      ids += `${userIds.join('\n')}\n`;
+      batched += userIds.length;
+      if (batched >= REFRESH_BATCH) flush();
+    }
+    if (keys.length > 0) flush();
+    const results = await Promise.allSettled(calls);
     const failed = results.find((result) => result.status === 'rejected');
     if (failed) {
       this.options.logger?.warn({ err: failed.reason }, 'connection lease refresh failed; retried on the next round');

@@ -5,11 +5,11 @@ import { TooManyConnectionsError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { CloseReason, SSEConnection } from './connection.js';
 import type { ConnectionLease, ConnectionLeases } from './connection-leases.js';
-import { controlFrame, eventFrame } from './frame.js';
+import { controlFrame, shareFrame, sharedEventFrame, type SharedFrame } from './frame.js';
 
 /** Anything that takes live events of a topic: a stream, or a waiting long-poll. */
 export interface TopicSubscriber {
-  deliver(record: EventRecord, frame: Buffer): unknown;
+  deliver(record: EventRecord, frame: SharedFrame): unknown;
 }
 
 interface TopicEntry {
@@ -25,6 +25,7 @@ export interface ConnectionManagerOptions {
   logger: FastifyBaseLogger;
   maxConnectionsPerUser: number;
   maxConnectionsPerIp: number;
+  /** Every stream gets a `heartbeat` this often, counted from when it opened. */
   heartbeatMs: number;
   /**
    * Makes `maxConnectionsPerUser` cluster-wide (connection-leases.ts); without it the limit is
@@ -35,23 +36,32 @@ export interface ConnectionManagerOptions {
 }
 
 /**
+ * Longest time between two sweeps: heartbeats and token expiries are this precise, and the
+ * heartbeats due in one sweep go out together (short sweeps keep those bursts small).
+ */
+const MAX_SWEEP_MS = 250;
+
+/**
  * The registry of open streams on this instance, by id, user, IP and topic. It holds one bus
  * subscription per topic (reference-counted over local subscribers) and fans each event out as
- * one pre-built frame.
+ * one pre-built frame. One sweep timer serves every stream's heartbeats and token expiry (no timer
+ * per stream).
  */
 export class ConnectionManager {
   private readonly connections = new Map<string, SSEConnection>();
   private readonly perUser = new Map<string, number>();
   private readonly perIp = new Map<string, number>();
   private readonly topics = new Map<string, TopicEntry>();
-  private readonly heartbeat: NodeJS.Timeout;
+  private readonly sweepTimer: NodeJS.Timeout;
   /** Cluster-wide leases held by this instance's streams, by connection id. */
   private readonly leased = new Map<string, ConnectionLease>();
   private readonly leaseRefresh: NodeJS.Timeout | undefined;
 
   constructor(private readonly options: ConnectionManagerOptions) {
-    this.heartbeat = setInterval(() => this.sendHeartbeat(), options.heartbeatMs);
-    this.heartbeat.unref();
+    // A tenth of the heartbeat interval at most: each stream's heartbeat is at most that late.
+    const sweepMs = Math.max(10, Math.min(MAX_SWEEP_MS, options.heartbeatMs / 10));
+    this.sweepTimer = setInterval(() => this.sweep(Date.now()), sweepMs);
+    this.sweepTimer.unref();
     const leases = options.leases;
     if (leases) {
       this.leaseRefresh = setInterval(
@@ -146,6 +156,9 @@ export class ConnectionManager {
    * active, so a hot-log read made afterwards cannot miss an event that is not also queued live.
    */
   async register(connection: SSEConnection): Promise<void> {
+    // Ended while its setup awaited (the client left): its close callback has run already.
+    if (connection.isClosed) return;
+    connection.nextHeartbeatAt = Date.now() + this.options.heartbeatMs;
     this.connections.set(connection.id, connection);
     this.options.metrics.connectionsActive.inc();
     this.options.metrics.connectionsTotal.inc();
@@ -201,8 +214,7 @@ export class ConnectionManager {
     let ended = 0;
     for (const connection of [...this.connections.values()]) {
       if (!connection.topics.includes(topic)) continue;
-      // 'replay_failed': the stream could not be kept exact; the client's resume replays it.
-      connection.close('replay_failed');
+      connection.close('resync');
       ended++;
     }
     return ended;
@@ -214,14 +226,14 @@ export class ConnectionManager {
   }
 
   stop(): void {
-    clearInterval(this.heartbeat);
+    clearInterval(this.sweepTimer);
     clearInterval(this.leaseRefresh);
     void this.options.leases?.close();
   }
 
   private dispatch(subscribers: ReadonlySet<TopicSubscriber>, record: EventRecord): void {
     // Serialized once here, whatever the number of subscribers.
-    const frame = eventFrame(record);
+    const frame = sharedEventFrame(record);
     let delivered = 0;
     for (const subscriber of subscribers) if (subscriber.deliver(record, frame) === true) delivered++;
     if (delivered === 0) return;
@@ -230,9 +242,24 @@ export class ConnectionManager {
     this.options.metrics.deliveryLatency.observe(Math.max(0, Date.now() - publishedAt) / 1000);
   }
 
-  private sendHeartbeat(): void {
-    const frame = controlFrame('heartbeat', { ts: new Date().toISOString() });
-    for (const connection of this.connections.values()) connection.write(frame);
+  /**
+   * Heartbeats of the streams whose turn it is (one frame, built once per sweep) and token
+   * expiries. A stream's heartbeats keep their phase: due times advance by whole intervals.
+   */
+  private sweep(now: number): void {
+    const heartbeatMs = this.options.heartbeatMs;
+    let frame: SharedFrame | undefined;
+    // Deleting the current entry (a stream that expires here) is safe while iterating a Map.
+    for (const connection of this.connections.values()) {
+      if (now >= connection.nextHeartbeatAt) {
+        frame ??= shareFrame(Buffer.from(controlFrame('heartbeat', { ts: new Date(now).toISOString() })));
+        connection.writeShared(frame);
+        connection.nextHeartbeatAt += heartbeatMs;
+        // After a stall (event loop blocked, machine suspended) do not catch up with a burst.
+        if (connection.nextHeartbeatAt <= now) connection.nextHeartbeatAt = now + heartbeatMs;
+      }
+      connection.checkExpiry(now);
+    }
   }
 }
 

@@ -1,8 +1,14 @@
-import type { ServerResponse } from 'node:http';
+import { ServerResponse } from 'node:http';
 import type { EventRecord } from '../events/event-record.js';
+import { controlFrame, type SharedFrame } from './frame.js';
 
-/** Why a connection ended; each is a label of the disconnect metric. */
-export type CloseReason = 'client_closed' | 'slow_consumer' | 'auth_expired' | 'shutdown' | 'error' | 'replay_failed';
+/**
+ * Why a connection ended; each is a label of the disconnect metric. `resync`: the bus could not
+ * keep the stream's topics exact (a live gap), so the stream ends and its client resumes;
+ * `replay_failed`: setting the stream up (replay, catch-up) failed.
+ */
+export type CloseReason =
+  'client_closed' | 'slow_consumer' | 'auth_expired' | 'shutdown' | 'error' | 'replay_failed' | 'resync';
 
 /** Who is on a connection and what it may receive. */
 export interface ConnectionIdentity {
@@ -31,12 +37,23 @@ export class SSEConnection {
   readonly userId: string;
   readonly ip: string;
   readonly topics: readonly string[];
-  /** Token expiry (ms since epoch); refresh moves it. */
+  /** Token expiry (ms since epoch); {@link SSEConnection.setExpiry} moves it. */
   expiresAt = Infinity;
+  /** When `auth.expiring` is due (ms since epoch); Infinity once sent. */
+  private warnAt = Infinity;
+  /**
+   * When the next heartbeat is due (ms since epoch), kept by the connection manager's sweep: one
+   * timer for all streams, and each stream's heartbeats fall at its own phase (its open time),
+   * so they are spread over the interval instead of all written in one burst.
+   */
+  nextHeartbeatAt = Infinity;
   private state: 'replaying' | 'live' | 'closed' = 'replaying';
   private lastSentId = -1;
-  private pending: { record: EventRecord; frame: Buffer }[] = [];
-  private readonly timers = new Set<NodeJS.Timeout>();
+  private pending: { record: EventRecord; frame: SharedFrame }[] = [];
+  /** Something went through the response (so its headers did): shared frames may skip it. */
+  private headersWritten = false;
+  /** An HTTP/1 response, whose socket carries this body alone (not an HTTP/2 session's). */
+  private readonly ownsSocket: boolean;
 
   constructor(
     identity: ConnectionIdentity,
@@ -47,6 +64,7 @@ export class SSEConnection {
     this.userId = identity.userId;
     this.ip = identity.ip;
     this.topics = identity.topics;
+    this.ownsSocket = response instanceof ServerResponse;
     // 'close' fires on every ending: client abort, socket error, proxy kill, our own end().
     response.once('close', () => {
       this.finish('client_closed');
@@ -70,7 +88,7 @@ export class SSEConnection {
   }
 
   /** Offers a published event; sent at most once, in id order. */
-  deliver(record: EventRecord, frame: Buffer): boolean {
+  deliver(record: EventRecord, frame: SharedFrame): boolean {
     if (this.state === 'replaying') {
       this.pending.push({ record, frame });
       return false;
@@ -79,10 +97,10 @@ export class SSEConnection {
   }
 
   /** Writes an event of the replay; returns whether it was sent (not already past it). */
-  sendEvent(record: EventRecord, frame: Buffer | string): boolean {
+  sendEvent(record: EventRecord, frame: SharedFrame): boolean {
     if (this.state === 'closed' || record.id <= this.lastSentId) return false;
     this.lastSentId = record.id;
-    this.write(frame);
+    this.writeShared(frame);
     return true;
   }
 
@@ -106,23 +124,58 @@ export class SSEConnection {
   write(chunk: Buffer | string): void {
     if (this.state === 'closed') return;
     this.response.write(chunk);
+    this.headersWritten = true;
+    this.checkBuffered();
+  }
+
+  /**
+   * The fan-out's hot path: a frame written as the same bytes to every connection (events,
+   * heartbeats). Once the headers are out and nothing waits in the response's own buffer, it goes
+   * straight to the socket as a pre-built chunk: one socket write, where going through the
+   * response costs a size line built per write, a cork and a deferred uncork per connection and a
+   * 4-buffer writev. Same bytes on the wire, same order (the response writes to that socket
+   * directly too, in call order).
+   */
+  writeShared(frame: SharedFrame): void {
+    if (this.state === 'closed') return;
+    const socket = this.response.socket;
+    if (
+      this.ownsSocket &&
+      this.headersWritten &&
+      socket !== null &&
+      socket.writable &&
+      this.response.writableLength === socket.writableLength
+    ) {
+      socket.write(this.response.chunkedEncoding ? frame.chunked : frame.plain);
+    } else {
+      this.response.write(frame.plain);
+    }
+    this.checkBuffered();
+  }
+
+  private checkBuffered(): void {
     if (this.response.writableLength > this.options.maxBufferedBytes) this.close('slow_consumer');
   }
 
-  /** Runs `callback` after `ms` unless the connection has ended by then. */
-  schedule(ms: number, callback: () => void): void {
-    if (this.state === 'closed') return;
-    const timer = setTimeout(() => {
-      this.timers.delete(timer);
-      callback();
-    }, ms);
-    this.timers.add(timer);
+  /**
+   * Sets the token expiry: `auth.expiring` is sent `warningMs` before it (at once if that is past)
+   * and the stream ends with `auth.expired` at it. A refresh calls it again with the new expiry.
+   */
+  setExpiry(expiresAt: number, warningMs: number, now = Date.now()): void {
+    this.expiresAt = expiresAt;
+    this.warnAt = expiresAt - warningMs;
+    this.checkExpiry(now);
   }
 
-  /** Cancels every timer made by {@link SSEConnection.schedule}. */
-  clearTimers(): void {
-    for (const timer of this.timers) clearTimeout(timer);
-    this.timers.clear();
+  /** Sends what the token's expiry calls for by `now`; run by the manager's sweep. */
+  checkExpiry(now: number): void {
+    if (now >= this.warnAt) {
+      this.warnAt = Infinity;
+      this.write(
+        controlFrame('auth.expiring', { connectionId: this.id, expiresAt: new Date(this.expiresAt).toISOString() }),
+      );
+    }
+    if (now >= this.expiresAt) this.close('auth_expired', controlFrame('auth.expired', { connectionId: this.id }));
   }
 
   /**
@@ -144,7 +197,6 @@ export class SSEConnection {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.pending = [];
-    this.clearTimers();
     this.options.onClose(this, reason);
   }
 }

@@ -1,7 +1,7 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { describe, expect, it } from 'vitest';
 import type { EventRecord } from '../events/event-record.js';
-import { controlFrame, eventFrame, retryFrame, toEnvelope } from './frame.js';
+import { controlFrame, eventFrame, sharedEventFrame, retryFrame, toEnvelope } from './frame.js';
 
 /** Feeds `text` to a third-party parser in chunks cut at `cuts`, as a network might split it. */
 function parse(text: string, cuts: number[] = []): { events: EventSourceMessage[]; retries: number[] } {
@@ -93,5 +93,17 @@ describe('SSE framing', () => {
     expect(frame).toBe('event: stream.reset\ndata: {"reason":"gap","since":"42"}\n\n');
     const { events } = parse(frame);
     expect(events[0]?.id).toBeUndefined();
+  });
+});
+
+describe('event frame bytes', () => {
+  it('wraps the frame as one HTTP/1.1 chunk: hex size line, the frame, CRLF', () => {
+    const event = record(9, { title: 'unicode 🎉 and\nnewline', level: 'info' });
+    const { plain, chunked } = sharedEventFrame(event);
+    expect(plain.equals(eventFrame(event))).toBe(true);
+    const sizeLineEnd = chunked.indexOf('\r\n');
+    expect(Number.parseInt(chunked.subarray(0, sizeLineEnd).toString('latin1'), 16)).toBe(plain.length);
+    expect(chunked.subarray(sizeLineEnd + 2, sizeLineEnd + 2 + plain.length).equals(plain)).toBe(true);
+    expect(chunked.subarray(sizeLineEnd + 2 + plain.length).toString('latin1')).toBe('\r\n');
   });
 });

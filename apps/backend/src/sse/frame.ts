@@ -23,6 +23,32 @@ export function eventFrame(record: EventRecord): Buffer {
   );
 }
 
+/**
+ * A frame written as the same bytes to many connections (an event's, a heartbeat), encoded once
+ * in both forms a response body may need: `plain` for bodies written through Node's response (or
+ * ended by closing the connection), `chunked` for HTTP/1.1 bodies written straight to the socket
+ * (one chunk: size line, frame, CRLF — the bytes Node's response would produce for that write).
+ */
+export interface SharedFrame {
+  plain: Buffer;
+  chunked: Buffer;
+}
+
+/** Wraps `plain` for {@link SharedFrame}. */
+export function shareFrame(plain: Buffer): SharedFrame {
+  const sizeLine = `${plain.length.toString(16)}\r\n`;
+  const chunked = Buffer.allocUnsafe(sizeLine.length + plain.length + 2);
+  const at = chunked.write(sizeLine, 0, 'latin1');
+  plain.copy(chunked, at);
+  chunked.write('\r\n', at + plain.length, 'latin1');
+  return { plain, chunked };
+}
+
+/** {@link eventFrame} as a {@link SharedFrame}. */
+export function sharedEventFrame(record: EventRecord): SharedFrame {
+  return shareFrame(eventFrame(record));
+}
+
 /** A control event: no `id:` line, so it never moves the client's resume point. */
 export function controlFrame<TType extends ControlEventType>(type: TType, data: ControlEvents[TType]): string {
   return `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;

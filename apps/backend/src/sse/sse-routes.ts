@@ -11,7 +11,7 @@ import type { EventStore } from '../store/event-store.js';
 import { canSubscribe } from '../auth/principal.js';
 import { SSEConnection } from './connection.js';
 import type { ConnectionManager } from './connection-manager.js';
-import { controlFrame, eventFrame, retryFrame } from './frame.js';
+import { controlFrame, sharedEventFrame, retryFrame } from './frame.js';
 import { planReplay } from './replay.js';
 import { resolveTopics } from './topic-access.js';
 
@@ -38,9 +38,6 @@ const SSE_HEADERS = {
   'x-accel-buffering': 'no',
 } as const;
 
-/** Longest delay setTimeout accepts; later expiries are re-armed when it fires. */
-const MAX_TIMER_MS = 2 ** 31 - 1;
-
 /** `GET /api/sse/stream` and `POST /api/sse/connections/:connectionId/refresh`. */
 export function registerStreamRoutes(app: FastifyInstance, services: StreamRouteServices): void {
   app.get(STREAM_PATH, (request, reply) => openStream(services, request, reply));
@@ -54,8 +51,7 @@ export function registerStreamRoutes(app: FastifyInstance, services: StreamRoute
     }
     const lost = connection.topics.find((topic) => !canSubscribe(principal, topic));
     if (lost !== undefined) throw new ForbiddenTopicError(lost);
-    connection.expiresAt = principal.expiresAt;
-    armExpiry(services, connection);
+    connection.setExpiry(principal.expiresAt, services.config.authExpiryWarningMs);
     return { connectionId: connection.id, expiresAt: new Date(connection.expiresAt).toISOString() };
   });
 }
@@ -93,6 +89,9 @@ async function openStream(services: StreamRouteServices, request: FastifyRequest
   response.socket?.setNoDelay(true);
   response.socket?.setKeepAlive(true, 30_000);
   const log = request.log;
+  // The stream outlives its request: its close is logged by the server's logger, so the request's
+  // child logger is not kept alive for the stream's whole life.
+  const serverLog = request.server.log;
   const connection = new SSEConnection(
     { id: connectionId, userId: principal.userId, ip: request.ip, topics },
     response,
@@ -101,11 +100,10 @@ async function openStream(services: StreamRouteServices, request: FastifyRequest
       onClose: (closed, reason) => {
         connections.unregister(closed, reason);
         release();
-        log.debug({ connectionId: closed.id, reason }, 'stream closed');
+        serverLog.debug({ connectionId: closed.id, reason }, 'stream closed');
       },
     },
   );
-  connection.expiresAt = principal.expiresAt;
   // A fresh stream starts after the current head and says so: a client with no resume point yet
   // keeps that id, and the stream itself catches up on whatever lands before its subscription is
   // active, so nothing published after the connect is ever missed.
@@ -119,7 +117,8 @@ async function openStream(services: StreamRouteServices, request: FastifyRequest
         ...(startId === undefined ? {} : { lastEventId: formatEventId(startId) }),
       }),
   );
-  armExpiry(services, connection);
+  // Checked from here on by the connection manager's sweep (no timer per stream).
+  connection.setExpiry(principal.expiresAt, config.authExpiryWarningMs);
   log.debug({ connectionId: connection.id, userId: principal.userId, topics }, 'stream opened');
 
   try {
@@ -147,7 +146,7 @@ async function currentHead(services: StreamRouteServices): Promise<number | unde
 async function catchUp(services: StreamRouteServices, connection: SSEConnection, startId: number): Promise<void> {
   connection.skipThrough(startId);
   const read = await services.bus.read(connection.topics, startId, services.config.replayMaxEvents);
-  for (const event of read.events) connection.sendEvent(event, eventFrame(event));
+  for (const event of read.events) connection.sendEvent(event, sharedEventFrame(event));
 }
 
 async function resume(
@@ -176,30 +175,9 @@ async function resume(
   }
   if (plan.after !== undefined) connection.skipThrough(plan.after);
   let replayed = 0;
-  for (const event of plan.events) if (connection.sendEvent(event, eventFrame(event))) replayed++;
+  for (const event of plan.events) if (connection.sendEvent(event, sharedEventFrame(event))) replayed++;
   metrics.replayedEvents.inc(replayed);
   connection.write(controlFrame('stream.resumed', { replayed, complete: plan.complete }));
-}
-
-/** Warns `authExpiryWarningMs` before the token expires, and ends the stream when it does. */
-function armExpiry(services: StreamRouteServices, connection: SSEConnection): void {
-  connection.clearTimers();
-  const untilExpiry = connection.expiresAt - Date.now();
-  const untilWarning = Math.max(0, untilExpiry - services.config.authExpiryWarningMs);
-  if (untilWarning <= MAX_TIMER_MS) {
-    connection.schedule(untilWarning, () =>
-      connection.write(
-        controlFrame('auth.expiring', {
-          connectionId: connection.id,
-          expiresAt: new Date(connection.expiresAt).toISOString(),
-        }),
-      ),
-    );
-  }
-  connection.schedule(Math.max(0, Math.min(untilExpiry, MAX_TIMER_MS)), () => {
-    if (Date.now() < connection.expiresAt) return armExpiry(services, connection);
-    connection.close('auth_expired', controlFrame('auth.expired', { connectionId: connection.id }));
-  });
 }
 
 function asString(value: unknown): string | undefined {

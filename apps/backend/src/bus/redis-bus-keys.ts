@@ -1,0 +1,52 @@
+/**
+ * The Redis key layout of the bus (prefix `is` by default; every key carries the hash tag `{is}`):
+ *   {is}:seq            string  highest id issued (the id counter)
+ *   {is}:epoch          string  coverage floor of this key set: readers from below it get a gap.
+ *                               Created at the first start; if it is missing later, Redis lost its
+ *                               data and the next script to run re-creates it (see redis-scripts.ts)
+ *   {is}:log:<topic>    stream  the topic's hot log; entry id `<event id>-0`, field `r` = record JSON
+ *   {is}:trim           hash    topic -> highest id trimmed from its log (its gap watermark)
+ *   {is}:active         zset    topic -> last publish time (ms), for the idle sweep
+ *   {is}:idle           zset    topic -> watermark, for topics whose log aged out and was deleted
+ *   {is}:dropped        string  watermark of idle topics folded away (bounded memory), a floor for
+ *                               every topic Redis no longer knows
+ *   {is}:ch:<topic>     pub/sub channel carrying the record JSON
+ *   {is}:probe:<id>     pub/sub channel of one instance's self-addressed probe (bus-probe.ts)
+ *
+ * Why one hash tag for everything, and what it costs on Redis Cluster: see redis-event-bus.ts.
+ */
+
+/** The keys of one deployment (one prefix). */
+export interface RedisBusKeys {
+  seq: string;
+  epoch: string;
+  trim: string;
+  idle: string;
+  active: string;
+  dropped: string;
+  logPrefix: string;
+  channelPrefix: string;
+  /** Channels of the self-addressed probes, one per instance (never a topic channel). */
+  probePrefix: string;
+  /** Matches every key of the prefix (for SCAN). */
+  pattern: string;
+}
+
+export function redisBusKeys(prefix: string): RedisBusKeys {
+  if (!/^[A-Za-z0-9_.:-]+$/.test(prefix)) {
+    throw new Error(`invalid Redis key prefix "${prefix}": use letters, digits and _ . : - (no braces)`);
+  }
+  const tag = `{${prefix}}`;
+  return {
+    seq: `${tag}:seq`,
+    epoch: `${tag}:epoch`,
+    trim: `${tag}:trim`,
+    idle: `${tag}:idle`,
+    active: `${tag}:active`,
+    dropped: `${tag}:dropped`,
+    logPrefix: `${tag}:log:`,
+    channelPrefix: `${tag}:ch:`,
+    probePrefix: `${tag}:probe:`,
+    pattern: `${tag}:*`,
+  };
+}
