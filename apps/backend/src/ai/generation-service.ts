@@ -79,7 +79,7 @@ export interface GenerationServiceOptions {
   now?: () => number;
 }
 
-/** `unannounced`: its `started` could not be published or stored, so the request failed. */
+/** `unannounced`: its journal entry or `started` could not be published, so the request failed. */
 type StopReason = 'user' | 'remote' | 'shutdown' | 'timeout' | 'unannounced';
 
 interface Generation {
@@ -295,11 +295,11 @@ export class GenerationService {
     createdAt: number;
     checkpoint?: GenerationCheckpoint;
   }): Generation {
-    const { checkpoint } = fields;
+    const { checkpoint, ...job } = fields;
     const generation: Generation = {
-      ...fields,
-      request: { ...fields.request },
-      topic: userTopic(fields.userId),
+      ...job,
+      request: { ...job.request },
+      topic: userTopic(job.userId),
       status: 'running',
       emitted: checkpoint?.text ?? '',
       continuation: checkpoint?.text ?? '',
@@ -312,7 +312,6 @@ export class GenerationService {
       controller: new AbortController(),
       done: Promise.resolve(),
     };
-    delete (generation as Partial<typeof fields>).checkpoint;
     this.generations.add(generation);
     return generation;
   }
@@ -366,15 +365,14 @@ export class GenerationService {
     try {
       let usage: CompletionUsage | undefined;
       const { request, continuation } = generation;
-      const stream = provider.stream({
-        prompt: request.prompt,
-        maxTokens: Math.max(1, request.maxTokens - generation.tokens),
-        signal: generation.controller.signal,
-        ...(continuation === '' ? {} : { continuation }),
-      });
       // Out of tokens before a restart: nothing more to ask for.
-      const exhausted = generation.tokens >= request.maxTokens;
-      if (!exhausted) {
+      if (generation.tokens < request.maxTokens) {
+        const stream = provider.stream({
+          prompt: request.prompt,
+          maxTokens: request.maxTokens - generation.tokens,
+          signal: generation.controller.signal,
+          ...(continuation === '' ? {} : { continuation }),
+        });
         for await (const chunk of stream) {
           if (generation.stopReason) break;
           if (chunk.type === 'delta') {
@@ -461,7 +459,7 @@ export class GenerationService {
     return true;
   }
 
-  /** A generation whose `started` did not get out or stored: the request fails, nothing is left running. */
+  /** A generation that could not be journalled or announced: the request fails, nothing is left running. */
   private async abandon(generation: Generation): Promise<void> {
     generation.finishing = true;
     generation.coalescer?.stop();
