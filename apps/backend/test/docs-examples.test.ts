@@ -134,7 +134,7 @@ async function importExample(name: string): Promise<unknown> {
 const METRICS_TOKEN = 'docs-metrics-token';
 
 /** How each example file is run; a file without an entry fails the suite. */
-const RUNNERS: Record<string, ((server: TestApp) => Promise<void>) | 'type-checked only'> = {
+const RUNNERS: Record<string, ((server: TestApp) => Promise<void>) | 'run in Chromium'> = {
   'try-it.sh': async (server) => {
     const { code, stdout, stderr } = await runScript('try-it.sh', { BASE: server.url });
     expect({ code, stderr }).toEqual({ code: 0, stderr: '' });
@@ -214,8 +214,9 @@ const RUNNERS: Record<string, ((server: TestApp) => Promise<void>) | 'type-check
       await proxy.close();
     }
   },
-  // Needs a browser DOM: type-checked with the other examples ('the TypeScript examples compile').
-  'react-app.tsx': 'type-checked only',
+  // Needs a browser: built by Vite and run in Chromium against a real server by
+  // apps/frontend/test/docs-react-example.test.ts (and type-checked with the other examples here).
+  'react-app.tsx': 'run in Chromium',
 };
 
 describe('docs: examples and excerpts', () => {
