@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signDevToken } from '../src/auth/dev-token.js';
+import { callAs, pollUntil } from './helpers/api-call.js';
 import { createScratchDatabase, type ScratchDatabase } from './helpers/scratch-database.js';
 import { startServerProcess, type ServerProcess } from './helpers/server-process.js';
 import { requireService, TEST_DATABASE_URL, TEST_REDIS_URL } from './helpers/services.js';
@@ -16,36 +17,14 @@ interface Delta {
   text: string;
 }
 
-async function call(
-  url: string,
-  userId: string,
-  route: string,
-  body?: unknown,
-): Promise<{ status: number; body: Record<string, unknown> }> {
-  const [method, path] = route.split(' ') as [string, string];
-  const token = await signDevToken(TEST_JWT_SECRET, { userId, expiresIn: 3600 });
-  const headers: Record<string, string> = { authorization: `Bearer ${token}` };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${url}${path}`, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
+const call = callAs;
 
 /** Payloads of the published events of `type` a reader got. */
 function payloads<T>(events: Parameters<typeof ofType>[0], type: string): T[] {
   return ofType<{ payload: T }>(events, type).map((envelope) => envelope.payload);
 }
 
-async function until(condition: () => Promise<boolean>, what: string, timeoutMs = 30_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-}
+const until = (condition: () => Promise<boolean>, what: string) => pollUntil(condition, what, 30_000);
 
 /** Generations on two real instances sharing Redis and PostgreSQL, each with its own INSTANCE_ID. */
 describe.skipIf(!available)('AI generations on two real instances (Redis + PostgreSQL)', () => {

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signDevToken } from '../src/auth/dev-token.js';
+import { callAs, pollUntil } from './helpers/api-call.js';
 import { createScratchDatabase, type ScratchDatabase } from './helpers/scratch-database.js';
 import { startServerProcess, type ServerProcess } from './helpers/server-process.js';
 import { requireService, TEST_DATABASE_URL, TEST_REDIS_URL } from './helpers/services.js';
@@ -11,30 +12,8 @@ const available =
   (await requireService('Redis', TEST_REDIS_URL)) && (await requireService('PostgreSQL', TEST_DATABASE_URL));
 
 const token = (userId: string) => signDevToken(TEST_JWT_SECRET, { userId, expiresIn: 3600 });
-
-async function call(
-  url: string,
-  route: string,
-  body?: unknown,
-): Promise<{ status: number; body: Record<string, unknown> }> {
-  const [method, path] = route.split(' ') as [string, string];
-  const headers: Record<string, string> = { authorization: `Bearer ${await token('tmi')}` };
-  if (body !== undefined) headers['content-type'] = 'application/json';
-  const response = await fetch(`${url}${path}`, {
-    method,
-    headers,
-    body: body === undefined ? undefined : JSON.stringify(body),
-  });
-  return { status: response.status, body: (await response.json()) as Record<string, unknown> };
-}
-
-async function until(condition: () => Promise<boolean>, what: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (!(await condition())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-}
+const call = (url: string, route: string, body?: unknown) => callAs(url, 'tmi', route, body);
+const until = pollUntil;
 
 describe.skipIf(!available)('tasks on two real instances (Redis + PostgreSQL)', () => {
   let database: ScratchDatabase;
