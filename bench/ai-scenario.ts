@@ -18,7 +18,7 @@ import {
   startOurServer,
   stopChild,
 } from './processes.js';
-import { verdict } from './report.js';
+import { verdictTable, type VerdictRow } from './report.js';
 
 /**
  * `npm run bench -- --scenario=ai`: 200 concurrent AI generations at 50 tokens/s each through one
@@ -336,7 +336,7 @@ export async function runAiScenario(): Promise<void> {
     const added = ttftAdded.summary();
     const completed = GENERATIONS - rejected - incomplete;
     const lat = (s: LatencySummary) => `${fmtMs(s.p50)} / ${fmtMs(s.p99)} / ${fmtMs(s.max)}`;
-    const rows: [string, string, string, boolean | undefined][] = [
+    const rows: VerdictRow[] = [
       [
         `Generations completed (of ${GENERATIONS}, ${MAX_TOKENS} tokens each at ${TOKENS_PER_SECOND}/s)`,
         fmtInt(completed),
@@ -399,16 +399,7 @@ export async function runAiScenario(): Promise<void> {
         undefined,
       ],
     ];
-    const table = [
-      '| Metric | ours (Fastify) | Target | Result |',
-      '| --- | ---: | --- | --- |',
-      ...rows.map(
-        ([name, value, target, pass]) =>
-          `| ${name} | ${value} | ${target} | ${pass === undefined ? 'info' : verdict(pass)} |`,
-      ),
-    ].join('\n');
-    const judged = rows.filter((row) => row[3] !== undefined);
-    const passed = judged.filter((row) => row[3] === true).length;
+    const { table, passed, judged } = verdictTable('ours (Fastify)', rows);
     const runSeconds = (runEnd - runStart) / 1000;
     const pctOfCore = (ms: number) => `${((ms / (runSeconds * 1000)) * 100).toFixed(0)} %`;
     const header =
@@ -421,7 +412,7 @@ export async function runAiScenario(): Promise<void> {
       `${quiet.exhausted ? ' (budget exhausted)' : ''} · ` +
       `background CPU before start ${background.toFixed(0)} % of a core`;
     const notes =
-      `${passed} of ${judged.length} rows pass. ${fmtInt(deltaFrames)} delta frames, ${fmtInt(tokens)} tokens, ` +
+      `${passed} of ${judged} rows pass. ${fmtInt(deltaFrames)} delta frames, ${fmtInt(tokens)} tokens, ` +
       `${rejected} POSTs refused, ${protocolErrors} ai.generation.failed events; provider clock offset ${offset.toFixed(2)} ms.`;
     const warning =
       otherCpuMs / (runSeconds * 1000) > 0.25

@@ -33,6 +33,7 @@ import {
   stopChild,
 } from './processes.js';
 import { Publisher } from './publisher.js';
+import { verdictTable, type VerdictRow } from './report.js';
 
 /**
  * `npm run bench -- --scenario=cluster` — two instances of our server sharing one Redis (the
@@ -364,8 +365,6 @@ async function startInstance(
   return { label, server, pool, clients };
 }
 
-const verdict = (pass: boolean) => (pass ? 'PASS' : '**FAIL**');
-
 export async function runCluster(): Promise<void> {
   const startedAt = nowMs();
   const prefix = `bench${randomBytes(4).toString('hex')}`;
@@ -471,7 +470,7 @@ async function report(run: {
   const lat = (summary: LatencySummary) => `${fmtMs(summary.p50)} / ${fmtMs(summary.p99)} / ${fmtMs(summary.max)}`;
   const passed = steps.filter((step) => stepOk(step.all));
   const best = passed.at(-1);
-  const rows: [string, string, string, boolean | undefined][] = [
+  const rows: VerdictRow[] = [
     [
       `Delivery latency p50 / p99 / max, ms — all ${fmtInt(base.all.streams)} streams (${BASE_RATE} ev/s = ${fmtInt(BASE_RATE * base.all.streams)} deliveries/s, ${BASE_SECONDS} s)`,
       lat(base.all.latency),
@@ -539,15 +538,7 @@ async function report(run: {
       undefined,
     ],
   ];
-  const table = [
-    '| Metric | Measured | Target | Result |',
-    '| --- | ---: | --- | --- |',
-    ...rows.map(
-      ([name, value, target, pass]) =>
-        `| ${name} | ${value} | ${target} | ${pass === undefined ? 'info' : verdict(pass)} |`,
-    ),
-  ].join('\n');
-  const judged = rows.filter((row) => row[3] !== undefined);
+  const { table, passed: rowsPassed, judged } = verdictTable('Measured', rows);
   const curve = [
     '| ev/s (target) | published ev/s | deliveries/s | p50 ms | p99 ms | max ms | p99 on A ms | p99 on B ms | delivered | disconnects | ack p99 ms | CPU A | CPU B | CPU clients | CPU other |',
     '| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
@@ -572,7 +563,7 @@ async function report(run: {
     `${cpus()[0]?.model ?? 'cpu'} · 2 instances (Redis bus, prefix ${run.prefix}) + Redis + load generators + publisher on 127.0.0.1 · ` +
     `${run.minutes.toFixed(1)} min · waited ${(quiet.waitedMs / 1000).toFixed(0)} s for quiet`;
   const text =
-    `${header}\n\n${table}\n\n${judged.filter((row) => row[3]).length} of ${judged.length} rows pass.${warning}\n\n` +
+    `${header}\n\n${table}\n\n${rowsPassed} of ${judged} rows pass.${warning}\n\n` +
     `### Curve: deliveries/s against p99 (publishes on A; ${STEP_SECONDS} s steps until p99 > ${THROUGHPUT_P99_LIMIT_MS} ms)\n\n` +
     `CPU is % of one core while publishing: instance A, instance B, load generators + publisher, everything else (Redis included).\n\n${curve}\n\n` +
     `### Redis commands seen by MONITOR (top-level, by \`<instance>/<client name> <command>\`)\n\n` +

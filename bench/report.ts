@@ -34,6 +34,26 @@ function fmtRatio(value: number): string {
 
 export const verdict = (pass: boolean) => (pass ? 'PASS' : '**FAIL**');
 
+/** One row of a scenario's verdict table: name, measured value, target, pass (`undefined`: info only). */
+export type VerdictRow = [name: string, value: string, target: string, pass: boolean | undefined];
+
+/** A scenario's verdict table (`valueHeader` names the measured column) and how many judged rows pass. */
+export function verdictTable(
+  valueHeader: string,
+  rows: readonly VerdictRow[],
+): { table: string; passed: number; judged: number } {
+  const table = [
+    `| Metric | ${valueHeader} | Target | Result |`,
+    '| --- | ---: | --- | --- |',
+    ...rows.map(
+      ([name, value, target, pass]) =>
+        `| ${name} | ${value} | ${target} | ${pass === undefined ? 'info' : verdict(pass)} |`,
+    ),
+  ].join('\n');
+  const judged = rows.filter((row) => row[3] !== undefined);
+  return { table, passed: judged.filter((row) => row[3] === true).length, judged: judged.length };
+}
+
 /** The acceptance table: both servers side by side, the ratio and the issue's target per row. */
 export function mainTable(
   plan: Plan,
