@@ -1,15 +1,12 @@
-import type { FastifyBaseLogger } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { MemoryEventBus } from '../bus/memory-event-bus.js';
+import { openSharedEventLog, type SharedEventLog } from '../../test/helpers/shared-event-log.js';
+import type { MemoryEventBus } from '../bus/memory-event-bus.js';
 import { AppError } from '../errors.js';
-import { idFloorAt } from '../events/event-id.js';
 import type { EventRecord } from '../events/event-record.js';
-import { EventPublisher } from '../events/event-publisher.js';
+import type { EventPublisher } from '../events/event-publisher.js';
 import { GENERATION_JOURNAL_TOPIC } from '../jobs/journal-events.js';
-import { createLogger } from '../observability/logger.js';
 import { Metrics } from '../observability/metrics.js';
-import type { EventStore } from '../store/event-store.js';
-import { PgliteEventStore } from '../store/pglite-event-store.js';
+import type { PgliteEventStore } from '../store/pglite-event-store.js';
 import type { AIProvider } from './ai-provider.js';
 import { FakeOpenAIServer, waitUntil } from './fake-openai-server.js';
 import { instanceTagOf, newGenerationId } from '../jobs/job-id.js';
@@ -38,37 +35,18 @@ async function until(condition: () => Promise<boolean>): Promise<void> {
 describe('GenerationService across instances', () => {
   let bus: MemoryEventBus;
   let store: PgliteEventStore;
-  let storeDown: boolean;
+  let log: SharedEventLog;
   let services: GenerationService[];
   let publisher: EventPublisher;
-  const logger = createLogger({ level: 'silent' }) as FastifyBaseLogger;
 
   beforeEach(async () => {
-    bus = new MemoryEventBus({ maxEvents: 10_000, maxAgeMs: 3_600_000 });
-    await bus.start({ idFloor: idFloorAt(Date.now() - 60_000), coveredFrom: 0 });
-    store = new PgliteEventStore();
-    await store.init();
-    storeDown = false;
-    // The store as the publisher sees it, with a switch to take it down.
-    const flaky = new Proxy(store, {
-      get(target, property, receiver) {
-        if (storeDown && property === 'knownDown') return () => ({ status: 'down', detail: 'test' });
-        if (storeDown && (property === 'health' || property === 'append')) {
-          return property === 'health'
-            ? async () => ({ status: 'down', detail: 'test' })
-            : async () => Promise.reject(new Error('store down'));
-        }
-        const value: unknown = Reflect.get(target, property, receiver);
-        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-      },
-    }) as EventStore;
-    publisher = new EventPublisher({ bus, store: flaky, metrics: new Metrics({ defaultMetrics: false }), logger });
+    log = await openSharedEventLog();
+    ({ bus, store, publisher } = log);
     services = [];
   });
   afterEach(async () => {
     await Promise.allSettled(services.map((service) => service.stop()));
-    await bus.close();
-    await store.close();
+    await log.close();
   });
 
   function instance(instanceId: string, provider: AIProvider, options: Partial<GenerationServiceOptions> = {}) {
@@ -78,7 +56,7 @@ describe('GenerationService across instances', () => {
       bus,
       store,
       metrics: new Metrics({ defaultMetrics: false }),
-      logger,
+      logger: log.logger,
       instanceId,
       flushMs: 20,
       maxConcurrentPerUser: 3,
@@ -250,13 +228,13 @@ describe('GenerationService across instances', () => {
 
   it('refuses to start when the store is down, without using up the user’s slots', async () => {
     const a = instance('a', new OfflineProvider({ tokensPerSecond: 100_000, seed: 1 }), { maxConcurrentPerUser: 1 });
-    storeDown = true;
+    log.setStoreDown(true);
     for (let attempt = 0; attempt < 3; attempt++) {
       const error = await a.create('u1', { prompt: 'x' }).catch((thrown: unknown) => thrown);
       expect(error).toBeInstanceOf(AppError);
       expect((error as AppError).code).toBe('store_unavailable');
     }
-    storeDown = false;
+    log.setStoreDown(false);
     const id = await a.create('u1', { prompt: 'x', maxTokens: 5 });
     await until(async () => (await a.get('u1', id)).status !== 'running');
     expect((await a.get('u1', id)).status).toBe('completed');
@@ -265,7 +243,7 @@ describe('GenerationService across instances', () => {
   it('reports a generation whose outcome could not be stored as failed, not running', async () => {
     const a = instance('a', slowOffline());
     const id = await a.create('u1', { prompt: 'x', maxTokens: 3 });
-    storeDown = true;
+    log.setStoreDown(true);
     await until(async () => (await a.get('u1', id)).status !== 'running');
     expect(await a.get('u1', id)).toMatchObject({
       status: 'failed',

@@ -1,15 +1,12 @@
-import type { FastifyBaseLogger } from 'fastify';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { openSharedEventLog, type SharedEventLog } from '../../test/helpers/shared-event-log.js';
 import { z } from 'zod';
 import { OfflineProvider } from '../ai/offline-provider.js';
-import { MemoryEventBus } from '../bus/memory-event-bus.js';
-import { idFloorAt } from '../events/event-id.js';
+import type { MemoryEventBus } from '../bus/memory-event-bus.js';
 import type { EventRecord } from '../events/event-record.js';
-import { EventPublisher } from '../events/event-publisher.js';
-import { createLogger } from '../observability/logger.js';
+import type { EventPublisher } from '../events/event-publisher.js';
 import { Metrics } from '../observability/metrics.js';
-import type { EventStore } from '../store/event-store.js';
-import { PgliteEventStore } from '../store/pglite-event-store.js';
+import type { PgliteEventStore } from '../store/pglite-event-store.js';
 import { demoTask } from './demo-task.js';
 import { TaskCatalog } from './task-catalog.js';
 import { instanceTagOf, newTaskId } from '../jobs/job-id.js';
@@ -56,37 +53,19 @@ const throwing = defineTaskKind<{ safe: boolean }>({
 describe('TaskRunner across instances', () => {
   let bus: MemoryEventBus;
   let store: PgliteEventStore;
-  let storeDown: boolean;
+  let log: SharedEventLog;
   let runners: TaskRunner[];
   let publisher: EventPublisher;
-  const logger = createLogger({ level: 'silent' }) as FastifyBaseLogger;
   const provider = new OfflineProvider({ tokensPerSecond: 1_000, seed: 1 });
 
   beforeEach(async () => {
-    bus = new MemoryEventBus({ maxEvents: 10_000, maxAgeMs: 3_600_000 });
-    await bus.start({ idFloor: idFloorAt(Date.now() - 60_000), coveredFrom: 0 });
-    store = new PgliteEventStore();
-    await store.init();
-    storeDown = false;
-    const flaky = new Proxy(store, {
-      get(target, property, receiver) {
-        if (storeDown && property === 'knownDown') return () => ({ status: 'down', detail: 'test' });
-        if (storeDown && (property === 'health' || property === 'append')) {
-          return property === 'health'
-            ? async () => ({ status: 'down', detail: 'test' })
-            : async () => Promise.reject(new Error('store down'));
-        }
-        const value: unknown = Reflect.get(target, property, receiver);
-        return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-      },
-    }) as EventStore;
-    publisher = new EventPublisher({ bus, store: flaky, metrics: new Metrics({ defaultMetrics: false }), logger });
+    log = await openSharedEventLog();
+    ({ bus, store, publisher } = log);
     runners = [];
   });
   afterEach(async () => {
     await Promise.allSettled(runners.map((runner) => runner.stop()));
-    await bus.close();
-    await store.close();
+    await log.close();
   });
 
   function instance(instanceId: string, options: Partial<TaskRunnerOptions> = {}) {
@@ -97,7 +76,7 @@ describe('TaskRunner across instances', () => {
       bus,
       store,
       metrics: new Metrics({ defaultMetrics: false }),
-      logger,
+      logger: log.logger,
       instanceId,
       maxConcurrentPerUser: 2,
       maxQueuedPerUser: 5,
@@ -260,11 +239,11 @@ describe('TaskRunner across instances', () => {
 
   it('refuses to start when the store is down, without using up the user’s slots', async () => {
     const a = instance('a', { maxConcurrentPerUser: 1, maxQueuedPerUser: 0 });
-    storeDown = true;
+    log.setStoreDown(true);
     for (let attempt = 0; attempt < 3; attempt++) {
       await expect(a.create('u1', 'demo', { stageMs: 0 })).rejects.toMatchObject({ code: 'store_unavailable' });
     }
-    storeDown = false;
+    log.setStoreDown(false);
     const id = await a.create('u1', 'demo', { stages: 1, stageMs: 2_000 });
     await expect(a.create('u1', 'demo', {})).rejects.toMatchObject({ code: 'rate_limited' });
     await a.cancel('u1', id);
