@@ -1,14 +1,10 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { instanceTagOf, newGenerationId } from '../src/jobs/job-id.js';
 import { RESTART_ERROR } from '../src/ai/generation-service.js';
-import { idFloorAt } from '../src/events/event-id.js';
 import type { EventRecord } from '../src/events/event-record.js';
 import { GENERATION_JOURNAL_TOPIC } from '../src/jobs/journal-events.js';
-import { PgliteEventStore } from '../src/store/pglite-event-store.js';
-import { startTestApp, type TestApp } from './helpers/test-app.js';
+import { restartFixture } from './helpers/restart-fixture.js';
+import type { TestApp } from './helpers/test-app.js';
 
 async function getGeneration(server: TestApp, token: string, id: string): Promise<Record<string, unknown>> {
   const response = await fetch(`${server.url}/api/ai/generations/${id}`, {
@@ -26,22 +22,12 @@ const outcomesIn = (events: EventRecord[], id: string) =>
 
 /** No generation stays "running" forever when the process running it goes away. */
 describe('AI generations across a restart (PGlite on disk)', () => {
-  const dirs: string[] = [];
-  const servers: TestApp[] = [];
-  afterEach(async () => {
-    await Promise.allSettled(servers.splice(0).map((server) => server.close()));
-    await Promise.allSettled(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
-  });
-
-  async function start(dir: string, env: Record<string, string> = {}): Promise<TestApp> {
-    const server = await startTestApp(env, { store: new PgliteEventStore({ dataDir: dir }) });
-    servers.push(server);
-    return server;
-  }
+  const fixture = restartFixture();
+  afterEach(() => fixture.cleanup());
+  const start = fixture.start;
 
   it('a clean shutdown hands running generations over; the next process completes them', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ai-restart-'));
-    dirs.push(dir);
+    const dir = await fixture.dataDir('ai-restart-');
     const first = await start(dir, { AI_OFFLINE_TOKENS_PER_SECOND: '5' });
     const token = await first.token('u1');
     const response = await fetch(`${first.url}/api/ai/generations`, {
@@ -57,8 +43,7 @@ describe('AI generations across a restart (PGlite on disk)', () => {
       await new Promise((resolve) => setTimeout(resolve, 50));
       before = String((await getGeneration(first, token, id))['text']);
     }
-    await first.close();
-    servers.length = 0;
+    await fixture.stop(first);
 
     // Another process on the same data: it finds the checkpoint and goes on from there.
     const second = await start(dir, { AI_OFFLINE_TOKENS_PER_SECOND: '500' });
@@ -85,34 +70,19 @@ describe('AI generations across a restart (PGlite on disk)', () => {
   });
 
   it('after a crash, the next process marks the generations left running as failed', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'ai-crash-'));
-    dirs.push(dir);
+    const dir = await fixture.dataDir('ai-crash-');
     // What a process that died mid-generation leaves in the store: journal + started, no outcome.
-    const store = new PgliteEventStore({ dataDir: dir });
-    await store.init();
     const startedAt = Date.now() - 5_000;
     const crashed = newGenerationId(instanceTagOf('crashed-process'), startedAt);
     const finished = newGenerationId(instanceTagOf('crashed-process'), startedAt);
-    let nextId = idFloorAt(startedAt) + 1;
     const request = { prompt: 'x', maxTokens: 10 };
-    const record = (topic: string, type: EventRecord['type'], payload: unknown): EventRecord => ({
-      id: nextId++,
-      topic,
-      type,
-      ts: new Date(startedAt).toISOString(),
-      payload,
-      critical: true,
-    });
-    for (const event of [
-      record(GENERATION_JOURNAL_TOPIC, 'journal.started', { jobId: crashed, userId: 'u1', request }),
-      record('user:u1', 'ai.generation.started', { generationId: crashed }),
-      record(GENERATION_JOURNAL_TOPIC, 'journal.started', { jobId: finished, userId: 'u2', request }),
-      record('user:u2', 'ai.generation.started', { generationId: finished }),
-      record('user:u2', 'ai.generation.completed', { generationId: finished, text: ' done.' }),
-    ]) {
-      await store.append(event);
-    }
-    await store.close();
+    await fixture.leaveBehind(dir, startedAt, [
+      [GENERATION_JOURNAL_TOPIC, 'journal.started', { jobId: crashed, userId: 'u1', request }],
+      ['user:u1', 'ai.generation.started', { generationId: crashed }],
+      [GENERATION_JOURNAL_TOPIC, 'journal.started', { jobId: finished, userId: 'u2', request }],
+      ['user:u2', 'ai.generation.started', { generationId: finished }],
+      ['user:u2', 'ai.generation.completed', { generationId: finished, text: ' done.' }],
+    ]);
 
     const server = await start(dir);
     const stored = await server.app.realtime.store.readAfter({ topics: ['user:u1', 'user:u2'], after: 0, limit: 1000 });

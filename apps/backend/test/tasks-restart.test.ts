@@ -1,15 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { idFloorAt } from '../src/events/event-id.js';
 import type { EventRecord } from '../src/events/event-record.js';
-import { PgliteEventStore } from '../src/store/pglite-event-store.js';
 import { instanceTagOf, newTaskId } from '../src/jobs/job-id.js';
 import { TASK_JOURNAL_TOPIC } from '../src/jobs/journal-events.js';
 import { journalEntry } from '../src/tasks/task-log.js';
 import { RESTART_ERROR, SHUTDOWN_ERROR } from '../src/tasks/task-runner.js';
-import { startTestApp, type TestApp } from './helpers/test-app.js';
+import { restartFixture } from './helpers/restart-fixture.js';
+import type { TestApp } from './helpers/test-app.js';
 
 async function getTask(server: TestApp, token: string, id: string): Promise<Record<string, unknown>> {
   const response = await fetch(`${server.url}/api/tasks/${id}`, { headers: { authorization: `Bearer ${token}` } });
@@ -24,22 +20,12 @@ const outcomesIn = (events: EventRecord[], id: string) =>
 
 /** No task stays "running" forever when the process running it goes away. */
 describe('tasks across a restart (PGlite on disk)', () => {
-  const dirs: string[] = [];
-  const servers: TestApp[] = [];
-  afterEach(async () => {
-    await Promise.allSettled(servers.splice(0).map((server) => server.close()));
-    await Promise.allSettled(dirs.splice(0).map((dir) => rm(dir, { recursive: true, force: true })));
-  });
-
-  async function start(dir: string, env: Record<string, string> = {}): Promise<TestApp> {
-    const server = await startTestApp(env, { store: new PgliteEventStore({ dataDir: dir }) });
-    servers.push(server);
-    return server;
-  }
+  const fixture = restartFixture();
+  afterEach(() => fixture.cleanup());
+  const start = fixture.start;
 
   it('a clean shutdown fails running tasks in their stage; the next process reports them failed', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'tasks-restart-'));
-    dirs.push(dir);
+    const dir = await fixture.dataDir('tasks-restart-');
     const first = await start(dir);
     const token = await first.token('u1');
     const response = await fetch(`${first.url}/api/tasks`, {
@@ -53,8 +39,7 @@ describe('tasks across a restart (PGlite on disk)', () => {
       if (Date.now() > deadline) throw new Error('not in stage 2 yet');
       await new Promise((resolve) => setTimeout(resolve, 20));
     }
-    await first.close();
-    servers.length = 0;
+    await fixture.stop(first);
 
     const second = await start(dir);
     const view = await getTask(second, await second.token('u1'), id);
@@ -66,23 +51,11 @@ describe('tasks across a restart (PGlite on disk)', () => {
   });
 
   it('after a crash, the next process fails the tasks left running with their stage', async () => {
-    const dir = await mkdtemp(join(tmpdir(), 'tasks-crash-'));
-    dirs.push(dir);
+    const dir = await fixture.dataDir('tasks-crash-');
     // What a process that died mid-task leaves in the store: journal + stage starts, no outcome.
-    const store = new PgliteEventStore({ dataDir: dir });
-    await store.init();
     const startedAt = Date.now() - 5_000;
     const crashed = newTaskId(instanceTagOf('crashed-process'), startedAt);
     const finished = newTaskId(instanceTagOf('crashed-process'), startedAt);
-    let nextId = idFloorAt(startedAt) + 1;
-    const record = (topic: string, type: EventRecord['type'], payload: unknown): EventRecord => ({
-      id: nextId++,
-      topic,
-      type,
-      ts: new Date(startedAt).toISOString(),
-      payload,
-      critical: true,
-    });
     const stages = ['Outline', 'Draft', 'Polish'];
     const progress = (taskId: string, stageIndex: number) => ({
       taskId,
@@ -91,20 +64,13 @@ describe('tasks across a restart (PGlite on disk)', () => {
       stageCount: 3,
       percent: Math.floor((stageIndex / 3) * 1000) / 10,
     });
-    for (const event of [
-      record(
-        TASK_JOURNAL_TOPIC,
-        'journal.started',
-        journalEntry(crashed, 'u1', { kind: 'outline-draft-polish', stages }),
-      ),
-      record('user:u1', 'task.progress', progress(crashed, 0)),
-      record('user:u1', 'task.progress', progress(crashed, 1)),
-      record(TASK_JOURNAL_TOPIC, 'journal.started', journalEntry(finished, 'u2', { kind: 'demo', stages })),
-      record('user:u2', 'task.completed', { taskId: finished, result: { ok: true } }),
-    ]) {
-      await store.append(event);
-    }
-    await store.close();
+    await fixture.leaveBehind(dir, startedAt, [
+      [TASK_JOURNAL_TOPIC, 'journal.started', journalEntry(crashed, 'u1', { kind: 'outline-draft-polish', stages })],
+      ['user:u1', 'task.progress', progress(crashed, 0)],
+      ['user:u1', 'task.progress', progress(crashed, 1)],
+      [TASK_JOURNAL_TOPIC, 'journal.started', journalEntry(finished, 'u2', { kind: 'demo', stages })],
+      ['user:u2', 'task.completed', { taskId: finished, result: { ok: true } }],
+    ]);
 
     const server = await start(dir);
     const stored = await server.app.realtime.store.readAfter({ topics: ['user:u1', 'user:u2'], after: 0, limit: 1000 });
