@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
+import { quitRedis } from '../resilience/quit-redis.js';
 import type { Principal } from './principal.js';
 import type { TicketStore } from './ticket-store.js';
 
@@ -48,14 +49,8 @@ export class RedisTicketStore implements TicketStore {
     return parsePrincipal(stored);
   }
 
-  async close(): Promise<void> {
-    try {
-      if (this.client.status === 'ready') await this.client.quit();
-    } catch {
-      // Closing anyway.
-    } finally {
-      this.client.disconnect();
-    }
+  close(): Promise<void> {
+    return quitRedis(this.client);
   }
 }
 

@@ -58,6 +58,7 @@ import {
   type BreakerState,
   type CircuitBreakerOptions,
 } from '../resilience/circuit-breaker.js';
+import { quitRedis } from '../resilience/quit-redis.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 import { BusProbe } from './bus-probe.js';
 import type { BusListener, BusLogger, EventBus, HotLogRead, Unsubscribe } from './event-bus.js';
@@ -131,7 +132,6 @@ const SWEEP_BATCH = 500;
 const DEFAULT_MAX_IDLE_TOPICS = 50_000;
 const DEFAULT_COMMAND_TIMEOUT_MS = 3_000;
 const DEFAULT_LOCAL_BUFFER_MAX_EVENTS = 10_000;
-const QUIT_TIMEOUT_MS = 1_000;
 
 export class RedisEventBus implements EventBus {
   readonly kind = 'redis' as const;
@@ -404,7 +404,7 @@ export class RedisEventBus implements EventBus {
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.subscriptions.close();
     await this.sweeping;
-    await Promise.all([quit(this.command), quit(this.subscriber)]);
+    await Promise.all([quitRedis(this.command), quitRedis(this.subscriber)]);
   }
 
   /**
@@ -513,16 +513,5 @@ export class RedisEventBus implements EventBus {
 
   private describeConnections(): string {
     return `command connection ${this.command.status}, subscriber ${this.subscriber.status}, breaker ${this.breaker.state}`;
-  }
-}
-
-async function quit(client: Redis): Promise<void> {
-  try {
-    // Bounded: a Redis that does not answer must not hold up shutdown.
-    if (client.status === 'ready') await withTimeout(client.quit(), QUIT_TIMEOUT_MS, 'QUIT unanswered');
-  } catch {
-    // Closing anyway.
-  } finally {
-    client.disconnect();
   }
 }

@@ -1,4 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
+import { quitRedis } from '../resilience/quit-redis.js';
 import { withTimeout } from '../resilience/with-timeout.js';
 
 /** One open stream, as the cluster-wide count knows it. */
@@ -197,13 +198,7 @@ export class RedisConnectionLeases implements ConnectionLeases {
     }
   }
 
-  async close(): Promise<void> {
-    try {
-      if (this.client.status === 'ready') await this.client.quit();
-    } catch {
-      // Closing anyway.
-    } finally {
-      this.client.disconnect();
-    }
+  close(): Promise<void> {
+    return quitRedis(this.client);
   }
 }
