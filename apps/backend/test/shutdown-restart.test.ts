@@ -2,31 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { signDevToken } from '../src/auth/dev-token.js';
+import { clusterToken, publishNotification } from './helpers/cluster.js';
 import { startServerProcess, type ServerProcess } from './helpers/server-process.js';
 import { ofType, openStream, published } from './helpers/sse-reader.js';
-import { TEST_JWT_SECRET } from './helpers/test-app.js';
 
-const token = (userId: string, scope?: string) =>
-  signDevToken(TEST_JWT_SECRET, { userId, expiresIn: 3600, ...(scope ? { scope } : {}) });
-
-async function publish(url: string, body: { topic: string; critical?: boolean; title: string }): Promise<string> {
-  const response = await fetch(`${url}/api/events`, {
-    method: 'POST',
-    headers: {
-      authorization: `Bearer ${await token('publisher', 'events:publish')}`,
-      'content-type': 'application/json',
-    },
-    body: JSON.stringify({
-      topic: body.topic,
-      type: 'notification',
-      payload: { title: body.title, level: 'info' },
-      critical: body.critical ?? false,
-    }),
-  });
-  expect(response.status).toBe(body.critical ? 201 : 202);
-  return ((await response.json()) as { id: string }).id;
-}
+const token = clusterToken;
 
 describe('graceful shutdown and restart (real processes, embedded store on disk)', () => {
   const dataDir = mkdtempSync(join(tmpdir(), 'is-restart-'));
@@ -44,9 +24,9 @@ describe('graceful shutdown and restart (real processes, embedded store on disk)
       openStream(first.url, { token: await token('u1') }),
     ]);
     const before = [
-      await publish(first.url, { topic: 'user:u1', title: 'a', critical: true }),
-      await publish(first.url, { topic: 'user:u1', title: 'b' }),
-      await publish(first.url, { topic: 'user:u1', title: 'c', critical: true }),
+      await publishNotification(first.url, { topic: 'user:u1', title: 'a', critical: true }),
+      await publishNotification(first.url, { topic: 'user:u1', title: 'b' }),
+      await publishNotification(first.url, { topic: 'user:u1', title: 'c', critical: true }),
     ];
     for (const stream of streams) await stream.waitFor((events) => published(events).length === 3);
 
@@ -63,7 +43,7 @@ describe('graceful shutdown and restart (real processes, embedded store on disk)
     await resumed.waitFor((events) => events.some((event) => event.event === 'stream.resumed'));
     expect(ofType(resumed.events, 'stream.reset')).toEqual([]);
     expect(ofType(resumed.events, 'stream.resumed')).toEqual([{ replayed: 0, complete: true }]);
-    const after = await publish(second.url, { topic: 'user:u1', title: 'd' });
+    const after = await publishNotification(second.url, { topic: 'user:u1', title: 'd' });
     expect(BigInt(after)).toBeGreaterThan(BigInt(before.at(-1) ?? '0'));
     await resumed.waitFor((events) => published(events).some((event) => event.id === after));
     resumed.close();
@@ -78,11 +58,11 @@ describe('graceful shutdown and restart (real processes, embedded store on disk)
     behind.close();
 
     // A crash (SIGKILL): no head is recorded, yet new ids still go up and critical events survive.
-    const critical = await publish(second.url, { topic: 'user:u1', title: 'e', critical: true });
+    const critical = await publishNotification(second.url, { topic: 'user:u1', title: 'e', critical: true });
     await second.stop('SIGKILL');
     server = await startServerProcess({ DATA_DIR: dataDir });
     const third = server;
-    const newest = await publish(third.url, { topic: 'user:u1', title: 'f' });
+    const newest = await publishNotification(third.url, { topic: 'user:u1', title: 'f' });
     expect(BigInt(newest)).toBeGreaterThan(BigInt(critical));
     const crashed = await openStream(third.url, { token: await token('u1'), lastEventId: after });
     await crashed.waitFor((events) => events.some((event) => event.event === 'stream.resumed'));
