@@ -79,13 +79,8 @@ export class GenerationLog {
   async find(userId: string, generationId: string): Promise<LoggedGeneration | undefined> {
     const parts = parseGenerationId(generationId);
     if (!parts) return undefined;
-    const { startedId, events } = await this.journal.history(
-      userId,
-      generationId,
-      parts.startedAtMs,
-      MAX_SCANNED_EVENTS,
-    );
-    if (startedId === undefined) return undefined;
+    const { started, events } = await this.journal.history(userId, generationId, parts.startedAtMs, MAX_SCANNED_EVENTS);
+    if (!started) return undefined;
     const terminal = events.find((event) => this.journal.isTerminal(event));
     const status = terminal ? (TERMINAL_STATUS[terminal.type] as GenerationStatus) : 'running';
     const result: LoggedGeneration = { generationId, userId, status, text: '' };

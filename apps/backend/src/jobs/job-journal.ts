@@ -23,6 +23,12 @@ export interface JobEvents {
   terminalTypes: ReadonlySet<string>;
 }
 
+/** A job's `journal.started`: its event id and payload. */
+export interface JournalEntry {
+  id: number;
+  entry: JournalPayload<'journal.started'>;
+}
+
 /** A journalled job with no outcome in the store. */
 export interface UnfinishedJob {
   jobId: string;
@@ -92,7 +98,7 @@ export class JobJournal {
   }
 
   /**
-   * The journal entry of `jobId` (and its event id) and its stored events on `userId`'s topic, in id order, from
+   * The journal entry of `jobId` and its stored events on `userId`'s topic, in id order, from
    * `sinceMs` (the job's start) up to and including its outcome, reading at most `maxEvents`.
    * Another user's job is not found: its entry names another user.
    * @throws UnavailableError when the store cannot be read.
@@ -102,10 +108,9 @@ export class JobJournal {
     jobId: string,
     sinceMs: number,
     maxEvents: number,
-  ): Promise<{ started?: JournalPayload<'journal.started'>; startedId?: number; events: EventRecord[] }> {
+  ): Promise<{ started?: JournalEntry; events: EventRecord[] }> {
     const topic = userTopic(userId);
-    let started: JournalPayload<'journal.started'> | undefined;
-    let startedId: number | undefined;
+    let started: JournalEntry | undefined;
     const events: EventRecord[] = [];
     let done = false;
     await this.scan(
@@ -116,8 +121,7 @@ export class JobJournal {
         if (event.topic === this.events.topic) {
           const entry = event.payload as JournalPayload<'journal.started'>;
           if (event.type === 'journal.started' && entry.jobId === jobId && entry.userId === userId) {
-            started = entry;
-            startedId = event.id;
+            started = { id: event.id, entry };
           }
         } else if (this.jobIdOf(event) === jobId) {
           events.push(event);
@@ -126,7 +130,7 @@ export class JobJournal {
       },
       { stop: () => done, maxEvents },
     );
-    return started && startedId !== undefined ? { started, startedId, events } : { events };
+    return started ? { started, events } : { events };
   }
 
   /** Pages through the store after `after` on `topics` until `stop()` or the end. */

@@ -101,7 +101,7 @@ export class TaskLog {
         else if (this.journal.isTerminal(event)) terminal ??= event;
       }
     }
-    return viewOf(taskId, { request: started?.request, progress, terminal });
+    return viewOf(taskId, { request: started?.entry.request, progress, terminal });
   }
 
   /**
