@@ -200,6 +200,7 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
   });
   app.addHook('onClose', async () => {
     await Promise.all([generations.stop(), tasks.stop()]);
+    await provider.close?.();
     connections.stop();
     retention.stop();
     try {

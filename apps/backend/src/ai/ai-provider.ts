@@ -59,6 +59,8 @@ export interface AIProvider {
    * completion is complete; every failure, including an abort, is a {@link ProviderError}.
    */
   stream(request: CompletionRequest): AsyncIterable<CompletionChunk>;
+  /** Frees what the provider holds (pooled connections); called once, after every stream ended. */
+  close?(): Promise<void>;
 }
 
 /** Wraps anything thrown into a {@link ProviderError} (an abort of `signal` becomes `aborted`). */

@@ -1,4 +1,10 @@
-import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
+import {
+  createServer,
+  type IncomingHttpHeaders,
+  type IncomingMessage,
+  type Server,
+  type ServerResponse,
+} from 'node:http';
 import type { AddressInfo } from 'node:net';
 
 /**
@@ -8,10 +14,20 @@ import type { AddressInfo } from 'node:net';
  * - `http-500`: a JSON error body with status 500;
  * - `hang`: never answers (no headers);
  * - `stall`: headers and a few chunks, then nothing, connection open;
- * - `cut`: a few chunks, then the end of the body without `[DONE]`.
+ * - `cut`: a few chunks, then the end of the body without `[DONE]`;
+ * - `raw`: {@link FakeOpenAIServer.raw} as it is, in one write (any body a server might send).
  * `chunkDelayMs` spaces the chunks (slow chunks) in every mode that sends some.
  */
-export type FakeMode = 'normal' | 'error-mid-stream' | 'http-500' | 'hang' | 'stall' | 'cut';
+export type FakeMode = 'normal' | 'error-mid-stream' | 'http-500' | 'hang' | 'stall' | 'cut' | 'raw';
+
+/** The response of mode `raw`. */
+export interface RawResponse {
+  /** Default 200. */
+  status?: number;
+  /** Default `text/event-stream`. */
+  contentType?: string;
+  body: string;
+}
 
 /** One request the fake received. */
 export interface FakeRequest {
@@ -20,6 +36,8 @@ export interface FakeRequest {
   body: unknown;
   /** The client went away before the response ended (an abort, a timeout). */
   aborted: boolean;
+  /** The client's port: equal for two requests sent on one kept-alive connection. */
+  remotePort: number | undefined;
   /** Content chunks written so far. */
   chunksSent: number;
   /** Resolves when the connection of this request is closed, whoever closed it. */
@@ -35,6 +53,7 @@ export interface FakeOpenAIServerOptions {
   chunkDelayMs?: number;
   /** Content chunks sent before `error-mid-stream`, `stall` or `cut` strikes. */
   chunksBeforeFailure?: number;
+  raw?: RawResponse;
 }
 
 /** The default reply: multi-byte characters on purpose, so chunk splits can fall inside one. */
@@ -52,6 +71,7 @@ export class FakeOpenAIServer {
   reply: string;
   chunkDelayMs: number;
   chunksBeforeFailure: number;
+  raw: RawResponse;
   readonly requests: FakeRequest[] = [];
   /** The base URL to configure as AI_BASE_URL (ends with `/v1`); still known after close. */
   baseUrl = '';
@@ -65,6 +85,7 @@ export class FakeOpenAIServer {
     this.reply = options.reply ?? FAKE_REPLY;
     this.chunkDelayMs = options.chunkDelayMs ?? 1;
     this.chunksBeforeFailure = options.chunksBeforeFailure ?? 3;
+    this.raw = options.raw ?? { body: '' };
   }
 
   /** Starts listening on 127.0.0.1 and a free port. */
@@ -81,7 +102,7 @@ export class FakeOpenAIServer {
         } catch {
           body = undefined;
         }
-        void fake.answer(request.url ?? '/', request.headers, body, response);
+        void fake.answer(request, body, response);
       });
     });
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -108,13 +129,15 @@ export class FakeOpenAIServer {
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
   }
 
-  private async answer(path: string, headers: IncomingHttpHeaders, body: unknown, response: ServerResponse) {
+  private async answer(request: IncomingMessage, body: unknown, response: ServerResponse) {
+    const path = request.url ?? '/';
     let markClosed = () => {};
     const record: FakeRequest = {
       path,
-      headers,
+      headers: request.headers,
       body,
       aborted: false,
+      remotePort: request.socket.remotePort,
       chunksSent: 0,
       closed: new Promise<void>((resolve) => (markClosed = resolve)),
     };
@@ -132,6 +155,12 @@ export class FakeOpenAIServer {
     }
     const mode = this.mode;
     if (mode === 'hang') return;
+    if (mode === 'raw') {
+      const { status = 200, contentType = 'text/event-stream', body: rawBody } = this.raw;
+      response.writeHead(status, { 'content-type': contentType });
+      response.end(rawBody);
+      return;
+    }
     if (mode === 'http-500') {
       response.writeHead(500, { 'content-type': 'application/json' });
       response.end(JSON.stringify({ error: { message: 'internal failure in the fake model', type: 'server_error' } }));

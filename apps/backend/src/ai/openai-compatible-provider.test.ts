@@ -1,6 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { ProviderError, type CompletionUsage } from './ai-provider.js';
-import { FAKE_REPLY, FakeOpenAIServer, waitUntil } from './fake-openai-server.js';
+import { FAKE_REPLY, FakeOpenAIServer, waitUntil, type RawResponse } from './fake-openai-server.js';
 import { OpenAICompatibleProvider, type OpenAICompatibleProviderOptions } from './openai-compatible-provider.js';
 
 interface Outcome {
@@ -71,6 +71,19 @@ describe('OpenAICompatibleProvider against a fake OpenAI-compatible server', () 
       stream_options: { include_usage: true },
     });
     expect(request?.aborted).toBe(false);
+  });
+
+  it('reuses its kept-alive connection for the next completion, and close() frees it', async () => {
+    const provider = make();
+    expect((await run(provider)).text).toBe(FAKE_REPLY);
+    // The rest of the response (after [DONE]) is read in the background before the socket is free.
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    expect((await run(provider)).text).toBe(FAKE_REPLY);
+    const [first, second] = await fake.waitForRequests(2);
+    expect(first?.remotePort).toBeDefined();
+    expect(second?.remotePort).toBe(first?.remotePort);
+    await provider.close();
+    await first?.closed;
   });
 
   it('sends no Authorization header without a key (Ollama, llama.cpp, LM Studio)', async () => {
@@ -160,16 +173,24 @@ describe('OpenAICompatibleProvider against a fake OpenAI-compatible server', () 
   });
 });
 
-describe('OpenAICompatibleProvider parsing', () => {
-  const withBody = (body: string, init: ResponseInit = {}) =>
-    new OpenAICompatibleProvider({
-      baseUrl: 'http://provider.invalid/v1',
+describe('OpenAICompatibleProvider parsing what a server sends', () => {
+  let fake: FakeOpenAIServer;
+  beforeAll(async () => {
+    fake = await FakeOpenAIServer.start({ mode: 'raw' });
+  });
+  afterAll(async () => {
+    await fake.close();
+  });
+  const withBody = (body: string, response: Omit<RawResponse, 'body'> = {}) => {
+    fake.raw = { ...response, body };
+    return new OpenAICompatibleProvider({
+      baseUrl: fake.baseUrl,
       model: 'm',
       connectTimeoutMs: 1_000,
       idleTimeoutMs: 1_000,
       totalTimeoutMs: 1_000,
-      fetch: async () => new Response(body, { headers: { 'content-type': 'text/event-stream' }, ...init }),
     });
+  };
   const chunk = (content: string) => `data: ${JSON.stringify({ choices: [{ index: 0, delta: { content } }] })}\n\n`;
 
   it('accepts a final [DONE] without its blank line, and CRLF line ends', async () => {
@@ -193,7 +214,7 @@ describe('OpenAICompatibleProvider parsing', () => {
   });
 
   it('fails on an empty body, naming the content type', async () => {
-    const outcome = await run(withBody('', { headers: { 'content-type': 'application/json' } }));
+    const outcome = await run(withBody('', { contentType: 'application/json' }));
     expect(outcome.error?.kind).toBe('protocol');
     expect(outcome.error?.message).toContain('application/json');
   });
