@@ -3,7 +3,7 @@ import type { EventRecord } from '../src/events/event-record.js';
 import { instanceTagOf, newTaskId } from '../src/jobs/job-id.js';
 import { TASK_JOURNAL_TOPIC } from '../src/jobs/journal-events.js';
 import { journalEntry } from '../src/tasks/task-log.js';
-import { RESTART_ERROR, SHUTDOWN_ERROR } from '../src/tasks/task-runner.js';
+import { RESTART_ERROR } from '../src/tasks/task-runner.js';
 import { restartFixture } from './helpers/restart-fixture.js';
 import type { TestApp } from './helpers/test-app.js';
 
@@ -18,13 +18,13 @@ const outcomesIn = (events: EventRecord[], id: string) =>
       /^task\.(completed|failed|cancelled)$/.test(event.type) && (event.payload as { taskId: string }).taskId === id,
   );
 
-/** No task stays "running" forever when the process running it goes away. */
+/** A task survives a clean restart; none stays "running" forever when its process dies. */
 describe('tasks across a restart (PGlite on disk)', () => {
   const fixture = restartFixture();
   afterEach(() => fixture.cleanup());
   const start = fixture.start;
 
-  it('a clean shutdown fails running tasks in their stage; the next process reports them failed', async () => {
+  it('a clean shutdown hands a running task over; the next process continues it from its stage to completion', async () => {
     const dir = await fixture.dataDir('tasks-restart-');
     const first = await start(dir);
     const token = await first.token('u1');
@@ -42,12 +42,30 @@ describe('tasks across a restart (PGlite on disk)', () => {
     await fixture.stop(first);
 
     const second = await start(dir);
-    const view = await getTask(second, await second.token('u1'), id);
-    expect(view).toMatchObject({ taskId: id, kind: 'demo', status: 'failed', error: SHUTDOWN_ERROR, stage: 'Stage 2' });
+    const secondToken = await second.token('u1');
+    // Right after the restart it is still running, from where it stood (not from 0 %).
+    const resumed = await getTask(second, secondToken, id);
+    expect(resumed).toMatchObject({ taskId: id, kind: 'demo', status: 'running' });
+    expect(resumed['stageIndex']).toBeGreaterThanOrEqual(1);
+    while ((await getTask(second, secondToken, id))['status'] === 'running') {
+      if (Date.now() > deadline) throw new Error('not completed after the restart');
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    expect(await getTask(second, secondToken, id)).toMatchObject({
+      status: 'completed',
+      percent: 100,
+      result: { stages: 3 },
+    });
     const stored = await second.app.realtime.store.readAfter({ topics: ['user:u1'], after: 0, limit: 1000 });
-    expect(outcomesIn(stored, id).map((event) => event.payload)).toEqual([
-      { taskId: id, error: SHUTDOWN_ERROR, stage: 'Stage 2' },
-    ]);
+    expect(outcomesIn(stored, id).map((event) => event.type)).toEqual(['task.completed']);
+    // Stage starts are stored: each stage started once, in order, across both processes.
+    const stages = stored
+      .filter((event) => event.type === 'task.progress' && (event.payload as { taskId: string }).taskId === id)
+      .map((event) => (event.payload as { stageIndex: number; percent: number }).stageIndex);
+    expect([...new Set(stages)]).toEqual([0, 1, 2]);
+    expect(stages).toEqual([...stages].sort((x, y) => x - y));
+    const metrics = await (await fetch(`${second.url}/metrics`)).text();
+    expect(metrics).toMatch(/tasks_total\{kind="demo",outcome="continued"\} 1/);
   });
 
   it('after a crash, the next process fails the tasks left running with their stage', async () => {

@@ -6,6 +6,7 @@ import type { Metrics } from '../observability/metrics.js';
 import type { ConnectionLeases } from '../sse/connection-leases.js';
 import type { EventStore } from '../store/event-store.js';
 import { createAIProvider } from './create-ai-provider.js';
+import { continuesAfterRestart } from '../jobs/job-registry.js';
 import { GenerationService } from './generation-service.js';
 
 /** What {@link createGenerationService} wires together. */
@@ -43,7 +44,6 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
     ...(leases ? { leases, leaseRefreshMs: config.connectionLeaseTtlMs / 3 } : {}),
     defaultMaxTokens: config.aiDefaultMaxTokens,
     maxDurationMs: config.aiTotalTimeoutMs,
-    // A restarted instance finds its handed-over generations only under the same INSTANCE_ID.
-    continueAfterRestart: bus.kind === 'memory' || config.instanceId !== undefined,
+    continueAfterRestart: continuesAfterRestart(bus.kind, config.instanceId),
   });
 }

@@ -1,6 +1,15 @@
 import { AppError } from '../errors.js';
 import { instanceTagOf, type JobIdParts } from './job-id.js';
 
+/**
+ * Whether a clean stop should hand jobs over for the next start to continue: only where that start
+ * will find them as its own — always in embedded mode (one process on the log), and in a cluster
+ * only under a fixed INSTANCE_ID (a restarted instance with a new id would leave them to time out).
+ */
+export function continuesAfterRestart(busKind: 'memory' | 'redis', configuredInstanceId: string | undefined): boolean {
+  return busKind === 'memory' || configuredInstanceId !== undefined;
+}
+
 /** How far back a starting instance looks for jobs left running. */
 export const DEFAULT_RECOVERY_LOOKBACK_MS = 24 * 3_600_000;
 /** How long a cancel waits for a local job to publish its outcome; shutdown, for all. */

@@ -87,13 +87,13 @@ export class Metrics {
   });
   readonly aiGenerations = new Counter({
     name: 'ai_generations_total',
-    help: 'Generations ended, by outcome (completed, failed, cancelled, interrupted = found orphaned after a restart)',
+    help: 'Generations ended, by outcome (completed, failed, cancelled, interrupted = found orphaned after a restart; handed_over at a clean stop, continued by the next start)',
     labelNames: ['outcome'] as const,
     registers: [this.registry],
   });
   readonly tasks = new Counter({
     name: 'tasks_total',
-    help: 'Tasks ended, by kind and outcome (completed, failed, cancelled, interrupted = found orphaned after a restart)',
+    help: 'Tasks ended, by kind and outcome (completed, failed, cancelled, interrupted = found orphaned after a restart; handed_over at a clean stop, continued by the next start)',
     labelNames: ['kind', 'outcome'] as const,
     registers: [this.registry],
   });

@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import type { EventPublisher } from '../events/event-publisher.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { EventStore } from '../store/event-store.js';
+import { continuesAfterRestart } from '../jobs/job-registry.js';
 import { demoTask } from './demo-task.js';
 import { outlineDraftPolishTask } from './outline-draft-polish-task.js';
 import { TaskCatalog } from './task-catalog.js';
@@ -33,5 +34,6 @@ export function createTaskService(dependencies: TaskServiceDependencies): TaskRu
     maxQueuedPerUser: config.taskMaxQueuedPerUser,
     progressIntervalMs: config.taskProgressIntervalMs,
     maxDurationMs: config.taskMaxDurationMs,
+    continueAfterRestart: continuesAfterRestart(services.bus.kind, config.instanceId),
   });
 }

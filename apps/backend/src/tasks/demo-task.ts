@@ -42,8 +42,9 @@ export const demoTask = defineTaskKind<DemoInput>({
   description: 'Waits through a number of stages of a given duration, reporting progress (no AI).',
   input: demoInput,
   stages: (input) => demoStages(input.stages),
-  async run({ input, signal, progress }) {
-    for (let stage = 0; stage < input.stages; stage++) {
+  async run({ input, signal, progress, finishedStages, stageFinished }) {
+    // After a restart, the stages already done are not waited through again.
+    for (let stage = finishedStages.length; stage < input.stages; stage++) {
       const message = `Stage ${stage + 1} of ${input.stages}`;
       progress(stage, 0, message);
       const startedAt = Date.now();
@@ -56,6 +57,7 @@ export const demoTask = defineTaskKind<DemoInput>({
         progress(stage, Math.min(1, (Date.now() - startedAt) / Math.max(1, input.stageMs)), message);
       }
       progress(stage, 1, message);
+      stageFinished(stage, true);
     }
     return { stages: input.stages };
   },

@@ -18,16 +18,19 @@ function scriptedProvider(script: (string[] | Error)[]): AIProvider & { requests
   };
 }
 
-function run(provider: AIProvider, input: unknown) {
+function run(provider: AIProvider, input: unknown, finishedStages: unknown[] = []) {
   const reports: [number, number, string | undefined][] = [];
+  const recorded: unknown[] = [];
   const prepared = outlineDraftPolishTask.prepare(input);
   const result = prepared.run({
     taskId: 'task-1',
     signal: new AbortController().signal,
     provider,
     progress: (stageIndex, fraction, message) => reports.push([stageIndex, fraction, message]),
+    finishedStages,
+    stageFinished: (stageIndex, output) => (recorded[stageIndex] = output),
   });
-  return { prepared, result, reports };
+  return { prepared, result, reports, recorded };
 }
 
 describe('outline-draft-polish', () => {
@@ -37,7 +40,7 @@ describe('outline-draft-polish', () => {
       ['The', 'keeper', 'wrote.'],
       ['The', 'keeper', 'wrote', 'well.'],
     ]);
-    const { prepared, result, reports } = run(provider, { prompt: 'A lighthouse', maxTokens: 4 });
+    const { prepared, result, reports, recorded } = run(provider, { prompt: 'A lighthouse', maxTokens: 4 });
     expect(prepared.stages).toEqual(['Outline', 'Draft', 'Polish']);
     expect(await result).toEqual({
       outline: '- sea - light',
@@ -50,6 +53,7 @@ describe('outline-draft-polish', () => {
       stagePrompts.polish('The keeper wrote.'),
     ]);
     expect(provider.requests.map((request) => request.maxTokens)).toEqual([4, 4, 4]);
+    expect(recorded).toEqual(['- sea - light', 'The keeper wrote.', 'The keeper wrote well.']);
     expect(reports.filter(([stage]) => stage === 1)).toEqual([
       [1, 0, 'Drafting'],
       [1, 0.25, 'Drafting'],
@@ -57,6 +61,19 @@ describe('outline-draft-polish', () => {
       [1, 0.75, 'Drafting'],
       [1, 1, 'Drafting'],
     ]);
+  });
+
+  it('after a restart, continues after its finished stages with their recorded text', async () => {
+    const provider = scriptedProvider([['The', 'keeper', 'wrote', 'well.']]);
+    const { result, reports } = run(provider, { prompt: 'A lighthouse' }, ['- sea - light', 'The keeper wrote.']);
+    expect(await result).toEqual({
+      outline: '- sea - light',
+      draft: 'The keeper wrote.',
+      polished: 'The keeper wrote well.',
+    });
+    // Only the polish stage asks the model again, from the draft it had.
+    expect(provider.requests.map((request) => request.prompt)).toEqual([stagePrompts.polish('The keeper wrote.')]);
+    expect(new Set(reports.map(([stage]) => stage))).toEqual(new Set([2]));
   });
 
   it('fails with the provider’s message, or when a stage comes back empty', async () => {

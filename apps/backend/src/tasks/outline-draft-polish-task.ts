@@ -50,14 +50,17 @@ export const stagePrompts = {
 
 /**
  * Streams one completion for stage `stageIndex`, reporting tokens so far / budget as the stage's
- * progress; resolves with the trimmed text.
+ * progress; resolves with the trimmed text, which it records as the stage's output. A stage
+ * finished before a restart is not asked again: its recorded text is the answer.
  */
 async function completeStage(
   context: TaskContext<OutlineDraftPolishInput>,
   stageIndex: number,
   request: { prompt: string; maxTokens: number; message: string },
 ): Promise<string> {
-  const { provider, signal, progress } = context;
+  const { provider, signal, progress, finishedStages, stageFinished } = context;
+  const earlier = finishedStages[stageIndex];
+  if (typeof earlier === 'string') return earlier;
   const { prompt, maxTokens, message } = request;
   progress(stageIndex, 0, message);
   let text = '';
@@ -75,6 +78,7 @@ async function completeStage(
   const trimmed = text.trim();
   if (trimmed === '') throw new TaskError(`the AI provider returned no text for the ${STAGES[stageIndex]} stage`);
   progress(stageIndex, 1, message);
+  stageFinished(stageIndex, trimmed);
   return trimmed;
 }
 

@@ -20,6 +20,14 @@ export interface TaskRunContext {
    * Cheap to call often: the runner keeps percent monotonic and throttles what it publishes.
    */
   progress(stageIndex: number, fraction: number, message?: string): void;
+  /**
+   * What the stages finished before a restart produced, by stage index (empty for a new task): a
+   * task handed over by a clean stop continues on the next start, and a kind that recorded its
+   * stages with {@link stageFinished} picks up after the last one instead of starting again.
+   */
+  readonly finishedStages: readonly unknown[];
+  /** Records what stage `stageIndex` produced (JSON-serialisable), for {@link finishedStages} after a restart. */
+  stageFinished(stageIndex: number, output: unknown): void;
 }
 
 /** {@link TaskRunContext} with the kind's validated input. */
@@ -65,6 +73,8 @@ export interface TaskKindInfo {
 /** A task ready to run: its input is validated and its stages known. */
 export interface PreparedTask {
   kind: string;
+  /** The validated input (journalled, so that the task can run again after a restart). */
+  input: unknown;
   stages: readonly string[];
   run(context: TaskRunContext): Promise<unknown>;
 }
@@ -115,7 +125,7 @@ export function defineTaskKind<TInput>(kind: TaskKind<TInput>): RunnableTaskKind
         );
       }
       const input = parsed.data;
-      return { kind: kind.name, stages: stagesOf(input), run: (context) => kind.run({ ...context, input }) };
+      return { kind: kind.name, input, stages: stagesOf(input), run: (context) => kind.run({ ...context, input }) };
     },
   };
 }

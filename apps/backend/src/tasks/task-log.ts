@@ -1,4 +1,5 @@
 import { userTopic, type EventPayload } from '@infinitescribe/protocol';
+import { z } from 'zod';
 import type { EventBus } from '../bus/event-bus.js';
 import type { EventRecord } from '../events/event-record.js';
 import { idFloorAt } from '../events/event-id.js';
@@ -6,6 +7,7 @@ import { CLOCK_SKEW_MS, JobJournal } from '../jobs/job-journal.js';
 import { TASK_JOURNAL_TOPIC, type JournalPayload } from '../jobs/journal-events.js';
 import type { EventStore } from '../store/event-store.js';
 import { parseTaskId } from '../jobs/job-id.js';
+import type { ProgressUpdate } from './task-progress.js';
 
 /** At most this many stored events are read to find one task. */
 const MAX_SCANNED_EVENTS = 20_000;
@@ -26,13 +28,44 @@ export function isTerminal(status: TaskStatus): boolean {
   return status === 'completed' || status === 'failed' || status === 'cancelled';
 }
 
-/** The journal entry of a new task: its kind and stages (what any instance needs to describe it). */
+/**
+ * The journal entry of a new task: its kind and stages (what any instance needs to describe it)
+ * and its input (what the next start needs to continue it after a clean stop).
+ */
 export function journalEntry(
   taskId: string,
   userId: string,
-  details: { kind: string; stages: readonly string[] },
+  details: { kind: string; stages: readonly string[]; input?: unknown },
 ): JournalPayload<'journal.started'> {
-  return { jobId: taskId, userId, request: { kind: details.kind, stages: [...details.stages] } };
+  const input = details.input === undefined ? {} : { input: details.input };
+  return { jobId: taskId, userId, request: { kind: details.kind, stages: [...details.stages], ...input } };
+}
+
+/** Where a task stood when a clean stop handed it over (`journal.checkpoint`'s state). */
+export interface TaskCheckpoint {
+  /** What its finished stages produced (see TaskRunContext.finishedStages). */
+  finishedStages: unknown[];
+  /** Its last progress, if it had started: the continuation goes on from there. */
+  progress?: ProgressUpdate;
+}
+
+const progressFields = z.object({
+  stage: z.string(),
+  stageIndex: z.number().int().min(0),
+  stageCount: z.number().int().min(1),
+  percent: z.number().min(0).max(100),
+  message: z.string().optional(),
+});
+const checkpointSchema = z.object({ finishedStages: z.array(z.unknown()), progress: progressFields.optional() });
+
+/** The state of a task checkpoint, or undefined when it is not one (another version wrote it). */
+export function checkpointState(state: unknown): TaskCheckpoint | undefined {
+  const parsed = checkpointSchema.safeParse(state);
+  if (!parsed.success) return undefined;
+  const { finishedStages, progress } = parsed.data;
+  if (!progress) return { finishedStages };
+  const { message, ...fields } = progress;
+  return { finishedStages, progress: message === undefined ? fields : { ...fields, message } };
 }
 
 /** A task as the event log tells it (answer of GET /api/tasks/:id). */
@@ -60,6 +93,10 @@ export interface UnfinishedTask {
   kind: string;
   /** Its latest stage the store knows of (stage starts are stored). */
   stage?: string;
+  /** Its input, as journalled (absent in journals written before inputs were). */
+  input?: unknown;
+  /** Where it stood, when a clean stop handed it over. */
+  checkpoint?: TaskCheckpoint;
 }
 
 type ProgressPayload = EventPayload<'task.progress'>;
@@ -114,6 +151,9 @@ export class TaskLog {
       const task: UnfinishedTask = { taskId: job.jobId, userId: job.userId, kind: kindOf(job.request) };
       // Stage starts are stored: the latest stored progress names the stage it was in.
       if (job.latest?.type === 'task.progress') task.stage = (job.latest.payload as ProgressPayload).stage;
+      if (Object.hasOwn(job.request, 'input')) task.input = job.request.input;
+      const checkpoint = job.checkpoint === undefined ? undefined : checkpointState(job.checkpoint);
+      if (checkpoint) task.checkpoint = checkpoint;
       return task;
     });
   }

@@ -5,7 +5,11 @@ describe('TaskProgress', () => {
   let now: number;
   let sent: { update: ProgressUpdate; boundary: boolean }[];
   let errors: unknown[];
-  const make = (stages = ['A', 'B', 'C'], publish?: (update: ProgressUpdate) => Promise<void>) =>
+  const make = (
+    stages = ['A', 'B', 'C'],
+    publish?: (update: ProgressUpdate) => Promise<void>,
+    resumeFrom?: ProgressUpdate,
+  ) =>
     new TaskProgress({
       stages,
       intervalMs: 100,
@@ -15,6 +19,7 @@ describe('TaskProgress', () => {
         sent.push({ update, boundary });
       },
       onError: (error) => errors.push(error),
+      ...(resumeFrom ? { resumeFrom } : {}),
     });
 
   beforeEach(() => {
@@ -25,6 +30,30 @@ describe('TaskProgress', () => {
   });
   afterEach(() => {
     vi.useRealTimers();
+  });
+
+  it('resumed after a restart, goes on from where it stood: never lower, and no second start of that stage', async () => {
+    const progress = make(undefined, undefined, {
+      stage: 'B',
+      stageIndex: 1,
+      stageCount: 3,
+      percent: 50,
+      message: 'drafting',
+    });
+    expect(progress.current).toMatchObject({ stageIndex: 1, percent: 50 });
+    // The cut stage runs again from its start: held at 50 % until it passes it.
+    progress.report(0, 1);
+    progress.report(1, 0);
+    progress.report(1, 0.25);
+    await progress.flush();
+    expect(sent).toEqual([]);
+    progress.report(1, 0.75);
+    progress.report(2, 0);
+    await progress.flush();
+    expect(sent).toEqual([
+      { update: { stage: 'B', stageIndex: 1, stageCount: 3, percent: 58.3, message: 'drafting' }, boundary: false },
+      { update: { stage: 'C', stageIndex: 2, stageCount: 3, percent: 66.6 }, boundary: true },
+    ]);
   });
 
   it('computes the overall percent from stage and fraction, and sends stage starts at once', async () => {

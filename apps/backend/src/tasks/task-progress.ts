@@ -20,6 +20,11 @@ export interface TaskProgressOptions {
    */
   publish: (update: ProgressUpdate, boundary: boolean) => Promise<void>;
   onError: (error: unknown) => void;
+  /**
+   * Where the task stood before a restart (its last update, already published): percent and stage
+   * go on from there and never below it.
+   */
+  resumeFrom?: ProgressUpdate;
   now?: () => number;
 }
 
@@ -45,11 +50,21 @@ export class TaskProgress {
     if (options.stages.length === 0) throw new Error('a task needs at least one stage');
     this.now = options.now ?? Date.now;
     this.latest = { stage: options.stages[0] as string, stageIndex: 0, stageCount: options.stages.length, percent: 0 };
+    const resumed = options.resumeFrom;
+    if (resumed && resumed.stageCount === options.stages.length && resumed.stageIndex < options.stages.length) {
+      this.latest = { ...resumed };
+      this.startedStage = resumed.stageIndex;
+    }
   }
 
   /** The latest accepted update (published or not yet). */
   get current(): ProgressUpdate {
     return this.latest;
+  }
+
+  /** Whether an update went out (or had, before a restart this resumes from). */
+  get started(): boolean {
+    return this.startedStage >= 0;
   }
 
   /** Whether {@link stop} was called: reports are ignored. */

@@ -46,6 +46,27 @@ const throwing = defineTaskKind<{ safe: boolean }>({
   },
 });
 
+/** Stages a `stagewise` task began, as `<taskId>:<stage>`: which stages ran, and how often. */
+const stagesBegun: string[] = [];
+const stagewise = defineTaskKind<{ stageMs: number }>({
+  name: 'stagewise',
+  description: 'three timed stages that record their output and skip the finished ones',
+  input: z.strictObject({ stageMs: z.number().int().min(0) }),
+  stages: ['One', 'Two', 'Three'],
+  async run({ taskId, input, signal, progress, finishedStages, stageFinished }) {
+    for (let stage = finishedStages.length; stage < 3; stage++) {
+      stagesBegun.push(`${taskId}:${stage}`);
+      for (let tick = 1; tick <= 4; tick++) {
+        await new Promise((resolve) => setTimeout(resolve, input.stageMs / 4));
+        signal.throwIfAborted();
+        progress(stage, tick / 4);
+      }
+      stageFinished(stage, `output of ${stage}`);
+    }
+    return { outputs: [...finishedStages, 'fresh'] };
+  },
+});
+
 /**
  * Two instances in one process: two runners on one bus and one store, as behind a load balancer
  * with Redis and PostgreSQL (`singleInstance: false`).
@@ -70,7 +91,7 @@ describe('TaskRunner across instances', () => {
 
   function instance(instanceId: string, options: Partial<TaskRunnerOptions> = {}) {
     const runner = new TaskRunner({
-      catalog: new TaskCatalog([demoTask, stubborn, throwing]),
+      catalog: new TaskCatalog([demoTask, stubborn, throwing, stagewise]),
       provider,
       publisher,
       bus,
@@ -235,6 +256,43 @@ describe('TaskRunner across instances', () => {
     expect(await a.get('u1', running)).toMatchObject({ status: 'failed', error: SHUTDOWN_ERROR, stage: 'Stage 1' });
     expect(await a.get('u1', queued)).toMatchObject({ status: 'failed', error: SHUTDOWN_ERROR });
     await expect(a.create('u1', 'demo', {})).rejects.toMatchObject({ code: 'shutting_down' });
+  });
+
+  it('with continueAfterRestart, stop() hands tasks over and the next start continues them after their finished stages', async () => {
+    const first = instance('a', { maxConcurrentPerUser: 1, continueAfterRestart: true });
+    const running = await first.create('u1', 'stagewise', { stageMs: 400 });
+    const queued = await first.create('u1', 'stagewise', { stageMs: 40 });
+    await until(async () => (await first.get('u1', running)).stageIndex === 1);
+    await first.stop();
+
+    // The same instance again (same INSTANCE_ID): it takes both over.
+    const second = instance('a', { maxConcurrentPerUser: 1, continueAfterRestart: true });
+    await second.start();
+    await until(async () => (await second.get('u1', queued)).status === 'completed');
+    expect(await second.get('u1', running)).toMatchObject({ status: 'completed', percent: 100 });
+    // The first stage ran once, before the stop; the one cut halfway ran again, from its start.
+    expect(stagesBegun.filter((entry) => entry.startsWith(running))).toEqual([
+      `${running}:0`,
+      `${running}:1`,
+      `${running}:1`,
+      `${running}:2`,
+    ]);
+    expect((await second.get('u1', running)).result).toEqual({ outputs: ['output of 0', 'fresh'] });
+    expect(stagesBegun.filter((entry) => entry.startsWith(queued))).toHaveLength(3);
+    // One outcome each, and progress that never went back across the restart.
+    const events = [...(await stored()), ...(await hot())].sort((x, y) => x.id - y.id);
+    const unique = events.filter((event, index) => index === 0 || event.id !== events[index - 1]?.id);
+    for (const id of [running, queued]) {
+      expect(outcomes(unique, id).map((event) => event.type)).toEqual(['task.completed']);
+      const progress = unique
+        .filter((event) => event.type === 'task.progress' && (event.payload as { taskId: string }).taskId === id)
+        .map((event) => event.payload as { percent: number; stageIndex: number });
+      expect(progress.length).toBeGreaterThan(2);
+      progress.forEach((update, index) => {
+        expect(update.percent).toBeGreaterThanOrEqual(progress[index - 1]?.percent ?? 0);
+        expect(update.stageIndex).toBeGreaterThanOrEqual(progress[index - 1]?.stageIndex ?? 0);
+      });
+    }
   });
 
   it('refuses to start when the store is down, without using up the user’s slots', async () => {

@@ -12,7 +12,15 @@ import type { TaskCatalog } from './task-catalog.js';
 import { newTaskId, parseTaskId } from '../jobs/job-id.js';
 import { DEFAULT_RECOVERY_LOOKBACK_MS, JobRegistry, SETTLE_WAIT_MS, settleWithin } from '../jobs/job-registry.js';
 import { TaskError, type PreparedTask, type TaskKindInfo } from './task-kind.js';
-import { TaskLog, isTerminal, journalEntry, type TaskStatus, type TaskView } from './task-log.js';
+import {
+  TaskLog,
+  isTerminal,
+  journalEntry,
+  type TaskCheckpoint,
+  type TaskStatus,
+  type TaskView,
+  type UnfinishedTask,
+} from './task-log.js';
 import { TaskProgress } from './task-progress.js';
 
 /** `failed.error` of a task cut by a clean shutdown of its instance. */
@@ -41,6 +49,12 @@ export interface TaskRunnerOptions {
   maxDurationMs: number;
   /** As in GenerationServiceOptions: default true with the in-process bus (embedded mode). */
   singleInstance?: boolean;
+  /**
+   * A clean stop hands queued and running tasks over (checkpoint) instead of failing them, and a
+   * start continues the ones handed over that it may take, after their last finished stage; as in
+   * GenerationServiceOptions. Default: `singleInstance`.
+   */
+  continueAfterRestart?: boolean;
   recoveryLookbackMs?: number;
   now?: () => number;
 }
@@ -54,6 +68,8 @@ interface Task {
   prepared: PreparedTask;
   status: TaskStatus;
   progress: TaskProgress;
+  /** What its finished stages produced, by stage index (TaskRunContext.finishedStages). */
+  finishedStages: unknown[];
   controller: AbortController;
   stopReason?: StopReason;
   /** A terminal event is being published: nothing else may be. */
@@ -90,14 +106,17 @@ export class TaskRunner {
   private readonly slots = new Map<string, UserSlots>();
   private readonly log: TaskLog;
   private readonly now: () => number;
+  private readonly continueAfterRestart: boolean;
   private stopping = false;
 
   constructor(private readonly options: TaskRunnerOptions) {
     this.log = new TaskLog({ bus: options.bus, store: options.store });
     this.now = options.now ?? Date.now;
+    const singleInstance = options.singleInstance ?? options.bus.kind === 'memory';
+    this.continueAfterRestart = options.continueAfterRestart ?? singleInstance;
     this.tasks = new JobRegistry({
       instanceId: options.instanceId,
-      singleInstance: options.singleInstance ?? options.bus.kind === 'memory',
+      singleInstance,
       maxDurationMs: options.maxDurationMs,
       parseId: parseTaskId,
       noun: 'task',
@@ -111,8 +130,10 @@ export class TaskRunner {
   }
 
   /**
-   * Recovery at start: every journalled task without an outcome that cannot be running anywhere
-   * gets `task.failed` {@link RESTART_ERROR} with its last stored stage. Store trouble is logged.
+   * Recovery at start: every journalled task without an outcome that cannot be running anywhere is
+   * continued after its last finished stage, when a clean stop handed it over and it has time left;
+   * any other gets `task.failed` {@link RESTART_ERROR} with its last stored stage. Store trouble is
+   * logged.
    */
   async start(): Promise<void> {
     const { logger } = this.options;
@@ -120,11 +141,16 @@ export class TaskRunner {
       const lookback = this.options.recoveryLookbackMs ?? DEFAULT_RECOVERY_LOOKBACK_MS;
       const unfinished = await this.log.unfinished(this.now() - lookback);
       let failed = 0;
+      let continued = 0;
       for (const task of unfinished) {
         if (this.tasks.has(task.taskId) || !this.tasks.isOrphan(task.taskId)) continue;
-        await this.failOrphan(task.userId, task);
-        failed++;
+        if (await this.continueOrphan(task)) continued++;
+        else {
+          await this.failOrphan(task.userId, task);
+          failed++;
+        }
       }
+      if (continued > 0) logger.info({ continued }, 'tasks handed over by the previous process continue');
       if (failed > 0) logger.warn({ failed }, 'tasks left running by a previous process were marked failed');
     } catch (error) {
       logger.warn({ err: error }, 'could not check for tasks left running; they fail when next read');
@@ -150,12 +176,8 @@ export class TaskRunner {
         { headers: { 'retry-after': '1' } },
       );
     }
-    const task = this.newTask(userId, prepared);
-    if (runNow) slots.running++;
-    else slots.waiting.push(task);
-    this.slots.set(userId, slots);
-    this.tasks.add(task);
-    if (runNow) task.startWhenReady = true;
+    const task = this.newTask({ id: newTaskId(this.tasks.instanceTag, this.now()), userId, prepared });
+    this.admit(task, slots);
     try {
       await this.publish(TASK_JOURNAL_TOPIC, 'journal.started', journalEntry(task.id, userId, prepared), true);
       // A `cancelled` published by another instance (where the cancel request landed) stops it here.
@@ -168,13 +190,7 @@ export class TaskRunner {
       await task.unsubscribe?.().catch(() => undefined);
       throw error;
     }
-    task.deadline = setTimeout(() => this.interrupt(task, 'timeout'), this.options.maxDurationMs);
-    task.ready = true;
-    if (task.startWhenReady) {
-      // Stopped while being set up (shutdown): it never runs, and gives its slot back.
-      if (task.stopReason === undefined) void this.run(task);
-      else this.release(userId);
-    }
+    this.ready(task, this.options.maxDurationMs);
     return task.id;
   }
 
@@ -215,7 +231,11 @@ export class TaskRunner {
     return logged;
   }
 
-  /** Ends every queued and running task with `failed` {@link SHUTDOWN_ERROR}; call before the store closes. */
+  /**
+   * Stops every queued and running task: hands it over with a checkpoint for the next start to
+   * continue (see {@link TaskRunnerOptions.continueAfterRestart}), or else ends it with `failed`
+   * {@link SHUTDOWN_ERROR}. Call before the store closes.
+   */
   async stop(): Promise<void> {
     this.stopping = true;
     const open = this.tasks.all().filter((task) => !isTerminal(task.status));
@@ -223,8 +243,8 @@ export class TaskRunner {
     await settleWithin(Promise.allSettled(open.map((task) => task.done)), SETTLE_WAIT_MS);
   }
 
-  private newTask(userId: string, prepared: PreparedTask): Task {
-    const id = newTaskId(this.tasks.instanceTag, this.now());
+  private newTask(fields: { id: string; userId: string; prepared: PreparedTask; checkpoint?: TaskCheckpoint }): Task {
+    const { id, userId, prepared, checkpoint } = fields;
     const topic = userTopic(userId);
     let markDone: () => void = () => undefined;
     const done = new Promise<void>((resolve) => (markDone = resolve));
@@ -237,6 +257,7 @@ export class TaskRunner {
         await this.publish(topic, 'task.progress', { taskId: id, ...update }, boundary);
       },
       onError: (error) => this.options.logger.warn({ err: error, taskId: id }, 'task progress not published'),
+      ...(checkpoint?.progress ? { resumeFrom: checkpoint.progress } : {}),
     });
     return {
       id,
@@ -245,6 +266,7 @@ export class TaskRunner {
       prepared,
       status: 'queued',
       progress,
+      finishedStages: [...(checkpoint?.finishedStages ?? [])],
       controller: new AbortController(),
       finishing: false,
       ready: false,
@@ -252,6 +274,58 @@ export class TaskRunner {
       done,
       markDone,
     };
+  }
+
+  /** Takes a running slot of the task's user if one is free, else queues it; registers it. */
+  private admit(task: Task, slots: UserSlots): void {
+    const runNow = slots.running < this.options.maxConcurrentPerUser;
+    if (runNow) slots.running++;
+    else slots.waiting.push(task);
+    this.slots.set(task.userId, slots);
+    this.tasks.add(task);
+    if (runNow) task.startWhenReady = true;
+  }
+
+  /** Journalled and subscribed: arms its time limit and starts it if it holds a slot. */
+  private ready(task: Task, timeLeftMs: number): void {
+    task.deadline = setTimeout(() => this.interrupt(task, 'timeout'), timeLeftMs);
+    task.ready = true;
+    if (task.startWhenReady) {
+      // Stopped while being set up (shutdown): it never runs, and gives its slot back.
+      if (task.stopReason === undefined) void this.run(task);
+      else this.release(task.userId);
+    }
+  }
+
+  /**
+   * Continues a task handed over by a clean stop, here: same id, its finished stages' outputs, its
+   * progress from where it stood; it runs or queues like a new one. False when it cannot be (no
+   * checkpoint or input, a kind or input this version no longer takes, out of time).
+   */
+  private async continueOrphan(orphan: UnfinishedTask): Promise<boolean> {
+    const { taskId, userId, kind, input, checkpoint } = orphan;
+    const parts = parseTaskId(taskId);
+    if (!this.continueAfterRestart || !checkpoint || input === undefined || !parts) return false;
+    const timeLeft = parts.startedAtMs + this.options.maxDurationMs - this.now();
+    if (timeLeft <= 0) return false;
+    let prepared: PreparedTask;
+    try {
+      prepared = this.options.catalog.prepare(kind, input);
+    } catch (error) {
+      this.options.logger.warn({ err: error, taskId }, 'a handed-over task cannot run in this version; it fails');
+      return false;
+    }
+    const task = this.newTask({ id: taskId, userId, prepared, checkpoint });
+    try {
+      task.unsubscribe = await this.options.bus.subscribe(task.topic, (event) => this.onOwnerEvent(task, event));
+    } catch (error) {
+      this.options.logger.warn({ err: error, taskId }, 'a handed-over task cannot be cancelled here; it fails');
+      return false;
+    }
+    this.admit(task, this.slots.get(userId) ?? { running: 0, waiting: [] });
+    this.ready(task, timeLeft);
+    this.options.metrics.tasks.inc({ kind, outcome: 'continued' });
+    return true;
   }
 
   private async run(task: Task): Promise<void> {
@@ -265,6 +339,10 @@ export class TaskRunner {
         signal,
         provider,
         progress: (stageIndex, fraction, message) => task.progress.report(stageIndex, fraction, message),
+        finishedStages: [...task.finishedStages],
+        stageFinished: (stageIndex, output) => {
+          if (!task.finishing) task.finishedStages[stageIndex] = output;
+        },
       });
       // A kind that ignores its signal cannot hold up the outcome.
       const result = await Promise.race([work, abortion(signal)]);
@@ -290,6 +368,7 @@ export class TaskRunner {
       case 'user':
         return this.finish(task, 'cancelled');
       case 'shutdown':
+        if (this.continueAfterRestart && (await this.handOver(task))) return;
         return this.finish(task, 'failed', { error: SHUTDOWN_ERROR });
       case 'timeout':
         return this.finish(task, 'failed', {
@@ -301,6 +380,35 @@ export class TaskRunner {
         return this.finish(task, 'failed', { error: safe ? error.message : INTERNAL_ERROR });
       }
     }
+  }
+
+  /**
+   * Leaves a task for the next start to continue: its latest progress, stored (clients whose hot
+   * log is gone with this process read it from the store), and a journal checkpoint with its
+   * finished stages' outputs. False when either could not be stored: then it must fail here.
+   */
+  private async handOver(task: Task): Promise<boolean> {
+    task.finishing = true;
+    await task.progress.stop();
+    const { id: taskId, userId } = task;
+    const progress = task.progress.current;
+    const { started } = task.progress;
+    // A task that never started has published no progress: it starts afresh, announcing its first stage then.
+    const state: TaskCheckpoint = { finishedStages: task.finishedStages, ...(started ? { progress } : {}) };
+    try {
+      if (started) await this.publish(task.topic, 'task.progress', { taskId, ...progress }, true);
+      await this.publish(TASK_JOURNAL_TOPIC, 'journal.checkpoint', { jobId: taskId, userId, state }, true);
+    } catch (error) {
+      this.options.logger.warn({ err: error, taskId }, 'task not handed over; it fails instead');
+      task.finishing = false;
+      return false;
+    }
+    task.finishedAt = this.now();
+    clearTimeout(task.deadline);
+    void task.unsubscribe?.().catch(() => undefined);
+    this.options.metrics.tasks.inc({ kind: task.prepared.kind, outcome: 'handed_over' });
+    task.markDone();
+    return true;
   }
 
   /** Publishes the terminal event (critical) after the last progress, and settles the task. */
