@@ -1,4 +1,4 @@
-import { userTopic, type EventPayload } from '@infinitescribe/protocol';
+import { EVENT_SCHEMAS, userTopic, type EventPayload } from '@infinitescribe/protocol';
 import { z } from 'zod';
 import type { EventBus } from '../bus/event-bus.js';
 import type { EventRecord } from '../events/event-record.js';
@@ -49,23 +49,18 @@ export interface TaskCheckpoint {
   progress?: ProgressUpdate;
 }
 
-const progressFields = z.object({
-  stage: z.string(),
-  stageIndex: z.number().int().min(0),
-  stageCount: z.number().int().min(1),
-  percent: z.number().min(0).max(100),
-  message: z.string().optional(),
+/** The checkpoint's progress is a `task.progress` payload without its task id. */
+const checkpointSchema = z.object({
+  finishedStages: z.array(z.unknown()),
+  progress: EVENT_SCHEMAS['task.progress'].omit({ taskId: true }).optional(),
 });
-const checkpointSchema = z.object({ finishedStages: z.array(z.unknown()), progress: progressFields.optional() });
 
 /** The state of a task checkpoint, or undefined when it is not one (another version wrote it). */
 export function checkpointState(state: unknown): TaskCheckpoint | undefined {
   const parsed = checkpointSchema.safeParse(state);
   if (!parsed.success) return undefined;
   const { finishedStages, progress } = parsed.data;
-  if (!progress) return { finishedStages };
-  const { message, ...fields } = progress;
-  return { finishedStages, progress: message === undefined ? fields : { ...fields, message } };
+  return progress ? { finishedStages, progress } : { finishedStages };
 }
 
 /** A task as the event log tells it (answer of GET /api/tasks/:id). */

@@ -1,12 +1,7 @@
-/** One `task.progress` payload, without the task id. */
-export interface ProgressUpdate {
-  stage: string;
-  stageIndex: number;
-  stageCount: number;
-  /** Overall percent, 0..100 with one decimal, never decreasing. */
-  percent: number;
-  message?: string;
-}
+import type { EventPayload } from '@infinitescribe/protocol';
+
+/** One `task.progress` payload, without the task id; percent is 0..100 with one decimal, never decreasing. */
+export type ProgressUpdate = Omit<EventPayload<'task.progress'>, 'taskId'>;
 
 /** Options of {@link TaskProgress}. */
 export interface TaskProgressOptions {
