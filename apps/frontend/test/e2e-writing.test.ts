@@ -133,6 +133,18 @@ describe.skipIf(!enabled)('the writing assistant in Chromium', () => {
     return ((await response.json()) as { generationId: string }).generationId;
   }
 
+  /** Records every value the task's progress bar shows, in `window.progressValues`. */
+  async function recordProgressValues(page: Page): Promise<void> {
+    await page.evaluate(() => {
+      const values: number[] = [];
+      (window as unknown as { progressValues: number[] }).progressValues = values;
+      new MutationObserver(() => {
+        const value = document.querySelector('[data-testid="task-progress"]')?.getAttribute('aria-valuenow');
+        if (value !== null && value !== undefined && values.at(-1) !== Number(value)) values.push(Number(value));
+      }).observe(document.body, { subtree: true, childList: true, attributes: true });
+    });
+  }
+
   const streamedText = async (page: Page) => (await page.getByTestId('streamed-text').textContent()) ?? '';
   const words = (text: string) => text.trim().split(/\s+/).filter(Boolean).length;
 
@@ -314,14 +326,7 @@ describe.skipIf(!enabled)('the writing assistant in Chromium', () => {
   it('the outline → draft → polish task’s progress bar climbs to 100 %', async () => {
     const { url } = server('fast');
     const page = await signIn(url, 'planner');
-    await page.evaluate(() => {
-      const values: number[] = [];
-      (window as unknown as { progressValues: number[] }).progressValues = values;
-      new MutationObserver(() => {
-        const value = document.querySelector('[data-testid="task-progress"]')?.getAttribute('aria-valuenow');
-        if (value !== null && value !== undefined && values.at(-1) !== Number(value)) values.push(Number(value));
-      }).observe(document.body, { subtree: true, childList: true, attributes: true });
-    });
+    await recordProgressValues(page);
     await page.getByTestId('task-start').click();
     await page.waitForSelector('[data-testid="task-progress"][aria-valuenow="100"]', { timeout: 30_000 });
     await page.getByTestId('task-result').waitFor({ timeout: UI_TIMEOUT_MS });
@@ -364,13 +369,17 @@ describe.skipIf(!enabled)('the writing assistant in Chromium', () => {
     await screenshot(page, '11-operations');
   }, 60_000);
 
-  it('a backend restart mid-generation: reconnecting, then connected; the generation completes with no word doubled or lost', async () => {
+  it('a backend restart mid-generation: reconnecting, then connected; the generation completes with no word doubled or lost, and the running task goes on to 100 %', async () => {
     const userId = 'restarter';
     const page = await signIn(server('paced').url, userId);
     const base = await page.getByTestId('editor').inputValue();
     // A second reader of the same user's stream: what the server published, independently of the page.
     const observer = await observeStream(server('paced').url, await devToken(server('paced').url, userId));
     try {
+      // A three-stage task runs across the restart too (950 tokens at 30/s: it outlasts it).
+      await recordProgressValues(page);
+      await page.getByTestId('task-start').click();
+      await page.waitForSelector('[data-testid="task-progress"]', { timeout: UI_TIMEOUT_MS });
       const generationId = await continueWriting(page);
       await waitForWords(page, 6);
       await screenshot(page, '12-streaming-before-restart');
@@ -416,8 +425,18 @@ describe.skipIf(!enabled)('the writing assistant in Chromium', () => {
       expect(next.status).toBe('completed');
       expect(await page.getByTestId('editor').inputValue()).toBe(kept + joinContinuation(kept, next.text));
       await screenshot(page, '16-next-completed-after-restart');
+
+      // The task was handed over and continued: its bar never went back and reaches 100 %.
+      await page.waitForSelector('[data-testid="task-progress"][aria-valuenow="100"]', { timeout: 90_000 });
+      await page.getByTestId('task-result').waitFor({ timeout: UI_TIMEOUT_MS });
+      const values = await page.evaluate(() => (window as unknown as { progressValues: number[] }).progressValues);
+      expect(values).toEqual([...values].sort((a, b) => a - b));
+      expect(values.at(-1)).toBe(100);
+      const metrics = await (await fetch(`${paced.url}/metrics`)).text();
+      expect(metrics).toMatch(/tasks_total\{kind="outline-draft-polish",outcome="continued"\} 1/);
+      await screenshot(page, '17-task-completed-after-restart');
     } finally {
       observer.close();
     }
-  }, 90_000);
+  }, 180_000);
 });
