@@ -372,7 +372,6 @@ export async function runAiScenario(): Promise<void> {
       const dispatch = new Histogram();
       const sinceProvider = new Histogram();
       let mismatches = 0;
-      let incomplete = 0;
       let seqGaps = 0;
       let tokens = 0;
       let deltaFrames = 0;
@@ -386,10 +385,7 @@ export async function runAiScenario(): Promise<void> {
           firstDeltaAt = Math.min(firstDeltaAt, frame.at);
           lastDeltaAt = Math.max(lastDeltaAt, frame.at);
         }
-        if (g.completedText === undefined) {
-          if (g.id !== undefined) incomplete++;
-          continue;
-        }
+        if (g.completedText === undefined) continue;
         const ordered = [...g.deltas].sort((a, b) => a.seq - b.seq);
         if (ordered.some((d, i) => i > 0 && d.seq !== (ordered[i - 1]?.seq ?? 0) + 1)) seqGaps++;
         if (ordered.map((d) => d.text).join('') !== g.completedText) mismatches++;
@@ -416,7 +412,6 @@ export async function runAiScenario(): Promise<void> {
         dispatch: dispatch.summary(),
         sinceToken: sinceProvider.summary(),
         mismatches,
-        incomplete,
         seqGaps,
         tokens,
         deltaFrames,
