@@ -17,6 +17,8 @@ export const SETTLE_WAIT_MS = 5_000;
 /** Finished jobs stay in memory this long (fast GET with their result), at most {@link MAX_FINISHED}. */
 const FINISHED_TTL_MS = 10 * 60_000;
 const MAX_FINISHED = 10_000;
+/** Pruning walks every job: at most once per this many ms, unless the registry is at its bound. */
+const PRUNE_INTERVAL_MS = 1_000;
 /** A job with no outcome this long after its time limit is dead wherever it ran. */
 const ORPHAN_GRACE_MS = 60_000;
 
@@ -53,6 +55,7 @@ export class JobRegistry<TJob extends RegisteredJob> {
   readonly instanceTag: string;
   private readonly jobs = new Map<string, TJob>();
   private readonly repairing = new Set<string>();
+  private nextPruneAt = Number.NEGATIVE_INFINITY;
 
   constructor(private readonly options: JobRegistryOptions) {
     this.instanceTag = instanceTagOf(options.instanceId);
@@ -110,7 +113,10 @@ export class JobRegistry<TJob extends RegisteredJob> {
   }
 
   private prune(): void {
-    const cutoff = this.options.now() - FINISHED_TTL_MS;
+    const now = this.options.now();
+    if (now < this.nextPruneAt && this.jobs.size < MAX_FINISHED) return;
+    this.nextPruneAt = now + PRUNE_INTERVAL_MS;
+    const cutoff = now - FINISHED_TTL_MS;
     let excess = this.jobs.size - MAX_FINISHED;
     for (const [id, job] of this.jobs) {
       if (job.finishedAt === undefined) continue;
