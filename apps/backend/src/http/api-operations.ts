@@ -40,6 +40,18 @@ export interface ApiOperation {
 const USER_AUTH: readonly Credential[] = ['bearer', 'cookie'];
 /** Every route that authenticates can also fail its authentication. */
 const AUTH_ERRORS: readonly ErrorCode[] = ['unauthorized'];
+/** Starting a generation or a task: a validated body, per-user limits, a journalled start. */
+const JOB_START_ERRORS: readonly ErrorCode[] = [
+  ...AUTH_ERRORS,
+  'invalid_json',
+  'invalid_request',
+  'rate_limited',
+  'store_unavailable',
+  'bus_unavailable',
+  'shutting_down',
+];
+/** Reading or cancelling a generation or a task by id (another user's is `not_found` too). */
+const JOB_BY_ID_ERRORS: readonly ErrorCode[] = [...AUTH_ERRORS, 'invalid_request', 'not_found'];
 
 /** The API, in the order /docs shows it. */
 export const API_OPERATIONS: readonly ApiOperation[] = [
@@ -162,15 +174,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     credentials: USER_AUTH,
     body: { schema: api.generationRequest, example: { prompt: 'Write an opening line about the sea.', maxTokens: 40 } },
     responses: { 202: { description: 'Started.', schema: api.generationCreated } },
-    errors: [
-      ...AUTH_ERRORS,
-      'invalid_json',
-      'invalid_request',
-      'rate_limited',
-      'store_unavailable',
-      'bus_unavailable',
-      'shutting_down',
-    ],
+    errors: JOB_START_ERRORS,
   },
   {
     method: 'get',
@@ -181,7 +185,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     credentials: USER_AUTH,
     params: api.idParams,
     responses: { 200: { description: 'Status and text so far.', schema: api.generationView } },
-    errors: [...AUTH_ERRORS, 'invalid_request', 'not_found'],
+    errors: JOB_BY_ID_ERRORS,
   },
   {
     method: 'post',
@@ -192,7 +196,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     credentials: USER_AUTH,
     params: api.idParams,
     responses: { 202: { description: 'Cancelled, or already finished.', schema: api.generationCreated } },
-    errors: [...AUTH_ERRORS, 'invalid_request', 'not_found'],
+    errors: JOB_BY_ID_ERRORS,
   },
   {
     method: 'get',
@@ -230,15 +234,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
       example: { kind: 'demo', input: { stages: 2, stageMs: 100 } },
     },
     responses: { 202: { description: 'Accepted (running or queued).', schema: api.taskCreated } },
-    errors: [
-      ...AUTH_ERRORS,
-      'invalid_json',
-      'invalid_request',
-      'rate_limited',
-      'store_unavailable',
-      'bus_unavailable',
-      'shutting_down',
-    ],
+    errors: JOB_START_ERRORS,
   },
   {
     method: 'get',
@@ -249,7 +245,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     credentials: USER_AUTH,
     params: api.idParams,
     responses: { 200: { description: 'The task.', schema: api.taskView } },
-    errors: [...AUTH_ERRORS, 'invalid_request', 'not_found'],
+    errors: JOB_BY_ID_ERRORS,
   },
   {
     method: 'post',
@@ -260,7 +256,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     credentials: USER_AUTH,
     params: api.idParams,
     responses: { 202: { description: 'Cancelled, or already finished.', schema: api.taskCreated } },
-    errors: [...AUTH_ERRORS, 'invalid_request', 'not_found'],
+    errors: JOB_BY_ID_ERRORS,
   },
   {
     method: 'get',
