@@ -19,6 +19,7 @@ import type { EventBus } from './bus/event-bus.js';
 import type { Config } from './config.js';
 import { idFloorAt } from './events/event-id.js';
 import { EventPublisher } from './events/event-publisher.js';
+import { repairPendingEvents, startPendingRepair } from './events/pending-event-repair.js';
 import { registerPublishRoute } from './events/publish-route.js';
 import { registerApiDocs } from './http/api-docs.js';
 import { registerErrorHandling } from './http/error-handler.js';
@@ -60,6 +61,9 @@ declare module 'fastify' {
     realtime: RealtimeServices;
   }
 }
+
+/** How often each instance looks for critical events left pending (see pending-event-repair.ts). */
+const PENDING_REPAIR_INTERVAL_MS = 30_000;
 
 const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../../frontend/dist', import.meta.url));
 
@@ -136,6 +140,13 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
     connections.resyncTopic(topic);
   };
   const publisher = new EventPublisher({ bus, store, metrics, logger: app.log });
+  // Critical events a previous process left pending get their fate first, so that the job recovery
+  // below sees every outcome that went out; then the pass runs on a timer.
+  const repair = { bus, store, hotLogMaxEvents: config.hotLogMaxEvents, logger: app.log };
+  await repairPendingEvents(repair, 0).catch((error: unknown) =>
+    app.log.warn({ err: error }, 'pending critical event repair failed; it runs again later'),
+  );
+  const pendingRepair = startPendingRepair({ ...repair, intervalMs: PENDING_REPAIR_INTERVAL_MS });
   const authenticator = new Authenticator(
     createJwtVerifier({ jwt: config.jwt, issuer: config.jwtIssuer, audience: config.jwtAudience }),
     tickets,
@@ -203,6 +214,7 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
     await provider.close?.();
     connections.stop();
     retention.stop();
+    pendingRepair.stop();
     try {
       await store.recordHeadId(await bus.headId());
     } catch (error) {

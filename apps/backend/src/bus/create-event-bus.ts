@@ -12,7 +12,7 @@ export interface EventBusOptions {
   hotLogMaxAgeMs: number;
   /** Key prefix (and hash tag) of the Redis bus; deployments sharing one Redis need distinct ones. */
   redisKeyPrefix?: string;
-  /** Where the Redis bus reports what it cannot throw (failed sweeps, events lost in a long blip). */
+  /** Where the bus reports what it cannot throw (failed sweeps, events lost in a long blip, listeners that threw). */
   logger?: BusLogger;
   /** Redis only: the `redis` circuit breaker (see redis-event-bus.ts, "Redis unreachable"). */
   breaker?: Pick<CircuitBreakerOptions, 'failureThreshold' | 'coolDownMs' | 'onStateChange'>;
@@ -42,5 +42,5 @@ export function createEventBus(options: EventBusOptions): EventBus {
       onLocalPublish: options.onLocalPublish,
     });
   }
-  return new MemoryEventBus(limits);
+  return new MemoryEventBus(limits, Date.now, options.logger);
 }

@@ -65,7 +65,7 @@ import type { BusListener, BusLogger, EventBus, HotLogRead, Unsubscribe } from '
 import type { HotLogLimits } from './memory-event-bus.js';
 import { redisBusKeys, type RedisBusKeys } from './redis-bus-keys.js';
 import { RedisOutage } from './redis-outage.js';
-import { parseRecord, stringArray, toId, topicReply } from './redis-replies.js';
+import { draftJson, parseRecords, stringArray, toId, topicReply } from './redis-replies.js';
 import {
   HEAD_SCRIPT,
   PUBLISH_SCRIPT,
@@ -279,7 +279,7 @@ export class RedisEventBus implements EventBus {
   }
 
   private async publishToRedis(draft: EventDraft): Promise<EventRecord> {
-    const json = JSON.stringify(draft);
+    const json = draftJson(draft);
     const keys = this.keys;
     const reply = await this.command.isPublish(
       keys.seq,
@@ -349,19 +349,21 @@ export class RedisEventBus implements EventBus {
     const gapTopics: string[] = [];
     let events: EventRecord[] = [];
     let oldestId = head;
+    let unreadable = 0;
     unique.forEach((topic, index) => {
-      const [coverageRaw, oldestRaw, records] = topicReply(reply[index + 1]);
+      const [coverageRaw, oldestRaw, json] = topicReply(reply[index + 1]);
       const coverage = toId(coverageRaw);
       if (after < coverage) gapTopics.push(topic);
       oldestId = Math.min(oldestId, oldestRaw === '' ? coverage : toId(oldestRaw));
-      for (let position = records.length - 1; position >= 0; position--) {
-        events.push(parseRecord(records[position] ?? ''));
-      }
+      // One entry that cannot be decoded is left out (and counted), never the whole read.
+      const decoded = parseRecords(json);
+      events = events.concat(decoded.records);
+      unreadable += decoded.unreadable;
     });
     events.sort((a, b) => a.id - b.id);
     const truncated = events.length > count;
     if (truncated) events = events.slice(events.length - count);
-    return { events, gapTopics, oldestId, truncated };
+    return { events, gapTopics, oldestId, truncated, ...(unreadable > 0 ? { unreadable } : {}) };
   }
 
   /** The Redis counter; while Redis is unreachable, the highest id this instance knows. */

@@ -1,6 +1,6 @@
 import { nextEventId } from '../events/event-id.js';
 import type { EventDraft, EventRecord } from '../events/event-record.js';
-import type { BusLogger } from './event-bus.js';
+import { PublishRefusedError, type BusLogger } from './event-bus.js';
 import { LocalFallback } from './local-fallback.js';
 import type { TopicSubscriptions } from './redis-topic-subscriptions.js';
 
@@ -82,7 +82,7 @@ export class RedisOutage {
    */
   publish(draft: EventDraft): EventRecord {
     if (draft.critical) {
-      throw new Error(
+      throw new PublishRefusedError(
         `Redis is unreachable (${this.options.describeConnections()}): critical events are refused while only local delivery works`,
       );
     }

@@ -10,6 +10,7 @@ import { parseInput } from '../http/parse-input.js';
 import { isReservedTopic } from '../sse/topic-access.js';
 import { formatEventId } from './event-id.js';
 import type { EventPublisher } from './event-publisher.js';
+import { assertJsonPayload } from './payload-json.js';
 
 /** API.md: a publish body over 64 KiB is a 413. */
 export const MAX_PUBLISH_BODY_BYTES = 64 * 1024;
@@ -58,6 +59,8 @@ export async function registerPublishRoute(app: FastifyInstance, options: Publis
     async (request, reply): Promise<PublishResponse> => {
       if (request.body === undefined) throw new AppError('invalid_event', 'body must be a JSON object');
       const body = parseInput(publishRequest, request.body, 'invalid_event');
+      // Before anything looks at the payload (the publisher checks again, for in-process publishes).
+      assertJsonPayload(body.payload);
       if (isReservedTopic(body.topic)) throw new AppError('forbidden', `topic "${body.topic}" is server-internal`);
       const record = await publisher.publish(body);
       reply.code(record.critical ? 201 : 202);
