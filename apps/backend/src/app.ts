@@ -85,8 +85,9 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
   const store =
     dependencies.store ??
     createEventStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger, breaker });
-  // The bus reports live gaps (streams that must resume) to the connection manager, made below.
+  // The bus reports live gaps (streams that must resume) and outages to the connection manager, made below.
   let onLiveGap = (_topic: string): void => undefined;
+  let onIsland = (_since: number): void => undefined;
   const bus =
     dependencies.bus ??
     createEventBus({
@@ -100,6 +101,7 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
       probe: { intervalMs: config.busProbeIntervalMs, timeoutMs: config.busProbeTimeoutMs, id: instanceId },
       onLiveGap: (topic) => onLiveGap(topic),
       onLocalPublish: () => metrics.busLocalPublishes.inc(),
+      onIsland: (since) => onIsland(since),
     });
   // Tickets must work on whichever instance the browser's EventSource lands on.
   const tickets =
@@ -139,6 +141,7 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
     metrics.busLiveGaps.inc();
     connections.resyncTopic(topic);
   };
+  onIsland = (since) => connections.tellIsland(since);
   const publisher = new EventPublisher({ bus, store, metrics, logger: app.log });
   // Critical events a previous process left pending get their fate first, so that the job recovery
   // below sees every outcome that went out; then the pass runs on a timer.

@@ -24,6 +24,8 @@ export interface EventBusOptions {
   onLiveGap?: (topic: string) => void;
   /** Redis only: told of each event delivered locally only, while Redis was unreachable. */
   onLocalPublish?: (event: EventRecord) => void;
+  /** Redis only: this instance starts serving on its own (see RedisEventBusOptions.onIsland). */
+  onIsland?: (since: number) => void;
 }
 
 /** The bus the configuration asks for: Redis when `REDIS_URL` is set, else in-process. */
@@ -40,6 +42,7 @@ export function createEventBus(options: EventBusOptions): EventBus {
       probe: options.probe,
       onLiveGap: options.onLiveGap,
       onLocalPublish: options.onLocalPublish,
+      onIsland: options.onIsland,
     });
   }
   return new MemoryEventBus(limits, Date.now, options.logger);

@@ -112,7 +112,7 @@ describe.skipIf(!available)('RedisEventBus', () => {
     for (let index = 0; index < 4; index++) await bus.publish(draft(`doc:${index % 2}`));
     const keys = await keysOf(prefix);
     expect(keys).toEqual(
-      ['active', 'epoch', 'log:doc:0', 'log:doc:1', 'seq', 'trim'].map((key) => `{${prefix}}:${key}`),
+      ['active', 'epoch', 'log:doc:0', 'log:doc:1', 'seq', 'slots', 'trim'].map((key) => `{${prefix}}:${key}`),
     );
     expect(
       () => new RedisEventBus({ url: TEST_REDIS_URL, limits: { maxEvents: 1, maxAgeMs: 1 }, keyPrefix: 'a}b' }),

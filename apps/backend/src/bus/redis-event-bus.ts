@@ -49,8 +49,9 @@
  * subscriber connection (bus-probe.ts); when it does not, health() is `down` (/readyz 503) and the
  * subscriber is reconnected, which re-reads the log from where each topic stood.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
+import { ID_SLOTS } from '../events/event-id.js';
 import type { ComponentHealth, EventDraft, EventRecord } from '../events/event-record.js';
 import {
   CircuitBreaker,
@@ -64,6 +65,7 @@ import { BusProbe } from './bus-probe.js';
 import type { BusListener, BusLogger, EventBus, HotLogRead, Unsubscribe } from './event-bus.js';
 import type { HotLogLimits } from './memory-event-bus.js';
 import { redisBusKeys, type RedisBusKeys } from './redis-bus-keys.js';
+import { RedisIdSlot } from './redis-id-slot.js';
 import { RedisOutage } from './redis-outage.js';
 import { draftJson, parseRecords, stringArray, toId, topicReply } from './redis-replies.js';
 import {
@@ -71,6 +73,7 @@ import {
   PUBLISH_SCRIPT,
   READ_SCRIPT,
   REJOIN_SCRIPT,
+  SLOT_SCRIPT,
   START_SCRIPT,
   SWEEP_SCRIPT,
 } from './redis-scripts.js';
@@ -109,6 +112,14 @@ export interface RedisEventBusOptions {
   /** Told of each event delivered locally only, because Redis was unreachable. */
   onLocalPublish?: (event: EventRecord) => void;
   /**
+   * Told when this instance starts serving on its own (Redis unreachable), before any event it
+   * publishes alone is delivered, with the highest id it knew then: its streams must be told that
+   * events may be missing from there on (RedisOutage).
+   */
+  onIsland?: (since: number) => void;
+  /** Lease TTL of this instance's id slot (redis-id-slot.ts). Default 15 minutes. */
+  idSlotTtlMs?: number;
+  /**
    * The self-addressed probe (bus-probe.ts): `intervalMs` between probes (0 disables it),
    * `timeoutMs` before an unanswered one means a wedged subscriber (default 2 × intervalMs),
    * `id` names the probe channel (default: random).
@@ -126,6 +137,7 @@ interface ScriptedRedis extends Redis {
   isHead: ScriptCall;
   isSweep: ScriptCall;
   isRejoin: ScriptCall;
+  isSlot: ScriptCall;
 }
 
 const SWEEP_BATCH = 500;
@@ -154,13 +166,21 @@ export class RedisEventBus implements EventBus {
   private readonly busId = randomBytes(8).toString('hex');
   private readonly probe: BusProbe | undefined;
   private readonly probeChannel: string;
+  /** The residue of the id space this instance may use on its own (redis-id-slot.ts). */
+  private readonly idSlot: RedisIdSlot;
 
   constructor(private readonly options: RedisEventBusOptions) {
     this.keys = redisBusKeys(options.keyPrefix ?? 'is');
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     const name = options.connectionName ?? 'infinitescribe';
     const base: RedisOptions = { maxRetriesPerRequest: 3, ...options.redisOptions, lazyConnect: true };
-    this.command = new Redis(options.url, { ...base, connectionName: `${name}:cmd` }) as ScriptedRedis;
+    // A publish whose connection dropped before its answer has an unknown outcome and fails (the
+    // caller answers 503); re-sent after a reconnect, it would go out twice under two ids.
+    this.command = new Redis(options.url, {
+      ...base,
+      connectionName: `${name}:cmd`,
+      autoResendUnfulfilledCommands: false,
+    }) as ScriptedRedis;
     // Re-subscribing is done by TopicSubscriptions, not ioredis, so the log can be re-read once it is acknowledged.
     this.subscriber = new Redis(options.url, { ...base, connectionName: `${name}:sub`, autoResubscribe: false });
     this.command.defineCommand('isStart', { lua: START_SCRIPT, numberOfKeys: 2 });
@@ -169,6 +189,17 @@ export class RedisEventBus implements EventBus {
     this.command.defineCommand('isHead', { lua: HEAD_SCRIPT, numberOfKeys: 2 });
     this.command.defineCommand('isSweep', { lua: SWEEP_SCRIPT, numberOfKeys: 4 });
     this.command.defineCommand('isRejoin', { lua: REJOIN_SCRIPT, numberOfKeys: 6 });
+    this.command.defineCommand('isSlot', { lua: SLOT_SCRIPT, numberOfKeys: 1 });
+    this.idSlot = new RedisIdSlot({
+      lease: async (preferred, ttlMs) =>
+        toId(
+          await this.redisCall(() =>
+            this.command.isSlot(this.keys.slots, this.busId, ttlMs, preferred, randomInt(ID_SLOTS - 1)),
+          ),
+        ),
+      ttlMs: options.idSlotTtlMs,
+      logger: options.logger,
+    });
     const knownId = () => this.highestKnown;
     const noteId = (id: number) => this.noteId(id);
     this.subscriptions = new TopicSubscriptions({
@@ -192,8 +223,10 @@ export class RedisEventBus implements EventBus {
       logger: options.logger,
       onLiveGap: options.onLiveGap,
       onLocalPublish: options.onLocalPublish,
+      onIsland: options.onIsland,
       knownId,
       noteId,
+      idSlot: () => this.idSlot.current(),
       canRejoin: () => this.started && !this.closed && this.redisUsable && this.subscriber.status === 'ready',
       markGaps: (topics) => this.markGaps(topics),
       describeConnections: () => this.describeConnections(),
@@ -205,6 +238,8 @@ export class RedisEventBus implements EventBus {
       onStateChange: (state: BreakerState, dependency: string) => {
         options.breaker?.onStateChange?.(state, dependency);
         if (state === 'closed') void this.outage.rejoin();
+        // Redis is surely unreachable: serve alone from now, and say so at once.
+        else if (state === 'open' && this.started && !this.closed) this.outage.enter();
       },
     });
     this.probeChannel = this.keys.probePrefix + (options.probe?.id ?? this.busId);
@@ -237,6 +272,8 @@ export class RedisEventBus implements EventBus {
     this.command.on('ready', () => {
       if (!this.started) return;
       this.breaker.recordSuccess();
+      // At once: a Redis that restarted empty forgot every slot lease.
+      void this.idSlot.renew();
       void this.outage.rejoin();
     });
     this.subscriber.on('message', (channel: string, message: string) => this.onMessage(channel, message));
@@ -250,6 +287,7 @@ export class RedisEventBus implements EventBus {
       const [seq] = stringArray(reply, 'start');
       this.noteId(Math.max(toId(seq), options.idFloor));
       if (this.probe) await this.subscriber.subscribe(this.probeChannel);
+      await this.idSlot.start();
     } catch (error) {
       this.command.disconnect();
       this.subscriber.disconnect();
@@ -403,6 +441,7 @@ export class RedisEventBus implements EventBus {
     this.probe?.stop();
     this.breaker.dispose();
     await this.outage.settled();
+    await this.idSlot.stop(this.redisUsable);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.subscriptions.close();
     await this.sweeping;

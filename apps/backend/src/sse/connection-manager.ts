@@ -220,6 +220,15 @@ export class ConnectionManager {
     return ended;
   }
 
+  /**
+   * The bus lost Redis and this instance serves on its own from `since` (the highest id it knew):
+   * every stream is told at once with `stream.reset {gap, since}`; streams opened later are told
+   * before their first event published during the outage (SSEConnection.sendEvent).
+   */
+  tellIsland(since: number): void {
+    for (const connection of this.connections.values()) connection.noticeIsland(since);
+  }
+
   /** Ends every stream (shutdown): clients reconnect elsewhere and resume. */
   closeAll(reason: CloseReason): void {
     for (const connection of [...this.connections.values()]) connection.close(reason);

@@ -95,6 +95,10 @@ export function registerPollRoute(app: FastifyInstance, services: StreamRouteSer
         if (json !== undefined) items.push(`{"id":${JSON.stringify(formatEventId(event.id))},${json.slice(1)}`);
       }
       let reset = plan.reset;
+      // An event published on this instance alone while it lost Redis: the cursor passes over
+      // events of other instances this poller will not get (as streams are told, see SSEConnection).
+      const island = events.find((event) => event.island !== undefined)?.island;
+      if (!reset && island !== undefined) reset = { reason: 'gap', since: formatEventId(island) };
       if (!reset && (items.length < events.length || !plan.complete)) reset = { reason: 'gap' };
       if (reset && !plan.reset) services.metrics.streamResets.inc({ reason: reset.reason });
       const tail: Omit<PollResponse, 'events'> = { lastEventId: formatEventId(lastId), ...(reset ? { reset } : {}) };

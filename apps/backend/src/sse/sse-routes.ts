@@ -98,6 +98,7 @@ async function openStream(services: StreamRouteServices, request: FastifyRequest
     response,
     {
       maxBufferedBytes: config.maxBufferedBytes,
+      onIslandNotice: () => metrics.streamResets.inc({ reason: 'gap' }),
       onClose: (closed, reason) => {
         connections.unregister(closed, reason);
         release();
