@@ -119,6 +119,23 @@ describe.skipIf(!available)('RedisEventBus', () => {
     ).toThrow(/invalid Redis key prefix/);
   });
 
+  it('leaves out a log entry it cannot decode, counting it, instead of failing the whole read', async () => {
+    const prefix = freshPrefix();
+    const bus = await startedBus(prefix);
+    const first = await bus.publish(draft('t'));
+    const admin = new Redis(TEST_REDIS_URL);
+    try {
+      await admin.xadd(`${redisBusKeys(prefix).logPrefix}t`, `${first.id + 1}-0`, 'r', '{"id": not json');
+    } finally {
+      admin.disconnect();
+    }
+    const second = await bus.publish(draft('t'));
+    const read = await bus.read(['t'], 0, 10);
+    expect(read.events.map((event) => event.id)).toEqual([first.id, second.id]);
+    expect(read.unreadable).toBe(1);
+    expect(await bus.health()).toEqual({ status: 'up' });
+  });
+
   it('publishes with exactly one round trip (one EVALSHA)', async () => {
     const bus = await startedBus(freshPrefix());
     await bus.publish(draft('t')); // the first use of the script on a connection is an EVAL
