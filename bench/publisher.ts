@@ -24,7 +24,8 @@ export class Publisher {
 
   constructor(
     baseUrl: string,
-    private readonly target: { path: string; token: string },
+    /** `critical`: the events are critical (stored before they are visible: 201 once stored). */
+    private readonly target: { path: string; token: string; critical?: boolean },
   ) {
     this.url = new URL(baseUrl);
   }
@@ -35,6 +36,7 @@ export class Publisher {
       topic: 'broadcast',
       type: 'notification',
       payload: { title: `b${nowMs().toFixed(3)}`, level: 'info' },
+      ...(this.target.critical ? { critical: true } : {}),
     });
     return new Promise((resolve) => {
       const req = request(

@@ -29,6 +29,7 @@ import {
   toResult,
 } from './phases.js';
 import { runCluster } from './cluster-scenario.js';
+import { runCriticalScenario } from './critical-scenario.js';
 import {
   type Cleanups,
   OUR_ENTRY,
@@ -98,7 +99,7 @@ const SERVERS: ServerSpec[] = [
   },
 ];
 
-function parseOptions(): Plan | 'ai' | 'cluster' {
+function parseOptions(): Plan | 'ai' | 'cluster' | { critical: { quick: boolean } } {
   const { values } = parseArgs({
     options: {
       scenario: { type: 'string', default: 'core' },
@@ -108,7 +109,10 @@ function parseOptions(): Plan | 'ai' | 'cluster' {
   });
   if (values.scenario === 'ai') return 'ai';
   if (values.scenario === 'cluster') return 'cluster';
-  if (values.scenario !== 'core') throw new Error(`unknown --scenario=${values.scenario} ("core", "ai" or "cluster")`);
+  if (values.scenario === 'critical') return { critical: { quick: values.quick } };
+  if (values.scenario !== 'core') {
+    throw new Error(`unknown --scenario=${values.scenario} ("core", "ai", "cluster" or "critical")`);
+  }
   const plan = { ...(values.quick ? QUICK : CORE) };
   if (values.connections !== undefined) {
     const connections = Number(values.connections);
@@ -201,6 +205,7 @@ async function main(): Promise<void> {
     await runAiScenario();
     return;
   }
+  if ('critical' in plan) return runCriticalScenario(plan.critical);
   const startedAt = nowMs();
   log(`scenario ${plan.name}: ${plan.connections} streams; node ${process.version}; ${cpus().length} CPUs`);
   const busyBefore = readMachineBusyMs();
