@@ -35,9 +35,13 @@
  * and a script that finds the epoch missing moves the counter (and the coverage floor) past the old
  * counter, that floor and TIME*1000. Clients holding pre-loss ids get `gapTopics` (so
  * `stream.reset`, the critical events from the store, `complete: false`). The one hole: an id that
- * ran ahead of Redis's clock (a future idFloor, >1000 publishes/ms) and that this instance never
+ * ran ahead of Redis's clock (a future idFloor, >10 publishes/ms) and that this instance never
  * saw; at start the store's highest id covers the critical ones. A Redis that lost its data is
  * reported like a blip the log cannot cover: every topic reports a live gap.
+ *
+ * Ids are unique cluster-wide, whatever fails: the publish script issues only multiples of
+ * ID_SLOTS (residue 0), and an instance serving on its own only ids of the residue it leases
+ * (redis-id-slot.ts), so no two issuers ever share an id (event-id.ts).
  *
  * Redis unreachable (DESIGN.md, "Redis down"): the command connection is not ready, or the
  * `redis` circuit breaker is open (commands timed out or failed `failureThreshold` times in a
