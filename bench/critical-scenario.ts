@@ -3,7 +3,6 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { signDevToken } from '../apps/backend/src/auth/dev-token.js';
 import { createScratchDatabase } from '../apps/backend/test/helpers/scratch-database.js';
 import { LoadPool } from './load-pool.js';
 import {
@@ -21,7 +20,7 @@ import {
   waitForQuiet,
 } from './phases.js';
 import { type Cleanups, OUR_ENTRY, ourServerEnv, runCleanups, startOurServer } from './processes.js';
-import { Publisher } from './publisher.js';
+import { Publisher, publisherToken } from './publisher.js';
 
 /**
  * `npm run bench -- --scenario=critical` — what "durable before visible" costs a critical publish:
@@ -92,12 +91,7 @@ async function measureStore(
     maxStreams: STREAMS,
   });
   cleanups.push(() => pool.stop());
-  const token = await signDevToken(secret, {
-    userId: 'bench-publisher',
-    topics: ['broadcast'],
-    scope: 'events:publish',
-    expiresIn: 3600,
-  });
+  const token = await publisherToken(secret);
   const critical = new Publisher(server.baseUrl, { path: PUBLISH_PATH, token, critical: true });
   const nonCritical = new Publisher(server.baseUrl, { path: PUBLISH_PATH, token });
   cleanups.push(async () => {

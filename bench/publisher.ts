@@ -1,5 +1,16 @@
 import { Agent, request } from 'node:http';
+import { signDevToken } from '../apps/backend/src/auth/dev-token.js';
 import { nowMs } from './histogram.js';
+
+/** The token every scenario's publisher uses on our server: `events:publish` on `broadcast`. */
+export function publisherToken(secret: string): Promise<string> {
+  return signDevToken(secret, {
+    userId: 'bench-publisher',
+    topics: ['broadcast'],
+    scope: 'events:publish',
+    expiresIn: 3600,
+  });
+}
 
 /** What a paced publishing run did. */
 export interface PublishReport {

@@ -4,7 +4,6 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { signDevToken } from '../apps/backend/src/auth/dev-token.js';
 import { runAiScenario } from './ai-scenario.js';
 import { nowMs } from './histogram.js';
 import { LoadPool } from './load-pool.js';
@@ -38,7 +37,7 @@ import {
   runCleanups,
   startBenchServer,
 } from './processes.js';
-import { Publisher } from './publisher.js';
+import { Publisher, publisherToken } from './publisher.js';
 import { detailTables, fanoutThroughput, mainTable, noiseWarning, type ServerResult } from './report.js';
 
 /**
@@ -142,12 +141,7 @@ async function prepare(spec: ServerSpec, plan: Plan, cleanups: Cleanups): Promis
     maxStreams: plan.connections,
   });
   cleanups.push(() => pool.stop());
-  const token = await signDevToken(secret, {
-    userId: 'bench-publisher',
-    topics: ['broadcast'],
-    scope: 'events:publish',
-    expiresIn: 3600,
-  });
+  const token = await publisherToken(secret);
   const publisher = new Publisher(server.baseUrl, { path: spec.publishPath, token });
   cleanups.push(async () => publisher.close());
   return { spec, server, pool, publisher, plan };

@@ -27,6 +27,15 @@ async function waitUntil(predicate: () => boolean | Promise<boolean>, timeoutMs 
   }
 }
 
+/** A started bus with ids above now, closed by the suite's `afterEach` (it is added to `open`). */
+async function startedBus(open: RedisEventBus[], options: RedisEventBusOptions): Promise<RedisEventBus> {
+  const bus = new RedisEventBus(options);
+  open.push(bus);
+  const floor = Date.now() * 1000;
+  await bus.start({ idFloor: floor, coveredFrom: floor });
+  return bus;
+}
+
 /**
  * One instance (A) loses Redis while another (B) keeps it: A's path to its own Redis goes through
  * a proxy that black-holes it, so A's commands time out and its breaker opens, as with a Redis
@@ -37,18 +46,8 @@ describe.skipIf(!available)('RedisEventBus when Redis is unreachable from one in
   let proxy: FreezableProxy;
   const open: RedisEventBus[] = [];
 
-  async function started(url: string, overrides: Partial<RedisEventBusOptions>): Promise<RedisEventBus> {
-    const bus = new RedisEventBus({
-      url,
-      limits: { maxEvents: 100, maxAgeMs: 3_600_000 },
-      keyPrefix: 'po',
-      ...overrides,
-    });
-    open.push(bus);
-    const floor = Date.now() * 1000;
-    await bus.start({ idFloor: floor, coveredFrom: floor });
-    return bus;
-  }
+  const started = (url: string, overrides: Partial<RedisEventBusOptions>) =>
+    startedBus(open, { url, limits: { maxEvents: 100, maxAgeMs: 3_600_000 }, keyPrefix: 'po', ...overrides });
 
   beforeAll(async () => {
     redis = await startRedisProcess();
@@ -127,21 +126,16 @@ describe.skipIf(!available)('RedisEventBus ids while Redis is down (own Redis, s
   let redis: RedisProcess;
   const open: RedisEventBus[] = [];
 
-  async function started(prefix: string, overrides: Partial<RedisEventBusOptions> = {}): Promise<RedisEventBus> {
-    const bus = new RedisEventBus({
+  const started = (prefix: string, overrides: Partial<RedisEventBusOptions> = {}) =>
+    startedBus(open, {
       url: redis.url,
       limits: { maxEvents: 1_000, maxAgeMs: 3_600_000 },
       keyPrefix: prefix,
       commandTimeoutMs: 500,
-      // Give up reconnecting fast between attempts, so the rejoin is prompt once Redis is back.
+      // Reconnect attempts close together, so the rejoin is prompt once Redis is back.
       redisOptions: { retryStrategy: () => 100 },
       ...overrides,
     });
-    open.push(bus);
-    const floor = Date.now() * 1000;
-    await bus.start({ idFloor: floor, coveredFrom: floor });
-    return bus;
-  }
 
   beforeEach(async () => {
     redis = await startRedisProcess();
