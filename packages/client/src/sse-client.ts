@@ -97,8 +97,8 @@ export interface SSEClientOptions {
   /**
    * Share one connection between all tabs of this browser with the same `shareKey`: one tab (the
    * Web Locks leader) connects and relays events to the others over a BroadcastChannel; when it
-   * closes, another tab takes over and resumes. Default `true` when `navigator.locks` and
-   * `BroadcastChannel` exist; `false` gives every tab its own connection.
+   * closes, another tab takes over and resumes. Default `true` in a page (a `window`) where
+   * `navigator.locks` and `BroadcastChannel` exist; `false` gives every tab its own connection.
    */
   shareAcrossTabs?: boolean;
   /**
@@ -239,7 +239,10 @@ function globalFetch(): FetchLike {
 }
 
 function globalLocks(): LockManagerLike | undefined {
-  return (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks;
+  // Only pages have tabs: Node >= 24 has `navigator.locks` and BroadcastChannel too, and there
+  // clients of one process (or of its workers) would silently share one connection.
+  const scope = globalThis as { window?: unknown; navigator?: { locks?: LockManagerLike } };
+  return scope.window === undefined ? undefined : scope.navigator?.locks;
 }
 
 function globalBroadcastChannel(): BroadcastChannelConstructor | undefined {
