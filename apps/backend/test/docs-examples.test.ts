@@ -6,8 +6,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { EventSource } from 'eventsource';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config.js';
+import { openStream, published } from './helpers/sse-reader.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
-import { startTestApp, type TestApp } from './helpers/test-app.js';
+import { startTestApp, TEST_JWT_SECRET, type TestApp } from './helpers/test-app.js';
 
 /**
  * Keeps the docs from rotting. Every fenced block in docs/ is one of:
@@ -127,6 +128,16 @@ interface NativeEventSourceExample {
   ): { close(): void };
 }
 
+interface ServicePublisherExample {
+  mintServiceToken(jwtSecret: string, serviceName: string): Promise<string>;
+  publishOnce(
+    baseUrl: string,
+    token: string,
+    event: { topic: string; type: string; payload: unknown },
+    idempotencyKey?: string,
+  ): Promise<{ id: string }>;
+}
+
 async function importExample(name: string): Promise<unknown> {
   return import(pathToFileURL(join(EXAMPLES, name)).href);
 }
@@ -212,6 +223,22 @@ const RUNNERS: Record<string, ((server: TestApp) => Promise<void>) | 'run in Chr
       stream.close();
       globals.EventSource = previous;
       await proxy.close();
+    }
+  },
+  'service-publisher.ts': async (server) => {
+    const { mintServiceToken, publishOnce } = (await importExample('service-publisher.ts')) as ServicePublisherExample;
+    const token = await mintServiceToken(TEST_JWT_SECRET, 'billing');
+    const stream = await openStream(server.url, { token: await server.token('docs-service') });
+    try {
+      const event = { topic: 'user:docs-service', type: 'notification', payload: { title: 'Paid', level: 'success' } };
+      const first = await publishOnce(server.url, token, event, 'invoice-42');
+      // A retry of the same publish (its answer lost, say) gets the same id, and no second event.
+      expect(await publishOnce(server.url, token, event, 'invoice-42')).toEqual(first);
+      const other = await publishOnce(server.url, token, event);
+      await stream.waitFor((events) => published(events).some((received) => received.id === other.id));
+      expect(published(stream.events).map((received) => received.id)).toEqual([first.id, other.id]);
+    } finally {
+      stream.close();
     }
   },
   // Needs a browser: built by Vite and run in Chromium against a real server by
