@@ -327,6 +327,31 @@ describe('docs: examples and excerpts', () => {
   });
 });
 
+describe('docs: the repository stands alone', () => {
+  it('no file points at a contract document that is not in the repository', async () => {
+    const files = await new Promise<string[]>((resolveList, reject) => {
+      const child = spawn('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      child.on('error', reject);
+      child.on('close', () => resolveList(out.split('\0').filter((file) => file !== '')));
+    });
+    expect(files).toContain('docs/http-api.md');
+    const outside = /\b(?:API|DESIGN|LIBRARY)\.md\b/;
+    const problems: string[] = [];
+    for (const file of files.filter((name) => !name.endsWith('package-lock.json') && existsSync(join(ROOT, name)))) {
+      const lines = (await readFile(join(ROOT, file), 'utf8')).split('\n');
+      lines.forEach((line, index) => {
+        if (outside.test(line)) problems.push(`${file}:${index + 1}: ${line.trim()}`);
+      });
+    }
+    expect(problems).toEqual([]);
+  });
+});
+
 describe('docs: configuration.md', () => {
   /** `| \`NAME\` | default | effect |` rows. */
   async function documented(): Promise<Map<string, string>> {

@@ -17,7 +17,7 @@ export const POLL_PATH: typeof ProtocolPollPath = '/api/sse/poll';
 export const LAST_EVENT_ID_HEADER: typeof ProtocolLastEventIdHeader = 'last-event-id';
 export const TICKET_PATH = '/api/sse/ticket';
 
-/** `POST` here with a fresh Bearer extends a live stream (API.md, token lifetime). */
+/** `POST` here with a fresh Bearer extends a live stream (docs/http-api.md, "Token lifetime"). */
 export function refreshPath(connectionId: string): string {
   return `/api/sse/connections/${encodeURIComponent(connectionId)}/refresh`;
 }

@@ -2,7 +2,7 @@
  * @module Folds `ai.generation.*` events into one snapshot per generation: `{text, status, seq}`.
  * Framework-free; React reads it through `useGeneration`.
  *
- * Delta rules (API.md "AI generations" and "Compaction on resume"): seq counts deltas from 0. A
+ * Delta rules (docs/http-api.md, "Events" and "Compaction"): seq counts deltas from 0. A
  * delta is appended only when `seq === lastSeq + 1`; `seq <= lastSeq` is a duplicate and ignored.
  * A delta past a hole is held back and the snapshot is marked `needsRefetch` (the hook reloads
  * `GET /api/ai/generations/:id`); held deltas are applied as soon as the hole is filled, by a
@@ -101,7 +101,7 @@ export class GenerationStore {
   }
 
   /**
-   * Folds a reloaded server view in. Without a `seq` in the view (API.md does not promise one),
+   * Folds a reloaded server view in. Without a `seq` in the view (the API does not promise one),
    * the seq of its text is inferred from the held deltas; see {@link inferSeq}.
    */
   applyView(view: GenerationView): void {

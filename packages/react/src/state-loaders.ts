@@ -1,6 +1,6 @@
 /**
  * @module Reloading server state after events were lost (a seq gap, `stream.reset`, an incomplete
- * resume): `GET /api/ai/generations/:id` and `GET /api/tasks/:id` (API.md). Plain functions, so an
+ * resume): `GET /api/ai/generations/:id` and `GET /api/tasks/:id` (docs/http-api.md). Plain functions, so an
  * app can swap in its own HTTP layer; {@link createHttpStateLoaders} builds the default ones.
  */
 import type { FetchLike, GetToken } from '@infinitescribe/client';
@@ -9,7 +9,7 @@ import type { FetchLike, GetToken } from '@infinitescribe/client';
 export type GenerationServerStatus = 'running' | 'completed' | 'failed' | 'cancelled';
 
 /**
- * `GET /api/ai/generations/:id`. `seq` (the seq of the last delta in `text`) is not in API.md
+ * `GET /api/ai/generations/:id`. `seq` (the seq of the last delta in `text`) is not in the API
  * yet; when the server sends it, the reload is exact, otherwise the store infers it.
  */
 export interface GenerationView {
@@ -23,7 +23,7 @@ export interface GenerationView {
 /** Status of a task as the server reports it. */
 export type TaskServerStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
 
-/** `GET /api/tasks/:id` (API.md "Long-running tasks"), plus the optional progress fields. */
+/** `GET /api/tasks/:id` (docs/http-api.md, "Long-running tasks"), plus the optional progress fields. */
 export interface TaskView {
   taskId: string;
   kind?: string;
@@ -62,7 +62,7 @@ export interface HttpStateLoadersOptions {
 }
 
 /**
- * The default loaders: authenticated GETs against the API.md endpoints. `SSEProvider` builds
+ * The default loaders: authenticated GETs against the endpoints of docs/http-api.md. `SSEProvider` builds
  * them from its client `options`; pass your own when you give it a ready-made client.
  * @example
  * <SSEProvider client={client} loaders={createHttpStateLoaders({ url: '', getToken })}>

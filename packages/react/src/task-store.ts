@@ -1,7 +1,7 @@
 /**
  * @module Folds `task.progress`, `task.completed`, `task.failed` and `task.cancelled` into one snapshot per task.
  * Framework-free; React reads it through `useTaskProgress`. The percent shown never goes back,
- * whatever order progress and reloads arrive in (API.md: percent never decreases).
+ * whatever order progress and reloads arrive in (the API: percent never decreases).
  */
 import type { EnvelopeWithId, SSEClient } from '@infinitescribe/client';
 import { KeyedStore } from './keyed-store.js';

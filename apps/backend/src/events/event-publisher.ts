@@ -29,7 +29,7 @@ export interface EventPublisherOptions {
 }
 
 /**
- * The event path of DESIGN.md: validate against the catalogue, then id + hot log + fan-out (one
+ * The event path (docs/architecture.md): validate against the catalogue, then id + hot log + fan-out (one
  * atomic bus step), then for critical events the store, before the caller may acknowledge.
  */
 export class EventPublisher {
