@@ -63,6 +63,26 @@ describe('POST /api/events with Idempotency-Key (embedded)', () => {
     await server?.close();
   });
 
+  /**
+   * Runs `test` with a stream on `user:<userId>` and every publish held until `test` calls
+   * `release` (so a publish stays in flight while the test sends more).
+   */
+  async function withPublishesHeld(
+    userId: string,
+    test: (context: { stream: StreamReader; release: () => void }) => Promise<void>,
+  ): Promise<void> {
+    const stream = await openStream(server.url, { token: await server.token(userId) });
+    let release = (): void => undefined;
+    publishGate = new Promise((resolve) => (release = resolve));
+    try {
+      await test({ stream, release });
+    } finally {
+      release();
+      publishGate = undefined;
+      stream.close();
+    }
+  }
+
   it('answers a repeat with the first answer (status, id) and publishes the event once', async () => {
     const stream = await openStream(server.url, { token: await server.token('idem1') });
     try {
@@ -169,10 +189,7 @@ describe('POST /api/events with Idempotency-Key (embedded)', () => {
   });
 
   it('makes duplicates that arrive while the first is in flight wait for its answer: one event', async () => {
-    const stream = await openStream(server.url, { token: await server.token('idem10') });
-    let open = (): void => undefined;
-    publishGate = new Promise((resolve) => (open = resolve));
-    try {
+    await withPublishesHeld('idem10', async ({ stream, release }) => {
       const key = freshKey();
       const body = { topic: 'user:idem10', type: 'notification', payload: NOTIFICATION };
       const first = publishWithKey(server, { token, key, body });
@@ -180,24 +197,18 @@ describe('POST /api/events with Idempotency-Key (embedded)', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
       const duplicates = Array.from({ length: 5 }, () => publishWithKey(server, { token, key, body }));
       await new Promise((resolve) => setTimeout(resolve, 100));
-      open();
+      release();
       const answers = await Promise.all([first, ...duplicates]);
       const bodies = await Promise.all(answers.map((answer) => answer.json()));
       expect(answers.map((answer) => answer.status)).toEqual([202, 202, 202, 202, 202, 202]);
       expect(new Set(bodies.map((answer) => JSON.stringify(answer))).size).toBe(1);
       expect(answers.filter((answer) => answer.headers.get('idempotent-replayed') === 'true')).toHaveLength(5);
       expect(await settled(server, stream, 'user:idem10')).toEqual([(bodies[0] as { id: string }).id]);
-    } finally {
-      publishGate = undefined;
-      stream.close();
-    }
+    });
   });
 
   it('keeps the answer for a client that gave up waiting: its retry gets the id of the event that was published', async () => {
-    const stream = await openStream(server.url, { token: await server.token('idem11') });
-    let open = (): void => undefined;
-    publishGate = new Promise((resolve) => (open = resolve));
-    try {
+    await withPublishesHeld('idem11', async ({ stream, release }) => {
       const key = freshKey();
       const body = { topic: 'user:idem11', type: 'notification', payload: NOTIFICATION };
       const abort = new AbortController();
@@ -205,17 +216,14 @@ describe('POST /api/events with Idempotency-Key (embedded)', () => {
       await new Promise((resolve) => setTimeout(resolve, 100));
       abort.abort();
       await expect(gaveUp).rejects.toThrow();
-      open();
+      release();
       const [id] = await settled(server, stream, 'user:idem11');
       expect(id).toBeDefined();
       const retry = await publishWithKey(server, { token, key, body });
       expect(retry.status).toBe(202);
       expect(await retry.json()).toEqual({ id });
       expect(await settled(server, stream, 'user:idem11')).toEqual([id]);
-    } finally {
-      publishGate = undefined;
-      stream.close();
-    }
+    });
   });
 
   it('publishes every time without the header, as before', async () => {
