@@ -8,6 +8,11 @@
  * import { createSSEClient } from '@infinitescribe/client';
  * const client = createSSEClient({ url: '', getToken: ({ forceRefresh }) => tokens.get({ forceRefresh }) });
  * client.on('task.progress', ({ payload }) => setProgress(payload.taskId, payload.percent));
+ * @example
+ * // The app's own event types (registered on the server), typed end to end:
+ * type AppEvents = { 'comment.added': { docId: string; text: string } };
+ * const typed = createSSEClient<AppEvents>({ url: '', getToken });
+ * typed.on('comment.added', (event) => showComment(event.payload.text));
  */
 
 export { createSSEClient } from './sse-client.js';
@@ -26,6 +31,7 @@ export type {
 export type {
   ClientLifecycleEvents,
   EstablishedEvent,
+  PublishedEventType,
   ResetEvent,
   ResumedEvent,
   SSEClientEventKey,
@@ -45,4 +51,14 @@ export type {
   EventSourceLike,
   EventSourceMessageLike,
 } from './transports/event-source-transport.js';
-export type { ControlEvents, Envelope, EnvelopeWithId, EventPayload, EventType } from '@infinitescribe/protocol';
+export type {
+  BuiltInEvents,
+  ControlEvents,
+  Envelope,
+  EnvelopeWithId,
+  EventMap,
+  EventPayload,
+  EventType,
+  PublishedEvent,
+  WithBuiltIns,
+} from '@infinitescribe/protocol';
