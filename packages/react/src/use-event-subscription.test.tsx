@@ -33,6 +33,25 @@ describe('useEventSubscription', () => {
     expect(client.handlerCount('notification')).toBe(0);
   });
 
+  it("delivers the app's own event types, typed by its map", () => {
+    type AppEvents = { 'comment.added': { docId: string; text: string } };
+    const client = new FakeSSEClient<AppEvents>();
+    const texts: string[] = [];
+    renderHook(
+      () =>
+        useEventSubscription<AppEvents, 'comment.added'>('comment.added', (event) =>
+          texts.push(`${event.topic}:${event.payload.text}`),
+        ),
+      {
+        wrapper: ({ children }: { children: ReactNode }) => (
+          <SSEProvider<AppEvents> client={client}>{children}</SSEProvider>
+        ),
+      },
+    );
+    act(() => client.publish('comment.added', { docId: '42', text: 'hi' }, 'doc:42'));
+    expect(texts).toEqual(['doc:42:hi']);
+  });
+
   it('applies the filter', () => {
     const client = new FakeSSEClient();
     const seen: EnvelopeWithId<'task.progress'>[] = [];
