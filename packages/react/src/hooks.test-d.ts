@@ -5,7 +5,7 @@
 import { createSSEClient, type EnvelopeWithId, type SSEClientError } from '@infinitescribe/client';
 import { expectTypeOf } from 'vitest';
 import { SSEProvider, useSSEClient } from './sse-provider.js';
-import { FakeSSEClient } from './testing/fake-sse-client.js';
+import { FakeSSEClient } from '@infinitescribe/client/testing';
 import { useEventSubscription } from './use-event-subscription.js';
 import { useGeneration } from './use-generation.js';
 import { useSSEConnection } from './use-sse-connection.js';

@@ -4,17 +4,18 @@
  * like TanStack's `QueryClientProvider` mounts its client.
  */
 import {
+  createHttpStateLoaders,
   createSSEClient,
+  GenerationStore,
+  TaskStore,
   type BuiltInEvents,
   type EventMap,
   type SSEClient,
   type SSEClientOptions,
+  type StateLoaders,
 } from '@infinitescribe/client';
 import { createContext, useContext, useEffect, useState, type ReactNode } from 'react';
 import { defaultFrameScheduler, type FrameScheduler } from './frame-scheduler.js';
-import { GenerationStore } from './generation-store.js';
-import { createHttpStateLoaders, type StateLoaders } from './state-loaders.js';
-import { TaskStore } from './task-store.js';
 
 /** What the hooks share: the client, the stores it feeds, and how to reload state. */
 export interface SSEContextValue {

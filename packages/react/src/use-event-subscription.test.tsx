@@ -4,7 +4,7 @@ import { act, cleanup, renderHook } from '@testing-library/react';
 import type { ReactNode } from 'react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SSEProvider } from './sse-provider.js';
-import { FakeSSEClient } from './testing/fake-sse-client.js';
+import { FakeSSEClient } from '@infinitescribe/client/testing';
 import { useEventSubscription } from './use-event-subscription.js';
 
 afterEach(cleanup);

@@ -2,9 +2,9 @@
 import { act, cleanup, render, renderHook } from '@testing-library/react';
 import { StrictMode, type ReactNode } from 'react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { StateLoaders } from './state-loaders.js';
+import type { StateLoaders } from '@infinitescribe/client';
 import { SSEProvider } from './sse-provider.js';
-import { FakeSSEClient } from './testing/fake-sse-client.js';
+import { FakeSSEClient } from '@infinitescribe/client/testing';
 import { ManualFrames } from './testing/manual-frames.js';
 import { useGeneration } from './use-generation.js';
 

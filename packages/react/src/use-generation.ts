@@ -5,7 +5,7 @@
  */
 import { useMemo, useSyncExternalStore } from 'react';
 import { frameBatched } from './frame-scheduler.js';
-import type { GenerationSnapshot, GenerationStatus } from './generation-store.js';
+import type { GenerationSnapshot, GenerationStatus } from '@infinitescribe/client';
 import { useSSEContext } from './sse-provider.js';
 import { useReload } from './use-reload.js';
 

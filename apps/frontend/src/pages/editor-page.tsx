@@ -1,3 +1,4 @@
+import type { GenerationCreated } from '@infinitescribe/protocol';
 import { useGeneration } from '@infinitescribe/react';
 import { useEffect, useId, useLayoutEffect, useRef, useState, type KeyboardEvent } from 'react';
 import { ProviderNotice } from '../components/provider-notice.js';
@@ -107,7 +108,7 @@ export function EditorPage({ api, userId }: EditorPageProps) {
     setOutcome('');
     try {
       const body = await api.post('/api/ai/generations', { prompt: document.slice(-PROMPT_CHARS) });
-      const id = stringField(body, 'generationId');
+      const id = stringField<GenerationCreated>(body, 'generationId');
       if (!id) throw new Error('The server did not return a generation id.');
       writeStored(runningKey, JSON.stringify({ generationId: id, base: base.current }), tabStorage);
       setGenerationId(id);

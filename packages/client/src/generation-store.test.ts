@@ -1,4 +1,4 @@
-import type { EnvelopeWithId } from '@infinitescribe/client';
+import type { EnvelopeWithId } from '@infinitescribe/protocol';
 import { describe, expect, it, vi } from 'vitest';
 import { GenerationStore, inferSeq, type GenerationEventType } from './generation-store.js';
 import { FakeSSEClient } from './testing/fake-sse-client.js';

@@ -1,6 +1,6 @@
 /**
  * @module Folds `ai.generation.*` events into one snapshot per generation: `{text, status, seq}`.
- * Framework-free; React reads it through `useGeneration`.
+ * Framework-free: React reads it through `useGeneration`; any other app subscribes to it directly.
  *
  * Delta rules (API.md "AI generations" and "Compaction on resume"): seq counts deltas from 0. A
  * delta is appended only when `seq === lastSeq + 1`; `seq <= lastSeq` is a duplicate and ignored.
@@ -9,9 +9,10 @@
  * late delta, a `snapshot` event or the reload. A `snapshot` replaces the text and sets `seq`, so
  * "snapshot then deltas" ends with the same text as "all deltas". `completed.text` is final.
  */
-import type { EnvelopeWithId, EventPayload, SSEClient } from '@infinitescribe/client';
+import type { EnvelopeWithId, EventPayload } from '@infinitescribe/protocol';
 import { KeyedStore } from './keyed-store.js';
-import type { GenerationView } from './state-loaders.js';
+import type { SSEClient } from './sse-client.js';
+import type { LoadedGenerationView } from './state-loaders.js';
 
 /**
  * Where a generation stands, as far as this client knows.
@@ -101,10 +102,11 @@ export class GenerationStore {
   }
 
   /**
-   * Folds a reloaded server view in. Without a `seq` in the view (API.md does not promise one),
-   * the seq of its text is inferred from the held deltas; see {@link inferSeq}.
+   * Folds a reloaded server view in, lining the deltas that follow up with its `seq`. Only a view
+   * without one (a server from before it was added) has the seq of its text inferred from the
+   * held deltas; see {@link inferSeq}.
    */
-  applyView(view: GenerationView): void {
+  applyView(view: LoadedGenerationView): void {
     this.store.update(view.generationId, (current) => foldView(current, view));
   }
 
@@ -123,7 +125,7 @@ export class GenerationStore {
    * Reloads `generationId` with `load` unless a reload of it is already running, and folds the
    * answer in. Rejects with the load's error (the snapshot stays `needsRefetch`).
    */
-  reload(generationId: string, load: () => Promise<GenerationView>): Promise<void> {
+  reload(generationId: string, load: () => Promise<LoadedGenerationView>): Promise<void> {
     return this.store.reload(generationId, async () => this.applyView(await load()));
   }
 
@@ -223,7 +225,7 @@ function drain(record: GenerationRecord): GenerationRecord {
   return { ...record, text, seq, held: held.size > 0 ? held : NO_HELD, needsRefetch: held.size > 0 };
 }
 
-function foldView(current: GenerationRecord, view: GenerationView): GenerationRecord {
+function foldView(current: GenerationRecord, view: LoadedGenerationView): GenerationRecord {
   if (view.status !== 'running') {
     // A `completed` event already gave the final text; anything else takes the server's word.
     if (current.status === 'completed') return current.needsRefetch ? { ...current, needsRefetch: false } : current;
@@ -243,6 +245,7 @@ function foldView(current: GenerationRecord, view: GenerationView): GenerationRe
     if (view.seq < current.seq) return current;
     return drain({ ...current, status: 'running', text: view.text, seq: view.seq, unconfirmed: '' });
   }
+  // A server without `seq` in its view: guess it (the fallback the view's `seq` replaces).
   const seq = inferSeq(current, view.text);
   // Nothing held to line the text up with: keep our seq and remember what the reload added.
   const unconfirmed =

@@ -14,7 +14,7 @@ import type {
   SSEClientEventKey,
   SSEClientEventMap,
   WithBuiltIns,
-} from '@infinitescribe/client';
+} from '../index.js';
 
 type Handler = (event: never) => void;
 
