@@ -110,6 +110,22 @@ export class GenerationStore {
     this.store.update(view.generationId, (current) => foldView(current, view));
   }
 
+  /**
+   * Shows what a page showed of `generationId` before it was reloaded (kept e.g. in
+   * `sessionStorage`), while nothing newer is known: a `pending` generation becomes `running`
+   * with that text and seq, so it never shows empty while the stream catches up. The resumed
+   * stream goes on from there: deltas after `seq` append, and a hole (deltas the page received
+   * but never showed) reloads the server's view as usual. Not reloaded at once: a view without
+   * `seq` is lined up with the deltas held when it arrives, which must predate the request.
+   * Does nothing once an event or a reload has been folded in.
+   * @example store.restore(id, { text: saved.text, seq: saved.seq });
+   */
+  restore(generationId: string, shown: { text: string; seq: number }): void {
+    this.store.update(generationId, (current) =>
+      current.status === 'pending' ? { ...current, status: 'running', ...shown } : current,
+    );
+  }
+
   /** Marks every unfinished generation `needsRefetch` (after `stream.reset` or a lossy resume). */
   markStale(): void {
     for (const generationId of this.store.keys()) {

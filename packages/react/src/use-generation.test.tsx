@@ -120,6 +120,19 @@ describe('useGeneration', () => {
     expect(view.getByTestId('text').textContent).toBe('t0 t1 t2 t3 t4 ');
   });
 
+  it('shows a restored text on its first render, for the id it belongs to only', () => {
+    const client = new FakeSSEClient();
+    const restored = { text: 'It was a ', seq: 2 };
+    const wrapper = ({ children }: { children: ReactNode }) => <SSEProvider client={client}>{children}</SSEProvider>;
+    const hook = renderHook(({ id }: { id: string }) => useGeneration(id, { restored: id === ID ? restored : null }), {
+      wrapper,
+      initialProps: { id: ID },
+    });
+    expect(hook.result.current).toMatchObject({ status: 'running', text: 'It was a ', seq: 2, isStreaming: true });
+    hook.rerender({ id: 'g2' });
+    expect(hook.result.current).toMatchObject({ generationId: 'g2', status: 'pending', text: '' });
+  });
+
   it('reloads the generation once when a seq gap shows events were lost', async () => {
     const frames = new ManualFrames();
     const client = new FakeSSEClient();
