@@ -1,4 +1,5 @@
-import { isValidTopic, validateEventPayload } from '@infinitescribe/protocol';
+import { isValidTopic } from '@infinitescribe/protocol';
+import { validateEventPayload } from '@infinitescribe/protocol/schemas';
 import type { FastifyBaseLogger } from 'fastify';
 import type { EventBus } from '../bus/event-bus.js';
 import { InvalidEventError, UnavailableError } from '../errors.js';

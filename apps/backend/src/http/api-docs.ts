@@ -8,7 +8,6 @@ import swagger, { type StaticDocumentSpec } from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import {
   CONTROL_EVENT_TYPES,
-  EVENT_SCHEMAS,
   EVENT_TYPES,
   TOPIC_MAX_LENGTH,
   TOPIC_PATTERN,
@@ -16,6 +15,7 @@ import {
   type ErrorCode,
   type EventType,
 } from '@infinitescribe/protocol';
+import { EVENT_SCHEMAS } from '@infinitescribe/protocol/schemas';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ERROR_STATUS } from '../errors.js';

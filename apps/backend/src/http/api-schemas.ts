@@ -10,7 +10,6 @@
 import {
   ERROR_CODES,
   TOPIC_PATTERN,
-  validateEventPayload,
   type ControlEvents,
   type DevTokenResponse,
   type ErrorBody,
@@ -18,6 +17,7 @@ import {
   type PublishResponse,
   type TicketResponse,
 } from '@infinitescribe/protocol';
+import { validateEventPayload } from '@infinitescribe/protocol/schemas';
 import { z } from 'zod';
 import type { ProviderInfo } from '../ai/ai-provider.js';
 import type { GenerationView } from '../ai/generation-service.js';
