@@ -28,7 +28,7 @@ export function typeTests(): void {
   // @ts-expect-error notification payloads have no seq
   useEventSubscription('notification', (event) => event.payload.seq);
 
-  // The app's own event types, end to end (LIBRARY.md "Client").
+  // The app's own event types, end to end (docs/client-integration.md).
   type AppEvents = { 'comment.added': { docId: string; text: string } };
   useEventSubscription<AppEvents, 'comment.added'>('comment.added', (event) => event.payload.text);
   useEventSubscription<AppEvents, 'comment.added'>('comment.added', (event) => {
