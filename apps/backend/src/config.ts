@@ -45,6 +45,8 @@ const schema = z
     STORE_RETENTION_MS: int(60_000, 3650 * 86_400_000).default(7 * 86_400_000),
     STORE_CLEANUP_INTERVAL_MS: int(1_000, 86_400_000).default(3_600_000),
     PUBLISH_RATE_MAX: int(1, 10_000_000).default(200),
+    PUBLISH_RATE_MAX_SERVICE: int(1, 10_000_000).default(10_000),
+    PUBLISH_TOPIC_RATE_MAX: int(1, 10_000_000).default(100),
     PUBLISH_RATE_WINDOW_MS: int(100, 3_600_000).default(1_000),
     TRUST_PROXY: bool.default(false),
     CORS_ORIGINS: optionalString,
@@ -125,8 +127,12 @@ export interface Config {
   replayMaxEvents: number;
   storeRetentionMs: number;
   storeCleanupIntervalMs: number;
-  /** Publishes allowed per user per window. */
+  /** Publishes allowed per user token per window (per instance). */
   publishRateMax: number;
+  /** Publishes allowed per service token (scope `events:service`) per window (per instance). */
+  publishRateMaxService: number;
+  /** Publishes allowed per topic per window, whoever publishes (per instance). */
+  publishTopicRateMax: number;
   publishRateWindowMs: number;
   /** Take the client address from X-Forwarded-For (behind a proxy). */
   trustProxy: boolean;
@@ -223,6 +229,8 @@ export function parseConfig(env: Record<string, string | undefined>): Readonly<C
     storeRetentionMs: value.STORE_RETENTION_MS,
     storeCleanupIntervalMs: value.STORE_CLEANUP_INTERVAL_MS,
     publishRateMax: value.PUBLISH_RATE_MAX,
+    publishRateMaxService: value.PUBLISH_RATE_MAX_SERVICE,
+    publishTopicRateMax: value.PUBLISH_TOPIC_RATE_MAX,
     publishRateWindowMs: value.PUBLISH_RATE_WINDOW_MS,
     trustProxy: value.TRUST_PROXY,
     corsOrigins: (value.CORS_ORIGINS ?? '')

@@ -43,7 +43,7 @@
  * ID_SLOTS (residue 0), and an instance serving on its own only ids of the residue it leases
  * (redis-id-slot.ts), so no two issuers ever share an id (event-id.ts).
  *
- * Redis unreachable (DESIGN.md, "Redis down"): the command connection is not ready, or the
+ * Redis unreachable (docs/runbook.md, "Redis down"): the command connection is not ready, or the
  * `redis` circuit breaker is open (commands timed out or failed `failureThreshold` times in a
  * row). The bus then fails fast instead of queueing commands, serves this instance alone, says
  * `degraded`, and rejoins when Redis is back (redis-outage.ts). New subscriptions are served

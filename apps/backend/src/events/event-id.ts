@@ -3,7 +3,7 @@
  * in publish order, and time-seeded so that a restart that lost the counter (process, Redis) still
  * issues ids above every id handed out before it, as long as the clock does not run backwards.
  * The store's highest id is a second floor for that case. On the wire it is plain decimal,
- * well inside API.md's 64 characters of [0-9A-Za-z._-]; clients treat it as opaque.
+ * well inside the API's 64 characters of [0-9A-Za-z._-]; clients treat it as opaque.
  *
  * With Redis, ids are split by their residue modulo {@link ID_SLOTS} (their last two decimal
  * digits), so that an id names one event cluster-wide in every failure mode: Redis's counter issues

@@ -1,4 +1,5 @@
-import { isValidTopic, validateEventPayload } from '@infinitescribe/protocol';
+import { isValidTopic } from '@infinitescribe/protocol';
+import { validateEventPayload } from '@infinitescribe/protocol/schemas';
 import type { FastifyBaseLogger } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { PublishRefusedError, type EventBus } from '../bus/event-bus.js';
@@ -32,10 +33,10 @@ export interface EventPublisherOptions {
 }
 
 /**
- * The event path of DESIGN.md: validate against the catalogue and serialise the payload once, then
+ * The event path (docs/architecture.md): validate against the catalogue and serialise the payload once, then
  * id + hot log + fan-out (one atomic bus step).
  *
- * Critical events are durable before visible (API.md v1.1): they are (a) stored *pending* under a
+ * Critical events are durable before visible (docs/architecture.md): they are (a) stored *pending* under a
  * fresh key, with no id, then (b) published, the bus assigning the id and carrying the key, then
  * (c) confirmed: the stored row gets its id (group commit batches (a) and (c) writes of concurrent
  * publishes into one statement). Only then is the publish acknowledged. Ids stay one space assigned

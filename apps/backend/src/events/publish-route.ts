@@ -1,23 +1,25 @@
-import rateLimit from '@fastify/rate-limit';
 import type { PublishResponse } from '@infinitescribe/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Principal } from '../auth/principal.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
+import { createIdempotencyHooks } from '../idempotency/idempotency-hooks.js';
+import type { IdempotencyStore } from '../idempotency/idempotency-store.js';
 import { publishRequest } from '../http/api-schemas.js';
 import { parseInput } from '../http/parse-input.js';
 import { isReservedTopic } from '../sse/topic-access.js';
 import { formatEventId } from './event-id.js';
 import type { EventPublisher } from './event-publisher.js';
 import { assertJsonPayload } from './payload-json.js';
+import { createPublishLimits } from './publish-limits.js';
 
-/** API.md: a publish body over 64 KiB is a 413. */
+/** A publish body over 64 KiB is a 413 (docs/http-api.md). */
 export const MAX_PUBLISH_BODY_BYTES = 64 * 1024;
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Set by the publish route's authentication, read by its per-user rate limit. */
+    /** Set by the publish route's authentication, read by its rate limits and idempotency keys. */
     publisher?: Principal;
   }
 }
@@ -27,19 +29,18 @@ export interface PublishRouteOptions {
   config: Config;
   authenticator: Authenticator;
   publisher: EventPublisher;
+  /** Where `Idempotency-Key`s are kept, per publisher (see idempotency/idempotency-hooks.ts). */
+  idempotencyKeys: IdempotencyStore;
 }
 
 /** `POST /api/events`: 202 once fanned out, 201 once a critical event is stored. */
 export async function registerPublishRoute(app: FastifyInstance, options: PublishRouteOptions): Promise<void> {
   const { config, authenticator, publisher } = options;
-  await app.register(rateLimit, {
-    global: false,
-    // After authentication, so the limit is per user and a forged token cannot spend someone's quota.
-    hook: 'preHandler',
-    errorResponseBuilder: (_request, context) =>
-      new AppError('rate_limited', `publish rate limit of ${context.max} per ${context.after} exceeded`, {
-        headers: { 'retry-after': String(Math.ceil(context.ttl / 1000)) },
-      }),
+  const limits = await createPublishLimits(app, config);
+  const idempotency = createIdempotencyHooks({
+    store: options.idempotencyKeys,
+    scopeOf: (request) => request.publisher?.userId ?? '',
+    logger: app.log,
   });
   app.post(
     '/api/events',
@@ -48,13 +49,9 @@ export async function registerPublishRoute(app: FastifyInstance, options: Publis
       preValidation: async (request) => {
         request.publisher = await authenticator.authenticatePublisher(request);
       },
-      config: {
-        rateLimit: {
-          max: config.publishRateMax,
-          timeWindow: config.publishRateWindowMs,
-          keyGenerator: (request) => `publish:${request.publisher?.userId ?? request.ip}`,
-        },
-      },
+      // After authentication: limits are per token and topic, keys per publisher.
+      preHandler: [...limits, idempotency.preHandler],
+      onSend: idempotency.onSend,
     },
     async (request, reply): Promise<PublishResponse> => {
       if (request.body === undefined) throw new AppError('invalid_event', 'body must be a JSON object');
