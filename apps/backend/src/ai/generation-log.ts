@@ -1,15 +1,13 @@
-import { userTopic, type EventPayload } from '@infinitescribe/protocol';
+import type { EventPayload } from '@infinitescribe/protocol';
 import type { EventBus } from '../bus/event-bus.js';
-import { idFloorAt } from '../events/event-id.js';
-import { CLOCK_SKEW_MS, JobJournal, type UnfinishedJob } from '../jobs/job-journal.js';
+import type { EventRecord } from '../events/event-record.js';
+import { JobJournal, type UnfinishedJob } from '../jobs/job-journal.js';
 import { GENERATION_JOURNAL_TOPIC } from '../jobs/journal-events.js';
 import type { EventStore } from '../store/event-store.js';
 import { parseGenerationId } from '../jobs/job-id.js';
 
 /** At most this many stored events are read to find one generation. */
 const MAX_SCANNED_EVENTS = 20_000;
-/** Hot-log events read for a generation's deltas. */
-const HOT_LOG_READ_LIMIT = 10_000;
 
 /** Every state a generation can be in. */
 export type GenerationStatus = 'running' | 'completed' | 'failed' | 'cancelled';
@@ -90,9 +88,7 @@ export class GenerationLog {
       // A stored snapshot is a checkpoint: the text up to its seq; the deltas after it are in the hot log.
       const checkpoint = events.findLast((event) => event.type === 'ai.generation.snapshot');
       const base = checkpoint ? (checkpoint.payload as EventPayload<'ai.generation.snapshot'>) : { seq: -1, text: '' };
-      // Its deltas come after its start, whichever instance's clock that was.
-      const after = checkpoint?.id ?? idFloorAt(parts.startedAtMs - CLOCK_SKEW_MS);
-      result.text = base.text + (await this.deltaText(userTopic(userId), generationId, after, base.seq + 1)).text;
+      result.text = base.text + this.deltaText(events, generationId, base.seq + 1).text;
     }
     if (terminal?.type === 'ai.generation.failed') result.error = (terminal.payload as { error: string }).error;
     return result;
@@ -116,16 +112,14 @@ export class GenerationLog {
   }
 
   /**
-   * The text of a generation's deltas in the hot log after event `after`, from `fromSeq` on: the
-   * longest run without a hole. `complete` is false when a delta past the run exists (a hole).
+   * The text of a generation's deltas among `events`, from `fromSeq` on: the longest run without a
+   * hole. `complete` is false when a delta past the run exists (a hole).
    */
-  async deltaText(
-    topic: string,
+  deltaText(
+    events: readonly EventRecord[],
     generationId: string,
-    after: number,
     fromSeq: number,
-  ): Promise<{ text: string; nextSeq: number; complete: boolean }> {
-    const events = await this.journal.hotLog(topic, after, HOT_LOG_READ_LIMIT);
+  ): { text: string; nextSeq: number; complete: boolean } {
     const bySeq = new Map<number, string>();
     for (const event of events) {
       if (event.type !== 'ai.generation.delta' || this.journal.jobIdOf(event) !== generationId) continue;

@@ -250,4 +250,30 @@ describe('GenerationService across instances', () => {
       error: expect.stringMatching(/could not be stored/),
     });
   });
+
+  it('a client that received the outcome finds it on every instance at once, before the store has its id', async () => {
+    const a = instance('a', slowOffline());
+    const b = instance('b', slowOffline());
+    const seen: Promise<[string, string]>[] = [];
+    const unsubscribe = await bus.subscribe('user:u1', (event) => {
+      if (event.type !== 'ai.generation.completed') return;
+      const { generationId } = event.payload as { generationId: string };
+      // Asked the moment the outcome is delivered, as a client would right after receiving it.
+      seen.push(
+        Promise.all([a.get('u1', generationId), b.get('u1', generationId)]).then(([onA, onB]) => [
+          onA.status,
+          onB.status,
+        ]),
+      );
+    });
+    try {
+      await a.create('u1', { prompt: 'The harbour', maxTokens: 5 });
+      // Its outcome, due in a few tokens, is then slow to be stored with its id.
+      log.setLateWriteDelay(500);
+      await until(async () => seen.length === 1);
+      expect(await seen[0]).toEqual(['completed', 'completed']);
+    } finally {
+      await unsubscribe();
+    }
+  });
 });

@@ -264,7 +264,11 @@ export class GenerationService {
    */
   async get(userId: string, generationId: string): Promise<GenerationView> {
     const local = this.generations.owned(userId, generationId);
-    if (local) return view(local.id, local.status, local.emitted, local.error);
+    if (local) {
+      // Its outcome may already be out (a client has it) while its publish is being confirmed.
+      if (local.finishing && local.status === 'running') await settleWithin(local.done, SETTLE_WAIT_MS);
+      return view(local.id, local.status, local.emitted, local.error);
+    }
     const logged = await this.log.find(userId, generationId);
     if (!logged) throw this.generations.notFound(generationId);
     if (logged.status === 'running' && this.generations.isOrphan(generationId)) {

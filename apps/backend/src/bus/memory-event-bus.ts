@@ -1,6 +1,6 @@
 import type { ComponentHealth, EventDraft, EventRecord } from '../events/event-record.js';
 import { nextEventId } from '../events/event-id.js';
-import type { BusListener, EventBus, HotLogRead, Unsubscribe } from './event-bus.js';
+import type { BusListener, BusLogger, EventBus, HotLogRead, Unsubscribe } from './event-bus.js';
 
 /** Bounds of the hot log, per topic. */
 export interface HotLogLimits {
@@ -36,6 +36,7 @@ export class MemoryEventBus implements EventBus {
   constructor(
     private readonly limits: HotLogLimits,
     private readonly now: () => number = Date.now,
+    private readonly logger?: BusLogger,
   ) {}
 
   async start(options: { idFloor: number; coveredFrom: number }): Promise<void> {
@@ -55,7 +56,15 @@ export class MemoryEventBus implements EventBus {
     this.trim(log, nowMs);
     const listeners = this.listeners.get(record.topic);
     if (listeners) {
-      for (const listener of listeners) listener(record);
+      for (const listener of listeners) {
+        // The event is in the log: a listener that throws must neither keep it from the others nor
+        // fail the publish (a caller told "failed" would publish it again).
+        try {
+          listener(record);
+        } catch (error) {
+          this.logger?.warn({ err: error, topic: record.topic }, 'a bus listener threw');
+        }
+      }
     }
     return record;
   }

@@ -11,6 +11,7 @@ import { parseInput } from '../http/parse-input.js';
 import { isReservedTopic } from '../sse/topic-access.js';
 import { formatEventId } from './event-id.js';
 import type { EventPublisher } from './event-publisher.js';
+import { assertJsonPayload } from './payload-json.js';
 import { createPublishLimits } from './publish-limits.js';
 
 /** A publish body over 64 KiB is a 413 (docs/http-api.md). */
@@ -55,6 +56,8 @@ export async function registerPublishRoute(app: FastifyInstance, options: Publis
     async (request, reply): Promise<PublishResponse> => {
       if (request.body === undefined) throw new AppError('invalid_event', 'body must be a JSON object');
       const body = parseInput(publishRequest, request.body, 'invalid_event');
+      // Before anything looks at the payload (the publisher checks again, for in-process publishes).
+      assertJsonPayload(body.payload);
       if (isReservedTopic(body.topic)) throw new AppError('forbidden', `topic "${body.topic}" is server-internal`);
       const record = await publisher.publish(body);
       reply.code(record.critical ? 201 : 202);
