@@ -225,8 +225,9 @@ describe('chaos judge', () => {
   });
 
   it('accepts a loss told at once and again after it (reset when the bus is lost, reset at the rejoin)', () => {
+    const unknownId = control(240, 'stream.reset', { reason: 'unknown_id' });
     const history = withFirstStream(
-      [reset(90), event(101, '10', 'm10'), event(201, '20', 'm20'), reset(230)],
+      [reset(90), event(101, '10', 'm10'), event(201, '20', 'm20'), reset(230), unknownId],
       [publish('m15', { at: 150, id: '15', topic: 'doc:b' })],
     );
     expect(rulesOf(history)).toEqual([]);

@@ -41,10 +41,14 @@ const HEARTBEAT_MS = 2_000;
 const MAX_BUFFERED_BYTES = 256 * 1024;
 /** The stalled reader's phase: events this big on its topic, at most this many, until it is dropped. */
 const BULK_BODY_BYTES = 16 * 1024;
-const BULK_MAX_EVENTS = 600;
+const BULK_MAX_EVENTS = 800;
 /** Every wait of the run is bounded by this: a hang fails the run, naming what it waited for. */
 const LIVENESS_MS = 30_000;
 const SETTLE_MS = 3_000;
+/** Longest a fault may take, from its start until the cluster is whole again. */
+const FAULT_BOUND_MS = 40_000;
+/** Longest teardown waits for work left behind (every wait in it is bounded by LIVENESS_MS). */
+const BACKGROUND_BOUND_MS = 60_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -90,8 +94,11 @@ async function disconnectsOfCluster(cluster: Cluster): Promise<string> {
   return [...total].map(([reason, count]) => `${reason} ×${count}`).join(', ');
 }
 
-/** The run's timeline: phases for the log, faults for the judge, and steps that did not complete. */
-function timeline() {
+/**
+ * The run's timeline: phases for the log, faults for the judge, and steps that did not complete.
+ * Each fault's work is also put in `background`, so that teardown can wait for one left behind.
+ */
+function timeline(background: Promise<unknown>[]) {
   const started = Date.now();
   const phases: string[] = [];
   const faults: FaultRecord[] = [];
@@ -103,15 +110,26 @@ function timeline() {
     faults,
     problems,
     phase,
-    /** Runs one fault to its end (a failure is noted, and the run goes on), then lets things settle. */
+    /**
+     * Runs one fault to its end, then lets things settle. A failure, or a fault still running past
+     * its bound (it is left behind), is noted and the run goes on to its verdict.
+     */
     async fault(name: string, run: () => Promise<void>): Promise<void> {
       const record: FaultRecord = { name, startedAt: Date.now(), endedAt: Date.now() };
       faults.push(record);
       phase(`fault: ${name}`);
+      let timer: NodeJS.Timeout | undefined;
+      const bound = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`still running after ${FAULT_BOUND_MS} ms`)), FAULT_BOUND_MS);
+      });
+      const running = run();
+      background.push(running.catch(() => undefined));
       try {
-        await run();
+        await Promise.race([running, bound]);
       } catch (error) {
         problems.push(`${name}: ${String(error)}`);
+      } finally {
+        clearTimeout(timer);
       }
       record.endedAt = Date.now();
       phase(`fault over: ${name} (${record.endedAt - record.startedAt} ms)`);
@@ -128,8 +146,12 @@ describe.skipIf(!available)('chaos: three instances, faults in sequence, every c
   const publishers: Publisher[] = [];
   /** Publishes made outside the steady publishers (bursts, side by side, bulk), with their answers. */
   const extraPublishes: PublishRecord[] = [];
-  /** Background publishing that is not a Publisher: stopped with the run, or by afterAll. */
-  const background: Promise<void>[] = [];
+  /**
+   * Work that runs beside the test's own steps (publishing that is not a Publisher, faults): it
+   * stops once `publishing` is false, and teardown waits for it, so that nothing it starts (Redis
+   * coming back, an instance restarting) outlives the test.
+   */
+  const background: Promise<unknown>[] = [];
   let publishing = true;
   const instanceUrls = () => cluster?.instances.map((instance) => instance.url) ?? [];
 
@@ -175,12 +197,13 @@ describe.skipIf(!available)('chaos: three instances, faults in sequence, every c
   afterAll(async () => {
     publishing = false;
     for (const client of clients) client.close();
-    await Promise.allSettled([...publishers.map((publisher) => publisher.stop()), ...background]);
+    const settled = Promise.allSettled([...publishers.map((publisher) => publisher.stop()), ...background]);
+    await Promise.race([settled, sleep(BACKGROUND_BOUND_MS)]);
     proxy?.restore();
     const stopped = await Promise.allSettled([cluster?.stop(), redis?.stop()]);
     await proxy?.close();
     for (const result of stopped) if (result.status === 'rejected') throw result.reason;
-  }, 120_000);
+  }, 180_000);
 
   /** 40 clients on 8 users (user topic, a shared document, some `broadcast`), and one to stall. */
   async function startClients(): Promise<ChaosClient> {
@@ -251,7 +274,7 @@ describe.skipIf(!available)('chaos: three instances, faults in sequence, every c
   it('keeps every promise of API.md under kill -9, SIGTERM, Redis restarted empty, PostgreSQL cut and a stalled reader', async () => {
     if (!cluster || !redis || !proxy) throw new Error('setup failed');
     const [running, database, bus] = [cluster, proxy, redis];
-    const run = timeline();
+    const run = timeline(background);
 
     const stalled = await startClients();
     await Promise.all(clients.map((client) => client.waitReady(LIVENESS_MS)));
@@ -262,7 +285,7 @@ describe.skipIf(!available)('chaos: three instances, faults in sequence, every c
     /** `rounds` times, one publish to every instance at the same moment (ids issued side by side). */
     const sideToken = await clusterToken('side-by-side', 'events:publish');
     const sideBySide = async (name: string, rounds: number, critical: boolean) => {
-      for (let round = 0; round < rounds; round++) {
+      for (let round = 0; round < rounds && publishing; round++) {
         const events = instanceUrls().map((_, index) => ({
           topic: SHARED[(round + index) % SHARED.length] ?? 'doc:a',
           critical,
@@ -321,25 +344,23 @@ describe.skipIf(!available)('chaos: three instances, faults in sequence, every c
       const body = 'x'.repeat(BULK_BODY_BYTES);
       let dropped = false;
       let count = 0;
-      for (; count < BULK_MAX_EVENTS && !dropped; count++) {
-        const target = instanceUrls()[count % INSTANCES] ?? instance;
-        const token = bulkTokens[count % bulkTokens.length] ?? '';
-        extraPublishes.push(
-          await publishRecorded(target, token, `bulk-${count}`, {
-            topic: `user:${STALLED_USER}`,
-            critical: false,
-            body,
-          }),
-        );
-        if (count % 10 === 9) dropped = (await slowConsumers()) > dropsBefore;
+      let unstalledAt = Date.now();
+      try {
+        for (; count < BULK_MAX_EVENTS && !dropped && publishing; count++) {
+          const target = instanceUrls()[count % INSTANCES] ?? instance;
+          const token = bulkTokens[count % bulkTokens.length] ?? '';
+          const event = { topic: `user:${STALLED_USER}`, critical: false, body };
+          extraPublishes.push(await publishRecorded(target, token, `bulk-${count}`, event));
+          if (count % 10 === 9) dropped = (await slowConsumers()) > dropsBefore;
+        }
+        // A while longer unread, as a tab in the background would be.
+        if (dropped) await sleep(1_000);
+      } finally {
+        unstalledAt = Date.now();
+        stalled.unstall();
       }
-      run.phase(
-        `stalled reader: ${count} bulk events of ${BULK_BODY_BYTES} B published, dropped by ${instance}: ${dropped}`,
-      );
+      run.phase(`stalled reader: ${count} bulk events of ${BULK_BODY_BYTES} B, dropped by ${instance}: ${dropped}`);
       if (!dropped) throw new Error('the stalled reader was never dropped as a slow consumer');
-      await sleep(1_000);
-      const unstalledAt = Date.now();
-      stalled.unstall();
       await stalled.waitReady(LIVENESS_MS, unstalledAt);
     });
 
@@ -373,5 +394,5 @@ describe.skipIf(!available)('chaos: three instances, faults in sequence, every c
     expect(run.problems, 'every step of the run completed').toEqual([]);
     const broken = groupByRule(verdict.violations).map(([rule, violations]) => `${rule} ×${violations.length}`);
     expect(broken, report).toEqual([]);
-  }, 300_000);
+  }, 330_000);
 });

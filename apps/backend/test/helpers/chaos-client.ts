@@ -45,7 +45,8 @@ export interface ChaosClient {
   close(): void;
 }
 
-const READY_AFTER_FAILURE_MAX_MS = 1_000;
+/** Longest pause between failed attempts (full jitter below it). */
+const BACKOFF_CAP_MS = 1_000;
 
 /** Starts the client's connect loop at once. */
 export function startChaosClient(options: ChaosClientOptions): ChaosClient {
@@ -121,12 +122,12 @@ export function startChaosClient(options: ChaosClientOptions): ChaosClient {
         settled = true;
         clearInterval(watchdog);
         record.endedAt = Date.now();
-        if (error !== undefined && record.error === undefined) record.error = error;
+        record.error ??= record.closedByHarness ? 'closed by the harness' : error;
         if (current?.record === record) current = undefined;
         resolve(ready);
       };
       request.on('error', (error) => finish(error.message));
-      request.on('close', () => finish(record.closedByHarness ? 'closed by the harness' : undefined));
+      request.on('close', () => finish());
       request.on('response', (response) => {
         record.status = response.statusCode;
         if (current?.record === record) current.response = response;
@@ -162,11 +163,20 @@ export function startChaosClient(options: ChaosClientOptions): ChaosClient {
       if (closed) return;
       failures = wasReady ? 0 : failures + 1;
       // Full jitter: a stream that ran comes back at once; failed attempts back off, capped.
-      const ceiling = wasReady ? 100 : Math.min(READY_AFTER_FAILURE_MAX_MS, 50 * 2 ** failures);
+      const ceiling = wasReady ? 100 : Math.min(BACKOFF_CAP_MS, 50 * 2 ** failures);
       await new Promise((resolve) => setTimeout(resolve, options.random() * ceiling));
     }
   };
-  void loop();
+  loop().catch((error: unknown) => {
+    closed = true;
+    history.connections.push({
+      instance: '(none)',
+      openedAt: Date.now(),
+      error: String(error),
+      frames: [],
+      closedByHarness: false,
+    });
+  });
 
   return {
     history,
@@ -223,10 +233,18 @@ export function startChaosClient(options: ChaosClientOptions): ChaosClient {
   };
 }
 
-/** A parsed SSE message as the judge's frame: a published event (envelope) or a control event. */
+/**
+ * A parsed SSE message as the judge's frame: a published event (envelope) or a control event. Data
+ * that is not JSON is kept as a control frame of its own, for the record.
+ */
 function toFrame(message: EventSourceMessage): ReceivedFrame {
   const at = Date.now();
-  const data = JSON.parse(message.data) as Record<string, unknown>;
+  let data: Record<string, unknown>;
+  try {
+    data = JSON.parse(message.data) as Record<string, unknown>;
+  } catch {
+    return { kind: 'control', at, type: `unparseable ${message.event ?? 'message'}`, data: { raw: message.data } };
+  }
   if (message.id === undefined) return { kind: 'control', at, type: message.event ?? 'message', data };
   const payload = data['payload'] as { title?: unknown } | undefined;
   return {

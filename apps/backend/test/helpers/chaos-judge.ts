@@ -1,4 +1,4 @@
-import { isWellFormedEventId, type ControlEvents } from '@infinitescribe/protocol';
+import { isWellFormedEventId, type ControlEvents, type StreamResetReason } from '@infinitescribe/protocol';
 
 /**
  * The verdict of a chaos run (issue 11), as a pure function of what happened: every answer the
@@ -345,7 +345,7 @@ function judgeLosses(
   const lastReady = Math.max(...client.connections.map((connection) => readyAt(connection) ?? -Infinity));
   if (!firstReady || lastReady === -Infinity) return; // judged by liveness
   const received = new Set(eventsOf(client).map((event) => event.id));
-  const resets = frames.flatMap((placed, index) => (isGapReset(placed.frame) ? [index] : []));
+  const resets = frames.flatMap((placed, index) => (isReset(placed.frame, 'gap') ? [index] : []));
   const completeResumes = frames.flatMap((placed, index) => (isCompleteResume(placed.frame) ? [index] : []));
   for (const publish of publishes) {
     const id = publish.id;
@@ -373,6 +373,9 @@ function judgeLosses(
       ...(before.length === 0 ? ['no stream.reset {gap} before that, since the last complete resume'] : []),
       ...(after.length === 0 ? ['no stream.reset {gap} at or after its publish'] : []),
     ];
+    if (missing.length > 0 && frames.some(({ frame }) => isReset(frame, 'unknown_id') && frame.at >= publish.sentAt)) {
+      missing.push('(a stream.reset {unknown_id} came after its publish)');
+    }
     const base = { client: client.name, id, marker: publish.marker };
     if (missing.length > 0) {
       report({ rule: 'untold_loss', ...base, detail: `${describe(publish)}; ${passed}; ${missing.join('; ')}` });
@@ -408,11 +411,11 @@ function isCompleteResume(frame: ReceivedFrame): boolean {
   );
 }
 
-function isGapReset(frame: ReceivedFrame): boolean {
+function isReset(frame: ReceivedFrame, reason: StreamResetReason): boolean {
   return (
     frame.kind === 'control' &&
     frame.type === 'stream.reset' &&
-    (frame.data as ControlEvents['stream.reset']).reason === 'gap'
+    (frame.data as ControlEvents['stream.reset']).reason === reason
   );
 }
 
@@ -428,23 +431,29 @@ function judgeRefusals(
   byMarker: ReadonlyMap<string, PublishRecord>,
   report: (violation: Violation) => void,
 ): void {
-  const reported = new Set<string>();
+  const receivers = new Map<string, { client: string; id: string; where: string }[]>();
   for (const client of history.clients) {
     client.connections.forEach((connection, index) => {
       for (const frame of connection.frames) {
         if (frame.kind !== 'event' || frame.marker === undefined) continue;
         const publish = byMarker.get(frame.marker);
         if (!publish || publish.status === undefined || isSuccess(publish.status)) continue;
-        if (reported.has(frame.marker)) continue;
-        reported.add(frame.marker);
-        report({
-          rule: 'refused_delivered',
-          client: client.name,
-          id: frame.id,
-          marker: frame.marker,
-          detail: `${describe(publish)}; received as ${frame.id} on connection #${index} (${connection.instance})`,
-        });
+        const seen = receivers.get(frame.marker) ?? [];
+        seen.push({ client: client.name, id: frame.id, where: `connection #${index} (${connection.instance})` });
+        receivers.set(frame.marker, seen);
       }
+    });
+  }
+  for (const [marker, seen] of receivers) {
+    const [first] = seen;
+    const publish = byMarker.get(marker);
+    if (!first || !publish) continue;
+    report({
+      rule: 'refused_delivered',
+      client: first.client,
+      id: first.id,
+      marker,
+      detail: `${describe(publish)}; received as ${first.id} on ${first.where}, by ${new Set(seen.map((entry) => entry.client)).size} client(s) in all`,
     });
   }
 }
