@@ -1,6 +1,7 @@
 import type { EventSourceMessage } from 'eventsource-parser';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FAKE_REPLY, FakeOpenAIServer, waitUntil } from '../src/ai/fake-openai-server.js';
+import type { FakeModelServer } from '../src/ai/testing/fake-model-server.js';
 import { ofType, openStream, published, type StreamReader } from './helpers/sse-reader.js';
 import { startTestApp, type TestApp } from './helpers/test-app.js';
 
@@ -43,6 +44,7 @@ describe('AI generations with an OpenAI-compatible provider (fake server)', () =
       AI_BASE_URL: fake.baseUrl,
       AI_API_KEY: 'sk-fake',
       AI_MODEL: 'fake-model',
+      AI_MODELS: 'gpt-5-mini, fake-model-large',
       AI_IDLE_TIMEOUT_MS: '400',
       AI_CONNECT_TIMEOUT_MS: '400',
       AI_FLUSH_MS: '40',
@@ -61,11 +63,13 @@ describe('AI generations with an OpenAI-compatible provider (fake server)', () =
     fake.chunkDelayMs = 1;
   });
 
-  async function generate(prompt = 'Tell me a story'): Promise<{ id: string; outcome: Outcome }> {
+  async function generate(
+    request: string | Record<string, unknown> = 'Tell me a story',
+  ): Promise<{ id: string; outcome: Outcome }> {
     const response = await fetch(`${server.url}/api/ai/generations`, {
       method: 'POST',
       headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ prompt, maxTokens: 64 }),
+      body: JSON.stringify(typeof request === 'string' ? { prompt: request, maxTokens: 64 } : request),
     });
     expect(response.status).toBe(202);
     const { generationId: id } = (await response.json()) as { generationId: string };
@@ -101,7 +105,58 @@ describe('AI generations with an OpenAI-compatible provider (fake server)', () =
       kind: 'openai-compatible',
       label: 'OpenAI-compatible (fake-model)',
       model: 'fake-model',
+      models: ['fake-model', 'gpt-5-mini', 'fake-model-large'],
     });
+  });
+
+  it('sends a conversation with its system prompt, temperature and an allowed model', async () => {
+    const before = fake.requests.length;
+    const { outcome } = await generate({
+      system: 'You are a careful editor.',
+      messages: [
+        { role: 'user', content: 'Draft a title' },
+        { role: 'assistant', content: 'The Harbour' },
+        { role: 'user', content: 'Longer, please' },
+      ],
+      temperature: 0.2,
+      model: 'fake-model-large',
+      maxTokens: 32,
+    });
+    expect(outcome.type).toBe('ai.generation.completed');
+    expect(fake.requests[before]?.body).toEqual({
+      model: 'fake-model-large',
+      messages: [
+        { role: 'system', content: 'You are a careful editor.' },
+        { role: 'user', content: 'Draft a title' },
+        { role: 'assistant', content: 'The Harbour' },
+        { role: 'user', content: 'Longer, please' },
+      ],
+      stream: true,
+      max_tokens: 32,
+      temperature: 0.2,
+      stream_options: { include_usage: true },
+    });
+  });
+
+  it('refuses a model off the allow-list without asking the provider', async () => {
+    const before = fake.requests.length;
+    const response = await fetch(`${server.url}/api/ai/generations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ prompt: 'x', model: 'gpt-4-32k' }),
+    });
+    expect(response.status).toBe(400);
+    const { error } = (await response.json()) as { error: { code: string; message: string } };
+    expect(error.code).toBe('invalid_request');
+    expect(error.message).toContain('model must be one of fake-model, gpt-5-mini, fake-model-large');
+    expect(fake.requests.length).toBe(before);
+  });
+
+  it('a model that wants max_completion_tokens fails with the provider’s message when sent max_tokens', async () => {
+    // This server is configured for a local endpoint (max_tokens); OpenAI's newer models refuse it.
+    const { outcome } = await generate({ prompt: 'x', model: 'gpt-5-mini' });
+    expect(outcome.type).toBe('ai.generation.failed');
+    expect(outcome.payload.error).toContain("Unsupported parameter: 'max_tokens'");
   });
 
   it('cancel mid-stream aborts the provider request, publishes cancelled, and stops the deltas', async () => {
@@ -167,5 +222,80 @@ describe('AI generations with an OpenAI-compatible provider (fake server)', () =
     await waitUntil(() => fake.requests.at(-1)?.aborted === true, 5_000, 'the abort');
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).toMatch(/ai_generations_total\{outcome="failed"\} [1-9]/);
+  });
+});
+
+/**
+ * The same path to Azure OpenAI through the direct client (its default max_completion_tokens, the
+ * api-key header, the deployment URL), against a fake speaking Azure's wire format.
+ */
+describe.each([
+  {
+    name: 'Azure OpenAI (direct client)',
+    start: () => FakeOpenAIServer.start({ azure: true, apiKey: 'azure-key' }),
+    env: (fake: FakeModelServer) => ({
+      AI_PROVIDER: 'azure-openai',
+      AI_BASE_URL: fake.origin,
+      AI_API_KEY: 'azure-key',
+      AI_MODEL: 'gpt-5-mini',
+    }),
+    kind: 'azure-openai',
+  },
+])('AI generations through $name', ({ start, env, kind }) => {
+  let fake: FakeModelServer;
+  let server: TestApp;
+  let token: string;
+  let stream: StreamReader;
+
+  beforeAll(async () => {
+    fake = await start();
+    server = await startTestApp({ ...env(fake), AI_FLUSH_MS: '40' });
+    token = await server.token('writer');
+    stream = await openStream(server.url, { token });
+    await stream.waitFor((events) => events.some((event) => event.event === 'connection.established'));
+  });
+  afterAll(async () => {
+    stream?.close();
+    await server?.close();
+    await fake?.close();
+  });
+
+  async function post(body: Record<string, unknown>): Promise<string> {
+    const response = await fetch(`${server.url}/api/ai/generations`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+    expect(response.status).toBe(202);
+    return ((await response.json()) as { generationId: string }).generationId;
+  }
+
+  it('completes a conversation with the usage the service reported', async () => {
+    fake.chunkDelayMs = 1;
+    const id = await post({ system: 'Be brief.', messages: [{ role: 'user', content: 'A story' }], maxTokens: 64 });
+    await stream.waitFor((events) => outcomeOf(events, id) !== undefined, 15_000);
+    const outcome = outcomeOf(stream.events, id) as Outcome;
+    expect(outcome.type).toBe('ai.generation.completed');
+    expect(outcome.payload.text).toBe(FAKE_REPLY);
+    expect(deltaText(stream.events, id)).toBe(FAKE_REPLY);
+    expect(outcome.payload.usage).toEqual({ promptTokens: 7, completionTokens: fake.replyChunks.length });
+    const provider = await fetch(`${server.url}/api/ai/provider`, { headers: { authorization: `Bearer ${token}` } });
+    expect(await provider.json()).toMatchObject({ kind });
+  });
+
+  it('a cancel aborts the request to the service', async () => {
+    fake.chunkDelayMs = 150;
+    const before = fake.requests.length;
+    const id = await post({ prompt: 'slow please' });
+    await stream.waitFor((events) => deltaText(events, id).length > 0);
+    const cancel = await fetch(`${server.url}/api/ai/generations/${id}/cancel`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${token}` },
+    });
+    expect(cancel.status).toBe(202);
+    await stream.waitFor((events) => outcomeOf(events, id) !== undefined);
+    expect(outcomeOf(stream.events, id)?.type).toBe('ai.generation.cancelled');
+    await waitUntil(() => fake.requests[before]?.aborted === true, 5_000, 'the service to see the connection close');
+    expect(fake.requests[before]?.chunksSent).toBeLessThan(fake.replyChunks.length);
   });
 });

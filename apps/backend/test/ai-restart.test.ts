@@ -1,4 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { CONTINUE_INSTRUCTION } from '../src/ai/ai-provider.js';
+import { FAKE_REPLY, FakeOpenAIServer } from '../src/ai/fake-openai-server.js';
 import { instanceTagOf, newGenerationId } from '../src/jobs/job-id.js';
 import { RESTART_ERROR } from '../src/ai/generation-service.js';
 import type { EventRecord } from '../src/events/event-record.js';
@@ -67,6 +69,97 @@ describe('AI generations across a restart (PGlite on disk)', () => {
     expect(text.startsWith((snapshots[0]?.payload as { text: string }).text)).toBe(true);
     const metrics = await (await fetch(`${second.url}/metrics`)).text();
     expect(metrics).toMatch(/ai_generations_total\{outcome="continued"\} 1/);
+  });
+
+  it('a conversation is handed over with its messages: the next process asks for the rest of the same reply', async () => {
+    const fake = await FakeOpenAIServer.start({ chunkDelayMs: 150 });
+    try {
+      const dir = await fixture.dataDir('ai-restart-chat-');
+      const env = { AI_BASE_URL: fake.baseUrl, AI_MODEL: 'fake-model', AI_MODELS: 'fake-model-large' };
+      const first = await start(dir, env);
+      const token = await first.token('u1');
+      const conversation = [
+        { role: 'user', content: 'Draft a title' },
+        { role: 'assistant', content: 'The Harbour' },
+        { role: 'user', content: 'Now the opening line' },
+      ];
+      const response = await fetch(`${first.url}/api/ai/generations`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          system: 'You are a careful editor.',
+          messages: conversation,
+          temperature: 0.5,
+          model: 'fake-model-large',
+          maxTokens: 100,
+        }),
+      });
+      const { generationId: id } = (await response.json()) as { generationId: string };
+      const deadline = Date.now() + 10_000;
+      let before = '';
+      while (before === '') {
+        if (Date.now() > deadline) throw new Error('no text yet');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        before = String((await getGeneration(first, token, id))['text']);
+      }
+      await fixture.stop(first);
+
+      fake.chunkDelayMs = 1;
+      const second = await start(dir, env);
+      let view = await getGeneration(second, await second.token('u1'), id);
+      while (view['status'] === 'running') {
+        if (Date.now() > deadline + 10_000) throw new Error('not completed after the restart');
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        view = await getGeneration(second, await second.token('u1'), id);
+      }
+      expect(view).toMatchObject({ status: 'completed', text: `${before}${FAKE_REPLY}` });
+      const continued = fake.requests.at(-1)?.body as Record<string, unknown>;
+      expect(continued).toMatchObject({
+        model: 'fake-model-large',
+        temperature: 0.5,
+        messages: [
+          { role: 'system', content: 'You are a careful editor.' },
+          ...conversation,
+          { role: 'assistant', content: before },
+          { role: 'user', content: CONTINUE_INSTRUCTION },
+        ],
+      });
+      // What is left of the request's token bound.
+      expect(continued['max_tokens']).toBeLessThan(100);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('continues a generation journalled by the previous version (a prompt, not messages)', async () => {
+    const dir = await fixture.dataDir('ai-restart-legacy-');
+    const startedAt = Date.now() - 2_000;
+    const id = newGenerationId(instanceTagOf('previous-version'), startedAt);
+    await fixture.leaveBehind(dir, startedAt, [
+      [
+        GENERATION_JOURNAL_TOPIC,
+        'journal.started',
+        { jobId: id, userId: 'u1', request: { prompt: 'x', maxTokens: 20 } },
+      ],
+      ['user:u1', 'ai.generation.started', { generationId: id }],
+      ['user:u1', 'ai.generation.snapshot', { generationId: id, seq: 0, text: ' It' }],
+      [
+        GENERATION_JOURNAL_TOPIC,
+        'journal.checkpoint',
+        { jobId: id, userId: 'u1', state: { seq: 0, text: ' It', tokens: 1 } },
+      ],
+    ]);
+    const server = await start(dir, { AI_OFFLINE_TOKENS_PER_SECOND: '500' });
+    const token = await server.token('u1');
+    let view = await getGeneration(server, token, id);
+    const deadline = Date.now() + 10_000;
+    while (view['status'] === 'running') {
+      if (Date.now() > deadline) throw new Error('not completed after the restart');
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      view = await getGeneration(server, token, id);
+    }
+    expect(view['status']).toBe('completed');
+    expect(String(view['text']).startsWith(' It ')).toBe(true);
   });
 
   it('after a crash, the next process marks the generations left running as failed', async () => {

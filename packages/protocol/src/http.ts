@@ -79,10 +79,14 @@ export interface TaskKindsResponse {
 
 /** Answer of `GET /api/ai/provider`: which provider writes (`offline` is the demo Markov chain). */
 export interface ProviderInfo {
+  /** `offline`, `openai-compatible`, `openai`, `azure-openai`, `anthropic` or `google`. */
   kind: string;
   /** Human label, e.g. "Offline demo provider (no AI model)". */
   label: string;
+  /** The model of a request that names none. */
   model: string;
+  /** Every model a request may name as `model` (`model` first). */
+  models: string[];
 }
 
 /** Answer of `POST /api/ai/generations` (202). */

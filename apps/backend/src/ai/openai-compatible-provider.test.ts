@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { ProviderError, type CompletionUsage } from './ai-provider.js';
+import { CONTINUE_INSTRUCTION, ProviderError, type CompletionRequest, type CompletionUsage } from './ai-provider.js';
 import { FAKE_REPLY, FakeOpenAIServer, waitUntil, type RawResponse } from './fake-openai-server.js';
 import { OpenAICompatibleProvider, type OpenAICompatibleProviderOptions } from './openai-compatible-provider.js';
 
@@ -12,14 +12,15 @@ interface Outcome {
 
 async function run(
   provider: OpenAICompatibleProvider,
-  options: { signal?: AbortSignal; onDelta?: (text: string) => void } = {},
+  options: { signal?: AbortSignal; onDelta?: (text: string) => void; request?: Partial<CompletionRequest> } = {},
 ): Promise<Outcome> {
   const outcome: Outcome = { text: '', deltas: 0, usage: undefined, error: undefined };
   try {
     for await (const chunk of provider.stream({
-      prompt: 'Tell me a story',
+      messages: [{ role: 'user', content: 'Tell me a story' }],
       maxTokens: 50,
       signal: options.signal ?? new AbortController().signal,
+      ...options.request,
     })) {
       if (chunk.type === 'delta') {
         outcome.text += chunk.text;
@@ -71,6 +72,62 @@ describe('OpenAICompatibleProvider against a fake OpenAI-compatible server', () 
       stream_options: { include_usage: true },
     });
     expect(request?.aborted).toBe(false);
+  });
+
+  it('sends the system prompt, the conversation, the temperature and a per-request model', async () => {
+    const outcome = await run(make(), {
+      request: {
+        system: 'You are terse.',
+        messages: [
+          { role: 'user', content: 'Hi' },
+          { role: 'assistant', content: 'Hello.' },
+          { role: 'user', content: 'A story, please' },
+        ],
+        temperature: 0.3,
+        model: 'other-model',
+      },
+    });
+    expect(outcome.text).toBe(FAKE_REPLY);
+    expect(fake.requests[0]?.body).toMatchObject({
+      model: 'other-model',
+      messages: [
+        { role: 'system', content: 'You are terse.' },
+        { role: 'user', content: 'Hi' },
+        { role: 'assistant', content: 'Hello.' },
+        { role: 'user', content: 'A story, please' },
+      ],
+      temperature: 0.3,
+    });
+  });
+
+  it('continues after a restart: the text so far as its reply, then the instruction to go on', async () => {
+    await run(make(), { request: { continuation: 'Once upon' } });
+    expect((fake.requests[0]?.body as { messages: unknown }).messages).toEqual([
+      { role: 'user', content: 'Tell me a story' },
+      { role: 'assistant', content: 'Once upon' },
+      { role: 'user', content: CONTINUE_INSTRUCTION },
+    ]);
+  });
+
+  it('sends max_completion_tokens when configured: current OpenAI models refuse max_tokens', async () => {
+    const refused = await run(make({ model: 'gpt-5-mini' }));
+    expect(refused.error?.kind).toBe('http');
+    expect(refused.error?.status).toBe(400);
+    expect(refused.error?.message).toContain("Unsupported parameter: 'max_tokens'");
+
+    const outcome = await run(make({ model: 'gpt-5-mini', maxTokensParam: 'max_completion_tokens' }));
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.text).toBe(FAKE_REPLY);
+    const body = fake.requests[1]?.body as Record<string, unknown>;
+    expect(body.max_completion_tokens).toBe(50);
+    expect(body).not.toHaveProperty('max_tokens');
+  });
+
+  it('is refused with the service’s 401 when the key is wrong', async () => {
+    fake.apiKey = 'sk-right';
+    const outcome = await run(make());
+    expect(outcome.error?.status).toBe(401);
+    expect(outcome.error?.message).toContain('Incorrect API key');
   });
 
   it('reuses its kept-alive connection for the next completion, and close() frees it', async () => {
@@ -157,7 +214,8 @@ describe('OpenAICompatibleProvider against a fake OpenAI-compatible server', () 
 
   it('frees the connection when the consumer stops reading early', async () => {
     fake.chunkDelayMs = 50;
-    for await (const chunk of make().stream({ prompt: 'x', maxTokens: 5, signal: new AbortController().signal })) {
+    const messages = [{ role: 'user' as const, content: 'x' }];
+    for await (const chunk of make().stream({ messages, maxTokens: 5, signal: new AbortController().signal })) {
       if (chunk.type === 'delta') break;
     }
     await waitUntil(() => fake.requests[0]?.aborted === true, 5_000, 'the abort');
@@ -170,6 +228,59 @@ describe('OpenAICompatibleProvider against a fake OpenAI-compatible server', () 
     expect(outcome.error?.kind).toBe('http');
     expect(outcome.error?.message).toMatch(/could not reach the provider/);
     fake = await FakeOpenAIServer.start();
+  });
+});
+
+describe('OpenAICompatibleProvider against a fake Azure OpenAI', () => {
+  let fake: FakeOpenAIServer;
+  beforeAll(async () => {
+    fake = await FakeOpenAIServer.start({ azure: true, apiKey: 'azure-key' });
+  });
+  afterAll(async () => {
+    await fake.close();
+  });
+  const azure = (apiVersion: string, apiKey = 'azure-key') =>
+    new OpenAICompatibleProvider({
+      baseUrl: `${fake.origin}/`,
+      apiKey,
+      model: 'my-gpt-5',
+      maxTokensParam: 'max_completion_tokens',
+      azure: { apiVersion },
+      connectTimeoutMs: 2_000,
+      idleTimeoutMs: 2_000,
+      totalTimeoutMs: 10_000,
+    });
+
+  it('asks the deployment, with the key in api-key and the usage', async () => {
+    const provider = azure('2025-04-01-preview');
+    expect(provider.info.kind).toBe('azure-openai');
+    const outcome = await run(provider);
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.text).toBe(FAKE_REPLY);
+    expect(outcome.usage).toEqual({ promptTokens: 7, completionTokens: fake.replyChunks.length });
+    const request = fake.requests.at(-1);
+    expect(request?.path).toBe('/openai/deployments/my-gpt-5/chat/completions?api-version=2025-04-01-preview');
+    expect(request?.headers['api-key']).toBe('azure-key');
+    expect(request?.headers.authorization).toBeUndefined();
+    expect(request?.body).toMatchObject({ max_completion_tokens: 50, stream_options: { include_usage: true } });
+    // A per-request model is another deployment.
+    await run(provider, { request: { model: 'o4-mini' } });
+    expect(fake.requests.at(-1)?.path).toBe(
+      '/openai/deployments/o4-mini/chat/completions?api-version=2025-04-01-preview',
+    );
+  });
+
+  it('speaks the v1 API with apiVersion v1 (the deployment as the model)', async () => {
+    const outcome = await run(azure('v1'));
+    expect(outcome.error).toBeUndefined();
+    expect(fake.requests.at(-1)?.path).toBe('/openai/v1/chat/completions');
+    expect(fake.requests.at(-1)?.body).toMatchObject({ model: 'my-gpt-5' });
+  });
+
+  it('fails with Azure’s 401 for a wrong key', async () => {
+    const outcome = await run(azure('2025-04-01-preview', 'wrong'));
+    expect(outcome.error?.status).toBe(401);
+    expect(outcome.error?.message).toContain('Access denied');
   });
 });
 
