@@ -2,7 +2,12 @@ import { z } from 'zod';
 import { PROVIDER_KINDS, type ProviderKind } from './ai/ai-provider.js';
 
 /** Providers that need AI_API_KEY (local OpenAI-compatible servers usually need none). */
-const KEYED_PROVIDERS: ReadonlySet<ProviderKind | undefined> = new Set(['azure-openai']);
+const KEYED_PROVIDERS: ReadonlySet<ProviderKind | undefined> = new Set([
+  'openai',
+  'azure-openai',
+  'anthropic',
+  'google',
+]);
 /** Default AI_AZURE_API_VERSION: a dated version that current models (o-series, GPT-5) accept. */
 const AZURE_API_VERSION = '2025-04-01-preview';
 
@@ -61,6 +66,7 @@ const schema = z
     SHUTDOWN_DRAIN_MS: int(0, 60_000).default(2_000),
     STATIC_DIR: optionalString,
     AI_PROVIDER: z.enum(PROVIDER_KINDS).optional(),
+    AI_CLIENT: z.enum(['direct', 'ai-sdk']).optional(),
     AI_BASE_URL: optionalString.refine((url) => url === undefined || /^https?:\/\/[^/]/.test(url), {
       message: 'AI_BASE_URL must be an http(s) URL, e.g. http://localhost:11434/v1',
     }),
@@ -105,12 +111,12 @@ const schema = z
   })
   // AI: every combination that cannot work is named at start, not at the first generation.
   .refine((env) => (aiProviderOf(env) ?? 'offline') === 'offline' || env.AI_MODEL !== undefined, {
-    message: 'required with AI_PROVIDER, AI_BASE_URL or AI_API_KEY (e.g. gpt-5-mini, llama3.1)',
+    message: 'required with AI_PROVIDER, AI_BASE_URL or AI_API_KEY (e.g. gpt-5-mini, claude-sonnet-4-5, llama3.1)',
     path: ['AI_MODEL'],
     when: () => true,
   })
   .refine((env) => !KEYED_PROVIDERS.has(aiProviderOf(env)) || env.AI_API_KEY !== undefined, {
-    message: 'required with AI_PROVIDER=azure-openai',
+    message: 'required with AI_PROVIDER=openai, azure-openai, anthropic or google',
     path: ['AI_API_KEY'],
     when: () => true,
   })
@@ -118,10 +124,17 @@ const schema = z
     message: 'required with AI_PROVIDER=azure-openai: the resource endpoint, https://<resource>.openai.azure.com',
     path: ['AI_BASE_URL'],
     when: () => true,
+  })
+  .refine((env) => aiClientOf(env) !== undefined, {
+    message:
+      'anthropic and google go through the AI SDK only (AI_CLIENT=ai-sdk), azure-openai through the direct client only',
+    path: ['AI_CLIENT'],
+    when: () => true,
   });
 
 interface AIEnv {
   AI_PROVIDER?: unknown;
+  AI_CLIENT?: unknown;
   AI_BASE_URL?: unknown;
   AI_API_KEY?: unknown;
 }
@@ -131,6 +144,19 @@ function aiProviderOf(env: AIEnv): ProviderKind | undefined {
   if (env.AI_PROVIDER === undefined)
     return (env.AI_BASE_URL ?? env.AI_API_KEY) !== undefined ? 'openai-compatible' : 'offline';
   return PROVIDER_KINDS.find((kind) => kind === env.AI_PROVIDER);
+}
+
+/**
+ * AI_CLIENT as it applies, undefined for a combination that does not exist: the direct client by
+ * default for Chat Completions (OpenAI-compatible, Azure), the AI SDK for the others.
+ */
+function aiClientOf(env: AIEnv): 'direct' | 'ai-sdk' | undefined {
+  const provider = aiProviderOf(env);
+  const client =
+    env.AI_CLIENT ?? (provider === 'openai' || provider === 'anthropic' || provider === 'google' ? 'ai-sdk' : 'direct');
+  if (client === 'direct' && (provider === 'anthropic' || provider === 'google')) return undefined;
+  if (client === 'ai-sdk' && provider === 'azure-openai') return undefined;
+  return client === 'direct' || client === 'ai-sdk' ? client : undefined;
 }
 
 /**
@@ -190,6 +216,8 @@ export interface Config {
   staticDir: string | undefined;
   /** Which service generations come from (AI_PROVIDER, or what AI_BASE_URL / AI_API_KEY imply). */
   aiProvider: ProviderKind;
+  /** Our direct Chat Completions client, or the AI SDK's `streamText`. */
+  aiClient: 'direct' | 'ai-sdk';
   /** The service's endpoint (…/v1; Azure: the resource endpoint); unset: the service's own. */
   aiBaseUrl: string | undefined;
   aiApiKey: string | undefined;
@@ -296,6 +324,7 @@ export function parseConfig(env: Record<string, string | undefined>): Readonly<C
     shutdownDrainMs: value.SHUTDOWN_DRAIN_MS,
     staticDir: value.STATIC_DIR,
     aiProvider: aiProviderOf(value) ?? 'offline',
+    aiClient: aiClientOf(value) ?? 'direct',
     aiBaseUrl: value.AI_BASE_URL,
     aiApiKey: value.AI_API_KEY,
     aiModel: value.AI_MODEL,

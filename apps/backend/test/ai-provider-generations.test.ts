@@ -1,6 +1,7 @@
 import type { EventSourceMessage } from 'eventsource-parser';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FAKE_REPLY, FakeOpenAIServer, waitUntil } from '../src/ai/fake-openai-server.js';
+import { FakeAnthropicServer } from '../src/ai/testing/fake-anthropic-server.js';
 import type { FakeModelServer } from '../src/ai/testing/fake-model-server.js';
 import { ofType, openStream, published, type StreamReader } from './helpers/sse-reader.js';
 import { startTestApp, type TestApp } from './helpers/test-app.js';
@@ -226,8 +227,9 @@ describe('AI generations with an OpenAI-compatible provider (fake server)', () =
 });
 
 /**
- * The same path to Azure OpenAI through the direct client (its default max_completion_tokens, the
- * api-key header, the deployment URL), against a fake speaking Azure's wire format.
+ * The same path with the other ways to a model: Azure OpenAI through the direct client (its
+ * default max_completion_tokens, the api-key header, the deployment URL) and Anthropic through the
+ * AI SDK adapter, each against a fake speaking the service's wire format.
  */
 describe.each([
   {
@@ -240,6 +242,17 @@ describe.each([
       AI_MODEL: 'gpt-5-mini',
     }),
     kind: 'azure-openai',
+  },
+  {
+    name: 'Anthropic (AI SDK)',
+    start: () => FakeAnthropicServer.start({ apiKey: 'sk-ant' }),
+    env: (fake: FakeModelServer) => ({
+      AI_PROVIDER: 'anthropic',
+      AI_BASE_URL: fake.baseUrl,
+      AI_API_KEY: 'sk-ant',
+      AI_MODEL: 'claude-sonnet-4-5',
+    }),
+    kind: 'anthropic',
   },
 ])('AI generations through $name', ({ start, env, kind }) => {
   let fake: FakeModelServer;

@@ -2,7 +2,8 @@ import type { GenerationMessage } from '@infinitescribe/protocol';
 
 /**
  * The provider port: one streaming text completion. Adapters: the direct OpenAI-compatible Chat
- * Completions client (also Azure OpenAI) and the built-in offline demo provider.
+ * Completions client (also Azure OpenAI), the AI SDK adapter (OpenAI Responses, Anthropic, Google,
+ * any AI SDK provider) and the built-in offline demo provider.
  */
 
 /** One turn of the conversation a completion answers. */
@@ -55,7 +56,14 @@ export class ProviderError extends Error {
 }
 
 /** Which service a provider speaks to (AI_PROVIDER). */
-export const PROVIDER_KINDS = ['offline', 'openai-compatible', 'azure-openai'] as const;
+export const PROVIDER_KINDS = [
+  'offline',
+  'openai-compatible',
+  'openai',
+  'azure-openai',
+  'anthropic',
+  'google',
+] as const;
 export type ProviderKind = (typeof PROVIDER_KINDS)[number];
 
 /** How a provider presents itself (GET /api/ai/provider, logs, the UI's label). */

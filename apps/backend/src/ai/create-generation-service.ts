@@ -32,8 +32,14 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
     );
   } else {
     const { kind, model } = provider.info;
-    logger.info({ kind, model, baseUrl: config.aiBaseUrl }, `AI: using ${provider.info.label}`);
+    logger.info(
+      { kind, client: config.aiClient, model, baseUrl: config.aiBaseUrl },
+      `AI: using ${provider.info.label}`,
+    );
   }
+  // The AI SDK prints its warnings (a setting a model ignores) to the console; ours go to the log.
+  globalThis.AI_SDK_LOG_WARNINGS ??= ({ warnings, provider: name, model }) =>
+    logger.warn({ warnings, provider: name, model }, 'AI SDK warning');
   // AI_MODEL first: the model of a request that names none.
   const models = [...new Set([provider.info.model, ...config.aiModels])];
   return new GenerationService({

@@ -2,7 +2,7 @@ import { ProviderError } from './ai-provider.js';
 
 /** AI_CONNECT_TIMEOUT_MS, AI_IDLE_TIMEOUT_MS, AI_TOTAL_TIMEOUT_MS. */
 export interface ProviderTimeouts {
-  /** Until the response begins (its headers). */
+  /** Until the response begins (headers; for the AI SDK adapter, its first streamed part). */
   connectTimeoutMs: number;
   /** Between two pieces of the streamed body (a stalled stream). */
   idleTimeoutMs: number;
@@ -13,7 +13,8 @@ export interface ProviderTimeouts {
 /**
  * The deadlines of one provider request and the caller's abort, as one signal to hand to the HTTP
  * client: it aborts with the {@link ProviderError} that says why (`timeout` or `aborted`). Our own
- * timers rather than the HTTP client's: undici's tick at one-second resolution.
+ * timers rather than the HTTP client's: undici's tick at one-second resolution, and the AI SDK has
+ * no time limit until the response begins.
  */
 export class RequestDeadlines {
   private readonly controller = new AbortController();
