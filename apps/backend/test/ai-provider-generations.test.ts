@@ -2,7 +2,9 @@ import type { EventSourceMessage } from 'eventsource-parser';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { FAKE_REPLY, FakeOpenAIServer, waitUntil } from '../src/ai/fake-openai-server.js';
 import { FakeAnthropicServer } from '../src/ai/testing/fake-anthropic-server.js';
-import type { FakeModelServer } from '../src/ai/testing/fake-model-server.js';
+import { CONVERSATION, CONVERSATION_CHAT } from '../src/ai/testing/collect-completion.js';
+import type { FakeModelServer, FakeRequest } from '../src/ai/testing/fake-model-server.js';
+import { callAs } from './helpers/api-call.js';
 import { ofType, openStream, published, type StreamReader } from './helpers/sse-reader.js';
 import { startTestApp, type TestApp } from './helpers/test-app.js';
 
@@ -19,6 +21,33 @@ const deltaText = (events: readonly EventSourceMessage[], id: string) =>
     .filter((delta) => delta.generationId === id)
     .map((delta) => delta.text)
     .join('');
+
+/** Every test streams as this user. */
+const WRITER = 'writer';
+
+/** Starts a generation as {@link WRITER}; resolves with its id. */
+async function startGeneration(server: TestApp, body: Record<string, unknown>): Promise<string> {
+  const response = await callAs(server.url, WRITER, 'POST /api/ai/generations', body);
+  expect(response.status, JSON.stringify(response.body)).toBe(202);
+  return response.body['generationId'] as string;
+}
+
+/**
+ * Starts a slow generation and cancels it after its first delta; resolves once `cancelled` is on
+ * the stream and the service saw its request's connection close.
+ */
+async function cancelMidStream(server: TestApp, stream: StreamReader, fake: FakeModelServer) {
+  fake.chunkDelayMs = 150;
+  const before = fake.requests.length;
+  const id = await startGeneration(server, { prompt: 'slow please' });
+  await stream.waitFor((events) => deltaText(events, id).length > 0);
+  expect((await callAs(server.url, WRITER, `POST /api/ai/generations/${id}/cancel`)).status).toBe(202);
+  await stream.waitFor((events) => outcomeOf(events, id) !== undefined);
+  expect(outcomeOf(stream.events, id)?.type).toBe('ai.generation.cancelled');
+  const request = fake.requests[before] as FakeRequest;
+  await waitUntil(() => request.aborted, 5_000, 'the service to see the connection close');
+  return { id, request };
+}
 
 function outcomeOf(events: readonly EventSourceMessage[], id: string): Outcome | undefined {
   return published(events)
@@ -50,7 +79,7 @@ describe('AI generations with an OpenAI-compatible provider (fake server)', () =
       AI_CONNECT_TIMEOUT_MS: '400',
       AI_FLUSH_MS: '40',
     });
-    token = await server.token('writer');
+    token = await server.token(WRITER);
     stream = await openStream(server.url, { token });
     await stream.waitFor((events) => events.some((event) => event.event === 'connection.established'));
   });
@@ -67,13 +96,10 @@ describe('AI generations with an OpenAI-compatible provider (fake server)', () =
   async function generate(
     request: string | Record<string, unknown> = 'Tell me a story',
   ): Promise<{ id: string; outcome: Outcome }> {
-    const response = await fetch(`${server.url}/api/ai/generations`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(typeof request === 'string' ? { prompt: request, maxTokens: 64 } : request),
-    });
-    expect(response.status).toBe(202);
-    const { generationId: id } = (await response.json()) as { generationId: string };
+    const id = await startGeneration(
+      server,
+      typeof request === 'string' ? { prompt: request, maxTokens: 64 } : request,
+    );
     await stream.waitFor((events) => outcomeOf(events, id) !== undefined, 15_000);
     return { id, outcome: outcomeOf(stream.events, id) as Outcome };
   }
@@ -112,42 +138,23 @@ describe('AI generations with an OpenAI-compatible provider (fake server)', () =
 
   it('sends a conversation with its system prompt, temperature and an allowed model', async () => {
     const before = fake.requests.length;
-    const { outcome } = await generate({
-      system: 'You are a careful editor.',
-      messages: [
-        { role: 'user', content: 'Draft a title' },
-        { role: 'assistant', content: 'The Harbour' },
-        { role: 'user', content: 'Longer, please' },
-      ],
-      temperature: 0.2,
-      model: 'fake-model-large',
-      maxTokens: 32,
-    });
+    const { outcome } = await generate({ ...CONVERSATION, model: 'fake-model-large', maxTokens: 32 });
     expect(outcome.type).toBe('ai.generation.completed');
     expect(fake.requests[before]?.body).toEqual({
       model: 'fake-model-large',
-      messages: [
-        { role: 'system', content: 'You are a careful editor.' },
-        { role: 'user', content: 'Draft a title' },
-        { role: 'assistant', content: 'The Harbour' },
-        { role: 'user', content: 'Longer, please' },
-      ],
+      messages: CONVERSATION_CHAT,
       stream: true,
       max_tokens: 32,
-      temperature: 0.2,
+      temperature: CONVERSATION.temperature,
       stream_options: { include_usage: true },
     });
   });
 
   it('refuses a model off the allow-list without asking the provider', async () => {
     const before = fake.requests.length;
-    const response = await fetch(`${server.url}/api/ai/generations`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ prompt: 'x', model: 'gpt-4-32k' }),
-    });
+    const response = await callAs(server.url, WRITER, 'POST /api/ai/generations', { prompt: 'x', model: 'gpt-4-32k' });
     expect(response.status).toBe(400);
-    const { error } = (await response.json()) as { error: { code: string; message: string } };
+    const error = response.body['error'] as { code: string; message: string };
     expect(error.code).toBe('invalid_request');
     expect(error.message).toContain('model must be one of fake-model, gpt-5-mini, fake-model-large');
     expect(fake.requests.length).toBe(before);
@@ -161,29 +168,12 @@ describe('AI generations with an OpenAI-compatible provider (fake server)', () =
   });
 
   it('cancel mid-stream aborts the provider request, publishes cancelled, and stops the deltas', async () => {
-    fake.chunkDelayMs = 150;
-    const before = fake.requests.length;
-    const response = await fetch(`${server.url}/api/ai/generations`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ prompt: 'slow please' }),
-    });
-    const { generationId: id } = (await response.json()) as { generationId: string };
-    await stream.waitFor((events) => deltaText(events, id).length > 0);
-    const cancel = await fetch(`${server.url}/api/ai/generations/${id}/cancel`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}` },
-    });
-    expect(cancel.status).toBe(202);
-    await stream.waitFor((events) => outcomeOf(events, id) !== undefined);
-    expect(outcomeOf(stream.events, id)?.type).toBe('ai.generation.cancelled');
-    const request = fake.requests[before];
-    await waitUntil(() => request?.aborted === true, 5_000, 'the fake server to see the abort');
+    const { id, request } = await cancelMidStream(server, stream, fake);
     // The fake would have sent a chunk every 150 ms: none of them reaches the stream any more.
     const textAtCancel = deltaText(stream.events, id);
     await new Promise((resolve) => setTimeout(resolve, 400));
     expect(deltaText(stream.events, id)).toBe(textAtCancel);
-    expect(request?.chunksSent).toBeLessThan(fake.replyChunks.length);
+    expect(request.chunksSent).toBeLessThan(fake.replyChunks.length);
     expect(await view(id)).toEqual({ generationId: id, status: 'cancelled', text: textAtCancel });
   });
 
@@ -263,7 +253,7 @@ describe.each([
   beforeAll(async () => {
     fake = await start();
     server = await startTestApp({ ...env(fake), AI_FLUSH_MS: '40' });
-    token = await server.token('writer');
+    token = await server.token(WRITER);
     stream = await openStream(server.url, { token });
     await stream.waitFor((events) => events.some((event) => event.event === 'connection.established'));
   });
@@ -273,19 +263,13 @@ describe.each([
     await fake?.close();
   });
 
-  async function post(body: Record<string, unknown>): Promise<string> {
-    const response = await fetch(`${server.url}/api/ai/generations`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify(body),
-    });
-    expect(response.status).toBe(202);
-    return ((await response.json()) as { generationId: string }).generationId;
-  }
-
   it('completes a conversation with the usage the service reported', async () => {
     fake.chunkDelayMs = 1;
-    const id = await post({ system: 'Be brief.', messages: [{ role: 'user', content: 'A story' }], maxTokens: 64 });
+    const id = await startGeneration(server, {
+      system: 'Be brief.',
+      messages: [{ role: 'user', content: 'A story' }],
+      maxTokens: 64,
+    });
     await stream.waitFor((events) => outcomeOf(events, id) !== undefined, 15_000);
     const outcome = outcomeOf(stream.events, id) as Outcome;
     expect(outcome.type).toBe('ai.generation.completed');
@@ -297,18 +281,7 @@ describe.each([
   });
 
   it('a cancel aborts the request to the service', async () => {
-    fake.chunkDelayMs = 150;
-    const before = fake.requests.length;
-    const id = await post({ prompt: 'slow please' });
-    await stream.waitFor((events) => deltaText(events, id).length > 0);
-    const cancel = await fetch(`${server.url}/api/ai/generations/${id}/cancel`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}` },
-    });
-    expect(cancel.status).toBe(202);
-    await stream.waitFor((events) => outcomeOf(events, id) !== undefined);
-    expect(outcomeOf(stream.events, id)?.type).toBe('ai.generation.cancelled');
-    await waitUntil(() => fake.requests[before]?.aborted === true, 5_000, 'the service to see the connection close');
-    expect(fake.requests[before]?.chunksSent).toBeLessThan(fake.replyChunks.length);
+    const { request } = await cancelMidStream(server, stream, fake);
+    expect(request.chunksSent).toBeLessThan(fake.replyChunks.length);
   });
 });

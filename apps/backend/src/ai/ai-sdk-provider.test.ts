@@ -1,58 +1,13 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../config.js';
-import {
-  CONTINUE_INSTRUCTION,
-  ProviderError,
-  type AIProvider,
-  type CompletionRequest,
-  type CompletionUsage,
-} from './ai-provider.js';
+import { CONTINUE_INSTRUCTION } from './ai-provider.js';
 import { createAIProvider } from './create-ai-provider.js';
 import { FakeOpenAIServer } from './fake-openai-server.js';
+import { CONVERSATION, CONVERSATION_CHAT, collectCompletion } from './testing/collect-completion.js';
 import { FakeAnthropicServer } from './testing/fake-anthropic-server.js';
 import { FakeGeminiServer } from './testing/fake-gemini-server.js';
 import { FAKE_REPLY, waitUntil, type FakeModelServer, type FakeRequest } from './testing/fake-model-server.js';
 import { FakeOpenAIResponsesServer } from './testing/fake-openai-responses-server.js';
-
-interface Outcome {
-  text: string;
-  usage: CompletionUsage | undefined;
-  error: ProviderError | undefined;
-}
-
-const CONVERSATION: Partial<CompletionRequest> = {
-  system: 'You are terse.',
-  messages: [
-    { role: 'user', content: 'Hi' },
-    { role: 'assistant', content: 'Hello.' },
-    { role: 'user', content: 'Tell me a story' },
-  ],
-  temperature: 0.4,
-};
-
-async function run(
-  provider: AIProvider,
-  options: { signal?: AbortSignal; onDelta?: () => void; request?: Partial<CompletionRequest> } = {},
-): Promise<Outcome> {
-  const outcome: Outcome = { text: '', usage: undefined, error: undefined };
-  try {
-    for await (const chunk of provider.stream({
-      messages: [{ role: 'user', content: 'Tell me a story' }],
-      maxTokens: 50,
-      signal: options.signal ?? new AbortController().signal,
-      ...options.request,
-    })) {
-      if (chunk.type === 'delta') {
-        outcome.text += chunk.text;
-        options.onDelta?.();
-      } else outcome.usage = chunk.usage;
-    }
-  } catch (error) {
-    if (!(error instanceof ProviderError)) throw error;
-    outcome.error = error;
-  }
-  return outcome;
-}
 
 /** What each service is sent for {@link CONVERSATION}, in its own wire format. */
 interface Service {
@@ -153,12 +108,7 @@ const SERVICES: Service[] = [
     key: (request) => request.headers.authorization,
     conversation: {
       model: 'llama3.1',
-      messages: [
-        { role: 'system', content: 'You are terse.' },
-        { role: 'user', content: 'Hi' },
-        { role: 'assistant', content: 'Hello.' },
-        { role: 'user', content: 'Tell me a story' },
-      ],
+      messages: CONVERSATION_CHAT,
       max_tokens: 50,
       temperature: 0.4,
       stream: true,
@@ -205,7 +155,7 @@ describe.each(SERVICES)('AI SDK adapter, AI_PROVIDER=$name, against a fake speak
     const provider = make();
     expect(provider.info).toMatchObject({ kind: service.name, model: service.model });
     expect(provider.info.label).toContain('AI SDK');
-    const outcome = await run(provider, { request: CONVERSATION });
+    const outcome = await collectCompletion(provider, { request: CONVERSATION });
     expect(outcome.error).toBeUndefined();
     expect(outcome.text).toBe(FAKE_REPLY);
     expect(outcome.usage).toEqual({ promptTokens: 7, completionTokens: fake.replyChunks.length });
@@ -216,18 +166,18 @@ describe.each(SERVICES)('AI SDK adapter, AI_PROVIDER=$name, against a fake speak
   });
 
   it('asks for another model when the request names one', async () => {
-    await run(make(), { request: { model: 'other-model' } });
+    await collectCompletion(make(), { request: { model: 'other-model' } });
     expect(fake.requests[0]?.path).toBe(service.path('other-model'));
   });
 
   it('continues after a restart: the text so far as its reply, then the instruction to go on', async () => {
-    await run(make(), { request: { continuation: 'Once upon' } });
+    await collectCompletion(make(), { request: { continuation: 'Once upon' } });
     expect(service.messagesOf(fake.requests[0]?.body).slice(-2)).toEqual(service.continuation('Once upon'));
   });
 
   it('fails with the service’s error event mid-stream, after the text before it', async () => {
     fake.mode = 'error-mid-stream';
-    const outcome = await run(make());
+    const outcome = await collectCompletion(make());
     expect(outcome.text).toBe(fake.replyChunks.slice(0, 3).join(''));
     expect(outcome.error?.kind).toBe('provider');
     expect(outcome.error?.message).toContain(service.midStreamError);
@@ -235,21 +185,21 @@ describe.each(SERVICES)('AI SDK adapter, AI_PROVIDER=$name, against a fake speak
 
   it('fails on an HTTP error with its status and the service’s message', async () => {
     fake.mode = 'http-500';
-    const outcome = await run(make());
+    const outcome = await collectCompletion(make());
     expect(outcome.error?.kind).toBe('http');
     expect(outcome.error?.status).toBe(500);
     expect(outcome.error?.message).toMatch(/HTTP 500: \S/);
   });
 
   it('is refused with the service’s 4xx for a wrong key', async () => {
-    const outcome = await run(make({ AI_API_KEY: 'wrong' }));
+    const outcome = await collectCompletion(make({ AI_API_KEY: 'wrong' }));
     expect(outcome.error?.kind).toBe('http');
     expect([400, 401, 403]).toContain(outcome.error?.status);
   });
 
   it('fails when the stream is cut before the service says the reply is finished', async () => {
     fake.mode = 'cut';
-    const outcome = await run(make());
+    const outcome = await collectCompletion(make());
     expect(outcome.text).toBe(fake.replyChunks.slice(0, 3).join(''));
     expect(outcome.error?.kind).toBe('protocol');
   });
@@ -257,7 +207,7 @@ describe.each(SERVICES)('AI SDK adapter, AI_PROVIDER=$name, against a fake speak
   it('a cancel aborts the upstream request: the server sees the connection closed', async () => {
     fake.chunkDelayMs = 100;
     const controller = new AbortController();
-    const outcome = await run(make(), { signal: controller.signal, onDelta: () => controller.abort() });
+    const outcome = await collectCompletion(make(), { signal: controller.signal, onDelta: () => controller.abort() });
     expect(outcome.error?.kind).toBe('aborted');
     expect(outcome.text).toBe(fake.replyChunks[0]);
     await waitUntil(() => fake.requests[0]?.aborted === true, 5_000, 'the connection to close');
@@ -265,7 +215,7 @@ describe.each(SERVICES)('AI SDK adapter, AI_PROVIDER=$name, against a fake speak
 
   it('times out a stalled stream, closing the connection', async () => {
     fake.mode = 'stall';
-    const outcome = await run(make({ AI_IDLE_TIMEOUT_MS: '300' }));
+    const outcome = await collectCompletion(make({ AI_IDLE_TIMEOUT_MS: '300' }));
     expect(outcome.error?.kind).toBe('timeout');
     expect(outcome.error?.message).toContain('sent nothing for 300 ms');
     await waitUntil(() => fake.requests[0]?.aborted === true, 5_000, 'the connection to close');
@@ -273,7 +223,7 @@ describe.each(SERVICES)('AI SDK adapter, AI_PROVIDER=$name, against a fake speak
 
   it('times out a server that never answers', async () => {
     fake.mode = 'hang';
-    const outcome = await run(make({ AI_CONNECT_TIMEOUT_MS: '300' }));
+    const outcome = await collectCompletion(make({ AI_CONNECT_TIMEOUT_MS: '300' }));
     expect(outcome.error?.kind).toBe('timeout');
     expect(outcome.error?.message).toContain('no response within 300 ms');
     await waitUntil(() => fake.requests[0]?.aborted === true, 5_000, 'the connection to close');

@@ -1,19 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../config.js';
+import { configProblems as problemsOf } from '../../test/helpers/config-problems.js';
+import { parseConfig } from '../config.js';
 import { AISdkProvider } from './ai-sdk-provider.js';
 import { createAIProvider } from './create-ai-provider.js';
 import { OfflineProvider } from './offline-provider.js';
 import { OpenAICompatibleProvider } from './openai-compatible-provider.js';
-
-function problemsOf(env: Record<string, string>): string[] {
-  try {
-    parseConfig(env);
-  } catch (error) {
-    expect(error).toBeInstanceOf(ConfigError);
-    return (error as ConfigError).problems;
-  }
-  throw new Error('parseConfig accepted a bad configuration');
-}
 
 describe('AI configuration', () => {
   it('picks the provider and client from AI_PROVIDER, AI_BASE_URL and AI_API_KEY', () => {
