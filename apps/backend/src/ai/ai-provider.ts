@@ -86,6 +86,33 @@ export interface AIProvider {
   close?(): Promise<void>;
 }
 
+/** Longest text of a provider's (an error body, a malformed chunk) quoted in a {@link ProviderError}. */
+export const MAX_ERROR_BODY_CHARS = 500;
+
+/** `text`, cut to {@link MAX_ERROR_BODY_CHARS}. */
+export function truncateProviderText(text: string): string {
+  return text.length > MAX_ERROR_BODY_CHARS ? `${text.slice(0, MAX_ERROR_BODY_CHARS)}…` : text;
+}
+
+/**
+ * What a provider's error says, for a {@link ProviderError}: a bare string (Ollama), `{"message"}`
+ * (OpenAI, vLLM, Anthropic's `error`), `{"error": {...}}`, an Error (with its cause), or the JSON.
+ */
+export function providerMessage(error: unknown): string {
+  if (typeof error === 'string') return truncateProviderText(error);
+  if (error instanceof Error) {
+    const { cause } = error;
+    const more = cause instanceof Error && cause.message !== error.message ? `: ${cause.message}` : '';
+    return truncateProviderText(`${error.message}${more}`);
+  }
+  if (typeof error === 'object' && error !== null) {
+    const { message, error: inner } = error as { message?: unknown; error?: unknown };
+    if (typeof message === 'string') return truncateProviderText(message);
+    if (inner !== undefined && inner !== null) return providerMessage(inner);
+  }
+  return truncateProviderText(JSON.stringify(error) ?? String(error));
+}
+
 /** Wraps anything thrown into a {@link ProviderError} (an abort of `signal` becomes `aborted`). */
 export function toProviderError(error: unknown, signal?: AbortSignal): ProviderError {
   if (error instanceof ProviderError) return error;

@@ -3,6 +3,7 @@ import type { LanguageModel, ModelMessage, streamText } from 'ai';
 import {
   ProviderError,
   chatOf,
+  providerMessage,
   toProviderError,
   type AIProvider,
   type CompletionChunk,
@@ -124,7 +125,7 @@ export class AISdkProvider implements AIProvider {
  * service's message); after it, the service's error event.
  */
 function sdkFailure(sdk: AISdk, error: unknown, responded: boolean): ProviderError {
-  const message = messageOf(error);
+  const message = providerMessage(error);
   const { InvalidResponseDataError, JSONParseError, TypeValidationError, EmptyResponseBodyError } = sdk;
   const malformed = [InvalidResponseDataError, JSONParseError, TypeValidationError, EmptyResponseBodyError];
   if (malformed.some((type) => type.isInstance(error))) {
@@ -138,21 +139,6 @@ function sdkFailure(sdk: AISdk, error: unknown, responded: boolean): ProviderErr
     return new ProviderError('http', `could not reach the provider: ${message}`, { cause: error });
   }
   return new ProviderError('provider', `the provider reported an error: ${message}`, { cause: error });
-}
-
-/** An Error's message, a service's `{message}` or `{error: {message}}`, or the JSON. */
-function messageOf(error: unknown): string {
-  if (error instanceof Error) {
-    const cause =
-      error.cause instanceof Error && error.cause.message !== error.message ? `: ${error.cause.message}` : '';
-    return `${error.message}${cause}`;
-  }
-  if (typeof error === 'object' && error !== null) {
-    const { message, error: inner } = error as { message?: unknown; error?: unknown };
-    if (typeof message === 'string') return message;
-    if (inner !== undefined) return messageOf(inner);
-  }
-  return typeof error === 'string' ? error : (JSON.stringify(error) ?? String(error));
 }
 
 function usageOf(usage: { inputTokens: number | undefined; outputTokens: number | undefined }) {

@@ -3,6 +3,8 @@ import { Agent, errors as undiciErrors, request as httpRequest, type Dispatcher 
 import {
   ProviderError,
   chatOf,
+  providerMessage,
+  truncateProviderText as truncate,
   type AIProvider,
   type CompletionChunk,
   type CompletionRequest,
@@ -11,8 +13,6 @@ import {
 } from './ai-provider.js';
 import { RequestDeadlines, type ProviderTimeouts } from './request-deadlines.js';
 
-/** Longest part of an error body quoted in a {@link ProviderError}. */
-export const MAX_ERROR_BODY_CHARS = 500;
 /** Longest SSE event accepted from a provider. */
 const MAX_SSE_BUFFER_CHARS = 1_048_576;
 /** Parsed chunks the consumer has not taken yet before the socket is paused (backpressure). */
@@ -106,7 +106,7 @@ export class OpenAICompatibleProvider implements AIProvider {
       if (reason) return reason;
       if (error instanceof ProviderError) return error;
       if (error instanceof undiciErrors.ConnectTimeoutError) return deadlines.connectTimeout();
-      return new ProviderError('http', `could not reach the provider at ${url}: ${describe(error)}`, {
+      return new ProviderError('http', `could not reach the provider at ${url}: ${providerMessage(error)}`, {
         cause: error,
       });
     };
@@ -308,7 +308,7 @@ function parseChunk(message: EventSourceMessage): CompletionChunk[] {
   }
   const chunk = parsed as ChatCompletionChunk;
   if (chunk.error !== undefined && chunk.error !== null) {
-    throw new ProviderError('provider', `the provider reported an error: ${errorMessage(chunk.error)}`);
+    throw new ProviderError('provider', `the provider reported an error: ${providerMessage(chunk.error)}`);
   }
   if (message.event === 'error') {
     throw new ProviderError('provider', `the provider reported an error: ${truncate(message.data)}`);
@@ -329,31 +329,10 @@ function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0;
 }
 
-/** `{"message": "..."}` (OpenAI, vLLM), a bare string (Ollama), or the JSON itself. */
-function errorMessage(error: unknown): string {
-  if (typeof error === 'string') return truncate(error);
-  if (typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string') {
-    return truncate((error as { message: string }).message);
-  }
-  return truncate(JSON.stringify(error) ?? String(error));
-}
-
 async function readErrorBody(body: ResponseBody): Promise<string> {
   try {
     return truncate((await body.text()).trim());
   } catch {
     return '';
   }
-}
-
-function truncate(text: string): string {
-  return text.length > MAX_ERROR_BODY_CHARS ? `${text.slice(0, MAX_ERROR_BODY_CHARS)}…` : text;
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) {
-    const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
-    return `${error.message}${cause}`;
-  }
-  return String(error);
 }
