@@ -1,4 +1,6 @@
 import type { EventPayload } from '@infinitescribe/protocol';
+import { GENERATION_MESSAGE_SCHEMA } from '@infinitescribe/protocol/schemas';
+import { z } from 'zod';
 import type { EventBus } from '../bus/event-bus.js';
 import type { EventRecord } from '../events/event-record.js';
 import { JobJournal, type UnfinishedJob } from '../jobs/job-journal.js';
@@ -18,12 +20,19 @@ const TERMINAL_STATUS: Partial<Record<string, GenerationStatus>> = {
   'ai.generation.cancelled': 'cancelled',
 };
 
-/** What a generation was asked for: its journal entry's `request`, enough to run it again. */
-export interface GenerationRequestRecord {
-  prompt: string;
-  maxTokens: number;
-  documentId?: string;
-}
+/**
+ * What a generation was asked for: its journal entry's `request`, enough to run it again (the
+ * whole conversation, so a start after a restart can continue it).
+ */
+const requestRecordSchema = z.object({
+  messages: z.array(GENERATION_MESSAGE_SCHEMA).min(1),
+  system: z.string().optional(),
+  temperature: z.number().optional(),
+  model: z.string().optional(),
+  maxTokens: z.number(),
+  documentId: z.string().optional(),
+});
+export type GenerationRequestRecord = z.infer<typeof requestRecordSchema>;
 
 /** Where a generation stood when its instance handed it over: its checkpoint's `state`. */
 export interface GenerationCheckpoint {
@@ -134,9 +143,13 @@ export class GenerationLog {
 }
 
 function requestOf(job: UnfinishedJob): GenerationRequestRecord | undefined {
-  const { prompt, maxTokens, documentId } = job.request;
-  if (typeof prompt !== 'string' || typeof maxTokens !== 'number') return undefined;
-  return typeof documentId === 'string' ? { prompt, maxTokens, documentId } : { prompt, maxTokens };
+  const { prompt, ...request } = job.request;
+  // Entries journalled by a version before conversations carry `prompt`: one user message.
+  if (typeof prompt === 'string' && request.messages === undefined) {
+    request.messages = [{ role: 'user', content: prompt }];
+  }
+  const parsed = requestRecordSchema.safeParse(request);
+  return parsed.success ? parsed.data : undefined;
 }
 
 function checkpointOf(job: UnfinishedJob): GenerationCheckpoint | undefined {
