@@ -170,3 +170,39 @@ describe('the replay/live seam under concurrent publishing', () => {
     expect(resets.every((reset) => reset.reason === 'gap')).toBe(true);
   }, 120_000);
 });
+
+describe('a resume larger than the slow-consumer bound', () => {
+  const maxBufferedBytes = 64 * 1024;
+  let server: TestApp;
+  beforeAll(async () => {
+    server = await startTestApp({ MAX_BUFFERED_BYTES: String(maxBufferedBytes), HEARTBEAT_MS: '600000' });
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('streams a backlog 16 times MAX_BUFFERED_BYTES at the client pace, every event, then goes live', async () => {
+    const topics = ['doc:backlog'];
+    const token = await server.token('backlog', { topics });
+    const body = 'x'.repeat(16 * 1024);
+    const ids: string[] = [];
+    for (let index = 0; index < 64; index++) {
+      const { status, id } = await server.publish({
+        topic: 'doc:backlog',
+        payload: { title: `big ${index}`, body, level: 'info' },
+      });
+      expect(status).toBe(202);
+      ids.push(id);
+    }
+    const stream = await openStream(server.url, { token, query: { topics: topics.join(',') }, lastEventId: ids[0] });
+    await stream.waitFor((events) => events.some((event) => event.event === 'stream.resumed'));
+    expect(published(stream.events).map((event) => event.id)).toEqual(ids.slice(1));
+    expect(ofType(stream.events, 'stream.resumed')).toEqual([{ replayed: ids.length - 1, complete: true }]);
+    const { id: live } = await server.publish({ topic: 'doc:backlog' });
+    await stream.waitFor((events) => published(events).some((event) => event.id === live));
+    stream.close();
+    await stream.ended;
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).not.toMatch(/sse_disconnects_total\{reason="slow_consumer"\} [1-9]/);
+  }, 60_000);
+});

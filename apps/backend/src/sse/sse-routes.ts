@@ -151,7 +151,7 @@ async function currentHead(services: StreamRouteServices): Promise<number | unde
 async function catchUp(services: StreamRouteServices, connection: SSEConnection, startId: number): Promise<void> {
   connection.skipThrough(startId);
   const read = await services.bus.read(connection.topics, startId, services.config.replayMaxEvents);
-  const { skipped } = sendAll(connection, read.events);
+  const { skipped } = await sendAll(connection, read.events);
   if (skipped > 0 || (read.unreadable ?? 0) > 0) {
     connection.write(controlFrame('stream.reset', { reason: 'gap' }));
     services.metrics.streamResets.inc({ reason: 'gap' });
@@ -159,16 +159,22 @@ async function catchUp(services: StreamRouteServices, connection: SSEConnection,
 }
 
 /**
- * Writes replayed events; one that cannot be serialised (only a record from before payloads were
- * checked can be one) is skipped and counted, so it can never close the stream or stop the replay.
+ * Writes replayed events at the client's pace (a backlog larger than MAX_BUFFERED_BYTES streams
+ * out instead of ending as a slow consumer); one that cannot be serialised (only a record from
+ * before payloads were checked can be one) is skipped and counted, so it can never close the
+ * stream or stop the replay.
  */
-function sendAll(connection: SSEConnection, events: readonly EventRecord[]): { sent: number; skipped: number } {
+async function sendAll(
+  connection: SSEConnection,
+  events: readonly EventRecord[],
+): Promise<{ sent: number; skipped: number }> {
   let sent = 0;
   let skipped = 0;
   for (const event of events) {
+    if (connection.isClosed) break;
     const frame = trySharedEventFrame(event);
     if (frame === undefined) skipped++;
-    else if (connection.sendEvent(event, frame)) sent++;
+    else if (await connection.replayEvent(event, frame)) sent++;
   }
   return { sent, skipped };
 }
@@ -198,7 +204,7 @@ async function resume(
     metrics.streamResets.inc({ reason: plan.reset.reason });
   }
   if (plan.after !== undefined) connection.skipThrough(plan.after);
-  const { sent: replayed, skipped } = sendAll(connection, plan.events);
+  const { sent: replayed, skipped } = await sendAll(connection, plan.events);
   if (skipped > 0) log.warn({ connectionId: connection.id, skipped }, 'replay skipped events it cannot serialise');
   metrics.replayedEvents.inc(replayed);
   connection.write(controlFrame('stream.resumed', { replayed, complete: plan.complete && skipped === 0 }));
