@@ -206,6 +206,8 @@ describe.skipIf(!available)('Redis stopped and restarted under two real instance
 
     await redis.stop();
     await waitUntil(async () => (await readyz(a.url)).body.status === 'degraded', 'A degraded');
+    // Both serve alone: B publishes, then A. The client on A never gets B's event.
+    const onBAlone = await accepted(b.url, 'published on B alone, before');
     // An id of the cluster's own that B has never seen: it is above B's head.
     const alone = await accepted(a.url, 'published on A alone');
     const resumeOnB = async () => {
@@ -219,8 +221,13 @@ describe.skipIf(!available)('Redis stopped and restarted under two real instance
       expect(ofType(stream.events, 'stream.resumed')).toEqual([expect.objectContaining({ complete: false })]);
       // Nothing older than the resume point comes back.
       expect(published(stream.events).map((event) => event.id)).not.toContain(critical);
+      expect(published(stream.events).map((event) => event.id)).not.toContain(onBAlone);
     };
     // B is cut off too (its own island), as in the moments before Redis returns.
+    await resumeOnB();
+    // B's head passes it: still a gap (the client missed B's earlier event, and whatever A
+    // published after it), though B now has an event after it to replay.
+    await accepted(b.url, 'published on B alone, after');
     await resumeOnB();
     const poll = await fetch(`${b.url}/api/sse/poll?after=${alone}&timeoutMs=0`, {
       headers: { authorization: `Bearer ${await token('rr')}` },
