@@ -64,6 +64,8 @@ export class SSEConnection {
   private pendingBytes = 0;
   /** Ends a replay's wait for the client (see {@link SSEConnection.replayEvent}) when the stream ends. */
   private wake: (() => void) | undefined;
+  /** A resync came while replaying (see {@link SSEConnection.resync}). */
+  private resyncWanted = false;
   /** Something went through the response (so its headers did): shared frames may skip it. */
   private headersWritten = false;
   /** An HTTP/1 response, whose socket carries this body alone (not an HTTP/2 session's). */
@@ -161,6 +163,34 @@ export class SSEConnection {
   /** Sets the resume point: nothing at or below `id` is sent any more. */
   skipThrough(id: number): void {
     this.lastSentId = Math.max(this.lastSentId, id);
+  }
+
+  /** Where the client stands: the last event sent, or the resume point; undefined with neither. */
+  get resumePoint(): number | undefined {
+    return this.lastSentId >= 0 ? this.lastSentId : undefined;
+  }
+
+  /**
+   * The bus could not keep the stream's topics exact (a live gap). A live stream ends and its
+   * client resumes; a stream still replaying is not ended: its setup plans the replay again from
+   * where it got to (sse-routes.ts), which tells the same gap in-band, without a reconnect.
+   * Returns whether the stream was ended.
+   */
+  resync(): boolean {
+    if (this.state === 'replaying') {
+      this.resyncWanted = true;
+      return false;
+    }
+    if (this.state === 'closed') return false;
+    this.close('resync');
+    return true;
+  }
+
+  /** Whether a resync came while replaying, since the last call. */
+  takeResync(): boolean {
+    const wanted = this.resyncWanted;
+    this.resyncWanted = false;
+    return wanted && this.state === 'replaying';
   }
 
   /** Ends the replay: flushes live events queued meanwhile that the replay did not cover. */

@@ -127,6 +127,9 @@ async function openStream(services: StreamRouteServices, request: FastifyRequest
     await connections.register(connection);
     if (lastEventId !== undefined) await resume(services, connection, { lastEventId, log });
     else if (startId !== undefined) await catchUp(services, connection, startId);
+    // A resync the setup did not take up (a fresh stream has no resume to plan again) ends the
+    // stream, as it ends a live one.
+    if (connection.takeResync()) connection.close('resync');
     connection.goLive();
   } catch (error) {
     log.error({ err: error, connectionId: connection.id }, 'stream setup failed');
@@ -184,7 +187,37 @@ async function resume(
   connection: SSEConnection,
   resumeFrom: { lastEventId: string; log: FastifyBaseLogger },
 ): Promise<void> {
-  const { lastEventId, log } = resumeFrom;
+  let from = resumeFrom.lastEventId;
+  let replayed = 0;
+  let complete = true;
+  // A resync during the replay (the bus lost events on a topic, e.g. at a Redis rejoin) plans it
+  // again from where the client got to, which tells the loss in-band, rather than ending a stream
+  // that has not even said stream.resumed yet (its client would come back at once for the same).
+  for (let plans = 1; ; plans++) {
+    const part = await replayPart(services, connection, from, resumeFrom.log);
+    replayed += part.replayed;
+    complete &&= part.complete;
+    if (!connection.takeResync()) break;
+    const point = connection.resumePoint;
+    if (point === undefined || plans > MAX_REPLANS) {
+      connection.close('resync');
+      return;
+    }
+    from = formatEventId(point);
+  }
+  connection.write(controlFrame('stream.resumed', { replayed, complete }));
+}
+
+/** Resyncs one resume takes up by planning again before it gives up and ends the stream. */
+const MAX_REPLANS = 3;
+
+/** Plans the replay from `lastEventId` and writes it (its reset first); the part of the resume it was. */
+async function replayPart(
+  services: StreamRouteServices,
+  connection: SSEConnection,
+  lastEventId: string,
+  log: FastifyBaseLogger,
+): Promise<{ replayed: number; complete: boolean }> {
   const { metrics } = services;
   const plan = await planReplay(
     {
@@ -207,7 +240,7 @@ async function resume(
   const { sent: replayed, skipped } = await sendAll(connection, plan.events);
   if (skipped > 0) log.warn({ connectionId: connection.id, skipped }, 'replay skipped events it cannot serialise');
   metrics.replayedEvents.inc(replayed);
-  connection.write(controlFrame('stream.resumed', { replayed, complete: plan.complete && skipped === 0 }));
+  return { replayed, complete: plan.complete && skipped === 0 };
 }
 
 function asString(value: unknown): string | undefined {
