@@ -17,6 +17,7 @@ import type { TicketStore } from './auth/ticket-store.js';
 import { createEventBus } from './bus/create-event-bus.js';
 import type { EventBus } from './bus/event-bus.js';
 import type { Config } from './config.js';
+import { AppError } from './errors.js';
 import { idFloorAt } from './events/event-id.js';
 import { EventPublisher } from './events/event-publisher.js';
 import { repairPendingEvents, startPendingRepair } from './events/pending-event-repair.js';
@@ -119,7 +120,8 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     trustProxy: config.trustProxy,
-    return503OnClosing: true,
+    // Fastify's own 503 while closing has its body, not the API's: the onRequest hook below answers.
+    return503OnClosing: false,
   });
   const connections = new ConnectionManager({
     bus,
@@ -168,6 +170,12 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
   registerErrorHandling(app, metrics);
   await app.register(cookie);
   await app.register(cors, { origin: config.corsOrigins.length > 0 ? config.corsOrigins : false, credentials: true });
+  // A request arriving while the server stops (on a kept-alive socket, or pipelined) is sent to
+  // another instance in the API's error shape; Fastify adds `Connection: close`, so the socket
+  // ends with it. After CORS, so a browser can read the answer.
+  app.addHook('onRequest', async () => {
+    if (closing) throw new AppError('shutting_down', 'this instance is shutting down; another one answers');
+  });
   registerHealthRoutes(app, { bus, store, metrics, metricsToken: config.metricsToken, isClosing });
   registerAuthRoutes(app, { config, authenticator, tickets });
   // Like tickets: a retry of a publish may land on any instance.

@@ -148,4 +148,49 @@ describe('connection lifecycle', () => {
     stalled.socket.destroy();
     for (const reader of readers) reader.socket.destroy();
   }, 180_000);
+
+  it('replays a backlog far past MAX_BUFFERED_BYTES at the pace of a client that pauses, and drops one that stops reading once live events pile up', async () => {
+    server = await startTestApp({ MAX_BUFFERED_BYTES: '65536', HEARTBEAT_MS: '600000' });
+    const app = server;
+    const port = Number(new URL(app.url).port);
+    const path = '/api/sse/stream?topics=doc:backlog';
+    const body = 'x'.repeat(19_000);
+    const backlog: string[] = [];
+    // 12 MB: more than the kernel's socket buffers take from a client that does not read.
+    for (let index = 0; index < 640; index++) {
+      const record = await app.app.realtime.publisher.publish({
+        topic: 'doc:backlog',
+        type: 'notification',
+        payload: { title: `big ${index}`, body, level: 'info' },
+      });
+      backlog.push(String(record.id));
+    }
+    const token = await app.token('resumer', { topics: ['doc:backlog'] });
+    const options = { read: false, lastEventId: backlog[0] };
+    const pausing = openRawStream(port, path, token, options);
+    const stalled = openRawStream(port, path, token, options);
+    await Promise.all([pausing.established, stalled.established]);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    expect(app.app.realtime.connections.size).toBe(2);
+    pausing.socket.resume();
+    await waitUntil(() => pausing.eventNames.includes('stream.resumed'));
+    expect(pausing.ids).toEqual(backlog.slice(1));
+
+    const live: string[] = [];
+    for (let index = 0; index < 6; index++) {
+      const { id } = await app.publish({
+        topic: 'doc:backlog',
+        payload: { title: `live ${index}`, body, level: 'info' },
+      });
+      live.push(id);
+    }
+    await waitUntil(() => app.app.realtime.connections.size === 1);
+    await waitUntil(() => pausing.ids.length === backlog.length - 1 + live.length);
+    expect(pausing.ids).toEqual([...backlog.slice(1), ...live]);
+    expect(await metric(app, 'sse_disconnects_total')).toBe(1);
+    const text = await (await fetch(`${app.url}/metrics`)).text();
+    expect(text).toMatch(/sse_disconnects_total\{reason="slow_consumer"\} 1/);
+    pausing.socket.destroy();
+    stalled.socket.destroy();
+  }, 60_000);
 });

@@ -197,4 +197,46 @@ describe.skipIf(!available)('Redis stopped and restarted under two real instance
     await redis.start();
     await waitUntil(async () => (await readyz(a.url)).body.status === 'ok', 'A ready again');
   }, 60_000);
+
+  it('resumes an id another instance issued alone with stream.reset {gap}, never unknown_id, before and after the rejoin', async () => {
+    const [a, b] = instances;
+    if (!a || !b) throw new Error('instances missing');
+    await waitUntil(async () => (await readyz(a.url)).body.status === 'ok', 'A ready');
+    const critical = await accepted(b.url, 'critical before the outage', true);
+
+    await redis.stop();
+    await waitUntil(async () => (await readyz(a.url)).body.status === 'degraded', 'A degraded');
+    // Both serve alone: B publishes, then A. The client on A never gets B's event.
+    const onBAlone = await accepted(b.url, 'published on B alone, before');
+    // An id of the cluster's own that B has never seen: it is above B's head.
+    const alone = await accepted(a.url, 'published on A alone');
+    const resumeOnB = async () => {
+      const stream = await openStream(b.url, { token: await token('rr'), lastEventId: alone });
+      await stream.waitFor((events) => events.some((event) => event.event === 'stream.resumed'));
+      stream.close();
+      // (B may also tell the stream of its own outage: a gap too.)
+      const resets = ofType<{ reason: string }>(stream.events, 'stream.reset');
+      expect(resets.length).toBeGreaterThan(0);
+      expect(resets.map((reset) => reset.reason)).toEqual(resets.map(() => 'gap'));
+      expect(ofType(stream.events, 'stream.resumed')).toEqual([expect.objectContaining({ complete: false })]);
+      // Nothing older than the resume point comes back.
+      expect(published(stream.events).map((event) => event.id)).not.toContain(critical);
+      expect(published(stream.events).map((event) => event.id)).not.toContain(onBAlone);
+    };
+    // B is cut off too (its own island), as in the moments before Redis returns.
+    await resumeOnB();
+    // B's head passes it: still a gap (the client missed B's earlier event, and whatever A
+    // published after it), though B now has an event after it to replay.
+    await accepted(b.url, 'published on B alone, after');
+    await resumeOnB();
+    const poll = await fetch(`${b.url}/api/sse/poll?after=${alone}&timeoutMs=0`, {
+      headers: { authorization: `Bearer ${await token('rr')}` },
+    });
+    expect(((await poll.json()) as { reset?: { reason: string } }).reset).toMatchObject({ reason: 'gap' });
+
+    await redis.start();
+    await waitUntil(async () => (await readyz(a.url)).body.status === 'ok', 'A ready again');
+    await waitUntil(async () => (await readyz(b.url)).body.status === 'ok', 'B ready again');
+    await resumeOnB();
+  }, 60_000);
 });

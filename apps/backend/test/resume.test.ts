@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EventBus } from '../src/bus/event-bus.js';
 import { MemoryEventBus } from '../src/bus/memory-event-bus.js';
 import { withReadLatency } from './helpers/latency-bus.js';
 import { randomInt, seededRandom } from './helpers/random.js';
@@ -169,4 +170,89 @@ describe('the replay/live seam under concurrent publishing', () => {
     expect(resets.length).toBeGreaterThan(0);
     expect(resets.every((reset) => reset.reason === 'gap')).toBe(true);
   }, 120_000);
+});
+
+describe('a resume larger than the slow-consumer bound', () => {
+  const maxBufferedBytes = 64 * 1024;
+  let server: TestApp;
+  beforeAll(async () => {
+    server = await startTestApp({ MAX_BUFFERED_BYTES: String(maxBufferedBytes), HEARTBEAT_MS: '600000' });
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('streams a backlog 16 times MAX_BUFFERED_BYTES at the client pace, every event, then goes live', async () => {
+    const topics = ['doc:backlog'];
+    const token = await server.token('backlog', { topics });
+    const body = 'x'.repeat(16 * 1024);
+    const ids: string[] = [];
+    for (let index = 0; index < 64; index++) {
+      const { status, id } = await server.publish({
+        topic: 'doc:backlog',
+        payload: { title: `big ${index}`, body, level: 'info' },
+      });
+      expect(status).toBe(202);
+      ids.push(id);
+    }
+    const stream = await openStream(server.url, { token, query: { topics: topics.join(',') }, lastEventId: ids[0] });
+    await stream.waitFor((events) => events.some((event) => event.event === 'stream.resumed'));
+    expect(published(stream.events).map((event) => event.id)).toEqual(ids.slice(1));
+    expect(ofType(stream.events, 'stream.resumed')).toEqual([{ replayed: ids.length - 1, complete: true }]);
+    const { id: live } = await server.publish({ topic: 'doc:backlog' });
+    await stream.waitFor((events) => published(events).some((event) => event.id === live));
+    stream.close();
+    await stream.ended;
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).not.toMatch(/sse_disconnects_total\{reason="slow_consumer"\} [1-9]/);
+  }, 60_000);
+});
+
+describe('a topic resync while a resume is in progress', () => {
+  let server: TestApp;
+  /** Set when the test resyncs: reads that start afterwards report a gap, as Redis's rejoin marks do. */
+  let marked = false;
+  beforeAll(async () => {
+    const bus = new MemoryEventBus({ maxEvents: 1_000, maxAgeMs: 3_600_000 });
+    const marking: EventBus = new Proxy(bus, {
+      get(target, property, receiver) {
+        if (property === 'read') {
+          return async (...args: Parameters<EventBus['read']>) => {
+            const gap = marked;
+            // Long enough for the test to resync while the first read of the resume is under way.
+            await new Promise((resolve) => setTimeout(resolve, 150));
+            const read = await target.read(...args);
+            return gap ? { ...read, gapTopics: [...args[0]] } : read;
+          };
+        }
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    server = await startTestApp({}, { bus: marking });
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('completes the resume, re-planned from where it got to (the gap told in-band), instead of ending the stream', async () => {
+    const topic = 'doc:resync';
+    const token = await server.token('resyncer', { topics: [topic] });
+    const ids: string[] = [];
+    for (let index = 0; index < 3; index++) ids.push((await server.publish({ topic })).id);
+    const stream = await openStream(server.url, { token, query: { topics: topic }, lastEventId: ids[0] });
+    await stream.waitFor((events) => events.some((event) => event.event === 'connection.established'));
+    marked = true;
+    expect(server.app.realtime.connections.resyncTopic(topic)).toBe(0);
+    await stream.waitFor((events) => events.some((event) => event.event === 'stream.resumed'));
+    expect(published(stream.events).map((event) => event.id)).toEqual(ids.slice(1));
+    expect(ofType(stream.events, 'stream.reset')).toEqual([expect.objectContaining({ reason: 'gap' })]);
+    expect(ofType(stream.events, 'stream.resumed')).toEqual([{ replayed: 2, complete: false }]);
+    const { id: live } = await server.publish({ topic });
+    await stream.waitFor((events) => published(events).some((event) => event.id === live));
+    stream.close();
+    await stream.ended;
+    const metrics = await (await fetch(`${server.url}/metrics`)).text();
+    expect(metrics).not.toMatch(/sse_disconnects_total\{reason="resync"\}/);
+  });
 });

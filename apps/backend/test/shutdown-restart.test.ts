@@ -1,10 +1,12 @@
 import { mkdtempSync, rmSync } from 'node:fs';
+import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { clusterToken, publishNotification } from './helpers/cluster.js';
 import { startServerProcess, type ServerProcess } from './helpers/server-process.js';
 import { ofType, openStream, published } from './helpers/sse-reader.js';
+import { startTestApp } from './helpers/test-app.js';
 
 const token = clusterToken;
 
@@ -72,4 +74,40 @@ describe('graceful shutdown and restart (real processes, embedded store on disk)
     expect(await third.stop('SIGTERM')).toBe(0);
     rmSync(dataDir, { recursive: true, force: true });
   }, 180_000);
+});
+
+describe('requests arriving during a graceful stop', () => {
+  it('answers a request on a kept-alive socket with 503 shutting_down in the API error shape and closes the socket', async () => {
+    const origin = 'https://app.example';
+    const server = await startTestApp({ SHUTDOWN_DRAIN_MS: '5000', CORS_ORIGINS: origin });
+    const publisher = await server.token('publisher', { scope: 'events:publish' });
+    const body = JSON.stringify({ topic: 'user:u1', type: 'notification', payload: { title: 't', level: 'info' } });
+    const request = (length: number) =>
+      `POST /api/events HTTP/1.1\r\nHost: 127.0.0.1\r\nOrigin: ${origin}\r\nAuthorization: Bearer ${publisher}\r\n` +
+      `Content-Type: application/json\r\nContent-Length: ${length}\r\n\r\n`;
+    const socket = net.connect({ host: '127.0.0.1', port: Number(new URL(server.url).port) });
+    let received = '';
+    socket.setEncoding('utf8');
+    socket.on('data', (chunk: string) => (received += chunk));
+    const socketClosed = new Promise((resolve) => socket.once('close', resolve));
+    // The first publish is in flight (its body half sent) when the stop begins, so the socket is
+    // busy and stays open; the second arrives on it while the server is closing.
+    socket.write(request(body.length) + body.slice(0, 10));
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const closed = server.close();
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    socket.write(body.slice(10) + request(body.length) + body);
+    await socketClosed;
+    await closed;
+
+    const answers = received.split(/(?=HTTP\/1\.1 )/);
+    expect(answers).toHaveLength(2);
+    expect(answers[0]).toMatch(/^HTTP\/1\.1 202 /);
+    const [head = '', json = ''] = (answers[1] ?? '').split('\r\n\r\n');
+    expect(head).toMatch(/^HTTP\/1\.1 503 /);
+    expect(head).toMatch(/\r\nconnection: close\r\n/i);
+    expect(head).toContain(`\r\naccess-control-allow-origin: ${origin}\r\n`);
+    expect(head).toMatch(/\r\ncontent-type: application\/json/i);
+    expect(JSON.parse(json)).toEqual({ error: { code: 'shutting_down', message: expect.any(String) } });
+  });
 });

@@ -1,3 +1,4 @@
+import { ID_SLOTS } from '../events/event-id.js';
 import type { EventRecord } from '../events/event-record.js';
 import type { HotLogRead } from './event-bus.js';
 
@@ -8,7 +9,9 @@ import type { HotLogRead } from './event-bus.js';
  *
  * What it can vouch for is narrow: this instance is an island. A reader that stood at or after
  * `since` (the highest id known when Redis went away) gets everything this island knows after
- * it; anything older lived in Redis and is reported as a gap (stream.reset, then the store).
+ * it; anything older lived in Redis and is reported as a gap (stream.reset, then the store). So is
+ * a reader that stood at an id another island issued (not a multiple of ID_SLOTS, and not one of
+ * this island's): what followed it there, and what this island published before it, it never got.
  */
 export class LocalFallback {
   /** Topics published on here while Redis was unreachable (they need a gap mark on rejoin). */
@@ -52,9 +55,10 @@ export class LocalFallback {
     events.sort((a, b) => a.id - b.id);
     const truncated = events.length > limit;
     if (truncated) events = events.slice(events.length - limit);
+    const elsewhere = after % ID_SLOTS !== 0 && !this.ids.has(after);
     return {
       events,
-      gapTopics: after < coverage ? [...wanted] : [],
+      gapTopics: after < coverage || elsewhere ? [...wanted] : [],
       oldestId: events[0]?.id ?? coverage,
       truncated,
     };

@@ -97,8 +97,11 @@ describe.skipIf(!available)('RedisEventBus when Redis is unreachable from one in
     // Reads answer from what this island knows: exact from where A stood, a gap from before.
     expect(await a.read(['t'], first.id, 10)).toMatchObject({ events: [local], gapTopics: [] });
     expect((await a.read(['t'], first.id - 1, 10)).gapTopics).toEqual(['t']);
+    expect((await a.read(['t'], local.id, 10)).gapTopics).toEqual([]);
     // B, on the other side, goes on; A does not see it.
     const onB = await b.publish(draft('t'));
+    // A reader of A's island that comes to B: B's log never had A's id, nor A's reader B's event.
+    expect((await b.read(['t', 'other'], local.id, 10)).gapTopics).toEqual(['t', 'other']);
     await waitUntil(() => seenByB.length === 2);
     expect(seenByB).not.toContain(local.id);
 

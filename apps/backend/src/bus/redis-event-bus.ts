@@ -353,11 +353,17 @@ export class RedisEventBus implements EventBus {
     return this.subscriptions.subscribe(topic, listener);
   }
 
-  /** Reads the Redis log; while Redis is unreachable, what this instance knows (gaps reported). */
+  /**
+   * Reads the Redis log; while Redis is unreachable, what this instance knows (gaps reported).
+   * From an id an instance issued alone (not a multiple of ID_SLOTS), every topic is a gap: that
+   * id never entered the log, what its island published after it is not there, and the log's
+   * events below it (published meanwhile) never reached its reader.
+   */
   async read(topics: readonly string[], after: number, limit: number): Promise<HotLogRead> {
     if (this.redisUsable) {
       try {
-        return await this.readRedis(topics, after, limit);
+        const read = await this.readRedis(topics, after, limit);
+        return after % ID_SLOTS === 0 ? read : { ...read, gapTopics: [...new Set(topics)] };
       } catch (error) {
         this.options.logger?.warn({ err: error }, 'hot log read failed; answering from this instance alone');
       }

@@ -206,16 +206,15 @@ export class ConnectionManager {
 
   /**
    * The bus could not keep `topic` exact (a Redis outage: events were delivered on one instance
-   * only, or the hot log lost them): its streams end, and their clients resume with Last-Event-ID,
-   * which gives them an honest `stream.reset {gap}`, the critical events from the store and
-   * `stream.resumed {complete: false}`. Returns how many streams were ended.
+   * only, or the hot log lost them): its live streams end, and their clients resume with
+   * Last-Event-ID, which gives them an honest `stream.reset {gap}`, the critical events from the
+   * store and `stream.resumed {complete: false}`; a stream still resuming plans its replay again
+   * instead (SSEConnection.resync). Returns how many streams were ended.
    */
   resyncTopic(topic: string): number {
     let ended = 0;
     for (const connection of [...this.connections.values()]) {
-      if (!connection.topics.includes(topic)) continue;
-      connection.close('resync');
-      ended++;
+      if (connection.topics.includes(topic) && connection.resync()) ended++;
     }
     return ended;
   }

@@ -21,7 +21,11 @@ export interface ConnectionIdentity {
 
 /** Options of {@link SSEConnection}. */
 export interface ConnectionOptions {
-  /** Past this many bytes waiting to be written, the client is too slow and is disconnected. */
+  /**
+   * Past this many bytes waiting for the client (refused by the kernel, or live events queued
+   * behind a replay), the client is too slow and is disconnected. A replay never piles up
+   * against it: it is written at the client's pace.
+   */
   maxBufferedBytes: number;
   /** Called exactly once when the connection ends, whichever way it ends. */
   onClose: (connection: SSEConnection, reason: CloseReason) => void;
@@ -31,7 +35,8 @@ export interface ConnectionOptions {
 
 /**
  * One open stream. It starts in `replaying` state: live events are queued while the replay is
- * written, then {@link SSEConnection.goLive} flushes the queue. Every event passes one filter —
+ * written ({@link SSEConnection.replayEvent}, at the client's pace), then
+ * {@link SSEConnection.goLive} flushes the queue. Every event passes one filter —
  * id greater than the last one sent — which is what makes the replay/live seam free of gaps and
  * duplicates, because ids are assigned, logged and fanned out in one atomic step.
  */
@@ -55,6 +60,12 @@ export class SSEConnection {
   private islandNoticed: number | undefined;
   private lastSentId = -1;
   private pending: { record: EventRecord; frame: SharedFrame }[] = [];
+  /** Bytes of the live events in {@link SSEConnection.pending}. */
+  private pendingBytes = 0;
+  /** Ends a replay's wait for the client (see {@link SSEConnection.replayEvent}) when the stream ends. */
+  private wake: (() => void) | undefined;
+  /** A resync came while replaying (see {@link SSEConnection.resync}). */
+  private resyncWanted = false;
   /** Something went through the response (so its headers did): shared frames may skip it. */
   private headersWritten = false;
   /** An HTTP/1 response, whose socket carries this body alone (not an HTTP/2 session's). */
@@ -87,27 +98,52 @@ export class SSEConnection {
     return this.state === 'closed';
   }
 
-  /** Bytes handed to the socket that the client has not taken yet. */
+  /** Bytes waiting for the client: handed to the socket and not taken yet, or queued behind a replay. */
   get bufferedBytes(): number {
-    return this.response.writableLength;
+    return this.response.writableLength + this.pendingBytes;
   }
 
   /** Offers a published event; sent at most once, in id order. */
   deliver(record: EventRecord, frame: SharedFrame): boolean {
     if (this.state === 'replaying') {
       this.pending.push({ record, frame });
+      this.pendingBytes += frame.plain.length;
+      // A client that stops reading during a replay is not waited for forever: the live events
+      // piling up behind the replay count against the bound.
+      this.checkBuffered();
       return false;
     }
     return this.sendEvent(record, frame);
   }
 
-  /** Writes an event of the replay; returns whether it was sent (not already past it). */
-  sendEvent(record: EventRecord, frame: SharedFrame): boolean {
+  /**
+   * Writes an event of a replay or catch-up at the client's pace: once more than a socket buffer
+   * (at most half of `maxBufferedBytes`) waits for the client, it resolves only when this event
+   * has been handed to the kernel (or the stream ended). So a backlog of any size streams out
+   * instead of piling up in memory (a client is not a slow consumer for being sent a big resume;
+   * with the in-memory bus a whole replay would otherwise be written in one tick, into a corked
+   * socket). Resolves whether the event was sent.
+   */
+  async replayEvent(record: EventRecord, frame: SharedFrame): Promise<boolean> {
+    let flushed: () => void = () => undefined;
+    const taken = new Promise<void>((resolve) => (flushed = resolve));
+    if (!this.sendEvent(record, frame, () => flushed())) return false;
+    const window = Math.min(this.response.writableHighWaterMark, this.options.maxBufferedBytes / 2);
+    if (this.state !== 'closed' && this.response.writableLength > window) {
+      this.wake = flushed;
+      await taken;
+      this.wake = undefined;
+    }
+    return true;
+  }
+
+  /** Writes an event; returns whether it was sent (not already past it). */
+  private sendEvent(record: EventRecord, frame: SharedFrame, onFlushed?: () => void): boolean {
     if (this.state === 'closed' || record.id <= this.lastSentId) return false;
     // Its id may pass over events of other instances this stream will not get: said first.
     if (record.island !== undefined) this.noticeIsland(record.island);
     this.lastSentId = record.id;
-    this.writeShared(frame);
+    this.writeShared(frame, onFlushed);
     return true;
   }
 
@@ -129,12 +165,41 @@ export class SSEConnection {
     this.lastSentId = Math.max(this.lastSentId, id);
   }
 
+  /** Where the client stands: the last event sent, or the resume point; undefined with neither. */
+  get resumePoint(): number | undefined {
+    return this.lastSentId >= 0 ? this.lastSentId : undefined;
+  }
+
+  /**
+   * The bus could not keep the stream's topics exact (a live gap). A live stream ends and its
+   * client resumes; a stream still replaying is not ended: its setup plans the replay again from
+   * where it got to (sse-routes.ts), which tells the same gap in-band, without a reconnect.
+   * Returns whether the stream was ended.
+   */
+  resync(): boolean {
+    if (this.state === 'replaying') {
+      this.resyncWanted = true;
+      return false;
+    }
+    if (this.state === 'closed') return false;
+    this.close('resync');
+    return true;
+  }
+
+  /** Whether a resync came while replaying, since the last call. */
+  takeResync(): boolean {
+    const wanted = this.resyncWanted;
+    this.resyncWanted = false;
+    return wanted && this.state === 'replaying';
+  }
+
   /** Ends the replay: flushes live events queued meanwhile that the replay did not cover. */
   goLive(): number {
     if (this.state !== 'replaying') return 0;
     this.state = 'live';
     const queued = this.pending;
     this.pending = [];
+    this.pendingBytes = 0;
     let sent = 0;
     for (const { record, frame } of queued) if (this.sendEvent(record, frame)) sent++;
     return sent;
@@ -154,9 +219,9 @@ export class SSEConnection {
    * straight to the socket as a pre-built chunk: one socket write, where going through the
    * response costs a size line built per write, a cork and a deferred uncork per connection and a
    * 4-buffer writev. Same bytes on the wire, same order (the response writes to that socket
-   * directly too, in call order).
+   * directly too, in call order). `onFlushed` is called once the frame is handed to the kernel.
    */
-  writeShared(frame: SharedFrame): void {
+  writeShared(frame: SharedFrame, onFlushed?: () => void): void {
     if (this.state === 'closed') return;
     const socket = this.response.socket;
     if (
@@ -166,15 +231,15 @@ export class SSEConnection {
       socket.writable &&
       this.response.writableLength === socket.writableLength
     ) {
-      socket.write(this.response.chunkedEncoding ? frame.chunked : frame.plain);
+      socket.write(this.response.chunkedEncoding ? frame.chunked : frame.plain, onFlushed);
     } else {
-      this.response.write(frame.plain);
+      this.response.write(frame.plain, onFlushed);
     }
     this.checkBuffered();
   }
 
   private checkBuffered(): void {
-    if (this.response.writableLength > this.options.maxBufferedBytes) this.close('slow_consumer');
+    if (this.bufferedBytes > this.options.maxBufferedBytes) this.close('slow_consumer');
   }
 
   /**
@@ -217,6 +282,8 @@ export class SSEConnection {
     if (this.state === 'closed') return;
     this.state = 'closed';
     this.pending = [];
+    this.pendingBytes = 0;
+    this.wake?.();
     this.options.onClose(this, reason);
   }
 }

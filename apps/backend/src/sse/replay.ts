@@ -1,7 +1,7 @@
 import type { StreamResetReason } from '@infinitescribe/protocol';
 import type { EventBus } from '../bus/event-bus.js';
 import type { EventRecord } from '../events/event-record.js';
-import { formatEventId, parseEventId } from '../events/event-id.js';
+import { formatEventId, idFloorAt, parseEventId } from '../events/event-id.js';
 import type { EventStore } from '../store/event-store.js';
 import { compactGenerationDeltas, compactTaskProgress } from './replay-compaction.js';
 
@@ -28,10 +28,13 @@ export interface ReplaySources {
 
 /**
  * Works out what a client resuming from `lastEventId` on `topics` missed.
- * - malformed, or ahead of every id issued: `stream.reset {unknown_id}`, nothing replayed;
+ * - malformed, or ahead of every id the cluster can have issued: `stream.reset {unknown_id}`,
+ *   nothing replayed;
  * - covered by the hot log: exactly the events after it;
- * - older than the hot log: `stream.reset {gap, since}`, then the critical events the store still
- *   holds after it merged with what the hot log has, so the client loses only what is truly gone.
+ * - older than the hot log, or above the head this instance knows but not beyond the clock (an
+ *   id another instance issued alone during a Redis outage: what followed it there is not here):
+ *   `stream.reset {gap, since}`, then the critical events the store still holds after it merged
+ *   with what the hot log has, so the client loses only what is truly gone.
  * Deltas of a generation still running are compacted into one snapshot (docs/http-api.md, "Compaction"), and
  * only the latest `task.progress` of each task is replayed.
  */
@@ -41,11 +44,16 @@ export async function planReplay(
   lastEventId: string,
 ): Promise<ReplayPlan> {
   const after = parseEventId(lastEventId);
-  if (after === undefined || after > (await sources.bus.headId())) {
+  const head = after === undefined ? 0 : await sources.bus.headId();
+  // Ids are seeded by the clock (event-id.ts): an id of ours, even one this instance has not seen,
+  // is at most the head or an id of a millisecond already past (and every id issued from now on is
+  // above it, so resuming from it skips nothing new).
+  if (after === undefined || after > Math.max(head, idFloorAt(Date.now()))) {
     return { events: [], reset: { reason: 'unknown_id' }, complete: false };
   }
+  const unseen = after > head;
   const hot = await sources.bus.read(topics, after, sources.maxEvents);
-  if (hot.gapTopics.length === 0 && !hot.truncated) {
+  if (hot.gapTopics.length === 0 && !hot.truncated && !unseen) {
     const complete = (hot.unreadable ?? 0) === 0;
     return { events: compactTaskProgress(compactGenerationDeltas(hot.events)), after, complete };
   }
@@ -55,7 +63,7 @@ export async function planReplay(
   let stored: EventRecord[] = [];
   try {
     stored = await sources.store.readAfter({
-      topics: hot.truncated ? topics : hot.gapTopics,
+      topics: hot.truncated || unseen ? topics : hot.gapTopics,
       after,
       limit: sources.maxEvents,
     });

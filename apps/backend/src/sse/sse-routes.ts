@@ -127,6 +127,9 @@ async function openStream(services: StreamRouteServices, request: FastifyRequest
     await connections.register(connection);
     if (lastEventId !== undefined) await resume(services, connection, { lastEventId, log });
     else if (startId !== undefined) await catchUp(services, connection, startId);
+    // A resync the setup did not take up (a fresh stream has no resume to plan again) ends the
+    // stream, as it ends a live one.
+    if (connection.takeResync()) connection.close('resync');
     connection.goLive();
   } catch (error) {
     log.error({ err: error, connectionId: connection.id }, 'stream setup failed');
@@ -151,7 +154,7 @@ async function currentHead(services: StreamRouteServices): Promise<number | unde
 async function catchUp(services: StreamRouteServices, connection: SSEConnection, startId: number): Promise<void> {
   connection.skipThrough(startId);
   const read = await services.bus.read(connection.topics, startId, services.config.replayMaxEvents);
-  const { skipped } = sendAll(connection, read.events);
+  const { skipped } = await sendAll(connection, read.events);
   if (skipped > 0 || (read.unreadable ?? 0) > 0) {
     connection.write(controlFrame('stream.reset', { reason: 'gap' }));
     services.metrics.streamResets.inc({ reason: 'gap' });
@@ -159,16 +162,22 @@ async function catchUp(services: StreamRouteServices, connection: SSEConnection,
 }
 
 /**
- * Writes replayed events; one that cannot be serialised (only a record from before payloads were
- * checked can be one) is skipped and counted, so it can never close the stream or stop the replay.
+ * Writes replayed events at the client's pace (a backlog larger than MAX_BUFFERED_BYTES streams
+ * out instead of ending as a slow consumer); one that cannot be serialised (only a record from
+ * before payloads were checked can be one) is skipped and counted, so it can never close the
+ * stream or stop the replay.
  */
-function sendAll(connection: SSEConnection, events: readonly EventRecord[]): { sent: number; skipped: number } {
+async function sendAll(
+  connection: SSEConnection,
+  events: readonly EventRecord[],
+): Promise<{ sent: number; skipped: number }> {
   let sent = 0;
   let skipped = 0;
   for (const event of events) {
+    if (connection.isClosed) break;
     const frame = trySharedEventFrame(event);
     if (frame === undefined) skipped++;
-    else if (connection.sendEvent(event, frame)) sent++;
+    else if (await connection.replayEvent(event, frame)) sent++;
   }
   return { sent, skipped };
 }
@@ -178,7 +187,37 @@ async function resume(
   connection: SSEConnection,
   resumeFrom: { lastEventId: string; log: FastifyBaseLogger },
 ): Promise<void> {
-  const { lastEventId, log } = resumeFrom;
+  let from = resumeFrom.lastEventId;
+  let replayed = 0;
+  let complete = true;
+  // A resync during the replay (the bus lost events on a topic, e.g. at a Redis rejoin) plans it
+  // again from where the client got to, which tells the loss in-band, rather than ending a stream
+  // that has not even said stream.resumed yet (its client would come back at once for the same).
+  for (let plans = 1; ; plans++) {
+    const part = await replayPart(services, connection, from, resumeFrom.log);
+    replayed += part.replayed;
+    complete &&= part.complete;
+    if (!connection.takeResync()) break;
+    const point = connection.resumePoint;
+    if (point === undefined || plans > MAX_REPLANS) {
+      connection.close('resync');
+      return;
+    }
+    from = formatEventId(point);
+  }
+  connection.write(controlFrame('stream.resumed', { replayed, complete }));
+}
+
+/** Resyncs one resume takes up by planning again before it gives up and ends the stream. */
+const MAX_REPLANS = 3;
+
+/** Plans the replay from `lastEventId` and writes it (its reset first); the part of the resume it was. */
+async function replayPart(
+  services: StreamRouteServices,
+  connection: SSEConnection,
+  lastEventId: string,
+  log: FastifyBaseLogger,
+): Promise<{ replayed: number; complete: boolean }> {
   const { metrics } = services;
   const plan = await planReplay(
     {
@@ -198,10 +237,10 @@ async function resume(
     metrics.streamResets.inc({ reason: plan.reset.reason });
   }
   if (plan.after !== undefined) connection.skipThrough(plan.after);
-  const { sent: replayed, skipped } = sendAll(connection, plan.events);
+  const { sent: replayed, skipped } = await sendAll(connection, plan.events);
   if (skipped > 0) log.warn({ connectionId: connection.id, skipped }, 'replay skipped events it cannot serialise');
   metrics.replayedEvents.inc(replayed);
-  connection.write(controlFrame('stream.resumed', { replayed, complete: plan.complete && skipped === 0 }));
+  return { replayed, complete: plan.complete && skipped === 0 };
 }
 
 function asString(value: unknown): string | undefined {

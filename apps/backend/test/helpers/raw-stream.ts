@@ -13,11 +13,21 @@ export interface RawStream {
   closed: Promise<void>;
 }
 
-/** Opens `GET <path>` with a Bearer token on a raw socket to 127.0.0.1:`port`. */
-export function openRawStream(port: number, path: string, token: string, options: { read?: boolean } = {}): RawStream {
+/**
+ * Opens `GET <path>` with a Bearer token on a raw socket to 127.0.0.1:`port`, resuming from
+ * `lastEventId` when given. With `read: false` the socket is paused after its first bytes
+ * (`socket.resume()` reads on).
+ */
+export function openRawStream(
+  port: number,
+  path: string,
+  token: string,
+  options: { read?: boolean; lastEventId?: string } = {},
+): RawStream {
   const socket = net.connect({ host: '127.0.0.1', port });
+  const resumeHeader = options.lastEventId === undefined ? '' : `Last-Event-ID: ${options.lastEventId}\r\n`;
   socket.write(
-    `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nAccept: text/event-stream\r\n\r\n`,
+    `GET ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer ${token}\r\nAccept: text/event-stream\r\n${resumeHeader}\r\n`,
   );
   const ids: string[] = [];
   const eventNames: string[] = [];
