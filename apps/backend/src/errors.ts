@@ -8,6 +8,7 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   unauthorized: 401,
   forbidden: 403,
   forbidden_topic: 403,
+  forbidden_type: 403,
   not_found: 404,
   payload_too_large: 413,
   too_many_connections: 429,
@@ -47,11 +48,11 @@ export class UnauthorizedError extends AppError {
   }
 }
 
-/** Authenticated, but the token does not grant the topic. */
+/** Authenticated, but the token does not grant the topic (to receive it, or to publish to it). */
 export class ForbiddenTopicError extends AppError {
   readonly topic: string;
-  constructor(topic: string) {
-    super('forbidden_topic', `the token does not grant topic "${topic}"`);
+  constructor(topic: string, message = `the token does not grant topic "${topic}"`) {
+    super('forbidden_topic', message);
     this.name = 'ForbiddenTopicError';
     this.topic = topic;
   }

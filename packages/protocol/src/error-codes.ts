@@ -9,6 +9,7 @@ export const ERROR_CODES = [
   'unauthorized',
   'forbidden',
   'forbidden_topic',
+  'forbidden_type',
   'not_found',
   'payload_too_large',
   'too_many_connections',

@@ -1,7 +1,9 @@
 import { createRemoteJWKSet, errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyGetKey } from 'jose';
+import { isServableUserId, USER_ID_MAX_LENGTH } from '@infinitescribe/protocol';
 import type { JwtConfig } from '../config.js';
 import { UnauthorizedError } from '../errors.js';
 import type { Principal } from './principal.js';
+import { PUBLISH_TOPICS_CLAIM, readPublishTopicsClaim } from './publish-topics.js';
 
 /** Verifies access tokens into principals. */
 export interface JwtVerifier {
@@ -59,6 +61,12 @@ function toPrincipal(payload: JWTPayload): Principal {
   if (typeof sub !== 'string' || sub.length === 0 || typeof exp !== 'number') {
     throw new UnauthorizedError('token must carry a string `sub` and a numeric `exp`');
   }
+  if (!isServableUserId(sub)) {
+    throw new UnauthorizedError(
+      `token subject cannot be served: a \`sub\` must be 1 to ${USER_ID_MAX_LENGTH} characters, without ` +
+        'commas, whitespace, control or invisible characters',
+    );
+  }
   const topicsClaim: unknown = payload['topics'];
   if (topicsClaim !== undefined && !(Array.isArray(topicsClaim) && topicsClaim.every((t) => typeof t === 'string'))) {
     throw new UnauthorizedError('token claim `topics` must be an array of strings');
@@ -67,10 +75,13 @@ function toPrincipal(payload: JWTPayload): Principal {
   if (scopeClaim !== undefined && typeof scopeClaim !== 'string') {
     throw new UnauthorizedError('token claim `scope` must be a space-separated string');
   }
+  const publishTopics = readPublishTopicsClaim(payload[PUBLISH_TOPICS_CLAIM]);
+  if ('problem' in publishTopics) throw new UnauthorizedError(publishTopics.problem);
   return {
     userId: sub,
     topics: (topicsClaim as string[] | undefined) ?? [],
     scopes: scopeClaim ? scopeClaim.split(' ').filter((scope) => scope.length > 0) : [],
+    ...(publishTopics.patterns === undefined ? {} : { publishTopics: publishTopics.patterns }),
     expiresAt: exp * 1000,
   };
 }

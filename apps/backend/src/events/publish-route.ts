@@ -7,9 +7,9 @@ import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
 import { publishRequest } from '../http/api-schemas.js';
 import { parseInput } from '../http/parse-input.js';
-import { isReservedTopic } from '../sse/topic-access.js';
 import { formatEventId } from './event-id.js';
 import type { EventPublisher } from './event-publisher.js';
+import { assertMayPublish } from './publish-permissions.js';
 
 /** API.md: a publish body over 64 KiB is a 413. */
 export const MAX_PUBLISH_BODY_BYTES = 64 * 1024;
@@ -58,7 +58,7 @@ export async function registerPublishRoute(app: FastifyInstance, options: Publis
     async (request, reply): Promise<PublishResponse> => {
       if (request.body === undefined) throw new AppError('invalid_event', 'body must be a JSON object');
       const body = parseInput(publishRequest, request.body, 'invalid_event');
-      if (isReservedTopic(body.topic)) throw new AppError('forbidden', `topic "${body.topic}" is server-internal`);
+      assertMayPublish(request.publisher as Principal, body);
       const record = await publisher.publish(body);
       reply.code(record.critical ? 201 : 202);
       return { id: formatEventId(record.id) };

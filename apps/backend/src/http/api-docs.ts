@@ -12,6 +12,7 @@ import {
   EVENT_TYPES,
   TOPIC_MAX_LENGTH,
   TOPIC_PATTERN,
+  isServerEmittedType,
   type ControlEventType,
   type ErrorCode,
   type EventType,
@@ -73,7 +74,8 @@ const ERROR_MEANINGS: Record<ErrorCode, string> = {
   invalid_request: 'a parameter or body field is invalid',
   unauthorized: 'missing, malformed, forged or expired credentials; a reused ticket',
   forbidden: 'authenticated, but not allowed (scope, other user, server-internal topic)',
-  forbidden_topic: 'the token does not grant a requested topic',
+  forbidden_topic: 'the token does not grant a requested topic, or its publish_topics claim does not cover the topic',
+  forbidden_type: 'the event type is published by the server only (`ai.generation.*`, `task.*`)',
   not_found: 'no such resource for this user',
   payload_too_large: 'body over 64 KiB',
   too_many_connections: 'stream limit per user or per IP reached (see Retry-After)',
@@ -166,7 +168,7 @@ function componentSchemas(): Record<string, JsonObject> {
     };
   }
   schemas['PublishRequest'] = {
-    oneOf: EVENT_TYPES.map((type) => ({
+    oneOf: EVENT_TYPES.filter((type) => !isServerEmittedType(type)).map((type) => ({
       type: 'object',
       title: type,
       required: ['topic', 'type', 'payload'],

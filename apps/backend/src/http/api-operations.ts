@@ -140,7 +140,9 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     description:
       'Needs the `events:publish` scope. The payload must pass its type’s schema (see ' +
       '`PublishRequest`). 202 once fanned out; with `critical: true`, 201 only once stored ' +
-      'durably. Body at most 64 KiB; PUBLISH_RATE_MAX per user per PUBLISH_RATE_WINDOW_MS.',
+      'durably. Body at most 64 KiB; PUBLISH_RATE_MAX per user per PUBLISH_RATE_WINDOW_MS. ' +
+      'Server-emitted types (`ai.generation.*`, `task.*`) are refused (403 `forbidden_type`); a ' +
+      'token with a `publish_topics` claim publishes only to the topics its patterns match.',
     credentials: USER_AUTH,
     body: {
       schema: api.publishRequest,
@@ -156,6 +158,8 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
       'invalid_json',
       'invalid_event',
       'forbidden',
+      'forbidden_topic',
+      'forbidden_type',
       'payload_too_large',
       'rate_limited',
       'store_unavailable',

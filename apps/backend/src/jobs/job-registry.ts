@@ -65,6 +65,10 @@ export class JobRegistry<TJob extends RegisteredJob> {
     return this.jobs.has(id);
   }
 
+  get(id: string): TJob | undefined {
+    return this.jobs.get(id);
+  }
+
   /** Registers a job (and forgets finished ones past their time). */
   add(job: TJob): void {
     this.prune();

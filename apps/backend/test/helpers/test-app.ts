@@ -12,7 +12,10 @@ export interface TestApp {
   app: FastifyInstance;
   url: string;
   /** Signs a token for `userId` (1 h unless `expiresIn` seconds are given). */
-  token(userId: string, claims?: { topics?: string[]; scope?: string; expiresIn?: number }): Promise<string>;
+  token(
+    userId: string,
+    claims?: { topics?: string[]; scope?: string; publishTopics?: string[]; expiresIn?: number },
+  ): Promise<string>;
   /** Publishes through the HTTP API with a publisher token; resolves with the status and body. */
   publish(event: {
     topic: string;
@@ -52,6 +55,7 @@ export async function startTestApp(
       expiresIn: claims.expiresIn ?? 3600,
       ...(claims.topics ? { topics: claims.topics } : {}),
       ...(claims.scope ? { scope: claims.scope } : {}),
+      ...(claims.publishTopics ? { publishTopics: claims.publishTopics } : {}),
     });
   const publisherToken = await token('publisher', { scope: 'events:publish' });
   return {
