@@ -137,7 +137,14 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
   };
   const publisher = new EventPublisher({ bus, store, metrics, logger: app.log });
   const authenticator = new Authenticator(
-    createJwtVerifier({ jwt: config.jwt, issuer: config.jwtIssuer, audience: config.jwtAudience }),
+    createJwtVerifier({
+      jwt: config.jwt,
+      issuer: config.jwtIssuer,
+      audience: config.jwtAudience,
+      typ: config.jwtTyp,
+      maxLifetimeMs: config.jwtMaxLifetimeMs,
+      jwks: { logger: app.log },
+    }),
     tickets,
   );
   const retention = startRetentionJob({

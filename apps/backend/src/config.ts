@@ -24,6 +24,8 @@ const schema = z
     JWT_JWKS_URL: z.url().optional(),
     JWT_ISSUER: optionalString,
     JWT_AUDIENCE: optionalString,
+    JWT_TYP: optionalString,
+    JWT_MAX_LIFETIME_MS: int(60_000, 365 * 86_400_000).default(86_400_000),
     AUTH_DEV_LOGIN: bool.optional(),
     AUTH_EXPIRY_WARNING_MS: int(0, 3_600_000).default(60_000),
     TICKET_TTL_MS: int(1_000, 600_000).default(30_000),
@@ -88,6 +90,18 @@ const schema = z
     path: ['JWT_SECRET'],
     when: () => true,
   })
+  // An identity provider signs tokens for every application it serves: without an audience (and
+  // issuer) check, a token minted for another application would be accepted here.
+  .refine((env) => !(env.NODE_ENV === 'production' && env.JWT_JWKS_URL && !env.JWT_AUDIENCE), {
+    message: 'required with JWT_JWKS_URL when NODE_ENV=production (the aud your identity provider sets for this API)',
+    path: ['JWT_AUDIENCE'],
+    when: () => true,
+  })
+  .refine((env) => !(env.NODE_ENV === 'production' && env.JWT_JWKS_URL && !env.JWT_ISSUER), {
+    message: 'required with JWT_JWKS_URL when NODE_ENV=production (the iss of your identity provider)',
+    path: ['JWT_ISSUER'],
+    when: () => true,
+  })
   .refine((env) => !((env.AI_BASE_URL ?? env.AI_API_KEY) !== undefined && env.AI_MODEL === undefined), {
     message: 'required when AI_BASE_URL or AI_API_KEY is set (e.g. gpt-4o-mini, llama3.1)',
     path: ['AI_MODEL'],
@@ -107,6 +121,10 @@ export interface Config {
   jwt: JwtConfig;
   jwtIssuer: string | undefined;
   jwtAudience: string | undefined;
+  /** Required `typ` header of access tokens; unset: not checked. */
+  jwtTyp: string | undefined;
+  /** Tokens whose `exp` is further ahead than this are refused. */
+  jwtMaxLifetimeMs: number;
   devLogin: boolean;
   authExpiryWarningMs: number;
   ticketTtlMs: number;
@@ -171,6 +189,12 @@ export interface Config {
   connectionLeaseTtlMs: number;
 }
 
+/** Whether the listen address `host` is reachable from this machine only. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return bare === 'localhost' || bare === '::1' || /^127(?:\.\d{1,3}){3}$/.test(bare);
+}
+
 /** Thrown at start-up with every configuration problem listed at once. */
 export class ConfigError extends Error {
   readonly problems: string[];
@@ -204,8 +228,13 @@ export function parseConfig(env: Record<string, string | undefined>): Readonly<C
     jwt,
     jwtIssuer: value.JWT_ISSUER,
     jwtAudience: value.JWT_AUDIENCE,
-    // Dev login signs tokens with the HS256 secret, so it cannot exist in JWKS mode.
-    devLogin: jwt.kind === 'secret' && (value.AUTH_DEV_LOGIN ?? value.NODE_ENV !== 'production'),
+    jwtTyp: value.JWT_TYP,
+    jwtMaxLifetimeMs: value.JWT_MAX_LIFETIME_MS,
+    // Dev login signs tokens with the HS256 secret, so it cannot exist in JWKS mode. It signs any
+    // token for anyone: unless asked for, only on a server nobody else can reach.
+    devLogin:
+      jwt.kind === 'secret' &&
+      (value.AUTH_DEV_LOGIN ?? (value.NODE_ENV !== 'production' && isLoopbackHost(value.HOST))),
     authExpiryWarningMs: value.AUTH_EXPIRY_WARNING_MS,
     ticketTtlMs: value.TICKET_TTL_MS,
     redisUrl: value.REDIS_URL,

@@ -15,6 +15,7 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   rate_limited: 429,
   store_unavailable: 503,
   bus_unavailable: 503,
+  auth_unavailable: 503,
   shutting_down: 503,
   internal_error: 500,
 };

@@ -16,6 +16,7 @@ export const ERROR_CODES = [
   'rate_limited',
   'store_unavailable',
   'bus_unavailable',
+  'auth_unavailable',
   'shutting_down',
   'internal_error',
 ] as const;

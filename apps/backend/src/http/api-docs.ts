@@ -82,6 +82,8 @@ const ERROR_MEANINGS: Record<ErrorCode, string> = {
   rate_limited: 'publish rate, or running generations/tasks per user, over the limit (see Retry-After)',
   store_unavailable: 'the store is down: the critical event was not stored (retry)',
   bus_unavailable: 'the bus (Redis) is down or unreachable for this operation (retry)',
+  auth_unavailable:
+    'the identity provider’s keys (JWKS) cannot be fetched to check this token (retry after Retry-After)',
   shutting_down: 'this instance is stopping: reconnect, another instance answers',
   internal_error: 'a bug or an unexpected failure (logged)',
 };
