@@ -22,6 +22,7 @@ import { EventPublisher } from './events/event-publisher.js';
 import { registerPublishRoute } from './events/publish-route.js';
 import { registerApiDocs } from './http/api-docs.js';
 import { registerErrorHandling } from './http/error-handler.js';
+import { GENERATION_JOURNAL_TOPIC, TASK_JOURNAL_TOPIC } from './jobs/journal-events.js';
 import { registerHealthRoutes } from './observability/health-routes.js';
 import { createLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
@@ -90,6 +91,7 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
       redisKeyPrefix: config.redisKeyPrefix,
       hotLogMaxEvents: config.hotLogMaxEvents,
       hotLogMaxAgeMs: config.hotLogMaxAgeMs,
+      hotLogMaxBytes: config.hotLogMaxBytes,
       logger,
       breaker,
       commandTimeoutMs: config.redisCommandTimeoutMs,
@@ -150,6 +152,7 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
   const retention = startRetentionJob({
     store,
     retentionMs: config.storeRetentionMs,
+    shortLived: { topics: [GENERATION_JOURNAL_TOPIC, TASK_JOURNAL_TOPIC], retentionMs: config.journalRetentionMs },
     intervalMs: config.storeCleanupIntervalMs,
     logger: app.log,
   });

@@ -43,11 +43,15 @@ const schema = z
     MAX_BUFFERED_BYTES: int(1_024, 1_073_741_824).default(1_048_576),
     HOT_LOG_MAX_EVENTS: int(1, 10_000_000).default(1_000),
     HOT_LOG_MAX_AGE_MS: int(1_000, 30 * 86_400_000).default(3_600_000),
+    HOT_LOG_MAX_BYTES: int(1_048_576, 68_719_476_736).default(67_108_864),
     REPLAY_MAX_EVENTS: int(1, 1_000_000).default(10_000),
     STORE_RETENTION_MS: int(60_000, 3650 * 86_400_000).default(7 * 86_400_000),
     STORE_CLEANUP_INTERVAL_MS: int(1_000, 86_400_000).default(3_600_000),
+    JOURNAL_RETENTION_MS: int(60_000, 3650 * 86_400_000).default(86_400_000),
     PUBLISH_RATE_MAX: int(1, 10_000_000).default(200),
     PUBLISH_RATE_WINDOW_MS: int(100, 3_600_000).default(1_000),
+    PUBLISH_NEW_TOPICS_MAX: int(1, 10_000_000).default(1_000),
+    PUBLISH_NEW_TOPICS_WINDOW_MS: int(1_000, 86_400_000).default(60_000),
     TRUST_PROXY: bool.default(false),
     CORS_ORIGINS: optionalString,
     METRICS_TOKEN: optionalString,
@@ -64,11 +68,15 @@ const schema = z
     AI_TOTAL_TIMEOUT_MS: int(1_000, 3_600_000).default(300_000),
     AI_FLUSH_MS: int(1, 10_000).default(40),
     AI_MAX_CONCURRENT_PER_USER: int(1, 100_000).default(3),
+    AI_CREATE_RATE_MAX: int(1, 10_000_000).default(30),
+    AI_CREATE_RATE_WINDOW_MS: int(1_000, 86_400_000).default(60_000),
     AI_DEFAULT_MAX_TOKENS: int(1, 32_768).default(200),
     AI_OFFLINE_TOKENS_PER_SECOND: int(1, 1_000_000).default(40),
     AI_OFFLINE_SEED: int(0, 4_294_967_295).default(1),
     TASK_MAX_CONCURRENT_PER_USER: int(1, 100_000).default(2),
     TASK_MAX_QUEUED_PER_USER: int(0, 100_000).default(10),
+    TASK_CREATE_RATE_MAX: int(1, 10_000_000).default(30),
+    TASK_CREATE_RATE_WINDOW_MS: int(1_000, 86_400_000).default(60_000),
     TASK_PROGRESS_INTERVAL_MS: int(10, 60_000).default(100),
     TASK_MAX_DURATION_MS: int(1_000, 86_400_000).default(1_800_000),
     BREAKER_FAILURE_THRESHOLD: int(1, 1_000).default(3),
@@ -102,6 +110,19 @@ const schema = z
     path: ['JWT_ISSUER'],
     when: () => true,
   })
+  // A running job's journal entry must outlive the job, or no instance could answer for it.
+  .refine(
+    (env) => {
+      // Other variables may have failed their own checks: compare only what parsed.
+      const limits = [env.AI_TOTAL_TIMEOUT_MS, env.TASK_MAX_DURATION_MS].filter((ms) => typeof ms === 'number');
+      return typeof env.JOURNAL_RETENTION_MS !== 'number' || env.JOURNAL_RETENTION_MS >= Math.max(...limits);
+    },
+    {
+      message: 'must be at least AI_TOTAL_TIMEOUT_MS and TASK_MAX_DURATION_MS (a running job needs its journal entry)',
+      path: ['JOURNAL_RETENTION_MS'],
+      when: () => true,
+    },
+  )
   .refine((env) => !((env.AI_BASE_URL ?? env.AI_API_KEY) !== undefined && env.AI_MODEL === undefined), {
     message: 'required when AI_BASE_URL or AI_API_KEY is set (e.g. gpt-4o-mini, llama3.1)',
     path: ['AI_MODEL'],
@@ -140,12 +161,19 @@ export interface Config {
   maxBufferedBytes: number;
   hotLogMaxEvents: number;
   hotLogMaxAgeMs: number;
+  /** In-process hot log: estimated bytes across all topics; the oldest events go first past it. */
+  hotLogMaxBytes: number;
   replayMaxEvents: number;
   storeRetentionMs: number;
   storeCleanupIntervalMs: number;
+  /** The job journals (their requests: prompts, task inputs) are kept this long, less than critical events. */
+  journalRetentionMs: number;
   /** Publishes allowed per user per window. */
   publishRateMax: number;
   publishRateWindowMs: number;
+  /** Topics a publisher may bring into existence per window (those not published to recently). */
+  publishNewTopicsMax: number;
+  publishNewTopicsWindowMs: number;
   /** Take the client address from X-Forwarded-For (behind a proxy). */
   trustProxy: boolean;
   corsOrigins: string[];
@@ -165,6 +193,9 @@ export interface Config {
   /** Deltas are coalesced into at most one event per this interval. */
   aiFlushMs: number;
   aiMaxConcurrentPerUser: number;
+  /** Generations one user may start per window, on one instance. */
+  aiCreateRateMax: number;
+  aiCreateRateWindowMs: number;
   /** maxTokens of a generation that names none. */
   aiDefaultMaxTokens: number;
   /** Pace and seed of the offline demo provider. */
@@ -173,6 +204,9 @@ export interface Config {
   /** Tasks running at once per user; more wait queued, up to the queue bound (then 429). */
   taskMaxConcurrentPerUser: number;
   taskMaxQueuedPerUser: number;
+  /** Tasks one user may start per window, on one instance. */
+  taskCreateRateMax: number;
+  taskCreateRateWindowMs: number;
   /** At most one `task.progress` per task per this interval (stage boundaries and 100 % go at once). */
   taskProgressIntervalMs: number;
   /** A task not finished this long after it was created fails (queue time included). */
@@ -248,11 +282,15 @@ export function parseConfig(env: Record<string, string | undefined>): Readonly<C
     maxBufferedBytes: value.MAX_BUFFERED_BYTES,
     hotLogMaxEvents: value.HOT_LOG_MAX_EVENTS,
     hotLogMaxAgeMs: value.HOT_LOG_MAX_AGE_MS,
+    hotLogMaxBytes: value.HOT_LOG_MAX_BYTES,
     replayMaxEvents: value.REPLAY_MAX_EVENTS,
     storeRetentionMs: value.STORE_RETENTION_MS,
     storeCleanupIntervalMs: value.STORE_CLEANUP_INTERVAL_MS,
+    journalRetentionMs: value.JOURNAL_RETENTION_MS,
     publishRateMax: value.PUBLISH_RATE_MAX,
     publishRateWindowMs: value.PUBLISH_RATE_WINDOW_MS,
+    publishNewTopicsMax: value.PUBLISH_NEW_TOPICS_MAX,
+    publishNewTopicsWindowMs: value.PUBLISH_NEW_TOPICS_WINDOW_MS,
     trustProxy: value.TRUST_PROXY,
     corsOrigins: (value.CORS_ORIGINS ?? '')
       .split(',')
@@ -270,11 +308,15 @@ export function parseConfig(env: Record<string, string | undefined>): Readonly<C
     aiTotalTimeoutMs: value.AI_TOTAL_TIMEOUT_MS,
     aiFlushMs: value.AI_FLUSH_MS,
     aiMaxConcurrentPerUser: value.AI_MAX_CONCURRENT_PER_USER,
+    aiCreateRateMax: value.AI_CREATE_RATE_MAX,
+    aiCreateRateWindowMs: value.AI_CREATE_RATE_WINDOW_MS,
     aiDefaultMaxTokens: value.AI_DEFAULT_MAX_TOKENS,
     aiOfflineTokensPerSecond: value.AI_OFFLINE_TOKENS_PER_SECOND,
     aiOfflineSeed: value.AI_OFFLINE_SEED,
     taskMaxConcurrentPerUser: value.TASK_MAX_CONCURRENT_PER_USER,
     taskMaxQueuedPerUser: value.TASK_MAX_QUEUED_PER_USER,
+    taskCreateRateMax: value.TASK_CREATE_RATE_MAX,
+    taskCreateRateWindowMs: value.TASK_CREATE_RATE_WINDOW_MS,
     taskProgressIntervalMs: value.TASK_PROGRESS_INTERVAL_MS,
     taskMaxDurationMs: value.TASK_MAX_DURATION_MS,
     breakerFailureThreshold: value.BREAKER_FAILURE_THRESHOLD,

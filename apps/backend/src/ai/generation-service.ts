@@ -55,6 +55,8 @@ export interface GenerationServiceOptions {
   /** AI_FLUSH_MS. */
   flushMs: number;
   maxConcurrentPerUser: number;
+  /** Generations one user may start per window (AI_CREATE_RATE_MAX per AI_CREATE_RATE_WINDOW_MS). */
+  createRate?: { max: number; windowMs: number };
   /**
    * Counts running generations per user across the cluster (leases in Redis), so
    * `maxConcurrentPerUser` holds for the cluster and not per instance. Without it, per instance.
@@ -139,6 +141,7 @@ export class GenerationService {
       maxDurationMs: options.maxDurationMs,
       parseId: parseGenerationId,
       noun: 'generation',
+      ...(options.createRate ? { createRate: options.createRate } : {}),
       now: this.now,
     });
     this.continueAfterRestart = options.continueAfterRestart ?? singleInstance;
@@ -196,6 +199,7 @@ export class GenerationService {
   async create(userId: string, request: GenerationRequest): Promise<string> {
     if (this.stopping) throw new AppError('shutting_down', 'the server is shutting down');
     const { maxConcurrentPerUser, leases } = this.options;
+    this.generations.admitCreation(userId);
     const running = this.runningByUser.get(userId) ?? 0;
     const tooMany = () =>
       new AppError(

@@ -9,6 +9,8 @@ import { publishRequest } from '../http/api-schemas.js';
 import { parseInput } from '../http/parse-input.js';
 import { formatEventId } from './event-id.js';
 import type { EventPublisher } from './event-publisher.js';
+import { FixedWindowLimit } from '../resilience/fixed-window-limit.js';
+import { NewTopicBudget } from './new-topic-budget.js';
 import { assertMayPublish } from './publish-permissions.js';
 
 /** API.md: a publish body over 64 KiB is a 413. */
@@ -31,6 +33,11 @@ export interface PublishRouteOptions {
 /** `POST /api/events`: 202 once fanned out, 201 once a critical event is stored. */
 export async function registerPublishRoute(app: FastifyInstance, options: PublishRouteOptions): Promise<void> {
   const { config, authenticator, publisher } = options;
+  const newTopics = new NewTopicBudget({
+    max: config.publishNewTopicsMax,
+    windowMs: config.publishNewTopicsWindowMs,
+    rememberMs: config.hotLogMaxAgeMs,
+  });
   await app.register(rateLimit, {
     global: false,
     // After authentication, so the limit is per user and a forged token cannot spend someone's quota.
@@ -58,7 +65,16 @@ export async function registerPublishRoute(app: FastifyInstance, options: Publis
     async (request, reply): Promise<PublishResponse> => {
       if (request.body === undefined) throw new AppError('invalid_event', 'body must be a JSON object');
       const body = parseInput(publishRequest, request.body, 'invalid_event');
-      assertMayPublish(request.publisher as Principal, body);
+      const principal = request.publisher as Principal;
+      assertMayPublish(principal, body);
+      const admission = newTopics.admit(principal.userId, body.topic);
+      if (!admission.ok) {
+        throw new AppError(
+          'rate_limited',
+          `at most ${config.publishNewTopicsMax} new topics per ${config.publishNewTopicsWindowMs} ms per publisher`,
+          { headers: FixedWindowLimit.retryAfterHeader(admission) },
+        );
+      }
       const record = await publisher.publish(body);
       reply.code(record.critical ? 201 : 202);
       return { id: formatEventId(record.id) };

@@ -26,6 +26,7 @@ export const EVENT_STORE_SQL = {
     ON CONFLICT (key) DO UPDATE SET value = GREATEST(realtime_meta.value::bigint, EXCLUDED.value::bigint)::text`,
   takeRecordedHeadId: `DELETE FROM realtime_meta WHERE key = '${HEAD_ID_KEY}' RETURNING value`,
   deleteOlderThan: 'DELETE FROM events WHERE ts < $1::timestamptz',
+  deleteOlderThanOnTopics: 'DELETE FROM events WHERE ts < $1::timestamptz AND topic = ANY($2)',
   ping: 'SELECT 1',
 } as const;
 
@@ -142,8 +143,11 @@ export abstract class SqlEventStore implements EventStore {
     return value === undefined ? undefined : toSafeInteger(value, HEAD_ID_KEY);
   }
 
-  async deleteOlderThan(cutoff: Date): Promise<number> {
-    const { rowCount } = await this.query(EVENT_STORE_SQL.deleteOlderThan, [cutoff.toISOString()]);
+  async deleteOlderThan(cutoff: Date, options: { topics?: readonly string[] } = {}): Promise<number> {
+    const { rowCount } =
+      options.topics === undefined
+        ? await this.query(EVENT_STORE_SQL.deleteOlderThan, [cutoff.toISOString()])
+        : await this.query(EVENT_STORE_SQL.deleteOlderThanOnTopics, [cutoff.toISOString(), [...options.topics]]);
     return rowCount;
   }
 

@@ -44,6 +44,8 @@ export interface TaskRunnerOptions {
   maxConcurrentPerUser: number;
   /** Tasks past the concurrency limit wait, up to this many per user; more is a 429. */
   maxQueuedPerUser: number;
+  /** Tasks one user may start per window (TASK_CREATE_RATE_MAX per TASK_CREATE_RATE_WINDOW_MS). */
+  createRate?: { max: number; windowMs: number };
   /** TASK_PROGRESS_INTERVAL_MS. */
   progressIntervalMs: number;
   /** A task not finished this long after creation fails (TASK_MAX_DURATION_MS). */
@@ -121,6 +123,7 @@ export class TaskRunner {
       maxDurationMs: options.maxDurationMs,
       parseId: parseTaskId,
       noun: 'task',
+      ...(options.createRate ? { createRate: options.createRate } : {}),
       now: this.now,
     });
     this.cancels = new JobCancels({
@@ -174,6 +177,7 @@ export class TaskRunner {
   async create(userId: string, kind: string, input: unknown): Promise<string> {
     if (this.stopping) throw new AppError('shutting_down', 'the server is shutting down');
     const prepared = this.options.catalog.prepare(kind, input);
+    this.tasks.admitCreation(userId);
     const { maxConcurrentPerUser, maxQueuedPerUser } = this.options;
     const slots = this.slots.get(userId) ?? { running: 0, waiting: [] };
     const runNow = slots.running < maxConcurrentPerUser;
