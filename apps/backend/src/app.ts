@@ -3,7 +3,7 @@ import cors from '@fastify/cors';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { existsSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { createGenerationService } from './ai/create-generation-service.js';
@@ -21,7 +21,7 @@ import { idFloorAt } from './events/event-id.js';
 import { EventPublisher } from './events/event-publisher.js';
 import { registerPublishRoute } from './events/publish-route.js';
 import { registerApiDocs } from './http/api-docs.js';
-import { registerErrorHandling } from './http/error-handler.js';
+import { clientErrorHandler, frameworkErrorHandler, registerErrorHandling } from './http/error-handler.js';
 import { GENERATION_JOURNAL_TOPIC, TASK_JOURNAL_TOPIC } from './jobs/journal-events.js';
 import { registerHealthRoutes } from './observability/health-routes.js';
 import { createLogger } from './observability/logger.js';
@@ -72,7 +72,9 @@ const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../../frontend/dist', import.m
 export async function buildApp(dependencies: AppDependencies): Promise<FastifyInstance> {
   const { config } = dependencies;
   const logger = dependencies.logger ?? createLogger({ level: config.logLevel });
-  const instanceId = config.instanceId ?? `${hostname()}-${process.pid}`;
+  // Random unless configured: it goes out in every `connection.established`, and a host name tells
+  // strangers about the infrastructure.
+  const instanceId = config.instanceId ?? `instance-${randomBytes(6).toString('hex')}`;
   const metrics = new Metrics();
   const breaker = {
     failureThreshold: config.breakerFailureThreshold,
@@ -103,7 +105,11 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
   const tickets =
     dependencies.tickets ??
     (config.redisUrl
-      ? new RedisTicketStore({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix })
+      ? new RedisTicketStore({
+          url: config.redisUrl,
+          keyPrefix: config.redisKeyPrefix,
+          commandTimeoutMs: config.redisCommandTimeoutMs,
+        })
       : new MemoryTicketStore());
 
   await store.init();
@@ -111,10 +117,22 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
   const idFloor = Math.max(await store.maxId(), recordedHead ?? 0, idFloorAt(Date.now()));
   await bus.start({ idFloor, coveredFrom: recordedHead ?? idFloor });
 
+  const { trustProxy, requestTimeoutMs } = config;
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
-    trustProxy: config.trustProxy,
+    // A hop count trusts that many hops from the socket inwards (Fastify refuses plain numbers).
+    trustProxy: typeof trustProxy === 'number' ? (_address: string, hop: number) => hop < trustProxy : trustProxy,
     return503OnClosing: true,
+    // Until the whole request (headers and body) has arrived; a stream's request is complete at
+    // once, so streams and long-polls are not cut by it. Node checks pending requests every
+    // connectionsCheckingInterval, so the timeout is that precise.
+    requestTimeout: requestTimeoutMs,
+    http: {
+      headersTimeout: Math.min(60_000, requestTimeoutMs),
+      connectionsCheckingInterval: Math.min(30_000, Math.max(250, requestTimeoutMs / 4)),
+    },
+    clientErrorHandler: clientErrorHandler(metrics),
+    frameworkErrors: frameworkErrorHandler(metrics),
   });
   const connections = new ConnectionManager({
     bus,
@@ -148,6 +166,7 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
       jwks: { logger: app.log },
     }),
     tickets,
+    config.corsOrigins,
   );
   const retention = startRetentionJob({
     store,

@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 
 const DEV_JWT_SECRET = 'infinitescribe-dev-secret-change-me-0123456789';
@@ -8,6 +9,46 @@ const optionalString = z
   .string()
   .optional()
   .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
+
+/** proxy-addr's names for address ranges, accepted in TRUST_PROXY next to addresses and CIDRs. */
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * TRUST_PROXY: off, a hop count (how many proxies stand in front), or the proxies' addresses and
+ * CIDRs. `true` is refused: it would take the client address from the left end of
+ * X-Forwarded-For, which any client writes itself.
+ */
+const trustProxy = z
+  .string()
+  .optional()
+  .transform((raw, context): false | number | string[] => {
+    const value = raw?.trim() ?? '';
+    if (value === '' || value === 'false' || value === '0') return false;
+    if (value === 'true') {
+      context.addIssue({
+        code: 'custom',
+        message:
+          'true would trust any X-Forwarded-For a client sends; give the number of proxies in front (e.g. 1) or their addresses/CIDRs (e.g. 10.0.0.0/8,loopback)',
+      });
+      return false;
+    }
+    if (/^\d+$/.test(value)) return Number(value);
+    const entries = value.split(',').map((entry) => entry.trim());
+    const bad = entries.filter((entry) => !isProxyAddress(entry));
+    if (bad.length > 0) {
+      context.addIssue({ code: 'custom', message: `not an address, CIDR or range name: ${bad.join(', ')}` });
+    }
+    return entries;
+  });
+
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.has(entry)) return true;
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
 
 const schema = z
   .object({
@@ -29,6 +70,8 @@ const schema = z
     AUTH_DEV_LOGIN: bool.optional(),
     AUTH_EXPIRY_WARNING_MS: int(0, 3_600_000).default(60_000),
     TICKET_TTL_MS: int(1_000, 600_000).default(30_000),
+    TICKET_RATE_MAX: int(1, 1_000_000).default(30),
+    TICKET_RATE_WINDOW_MS: int(1_000, 3_600_000).default(60_000),
     REDIS_URL: optionalString,
     REDIS_KEY_PREFIX: z
       .string()
@@ -52,7 +95,8 @@ const schema = z
     PUBLISH_RATE_WINDOW_MS: int(100, 3_600_000).default(1_000),
     PUBLISH_NEW_TOPICS_MAX: int(1, 10_000_000).default(1_000),
     PUBLISH_NEW_TOPICS_WINDOW_MS: int(1_000, 86_400_000).default(60_000),
-    TRUST_PROXY: bool.default(false),
+    TRUST_PROXY: trustProxy,
+    REQUEST_TIMEOUT_MS: int(1_000, 600_000).default(30_000),
     CORS_ORIGINS: optionalString,
     METRICS_TOKEN: optionalString,
     SHUTDOWN_TIMEOUT_MS: int(100, 60_000).default(10_000),
@@ -149,6 +193,9 @@ export interface Config {
   devLogin: boolean;
   authExpiryWarningMs: number;
   ticketTtlMs: number;
+  /** Tickets one user may be issued per window (each stays valid for ticketTtlMs). */
+  ticketRateMax: number;
+  ticketRateWindowMs: number;
   redisUrl: string | undefined;
   /** Prefix and hash tag of every Redis key; deployments sharing one Redis need distinct ones. */
   redisKeyPrefix: string;
@@ -174,8 +221,13 @@ export interface Config {
   /** Topics a publisher may bring into existence per window (those not published to recently). */
   publishNewTopicsMax: number;
   publishNewTopicsWindowMs: number;
-  /** Take the client address from X-Forwarded-For (behind a proxy). */
-  trustProxy: boolean;
+  /**
+   * Which X-Forwarded-For hops to believe (Fastify's trustProxy): off, how many proxies stand in
+   * front, or their addresses and CIDRs.
+   */
+  trustProxy: false | number | string[];
+  /** A request whose headers and body have not all arrived after this is answered 408 (streams are not affected). */
+  requestTimeoutMs: number;
   corsOrigins: string[];
   metricsToken: string | undefined;
   shutdownTimeoutMs: number;
@@ -271,6 +323,8 @@ export function parseConfig(env: Record<string, string | undefined>): Readonly<C
       (value.AUTH_DEV_LOGIN ?? (value.NODE_ENV !== 'production' && isLoopbackHost(value.HOST))),
     authExpiryWarningMs: value.AUTH_EXPIRY_WARNING_MS,
     ticketTtlMs: value.TICKET_TTL_MS,
+    ticketRateMax: value.TICKET_RATE_MAX,
+    ticketRateWindowMs: value.TICKET_RATE_WINDOW_MS,
     redisUrl: value.REDIS_URL,
     redisKeyPrefix: value.REDIS_KEY_PREFIX,
     databaseUrl: value.DATABASE_URL,
@@ -292,6 +346,7 @@ export function parseConfig(env: Record<string, string | undefined>): Readonly<C
     publishNewTopicsMax: value.PUBLISH_NEW_TOPICS_MAX,
     publishNewTopicsWindowMs: value.PUBLISH_NEW_TOPICS_WINDOW_MS,
     trustProxy: value.TRUST_PROXY,
+    requestTimeoutMs: value.REQUEST_TIMEOUT_MS,
     corsOrigins: (value.CORS_ORIGINS ?? '')
       .split(',')
       .map((origin) => origin.trim())

@@ -1,6 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
+import { FixedWindowLimit } from '../resilience/fixed-window-limit.js';
 import { devTokenRequest } from '../http/api-schemas.js';
 import { parseInput } from '../http/parse-input.js';
 import type { Authenticator } from './authenticator.js';
@@ -35,8 +36,18 @@ export function registerAuthRoutes(app: FastifyInstance, options: AuthRoutesOpti
     });
   }
 
+  // Each ticket is held (in memory or Redis) until it expires: issuing them is throttled per user.
+  const issued = new FixedWindowLimit({ max: config.ticketRateMax, windowMs: config.ticketRateWindowMs });
   app.post('/api/sse/ticket', async (request) => {
     const principal = await authenticator.authenticate(request);
+    const decision = issued.take(principal.userId);
+    if (!decision.ok) {
+      throw new AppError(
+        'rate_limited',
+        `at most ${config.ticketRateMax} tickets per ${config.ticketRateWindowMs} ms per user`,
+        { headers: FixedWindowLimit.retryAfterHeader(decision) },
+      );
+    }
     const ticket = await tickets.issue(principal, config.ticketTtlMs);
     return { ticket, expiresIn: Math.round(config.ticketTtlMs / 1000) };
   });

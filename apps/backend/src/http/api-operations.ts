@@ -38,11 +38,17 @@ export interface ApiOperation {
 }
 
 const USER_AUTH: readonly Credential[] = ['bearer', 'cookie'];
-/** Every route that authenticates can also fail its authentication. */
-const AUTH_ERRORS: readonly ErrorCode[] = ['unauthorized'];
+/**
+ * Every route that authenticates can also fail its authentication, or find the identity
+ * provider's keys unreachable (JWKS mode: 503, retry).
+ */
+const AUTH_ERRORS: readonly ErrorCode[] = ['unauthorized', 'auth_unavailable'];
+/** A cookie-authenticated request that changes something, sent from another site's page. */
+const CROSS_SITE_ERRORS: readonly ErrorCode[] = ['forbidden'];
 /** Starting a generation or a task: a validated body, per-user limits, a journalled start. */
 const JOB_START_ERRORS: readonly ErrorCode[] = [
   ...AUTH_ERRORS,
+  ...CROSS_SITE_ERRORS,
   'invalid_json',
   'invalid_request',
   'rate_limited',
@@ -52,6 +58,8 @@ const JOB_START_ERRORS: readonly ErrorCode[] = [
 ];
 /** Reading or cancelling a generation or a task by id (another user's is `not_found` too). */
 const JOB_BY_ID_ERRORS: readonly ErrorCode[] = [...AUTH_ERRORS, 'invalid_request', 'not_found'];
+/** Cancelling one: a POST, so a cookie from another site is refused too. */
+const JOB_CANCEL_ERRORS: readonly ErrorCode[] = [...JOB_BY_ID_ERRORS, ...CROSS_SITE_ERRORS];
 
 /** The API, in the order /docs shows it. */
 export const API_OPERATIONS: readonly ApiOperation[] = [
@@ -81,7 +89,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
       'Tickets do not open polls or call the API. Empty body.',
     credentials: USER_AUTH,
     responses: { 200: { description: 'A ticket.', schema: api.ticketResponse } },
-    errors: [...AUTH_ERRORS],
+    errors: [...AUTH_ERRORS, ...CROSS_SITE_ERRORS, 'rate_limited', 'bus_unavailable'],
   },
   {
     method: 'get',
@@ -99,7 +107,14 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
         contentType: 'text/event-stream',
       },
     },
-    errors: [...AUTH_ERRORS, 'invalid_request', 'forbidden_topic', 'too_many_connections', 'shutting_down'],
+    errors: [
+      ...AUTH_ERRORS,
+      'invalid_request',
+      'forbidden_topic',
+      'too_many_connections',
+      'bus_unavailable',
+      'shutting_down',
+    ],
   },
   {
     method: 'post',
@@ -129,7 +144,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     responses: {
       200: { description: 'Events after `after`.', schema: api.pollResponse, jsonSchemaRef: 'PollResponse' },
     },
-    errors: [...AUTH_ERRORS, 'invalid_request', 'forbidden_topic'],
+    errors: [...AUTH_ERRORS, 'invalid_request', 'forbidden_topic', 'too_many_connections'],
   },
   {
     method: 'post',
@@ -200,7 +215,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     credentials: USER_AUTH,
     params: api.idParams,
     responses: { 202: { description: 'Cancelled, or already finished.', schema: api.generationCreated } },
-    errors: JOB_BY_ID_ERRORS,
+    errors: JOB_CANCEL_ERRORS,
   },
   {
     method: 'get',
@@ -260,7 +275,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     credentials: USER_AUTH,
     params: api.idParams,
     responses: { 202: { description: 'Cancelled, or already finished.', schema: api.taskCreated } },
-    errors: JOB_BY_ID_ERRORS,
+    errors: JOB_CANCEL_ERRORS,
   },
   {
     method: 'get',

@@ -6,7 +6,18 @@ import { formatEventId } from '../events/event-id.js';
  * SSE wire frames. JSON.stringify never emits a raw line break (it escapes \n and \r inside
  * strings), so every `data:` is a single line whatever the payload holds; event names come from
  * the catalogue and ids from event-id.ts, neither of which can contain a line break either.
+ * JSON.stringify does leave U+2028 and U+2029 raw, which some SSE parsers and JavaScript line
+ * handling treat as line ends: they go out escaped (`\u2028`), which parses back to the same string.
  */
+
+const LINE_SEPARATORS = /[\u2028\u2029]/g;
+
+/** `value` as one line of JSON, safe in a `data:` line. */
+export function dataLine(value: unknown): string {
+  return JSON.stringify(value).replace(LINE_SEPARATORS, (separator) =>
+    separator === '\u2028' ? '\\u2028' : '\\u2029',
+  );
+}
 
 /** The envelope a published event carries in its `data:` line. */
 export function toEnvelope(record: EventRecord): Envelope {
@@ -19,7 +30,7 @@ export function toEnvelope(record: EventRecord): Envelope {
  */
 export function eventFrame(record: EventRecord): Buffer {
   return Buffer.from(
-    `id: ${formatEventId(record.id)}\nevent: ${record.type}\ndata: ${JSON.stringify(toEnvelope(record))}\n\n`,
+    `id: ${formatEventId(record.id)}\nevent: ${record.type}\ndata: ${dataLine(toEnvelope(record))}\n\n`,
   );
 }
 
@@ -51,7 +62,7 @@ export function sharedEventFrame(record: EventRecord): SharedFrame {
 
 /** A control event: no `id:` line, so it never moves the client's resume point. */
 export function controlFrame<TType extends ControlEventType>(type: TType, data: ControlEvents[TType]): string {
-  return `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
+  return `event: ${type}\ndata: ${dataLine(data)}\n\n`;
 }
 
 /** The reconnection delay the browser should use; sent first on every stream. */

@@ -155,7 +155,11 @@ export abstract class SqlEventStore implements EventStore {
     if (this.closed) return { status: 'down', detail: 'closed' };
     const breaker = this.settings.breaker;
     if (breaker && !breaker.isCallPermitted) {
-      return { status: 'down', detail: `circuit breaker ${breaker.state}; last error: ${breaker.lastError ?? 'none'}` };
+      return {
+        status: 'down',
+        detail: `circuit breaker ${breaker.state}`,
+        ...(breaker.lastError === undefined ? {} : { cause: breaker.lastError }),
+      };
     }
     return undefined;
   }
@@ -174,7 +178,7 @@ export abstract class SqlEventStore implements EventStore {
     try {
       await (breaker ? breaker.run(ping) : ping());
     } catch (error) {
-      return { status: 'down', detail: describeError(error) };
+      return { status: 'down', detail: 'the database does not answer', cause: describeError(error) };
     }
     return this.initialised ? { status: 'up' } : { status: 'down', detail: 'not initialised (migrations pending)' };
   }
