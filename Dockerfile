@@ -5,12 +5,12 @@
 # The backend runs its TypeScript through tsx (the workspace packages export their sources), so the
 # runtime keeps the full `npm ci` install, devDependencies included.
 
-ARG NODE_VERSION=20
+ARG NODE_VERSION=24
 
 # Dependencies: the manifests and the lockfile only, so this layer is rebuilt only when they change.
 FROM node:${NODE_VERSION}-bookworm-slim AS deps
 WORKDIR /app
-COPY package.json package-lock.json ./
+COPY package.json package-lock.json .npmrc ./
 COPY packages/protocol/package.json packages/protocol/
 COPY packages/client/package.json packages/client/
 COPY packages/react/package.json packages/react/

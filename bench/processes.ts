@@ -154,6 +154,7 @@ export function ourServerEnv(options: { secret: string; dataDir: string }): Reco
     MAX_CONNECTIONS_PER_USER: '1000',
     MAX_CONNECTIONS_PER_IP: '1000000',
     PUBLISH_RATE_MAX: '1000000',
+    PUBLISH_TOPIC_RATE_MAX: '1000000',
   };
 }
 

@@ -21,6 +21,7 @@ import { idFloorAt } from './events/event-id.js';
 import { EventPublisher } from './events/event-publisher.js';
 import { registerPublishRoute } from './events/publish-route.js';
 import { registerApiDocs } from './http/api-docs.js';
+import { createIdempotencyStore } from './idempotency/create-idempotency-store.js';
 import { clientErrorHandler, frameworkErrorHandler, registerErrorHandling } from './http/error-handler.js';
 import { GENERATION_JOURNAL_TOPIC, TASK_JOURNAL_TOPIC } from './jobs/journal-events.js';
 import { registerHealthRoutes } from './observability/health-routes.js';
@@ -184,7 +185,13 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
   await app.register(cors, { origin: config.corsOrigins.length > 0 ? config.corsOrigins : false, credentials: true });
   registerHealthRoutes(app, { bus, store, metrics, metricsToken: config.metricsToken, isClosing });
   registerAuthRoutes(app, { config, authenticator, tickets });
-  await registerPublishRoute(app, { config, authenticator, publisher });
+  // Like tickets: a retry of a publish may land on any instance.
+  const idempotencyKeys = createIdempotencyStore({
+    redisUrl: config.redisUrl,
+    redisKeyPrefix: config.redisKeyPrefix,
+    commandTimeoutMs: config.redisCommandTimeoutMs,
+  });
+  await registerPublishRoute(app, { config, authenticator, publisher, idempotencyKeys });
   const streamServices = { config, instanceId, authenticator, connections, bus, store, metrics, isClosing };
   registerStreamRoutes(app, streamServices);
   registerPollRoute(app, streamServices);
@@ -240,7 +247,7 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
         'could not record the id head; the next start will report a gap to resuming clients',
       );
     }
-    await Promise.allSettled([bus.close(), tickets.close(), generationLeases?.close()]);
+    await Promise.allSettled([bus.close(), tickets.close(), idempotencyKeys.close(), generationLeases?.close()]);
     await store.close();
   });
   return app;

@@ -92,6 +92,8 @@ const schema = z
     STORE_CLEANUP_INTERVAL_MS: int(1_000, 86_400_000).default(3_600_000),
     JOURNAL_RETENTION_MS: int(60_000, 3650 * 86_400_000).default(86_400_000),
     PUBLISH_RATE_MAX: int(1, 10_000_000).default(200),
+    PUBLISH_RATE_MAX_SERVICE: int(1, 10_000_000).default(10_000),
+    PUBLISH_TOPIC_RATE_MAX: int(1, 10_000_000).default(100),
     PUBLISH_RATE_WINDOW_MS: int(100, 3_600_000).default(1_000),
     PUBLISH_NEW_TOPICS_MAX: int(1, 10_000_000).default(1_000),
     PUBLISH_NEW_TOPICS_WINDOW_MS: int(1_000, 86_400_000).default(60_000),
@@ -215,8 +217,12 @@ export interface Config {
   storeCleanupIntervalMs: number;
   /** The job journals (their requests: prompts, task inputs) are kept this long, less than critical events. */
   journalRetentionMs: number;
-  /** Publishes allowed per user per window. */
+  /** Publishes allowed per user token per window (per instance). */
   publishRateMax: number;
+  /** Publishes allowed per service token (scope `events:service`) per window (per instance). */
+  publishRateMaxService: number;
+  /** Publishes allowed per topic per window, whoever publishes (per instance). */
+  publishTopicRateMax: number;
   publishRateWindowMs: number;
   /** Topics a publisher may bring into existence per window (those not published to recently). */
   publishNewTopicsMax: number;
@@ -342,6 +348,8 @@ export function parseConfig(env: Record<string, string | undefined>): Readonly<C
     storeCleanupIntervalMs: value.STORE_CLEANUP_INTERVAL_MS,
     journalRetentionMs: value.JOURNAL_RETENTION_MS,
     publishRateMax: value.PUBLISH_RATE_MAX,
+    publishRateMaxService: value.PUBLISH_RATE_MAX_SERVICE,
+    publishTopicRateMax: value.PUBLISH_TOPIC_RATE_MAX,
     publishRateWindowMs: value.PUBLISH_RATE_WINDOW_MS,
     publishNewTopicsMax: value.PUBLISH_NEW_TOPICS_MAX,
     publishNewTopicsWindowMs: value.PUBLISH_NEW_TOPICS_WINDOW_MS,

@@ -16,6 +16,8 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   headers_too_large: 431,
   too_many_connections: 429,
   rate_limited: 429,
+  idempotency_key_in_flight: 409,
+  idempotency_key_reused: 422,
   store_unavailable: 503,
   bus_unavailable: 503,
   auth_unavailable: 503,

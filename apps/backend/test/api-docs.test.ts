@@ -1,11 +1,5 @@
-import {
-  CONTROL_EVENT_TYPES,
-  EVENT_SCHEMAS,
-  EVENT_TYPES,
-  isEventType,
-  isServerEmittedType,
-  validateEventPayload,
-} from '@infinitescribe/protocol';
+import { CONTROL_EVENT_TYPES, EVENT_TYPES, isEventType, isServerEmittedType } from '@infinitescribe/protocol';
+import { EVENT_SCHEMAS, validateEventPayload } from '@infinitescribe/protocol/schemas';
 import type * as FastifyModule from 'fastify';
 import type { RouteOptions } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';

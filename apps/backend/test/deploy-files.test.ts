@@ -1,10 +1,19 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { X509Certificate } from 'node:crypto';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { parseConfig } from '../src/config.js';
-import { placeholdersOf, renderTemplate } from './helpers/nginx-process.js';
+import {
+  checkNginxConfig,
+  ensureCertificate,
+  placeholdersOf,
+  renderTemplate,
+  requireNginx,
+} from './helpers/nginx-process.js';
 
 /**
  * Docker does not run here, so the deployment files are kept honest by reading them: the compose
@@ -291,6 +300,58 @@ describe('deploy/nginx.conf as the compose file deploys it', () => {
       environment['LISTEN_HTTP'],
       environment['LISTEN_HTTPS'],
     ]);
+  });
+});
+
+describe('deploy/ensure-tls-certificate.sh: no certificate step before `docker compose up`', () => {
+  const environment = environmentOf('nginx');
+
+  it('runs in the nginx image before nginx starts, with a certificate folder it may write to', () => {
+    const script = bindMounts('nginx').find((mount) => mount.target.startsWith('/docker-entrypoint.d/'));
+    expect(script?.source).toBe(path.join(DEPLOY, 'ensure-tls-certificate.sh'));
+    // The image's entrypoint runs /docker-entrypoint.d/*.sh in name order, and only executable ones.
+    expect(script?.target).toMatch(/^\/docker-entrypoint\.d\/\d+-[a-z-]+\.sh$/);
+    expect(statSync(script?.source ?? '').mode & 0o111).not.toBe(0);
+    const certificates = (service('nginx').volumes ?? []).find((volume) => volume.split(':')[1] === '/etc/nginx/certs');
+    expect(certificates?.split(':')[2], 'the certificate folder must not be read-only').toBeUndefined();
+    for (const name of ['TLS_CERTIFICATE', 'TLS_CERTIFICATE_KEY'])
+      expect(environment[name]).toMatch(/^\/etc\/nginx\/certs\//);
+  });
+
+  describe.skipIf(!requireNginx())('run here, as the container runs it', () => {
+    let dir: string;
+    /** The compose file's certificate paths, moved from /etc/nginx/certs into a scratch folder. */
+    const paths = () => ({
+      certificatePath: (environment['TLS_CERTIFICATE'] ?? '').replace('/etc/nginx/certs', dir),
+      keyPath: (environment['TLS_CERTIFICATE_KEY'] ?? '').replace('/etc/nginx/certs', dir),
+    });
+
+    beforeEach(async () => {
+      dir = await mkdtemp(path.join(os.tmpdir(), 'is-certs-'));
+    });
+    afterEach(async () => {
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it('writes a self-signed pair for localhost that nginx -t accepts with deploy/nginx.conf', async () => {
+      expect(await ensureCertificate(paths())).toContain('self-signed');
+      const certificate = new X509Certificate(await readFile(paths().certificatePath));
+      expect(certificate.checkHost('localhost')).toBe('localhost');
+      expect(certificate.checkIP('127.0.0.1')).toBe('127.0.0.1');
+      expect(statSync(paths().keyPath).mode & 0o077).toBe(0);
+      await checkNginxConfig(paths());
+    });
+
+    it('leaves an existing pair alone (yours, or the one a previous start wrote)', async () => {
+      await ensureCertificate(paths());
+      const before = await readFile(paths().certificatePath, 'utf8');
+      expect(await ensureCertificate(paths())).toContain('using');
+      expect(await readFile(paths().certificatePath, 'utf8')).toBe(before);
+    });
+
+    it('nginx -t refuses the config without a certificate (the check can fail)', async () => {
+      await expect(checkNginxConfig(paths())).rejects.toThrow(/fullchain\.pem|privkey\.pem/);
+    });
   });
 });
 

@@ -6,8 +6,9 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 import { EventSource } from 'eventsource';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../src/config.js';
+import { openStream, published } from './helpers/sse-reader.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
-import { startTestApp, type TestApp } from './helpers/test-app.js';
+import { startTestApp, TEST_JWT_SECRET, type TestApp } from './helpers/test-app.js';
 
 /**
  * Keeps the docs from rotting. Every fenced block in docs/ is one of:
@@ -127,6 +128,16 @@ interface NativeEventSourceExample {
   ): { close(): void };
 }
 
+interface ServicePublisherExample {
+  mintServiceToken(jwtSecret: string, serviceName: string): Promise<string>;
+  publishOnce(
+    baseUrl: string,
+    token: string,
+    event: { topic: string; type: string; payload: unknown },
+    idempotencyKey?: string,
+  ): Promise<{ id: string }>;
+}
+
 async function importExample(name: string): Promise<unknown> {
   return import(pathToFileURL(join(EXAMPLES, name)).href);
 }
@@ -214,6 +225,22 @@ const RUNNERS: Record<string, ((server: TestApp) => Promise<void>) | 'run in Chr
       await proxy.close();
     }
   },
+  'service-publisher.ts': async (server) => {
+    const { mintServiceToken, publishOnce } = (await importExample('service-publisher.ts')) as ServicePublisherExample;
+    const token = await mintServiceToken(TEST_JWT_SECRET, 'billing');
+    const stream = await openStream(server.url, { token: await server.token('docs-service') });
+    try {
+      const event = { topic: 'user:docs-service', type: 'notification', payload: { title: 'Paid', level: 'success' } };
+      const first = await publishOnce(server.url, token, event, 'invoice-42');
+      // A retry of the same publish (its answer lost, say) gets the same id, and no second event.
+      expect(await publishOnce(server.url, token, event, 'invoice-42')).toEqual(first);
+      const other = await publishOnce(server.url, token, event);
+      await stream.waitFor((events) => published(events).some((received) => received.id === other.id));
+      expect(published(stream.events).map((received) => received.id)).toEqual([first.id, other.id]);
+    } finally {
+      stream.close();
+    }
+  },
   // Needs a browser: built by Vite and run in Chromium against a real server by
   // apps/frontend/test/docs-react-example.test.ts (and type-checked with the other examples here).
   'react-app.tsx': 'run in Chromium',
@@ -295,6 +322,31 @@ describe('docs: examples and excerpts', () => {
           problems.push(`${relative(ROOT, file)}: ${link} has no such heading`);
         }
       }
+    }
+    expect(problems).toEqual([]);
+  });
+});
+
+describe('docs: the repository stands alone', () => {
+  it('no file points at a contract document that is not in the repository', async () => {
+    const files = await new Promise<string[]>((resolveList, reject) => {
+      const child = spawn('git', ['ls-files', '-z', '--cached', '--others', '--exclude-standard'], {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'inherit'],
+      });
+      let out = '';
+      child.stdout.on('data', (chunk: Buffer) => (out += chunk.toString()));
+      child.on('error', reject);
+      child.on('close', () => resolveList(out.split('\0').filter((file) => file !== '')));
+    });
+    expect(files).toContain('docs/http-api.md');
+    const outside = /\b(?:API|DESIGN|LIBRARY)\.md\b/;
+    const problems: string[] = [];
+    for (const file of files.filter((name) => !name.endsWith('package-lock.json') && existsSync(join(ROOT, name)))) {
+      const lines = (await readFile(join(ROOT, file), 'utf8')).split('\n');
+      lines.forEach((line, index) => {
+        if (outside.test(line)) problems.push(`${file}:${index + 1}: ${line.trim()}`);
+      });
     }
     expect(problems).toEqual([]);
   });

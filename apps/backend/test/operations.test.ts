@@ -4,7 +4,7 @@ import { ofType, openStream, published, type StreamReader } from './helpers/sse-
 import { expectJsonError } from './helpers/http-assertions.js';
 import { startTestApp, type TestApp } from './helpers/test-app.js';
 
-/** Every metric API.md promises, with its Prometheus type. */
+/** Every metric docs/http-api.md promises, with its Prometheus type. */
 const REQUIRED_METRICS = {
   sse_connections_active: 'gauge',
   sse_connections_total: 'counter',
@@ -69,7 +69,7 @@ describe('operations endpoints (default configuration)', () => {
     });
   });
 
-  it('GET /metrics is Prometheus text with every metric of API.md, without auth by default', async () => {
+  it('GET /metrics is Prometheus text with every metric of docs/http-api.md, without auth by default', async () => {
     const response = await fetch(`${server.url}/metrics`);
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^text\/plain; version=0\.0\.4/);

@@ -201,7 +201,12 @@ describe('POST /api/events rate limit', () => {
 
   beforeAll(async () => {
     // A long window so a slow machine cannot see it reset in the middle of the test.
-    server = await startTestApp({ PUBLISH_RATE_MAX: '3', PUBLISH_RATE_WINDOW_MS: '60000' });
+    server = await startTestApp({
+      PUBLISH_RATE_MAX: '3',
+      PUBLISH_RATE_MAX_SERVICE: '6',
+      PUBLISH_TOPIC_RATE_MAX: '5',
+      PUBLISH_RATE_WINDOW_MS: '60000',
+    });
   });
   afterAll(async () => {
     await server?.close();
@@ -222,6 +227,33 @@ describe('POST /api/events rate limit', () => {
     expect((await publishRaw(server, event, other)).status).toBe(202);
     // Refused requests do not spend anyone's quota: a forged token is a 401, not a 429.
     expect((await publishRaw(server, event, 'forged')).status).toBe(401);
+  });
+
+  it('gives a service token (scope events:service) its own limit, PUBLISH_RATE_MAX_SERVICE', async () => {
+    const service = await server.token('backend', { scope: 'events:publish events:service' });
+    const event = (index: number) => ({ topic: `user:fan${index}`, type: 'notification', payload: NOTIFICATION });
+    for (let i = 0; i < 6; i++) expect((await publishRaw(server, event(i), service)).status).toBe(202);
+    const limited = await publishRaw(server, event(6), service);
+    expect(limited.headers.get('retry-after')).toMatch(/^\d+$/);
+    const body = await expectJsonError(limited, 429, 'rate_limited');
+    expect(body.error.message).toContain('6');
+  });
+
+  it('limits each topic to PUBLISH_TOPIC_RATE_MAX, whoever publishes, and leaves other topics alone', async () => {
+    const publishers = await Promise.all(
+      ['svc-a', 'svc-b', 'svc-c'].map((name) => server.token(name, { scope: 'events:publish events:service' })),
+    );
+    const event = (topic: string) => ({ topic, type: 'notification', payload: NOTIFICATION });
+    for (let i = 0; i < 5; i++) {
+      expect((await publishRaw(server, event('user:victim'), publishers[i % 3])).status).toBe(202);
+    }
+    const limited = await publishRaw(server, event('user:victim'), publishers[2]);
+    const retryAfter = Number(limited.headers.get('retry-after'));
+    const body = await expectJsonError(limited, 429, 'rate_limited');
+    expect(body.error.message).toContain('user:victim');
+    expect(retryAfter).toBeGreaterThan(0);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    expect((await publishRaw(server, event('user:bystander'), publishers[2])).status).toBe(202);
   });
 });
 

@@ -242,6 +242,15 @@ describe.skipIf(!enabled)('the writing assistant in Chromium', () => {
     const before = await waitForWords(page, 6);
     await screenshot(page, '05-before-reload');
 
+    // Every text the continuation shows from the first paint after the reload on.
+    await page.addInitScript(() => {
+      const shown: string[] = [];
+      (window as unknown as { shownAfterReload: string[] }).shownAfterReload = shown;
+      new MutationObserver(() => {
+        const text = document.querySelector('[data-testid="streamed-text"]')?.textContent;
+        if (text !== undefined && text !== null && shown.at(-1) !== text) shown.push(text);
+      }).observe(document, { subtree: true, childList: true, characterData: true });
+    });
     await page.reload();
     await badge(page, 'open');
     const resumed = await waitUntil(
@@ -251,14 +260,15 @@ describe.skipIf(!enabled)('the writing assistant in Chromium', () => {
     );
     expect(await page.getByTestId('typing-caret').isVisible()).toBe(true);
     await screenshot(page, '06-resumed-after-reload');
-    // Still growing after the reload.
-    await waitUntil(
-      () => streamedText(page),
-      (text) => text.length > resumed.length,
-      { timeoutMs: UI_TIMEOUT_MS, what: 'more text after the reload' },
-    );
 
     await generationStatus(page, 'completed');
+    // From the first paint after the reload: never empty, never shorter than before it (the page
+    // shows what it had at once), then still growing word by word to the end.
+    const shown = await page.evaluate(() => (window as unknown as { shownAfterReload: string[] }).shownAfterReload);
+    for (const text of shown) expect(text.startsWith(before), JSON.stringify(text)).toBe(true);
+    expect(shown.length).toBeGreaterThan(3);
+    const lengths = shown.map((text) => text.length);
+    expect(lengths).toEqual([...lengths].sort((a, b) => a - b));
     const view = await getGeneration(url, await devToken(url, 'reloader'), generationId);
     expect(view.status).toBe('completed');
     const addition = joinContinuation(base, view.text);
@@ -288,6 +298,71 @@ describe.skipIf(!enabled)('the writing assistant in Chromium', () => {
     expect(view.status).toBe('cancelled');
     expect(stopped).toBe(base + joinContinuation(base, view.text));
     expect(words(view.text)).toBeLessThan(100);
+  }, 60_000);
+
+  it('reads without sight or colour: a named read-only textbox while streaming, toasts that say their level, centred sign-in text, no animation under reduced motion', async () => {
+    const { url } = server('paced');
+    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, reducedMotion: 'reduce' });
+    contexts.push(context);
+    const page = await context.newPage();
+    page.setDefaultTimeout(UI_TIMEOUT_MS);
+    page.on('pageerror', (error) => pageErrors.push(`a11y: ${error.message}`));
+    await page.goto(url);
+    await page.getByLabel('Your name').fill('ada');
+    const submit = page.getByRole('button', { name: 'Sign in as ada' });
+    await screenshot(page, '10-sign-in');
+    // The label sits in the middle of its full-width button.
+    const offset = await submit.evaluate((button) => {
+      const range = document.createRange();
+      range.selectNodeContents(button);
+      const text = range.getBoundingClientRect();
+      const box = button.getBoundingClientRect();
+      return text.left + text.width / 2 - (box.left + box.width / 2);
+    });
+    expect(Math.abs(offset)).toBeLessThan(2);
+    await submit.click();
+    await badge(page, 'open');
+
+    const documentText = page.getByRole('textbox', { name: 'Document text' });
+    expect(await documentText.evaluate((element) => element.tagName)).toBe('TEXTAREA');
+    await continueWriting(page);
+    const streamed = await waitForWords(page, 4);
+    // While it streams, the same name reaches a read-only, multi-line textbox holding the text.
+    expect(await documentText.evaluate((element) => element.tagName)).toBe('DIV');
+    expect(await documentText.getAttribute('aria-readonly')).toBe('true');
+    expect(await documentText.getAttribute('aria-multiline')).toBe('true');
+    expect(await documentText.textContent()).toContain(streamed);
+    const caret = page.getByTestId('typing-caret');
+    expect(await caret.evaluate((element) => getComputedStyle(element).animationName)).toBe('none');
+    await screenshot(page, '11-streaming-reduced-motion');
+    await page.getByRole('button', { name: 'Stop' }).click();
+    await generationStatus(page, 'cancelled');
+
+    await publishNotification(url, 'ada', 'Saved', { level: 'success' });
+    await publishNotification(url, 'ada', 'Disk almost full', {
+      level: 'warning',
+      body: 'Only 2 % of the quota is left.',
+    });
+    await publishNotification(url, 'ada', 'Sync failed', { level: 'error' });
+    const toasts = page.getByRole('region', { name: 'Notifications' });
+    const saved = toasts.getByRole('status').filter({ hasText: 'Saved' });
+    const full = toasts.getByRole('alert').filter({ hasText: 'Disk almost full' });
+    const failed = toasts.getByRole('alert').filter({ hasText: 'Sync failed' });
+    await failed.waitFor();
+    // The level in words (for screen readers) and as a shape (for eyes), not only as a colour.
+    expect(await saved.locator('.toast-text').textContent()).toMatch(/^Success:\s*Saved/);
+    expect(await full.locator('.toast-text').textContent()).toMatch(/^Warning:\s*Disk almost full/);
+    expect(await failed.locator('.toast-text').textContent()).toMatch(/^Error:\s*Sync failed/);
+    const icons = await toasts.getByTestId('toast-icon').allTextContents();
+    expect(new Set(icons).size).toBe(3);
+    await screenshot(page, '12-toasts');
+    // A title-only toast is as tall as its content: the title is centred, no empty strip below it.
+    const gap = await saved.evaluate((toast) => {
+      const title = toast.querySelector('strong')?.getBoundingClientRect();
+      const box = toast.getBoundingClientRect();
+      return title ? box.bottom - title.bottom - (title.top - box.top) : Number.NaN;
+    });
+    expect(Math.abs(gap)).toBeLessThan(3);
   }, 60_000);
 
   it('offline shows the offline badge; back online it reconnects and delivers what was missed', async () => {

@@ -1,10 +1,18 @@
 /**
- * @module What the client tells the app: published events by catalogue type (payload narrowed by
- * the protocol's types), `'*'` for all of them, and the client events (`established`, `reset`,
- * `resumed`, `error`). The key spaces cannot collide: catalogue types are dotted
- * `<domain>.<noun>.<verb>` names or `notification`, and a compile-time check below enforces it.
+ * @module What the client tells the app: published events by type (payload typed by the event
+ * map: the built-in catalogue, plus the app's own types when it gives its map), `'*'` for all of
+ * them, and the client events (`established`, `reset`, `resumed`, `error`). The key spaces cannot
+ * collide: built-in types are dotted `<domain>.<noun>.<verb>` names or `notification` (a
+ * compile-time check below enforces it), and an app type named like a client event is left out.
  */
-import type { ControlEvents, EnvelopeWithId, EventType } from '@infinitescribe/protocol';
+import type {
+  BuiltInEvents,
+  ControlEvents,
+  EventMap,
+  EventType,
+  PublishedEvent,
+  WithBuiltIns,
+} from '@infinitescribe/protocol';
 import type { TransportKind } from './connection-state.js';
 import { SSEClientError } from './errors.js';
 
@@ -45,19 +53,31 @@ export interface ClientLifecycleEvents {
   error: SSEClientError;
 }
 
+/** The published types of event map `TEvents` (built-in and the app's own) that can be handled by name. */
+export type PublishedEventType<TEvents extends EventMap = BuiltInEvents> = Exclude<
+  keyof WithBuiltIns<TEvents> & string,
+  keyof ClientLifecycleEvents | '*'
+>;
+
 /**
- * Everything `client.on(key, handler)` accepts, with the handler's argument for each key.
+ * Everything `client.on(key, handler)` accepts, with the handler's argument for each key. Typed by
+ * an event map: the built-in catalogue by default, plus the app's own types when given.
  * @example client.on('ai.generation.delta', (event) => append(event.payload.text)); // payload typed
+ * @example
+ * type AppEvents = { 'comment.added': { docId: string; text: string } };
+ * const handlers: Partial<SSEClientEventMap<AppEvents>> = {}; // 'comment.added' → PublishedEvent with its payload
  */
-export type SSEClientEventMap = { [TType in EventType]: EnvelopeWithId<TType> } & {
-  '*': EnvelopeWithId;
+export type SSEClientEventMap<TEvents extends EventMap = BuiltInEvents> = {
+  [TType in PublishedEventType<TEvents>]: PublishedEvent<WithBuiltIns<TEvents>, TType>;
+} & {
+  '*': PublishedEvent<WithBuiltIns<TEvents>, PublishedEventType<TEvents>>;
 } & ClientLifecycleEvents;
 
 /**
  * A key of {@link SSEClientEventMap}.
  * @example const keys: SSEClientEventKey[] = ['notification', '*', 'reset'];
  */
-export type SSEClientEventKey = keyof SSEClientEventMap;
+export type SSEClientEventKey<TEvents extends EventMap = BuiltInEvents> = keyof SSEClientEventMap<TEvents>;
 
 // Fails to compile if the catalogue ever gains a type named like a client event.
 const noCollision: [Extract<EventType, keyof ClientLifecycleEvents | '*'>] extends [never] ? true : never = true;
@@ -65,15 +85,21 @@ void noCollision;
 
 type Handler = (event: never) => void;
 
+/** A published event of any type, as it came off the wire (an app's own types included). */
+export type AnyPublishedEvent = PublishedEvent<Record<string, unknown>, string>;
+
 /**
- * A small typed emitter. A throwing handler does not stop the others nor the stream: its error goes
- * to the `error` handlers as `handler_error`, or, when there are none (or an `error` handler threw),
- * is rethrown from a microtask so it still reaches the console and error trackers.
+ * A small emitter, keyed by name. A throwing handler does not stop the others nor the stream: its
+ * error goes to the `error` handlers as `handler_error`, or, when there are none (or an `error`
+ * handler threw), is rethrown from a microtask so it still reaches the console and error trackers.
  */
 export class ClientEmitter {
   private readonly handlers = new Map<string, Set<Handler>>();
 
-  on<TKey extends SSEClientEventKey>(key: TKey, handler: (event: SSEClientEventMap[TKey]) => void): () => void {
+  on<TEvents extends EventMap = BuiltInEvents, TKey extends SSEClientEventKey<TEvents> = SSEClientEventKey<TEvents>>(
+    key: TKey,
+    handler: (event: SSEClientEventMap<TEvents>[TKey]) => void,
+  ): () => void {
     let set = this.handlers.get(key);
     if (!set) this.handlers.set(key, (set = new Set()));
     // Each handler is stored once even if added twice, like addEventListener.
@@ -84,12 +110,27 @@ export class ClientEmitter {
     };
   }
 
-  emit<TKey extends SSEClientEventKey>(key: TKey, event: SSEClientEventMap[TKey]): void {
+  /** A client event (`established`, `reset`, `resumed`, `error`). */
+  emit<TKey extends keyof ClientLifecycleEvents>(key: TKey, event: ClientLifecycleEvents[TKey]): void {
+    this.dispatch(key, event);
+  }
+
+  /** A published event: to the handlers of its type (whatever the type), then to `'*'`. */
+  emitPublished(event: AnyPublishedEvent): void {
+    this.dispatch(event.type, event);
+    this.dispatch('*', event);
+  }
+
+  has(key: SSEClientEventKey): boolean {
+    return (this.handlers.get(key)?.size ?? 0) > 0;
+  }
+
+  private dispatch(key: string, event: unknown): void {
     const set = this.handlers.get(key);
     if (!set) return;
     for (const handler of [...set]) {
       try {
-        (handler as (event: SSEClientEventMap[TKey]) => void)(event);
+        (handler as (event: unknown) => void)(event);
       } catch (error) {
         if (key === 'error' || !this.has('error')) {
           queueMicrotask(() => {
@@ -100,9 +141,5 @@ export class ClientEmitter {
         }
       }
     }
-  }
-
-  has(key: SSEClientEventKey): boolean {
-    return (this.handlers.get(key)?.size ?? 0) > 0;
   }
 }

@@ -3,7 +3,7 @@
  * streaming probe), backoff between failures, the token policy, the liveness watchdog, the switch
  * to long-poll and back. Transports only report and the store only records; decisions are here.
  */
-import type { ControlEvents, EventType } from '@infinitescribe/protocol';
+import type { ControlEvents } from '@infinitescribe/protocol';
 import { backoffDelay, type BackoffOptions } from './backoff.js';
 import type { BrowserSignal, BrowserSignals } from './browser-signals.js';
 import type { ClientEmitter } from './client-events.js';
@@ -235,9 +235,7 @@ export class ConnectionController {
     this.setResumePoint(id);
     const event = parseEnvelope(id, data);
     if (event instanceof SSEClientError) return this.report(event);
-    if (event === null) return;
-    this.config.emitter.emit(event.type as EventType, event);
-    this.config.emitter.emit('*', event);
+    this.config.emitter.emitPublished(event);
   }
 
   private onEstablished(info: ControlEvents['connection.established']): void {

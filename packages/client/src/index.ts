@@ -1,5 +1,7 @@
 /**
- * @module @infinitescribe/client: the framework-free SSE client of InfiniteScribe Realtime.
+ * @module @infinitescribe/client: the framework-free SSE client of InfiniteScribe Realtime, and the
+ * framework-free generation and task stores over it (React, Vue, Svelte or plain JS read the same
+ * folded state).
  * Streams over fetch (Bearer token, refreshed on every reconnect) or a native EventSource with a
  * ticket, resumes by last event id (per tab), dedupes by id, reconnects with full-jitter backoff,
  * watches heartbeats, falls back to long-poll behind buffering proxies, and shares one connection
@@ -8,6 +10,16 @@
  * import { createSSEClient } from '@infinitescribe/client';
  * const client = createSSEClient({ url: '', getToken: ({ forceRefresh }) => tokens.get({ forceRefresh }) });
  * client.on('task.progress', ({ payload }) => setProgress(payload.taskId, payload.percent));
+ * @example
+ * // The app's own event types (registered on the server), typed end to end:
+ * type AppEvents = { 'comment.added': { docId: string; text: string } };
+ * const typed = createSSEClient<AppEvents>({ url: '', getToken });
+ * typed.on('comment.added', (event) => showComment(event.payload.text));
+ * @example
+ * // Generations folded from their events (any framework): text, status, seq gaps.
+ * const generations = new GenerationStore();
+ * generations.attach(client);
+ * generations.subscribe(generationId, () => render(generations.get(generationId).text));
  */
 
 export { createSSEClient } from './sse-client.js';
@@ -26,6 +38,7 @@ export type {
 export type {
   ClientLifecycleEvents,
   EstablishedEvent,
+  PublishedEventType,
   ResetEvent,
   ResumedEvent,
   SSEClientEventKey,
@@ -45,4 +58,25 @@ export type {
   EventSourceLike,
   EventSourceMessageLike,
 } from './transports/event-source-transport.js';
-export type { ControlEvents, Envelope, EnvelopeWithId, EventPayload, EventType } from '@infinitescribe/protocol';
+
+/** The framework-free generation and task stores: events folded into one snapshot per id. */
+export { GenerationStore } from './generation-store.js';
+export type { GenerationEventType, GenerationSnapshot, GenerationStatus } from './generation-store.js';
+export { TaskStore } from './task-store.js';
+export type { TaskEventType, TaskSnapshot, TaskStatus } from './task-store.js';
+export { createHttpStateLoaders } from './state-loaders.js';
+export type { HttpStateLoadersOptions, LoadedGenerationView, StateLoaders } from './state-loaders.js';
+
+export type {
+  BuiltInEvents,
+  ControlEvents,
+  Envelope,
+  EnvelopeWithId,
+  EventMap,
+  EventPayload,
+  EventType,
+  GenerationView,
+  PublishedEvent,
+  TaskView,
+  WithBuiltIns,
+} from '@infinitescribe/protocol';

@@ -4,18 +4,18 @@
  * (`connection.established`, `heartbeat`, `stream.reset`, `stream.resumed`, `auth.expiring`,
  * `auth.expired`) a bare JSON object. Unknown control names are ignored (a newer server).
  */
-import type { ControlEvents, EnvelopeWithId } from '@infinitescribe/protocol';
+import type { ControlEvents } from '@infinitescribe/protocol';
+import type { AnyPublishedEvent } from './client-events.js';
 import { SSEClientError } from './errors.js';
 import { isRecord, type TransportMessage } from './transport.js';
-import { isPublishedEventType } from './wire.js';
 
 /**
- * The envelope of a published frame with its id; `null` for a type this build does not know (a
- * newer server: nobody can be listening for it); an error when the data is not an envelope.
- * Payloads are not re-validated: the server checked them against the catalogue on publish, and
- * the schemas (zod) would outweigh the whole client.
+ * The envelope of a published frame with its id, whatever its type (the app's own types are
+ * delivered like built-in ones); an error when the data is not an envelope. Payloads are not
+ * re-validated: the server checked them against its catalogue on publish, and the schemas (zod)
+ * would outweigh the whole client.
  */
-export function parseEnvelope(id: string, data: string): EnvelopeWithId | null | SSEClientError {
+export function parseEnvelope(id: string, data: string): AnyPublishedEvent | SSEClientError {
   let envelope: unknown;
   try {
     envelope = JSON.parse(data);
@@ -25,8 +25,7 @@ export function parseEnvelope(id: string, data: string): EnvelopeWithId | null |
   if (!isRecord(envelope) || typeof envelope['type'] !== 'string' || !('payload' in envelope)) {
     return new SSEClientError('invalid_event', `event ${id} is not an envelope`);
   }
-  if (!isPublishedEventType(envelope['type'])) return null;
-  return { ...envelope, id } as EnvelopeWithId;
+  return { ...envelope, id } as AnyPublishedEvent;
 }
 
 /** One callback per control event the controller acts on. */

@@ -78,4 +78,17 @@ describe('one connection shared by all tabs', () => {
     expect(first.network.to(STREAM_PATH)).toHaveLength(1);
     expect(second.network.to(STREAM_PATH)).toHaveLength(1);
   });
+
+  it('is off by default outside a page, even where navigator.locks and BroadcastChannel exist (Node >= 24)', async () => {
+    vi.stubGlobal('navigator', { locks: new FakeLocks() });
+    vi.stubGlobal('BroadcastChannel', fakeBroadcastChannels());
+    try {
+      const [first, second] = [createHarness(), createHarness()];
+      await settle();
+      expect(first.network.to(STREAM_PATH)).toHaveLength(1);
+      expect(second.network.to(STREAM_PATH)).toHaveLength(1);
+    } finally {
+      vi.unstubAllGlobals();
+    }
+  });
 });

@@ -1,6 +1,7 @@
 import type { EnvelopeWithId } from '@infinitescribe/protocol';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import type { SSEClientError } from './errors.js';
+import type { SSEClient } from './sse-client.js';
 import { frames } from './testing/fake-network.js';
 import { MemoryStorage } from './testing/fakes.js';
 import { advance, createHarness, settle } from './testing/harness.js';
@@ -317,15 +318,21 @@ describe('events', () => {
     expect(snapshot()).toMatchObject({ state: 'open', lastEventId: '2' });
   });
 
-  it('ignores event types this build does not know, but moves the resume point', async () => {
+  it("delivers the app's own event types (registered on the server) to their handlers and to '*'", async () => {
+    type AppEvents = { 'comment.added': { docId: string; text: string } };
     const { client, openStream, snapshot } = createHarness();
+    const typed = client as unknown as SSEClient<AppEvents>;
+    const comments: string[] = [];
     const all: string[] = [];
-    client.on('*', (event) => all.push(event.type));
+    typed.on('comment.added', (event) => comments.push(`${event.id}:${event.topic}:${event.payload.text}`));
+    typed.on('*', (event) => all.push(event.type));
     const stream = await openStream();
-    stream.push(frames.event('5', 'future.thing.happened', { x: 1 }));
+    stream.push(frames.event('5', 'comment.added', { docId: '42', text: 'hi' }, 'doc:42'));
+    stream.push(frames.notification('6'));
     await settle();
-    expect(all).toEqual([]);
-    expect(snapshot().lastEventId).toBe('5');
+    expect(comments).toEqual(['5:doc:42:hi']);
+    expect(all).toEqual(['comment.added', 'notification']);
+    expect(snapshot().lastEventId).toBe('6');
   });
 });
 

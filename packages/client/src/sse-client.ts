@@ -13,6 +13,7 @@
  * and a network-error backoff wait is cut short. Online/offline: `offline` stops all retrying and
  * keeps the resume point; `online` reconnects at once.
  */
+import type { BuiltInEvents, EventMap } from '@infinitescribe/protocol';
 import { DEFAULT_BACKOFF, type BackoffOptions } from './backoff.js';
 import { browserSignals, type BrowserSignals } from './browser-signals.js';
 import { ClientEmitter, type SSEClientEventKey, type SSEClientEventMap } from './client-events.js';
@@ -52,6 +53,12 @@ export interface SSEClientOptions {
    * EventSource with a one-use ticket (for environments where fetch streaming is unavailable).
    */
   transport?: 'fetch' | 'eventsource';
+  /**
+   * The names of the app's own event types (those registered on the server), for
+   * `transport: 'eventsource'` only: a native EventSource hands a named event only to a listener
+   * of that name. The fetch stream and the long-poll deliver every type without it.
+   */
+  eventTypes?: readonly string[];
   /**
    * Where the resume point is kept. Default: `sessionStorage` when usable (per tab; a reload
    * resumes), else memory. `null` keeps it in memory only.
@@ -97,8 +104,8 @@ export interface SSEClientOptions {
   /**
    * Share one connection between all tabs of this browser with the same `shareKey`: one tab (the
    * Web Locks leader) connects and relays events to the others over a BroadcastChannel; when it
-   * closes, another tab takes over and resumes. Default `true` when `navigator.locks` and
-   * `BroadcastChannel` exist; `false` gives every tab its own connection.
+   * closes, another tab takes over and resumes. Default `true` in a page (a `window`) where
+   * `navigator.locks` and `BroadcastChannel` exist; `false` gives every tab its own connection.
    */
   shareAcrossTabs?: boolean;
   /**
@@ -114,22 +121,27 @@ export interface SSEClientOptions {
 }
 
 /**
- * The client: a store of the connection snapshot plus typed event handlers.
+ * The client: a store of the connection snapshot plus typed event handlers. `TEvents` is the app's
+ * own event map (type → payload), on top of the built-in catalogue.
  * @example
  * const stop = client.on('notification', (event) => toast(event.payload.title));
  * const unsubscribe = client.subscribe(() => render(client.getSnapshot()));
  */
-export interface SSEClient {
+export interface SSEClient<TEvents extends EventMap = BuiltInEvents> {
   /** Registers a store listener, called after every snapshot change; returns the unsubscribe. */
   subscribe(listener: () => void): () => void;
   /** The current snapshot; the same object until something changes. */
   getSnapshot(): ConnectionSnapshot;
   /**
-   * Handles a published event type (payload narrowed), `'*'` (every published event), or a
-   * client event: `established`, `reset` (refetch your state), `resumed`, `error`. Published
-   * events arrive once each, in arrival order. Returns the unsubscribe function.
+   * Handles a published event type (built-in or the app's own; payload typed by the event map),
+   * `'*'` (every published event), or a client event: `established`, `reset` (refetch your
+   * state), `resumed`, `error`. Published events arrive once each, in arrival order, as
+   * `{ id, type, topic, ts, payload }`. Returns the unsubscribe function.
    */
-  on<TKey extends SSEClientEventKey>(key: TKey, handler: (event: SSEClientEventMap[TKey]) => void): () => void;
+  on<TKey extends SSEClientEventKey<TEvents>>(
+    key: TKey,
+    handler: (event: SSEClientEventMap<TEvents>[TKey]) => void,
+  ): () => void;
   /** Starts connecting if the client is `closed`; otherwise does nothing. */
   connect(): void;
   /** Drops the current connection (if any) and connects again now, resetting the backoff. */
@@ -142,13 +154,20 @@ export interface SSEClient {
 const POLL_GRACE_MS = 10_000;
 
 /**
- * Creates a client and (unless `autoConnect: false`) starts connecting.
+ * Creates a client and (unless `autoConnect: false`) starts connecting. Give the app's own event
+ * map as the type parameter to type its custom events end to end.
  * @example
  * const client = createSSEClient({ url: '', getToken: () => fetchAccessToken() });
  * client.on('ai.generation.delta', ({ payload }) => append(payload.generationId, payload.text));
  * client.on('reset', () => refetchEverything());
+ * @example
+ * type AppEvents = { 'comment.added': { docId: string; text: string } };
+ * const client = createSSEClient<AppEvents>({ url: '', getToken });
+ * client.on('comment.added', (event) => showComment(event.payload.docId, event.payload.text));
  */
-export function createSSEClient(options: SSEClientOptions): SSEClient {
+export function createSSEClient<TEvents extends EventMap = BuiltInEvents>(
+  options: SSEClientOptions,
+): SSEClient<TEvents> {
   if (typeof options.url !== 'string') throw new TypeError('@infinitescribe/client: `url` must be a string');
   if (typeof options.getToken !== 'function') {
     throw new TypeError('@infinitescribe/client: `getToken` is required; the client never connects anonymously');
@@ -175,7 +194,7 @@ export function createSSEClient(options: SSEClientOptions): SSEClient {
     streamKind: kind,
     openStream:
       kind === 'eventsource' && EventSourceClass
-        ? (request, handlers) => openEventSourceTransport(request, handlers, EventSourceClass)
+        ? (request, handlers) => openEventSourceTransport(request, handlers, EventSourceClass, options.eventTypes)
         : openFetchTransport,
     openPoll: (request, handlers) =>
       openLongPollTransport(request, handlers, { timeoutMs: pollTimeoutMs, graceMs: POLL_GRACE_MS }),
@@ -212,11 +231,12 @@ export function createSSEClient(options: SSEClientOptions): SSEClient {
       })
     : undefined;
 
-  const client: SSEClient = coordinator
+  const on: SSEClient<TEvents>['on'] = (key, handler) => emitter.on<TEvents, typeof key>(key, handler);
+  const client: SSEClient<TEvents> = coordinator
     ? {
         subscribe: coordinator.subscribe,
         getSnapshot: coordinator.getSnapshot,
-        on: (key, handler) => emitter.on(key, handler),
+        on,
         connect: () => coordinator.connect(),
         reconnect: () => coordinator.reconnect(),
         close: () => coordinator.close(),
@@ -224,7 +244,7 @@ export function createSSEClient(options: SSEClientOptions): SSEClient {
     : {
         subscribe: controller.store.subscribe,
         getSnapshot: controller.store.getSnapshot,
-        on: (key, handler) => emitter.on(key, handler),
+        on,
         connect: () => controller.connect(),
         reconnect: () => controller.reconnect(),
         close: () => controller.close(),
@@ -239,7 +259,10 @@ function globalFetch(): FetchLike {
 }
 
 function globalLocks(): LockManagerLike | undefined {
-  return (globalThis as { navigator?: { locks?: LockManagerLike } }).navigator?.locks;
+  // Only pages have tabs: Node >= 24 has `navigator.locks` and BroadcastChannel too, and there
+  // clients of one process (or of its workers) would silently share one connection.
+  const scope = globalThis as { window?: unknown; navigator?: { locks?: LockManagerLike } };
+  return scope.window === undefined ? undefined : scope.navigator?.locks;
 }
 
 function globalBroadcastChannel(): BroadcastChannelConstructor | undefined {

@@ -7,8 +7,7 @@
  * received over the channel. This keeps a browser under the HTTP/1.1 six-connections-per-origin
  * limit however many tabs are open.
  */
-import type { EnvelopeWithId, EventType } from '@infinitescribe/protocol';
-import type { ClientEmitter, ClientLifecycleEvents } from './client-events.js';
+import type { AnyPublishedEvent, ClientEmitter, ClientLifecycleEvents } from './client-events.js';
 import type { ConnectionSnapshot } from './connection-state.js';
 import type { RecentIds, ResumePoint } from './resume.js';
 
@@ -39,7 +38,7 @@ export type BroadcastChannelConstructor = new (name: string) => BroadcastChannel
 
 /** What the leader sends its followers; followers send `hello` and `reconnect`. */
 export type TabMessage =
-  | { kind: 'event'; event: EnvelopeWithId }
+  | { kind: 'event'; event: AnyPublishedEvent }
   | { kind: 'control'; key: 'established' | 'reset' | 'resumed'; event: unknown }
   | { kind: 'snapshot'; snapshot: ConnectionSnapshot }
   | { kind: 'hello' }
@@ -168,8 +167,7 @@ export class TabCoordinator {
       const { event } = message;
       if (!recent.add(event.id)) return;
       resume.set(event.id);
-      emitter.emit(event.type as EventType, event);
-      emitter.emit('*', event);
+      emitter.emitPublished(event);
       return;
     }
     if (message.kind === 'control') {

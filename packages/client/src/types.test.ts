@@ -1,5 +1,6 @@
-import type { EnvelopeWithId, EventPayload } from '@infinitescribe/protocol';
+import type { EnvelopeWithId, EventPayload, PublishedEvent } from '@infinitescribe/protocol';
 import { describe, expectTypeOf, it } from 'vitest';
+import { createSSEClient } from './index.js';
 import type { ConnectionSnapshot, SSEClient, SSEClientError, SSEClientEventKey } from './index.js';
 
 // Type tests: checked by `tsc -p packages/client` (tests live in src/); the bodies never run a client.
@@ -42,5 +43,53 @@ describe('public types', () => {
       return false;
     };
     expectTypeOf(narrow).returns.toEqualTypeOf<boolean>();
+  });
+});
+
+describe('app event maps', () => {
+  type AppEvents = { 'comment.added': { docId: string; text: string } };
+  interface AppEventsInterface {
+    'doc.renamed': { docId: string; title: string };
+  }
+
+  it('types an app event end to end, and keeps the built-in catalogue', () => {
+    const check = (subject: SSEClient<AppEvents>) => {
+      subject.on('comment.added', (event) => {
+        expectTypeOf(event).toEqualTypeOf<{
+          id: string;
+          topic: string;
+          type: 'comment.added';
+          ts: string;
+          payload: { docId: string; text: string };
+        }>();
+        expectTypeOf(event.payload.text).toEqualTypeOf<string>();
+      });
+      subject.on('notification', (event) => expectTypeOf(event.payload.title).toEqualTypeOf<string>());
+      subject.on('*', (event) => {
+        if (event.type === 'comment.added') expectTypeOf(event.payload.docId).toEqualTypeOf<string>();
+      });
+      // @ts-expect-error: a comment has no `title`
+      subject.on('comment.added', (event) => event.payload.title);
+      // @ts-expect-error: not in the app's map nor the catalogue
+      subject.on('comment.removed', () => undefined);
+    };
+    expectTypeOf(check).toBeFunction();
+    expectTypeOf(createSSEClient<AppEvents>).returns.toEqualTypeOf<SSEClient<AppEvents>>();
+  });
+
+  it('accepts an interface as the map, and the default client knows only the catalogue', () => {
+    const check = (typed: SSEClient<AppEventsInterface>, plain: SSEClient) => {
+      typed.on('doc.renamed', (event) => expectTypeOf(event.payload.title).toEqualTypeOf<string>());
+      // @ts-expect-error: the default map is the built-in catalogue
+      plain.on('comment.added', () => undefined);
+    };
+    expectTypeOf(check).toBeFunction();
+    expectTypeOf<PublishedEvent<AppEvents, 'comment.added'>['payload']>().toEqualTypeOf<AppEvents['comment.added']>();
+  });
+
+  it('lets a typed client feed code written for the default client', () => {
+    const attach = (client: SSEClient) => client;
+    const check = (typed: SSEClient<AppEvents>) => attach(typed);
+    expectTypeOf(check).toBeFunction();
   });
 });

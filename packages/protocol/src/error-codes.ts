@@ -1,5 +1,5 @@
 /**
- * Every error code the HTTP API can answer with, as written in shared/API.md.
+ * Every error code the HTTP API can answer with, as docs/http-api.md lists them.
  * A code is never reused for another meaning once it has shipped.
  */
 export const ERROR_CODES = [
@@ -17,6 +17,8 @@ export const ERROR_CODES = [
   'headers_too_large',
   'too_many_connections',
   'rate_limited',
+  'idempotency_key_in_flight',
+  'idempotency_key_reused',
   'store_unavailable',
   'bus_unavailable',
   'auth_unavailable',

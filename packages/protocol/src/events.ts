@@ -1,83 +1,92 @@
-import { z } from 'zod';
-
-const id = z.string().min(1).max(128);
-
 /**
- * The event catalogue: every type that travels the event path, with its payload schema.
- * Publishing validates against it; clients narrow on `type` with {@link EventPayload}.
- * Payload objects are strict so a misspelt field is an error, not silently dropped data.
+ * The event catalogue as types: every built-in type that travels the event path, with its payload.
+ * Zod-free, so browsers get the names and types without the schemas (those are in
+ * `@infinitescribe/protocol/schemas`, checked against these types at compile time).
  */
-export const EVENT_SCHEMAS = {
-  notification: z.strictObject({
-    title: z.string().min(1).max(500),
-    body: z.string().max(20_000).optional(),
-    level: z.enum(['info', 'success', 'warning', 'error']),
-  }),
-  'ai.generation.started': z.strictObject({ generationId: id, documentId: id.optional() }),
-  'ai.generation.delta': z.strictObject({
-    generationId: id,
-    seq: z.number().int().nonnegative(),
-    text: z.string(),
-  }),
-  'ai.generation.snapshot': z.strictObject({
-    generationId: id,
-    seq: z.number().int().min(-1),
-    text: z.string(),
-  }),
-  'ai.generation.completed': z.strictObject({
-    generationId: id,
-    text: z.string(),
-    usage: z
-      .strictObject({
-        promptTokens: z.number().int().nonnegative().optional(),
-        completionTokens: z.number().int().nonnegative().optional(),
-      })
-      .optional(),
-  }),
-  // `text` (extension): everything generated before the failure, so a client need not re-fetch it.
-  'ai.generation.failed': z.strictObject({ generationId: id, error: z.string(), text: z.string().optional() }),
-  'ai.generation.cancelled': z.strictObject({ generationId: id }),
-  'task.progress': z.strictObject({
-    taskId: id,
-    stage: z.string().min(1).max(200),
-    stageIndex: z.number().int().nonnegative(),
-    stageCount: z.number().int().positive(),
-    percent: z.number().min(0).max(100),
-    message: z.string().max(2_000).optional(),
-  }),
-  'task.completed': z.strictObject({ taskId: id, result: z.unknown().optional() }),
-  'task.failed': z.strictObject({ taskId: id, error: z.string(), stage: z.string().optional() }),
-  'task.cancelled': z.strictObject({ taskId: id }),
-} as const;
 
-/** Every event type of the catalogue. */
-export type EventType = keyof typeof EVENT_SCHEMAS;
-
-/** The payload type of event type `TType`. */
-export type EventPayload<TType extends EventType> = z.infer<(typeof EVENT_SCHEMAS)[TType]>;
-
-/** The catalogue's type names, in declaration order. */
-export const EVENT_TYPES = Object.keys(EVENT_SCHEMAS) as EventType[];
-
-/** Whether `type` names an event of the catalogue. */
-export function isEventType(type: string): type is EventType {
-  return Object.hasOwn(EVENT_SCHEMAS, type);
+/** `notification`: a message for the user. */
+export interface NotificationPayload {
+  title: string;
+  body?: string;
+  level: 'info' | 'success' | 'warning' | 'error';
 }
 
-/** Outcome of {@link validateEventPayload}: the parsed payload, or a human-readable problem. */
-export type PayloadValidation = { ok: true; type: EventType; payload: unknown } | { ok: false; message: string };
+/** Token counts of a completed generation, when the provider reported them. */
+export interface GenerationUsage {
+  promptTokens?: number;
+  completionTokens?: number;
+}
 
 /**
- * Checks `payload` against the schema of `type`.
- * @example validateEventPayload('notification', { title: 'Hi', level: 'info' }).ok === true
+ * The built-in catalogue: event type → payload. An app's own types (registered on the server)
+ * come on top of it, see {@link WithBuiltIns}.
  */
-export function validateEventPayload(type: string, payload: unknown): PayloadValidation {
-  if (!isEventType(type)) {
-    return { ok: false, message: `unknown event type "${type}"; known types: ${EVENT_TYPES.join(', ')}` };
-  }
-  const result = EVENT_SCHEMAS[type].safeParse(payload);
-  if (!result.success) {
-    return { ok: false, message: `payload of "${type}" is invalid: ${z.prettifyError(result.error)}` };
-  }
-  return { ok: true, type, payload: result.data };
+export interface BuiltInEvents {
+  notification: NotificationPayload;
+  'ai.generation.started': { generationId: string; documentId?: string };
+  /** `seq` counts deltas from 0; `text` is the new text only. */
+  'ai.generation.delta': { generationId: string; seq: number; text: string };
+  /** The text so far, `seq` the seq of its last delta (`-1` before the first). */
+  'ai.generation.snapshot': { generationId: string; seq: number; text: string };
+  'ai.generation.completed': { generationId: string; text: string; usage?: GenerationUsage };
+  /** `text` (extension): everything generated before the failure, so a client need not re-fetch it. */
+  'ai.generation.failed': { generationId: string; error: string; text?: string };
+  'ai.generation.cancelled': { generationId: string };
+  'task.progress': {
+    taskId: string;
+    stage: string;
+    stageIndex: number;
+    stageCount: number;
+    /** 0–100, never decreasing. */
+    percent: number;
+    message?: string;
+  };
+  'task.completed': { taskId: string; result?: unknown };
+  'task.failed': { taskId: string; error: string; stage?: string };
+  'task.cancelled': { taskId: string };
+}
+
+/** Every event type of the built-in catalogue. */
+export type EventType = keyof BuiltInEvents;
+
+/** The payload type of built-in event type `TType`. */
+export type EventPayload<TType extends EventType> = BuiltInEvents[TType];
+
+/**
+ * An app's own event types: type name → payload type, as an interface or a type literal.
+ * @example type AppEvents = { 'comment.added': { docId: string; text: string } };
+ */
+export type EventMap = object;
+
+/**
+ * The built-in catalogue plus the app's own types. A built-in name keeps its built-in payload
+ * (the server refuses to register a type that shadows one).
+ */
+export type WithBuiltIns<TEvents extends EventMap> = {
+  [TType in EventType | (keyof TEvents & string)]: TType extends EventType
+    ? BuiltInEvents[TType]
+    : TEvents[TType & keyof TEvents];
+};
+
+// A Record over the union forces one entry per type: a type added above and not here fails to compile.
+const TYPES: Record<EventType, true> = {
+  notification: true,
+  'ai.generation.started': true,
+  'ai.generation.delta': true,
+  'ai.generation.snapshot': true,
+  'ai.generation.completed': true,
+  'ai.generation.failed': true,
+  'ai.generation.cancelled': true,
+  'task.progress': true,
+  'task.completed': true,
+  'task.failed': true,
+  'task.cancelled': true,
+};
+
+/** The catalogue's type names, in declaration order. */
+export const EVENT_TYPES = Object.keys(TYPES) as EventType[];
+
+/** Whether `type` names an event of the built-in catalogue. */
+export function isEventType(type: string): type is EventType {
+  return Object.hasOwn(TYPES, type);
 }

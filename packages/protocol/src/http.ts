@@ -22,6 +22,79 @@ export interface PollResponse {
   reset?: { reason: StreamResetReason; since?: string };
 }
 
+/** Status of a generation as `GET /api/ai/generations/:id` reports it. */
+export type GenerationStatus = 'running' | 'completed' | 'failed' | 'cancelled';
+
+/** Answer of `GET /api/ai/generations/:id`. */
+export interface GenerationView {
+  generationId: string;
+  status: GenerationStatus;
+  /** Text so far (all of it once completed). */
+  text: string;
+  /**
+   * Seq of the last delta included in `text` (`-1` before the first), so a client lines the
+   * deltas that follow up with the text exactly instead of guessing.
+   */
+  seq: number;
+  /** Why it failed. */
+  error?: string;
+}
+
+/** Status of a task as `GET /api/tasks/:id` reports it. */
+export type TaskStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+
+/** Answer of `GET /api/tasks/:id`. */
+export interface TaskView {
+  taskId: string;
+  kind: string;
+  status: TaskStatus;
+  /** The current stage (the last one reached). */
+  stage: string;
+  stageIndex: number;
+  stageCount: number;
+  /** 0–100, never decreasing. */
+  percent: number;
+  /** Latest progress message. */
+  message?: string;
+  /** `task.completed` result. */
+  result?: unknown;
+  /** Why it failed. */
+  error?: string;
+}
+
+/** One entry of `GET /api/tasks/kinds`. */
+export interface TaskKindInfo {
+  kind: string;
+  description: string;
+  /** The stages (of a run with the default input, when they depend on it). */
+  stages: string[];
+  /** JSON Schema of `input`. */
+  input: Record<string, unknown>;
+}
+
+/** Answer of `GET /api/tasks/kinds`. */
+export interface TaskKindsResponse {
+  kinds: TaskKindInfo[];
+}
+
+/** Answer of `GET /api/ai/provider`: which provider writes (`offline` is the demo Markov chain). */
+export interface ProviderInfo {
+  kind: string;
+  /** Human label, e.g. "Offline demo provider (no AI model)". */
+  label: string;
+  model: string;
+}
+
+/** Answer of `POST /api/ai/generations` (202). */
+export interface GenerationCreated {
+  generationId: string;
+}
+
+/** Answer of `POST /api/tasks` (202). */
+export interface TaskCreated {
+  taskId: string;
+}
+
 /** Answer of `POST /api/auth/dev-token`. */
 export interface DevTokenResponse {
   accessToken: string;

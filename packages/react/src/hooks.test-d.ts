@@ -1,9 +1,11 @@
 /**
  * Type tests (checked by `tsc -p packages/react`, not run): the hooks are typed by the protocol's
- * event catalogue.
+ * event catalogue, and by the app's own event map when given.
  */
-import type { EnvelopeWithId, SSEClientError } from '@infinitescribe/client';
+import { createSSEClient, type EnvelopeWithId, type SSEClientError } from '@infinitescribe/client';
 import { expectTypeOf } from 'vitest';
+import { SSEProvider, useSSEClient } from './sse-provider.js';
+import { FakeSSEClient } from '@infinitescribe/client/testing';
 import { useEventSubscription } from './use-event-subscription.js';
 import { useGeneration } from './use-generation.js';
 import { useSSEConnection } from './use-sse-connection.js';
@@ -25,6 +27,36 @@ export function typeTests(): void {
   useEventSubscription('ai.generation.deltas', () => undefined);
   // @ts-expect-error notification payloads have no seq
   useEventSubscription('notification', (event) => event.payload.seq);
+
+  // The app's own event types, end to end (docs/client-integration.md).
+  type AppEvents = { 'comment.added': { docId: string; text: string } };
+  useEventSubscription<AppEvents, 'comment.added'>('comment.added', (event) => event.payload.text);
+  useEventSubscription<AppEvents, 'comment.added'>('comment.added', (event) => {
+    expectTypeOf(event).toEqualTypeOf<{
+      id: string;
+      topic: string;
+      type: 'comment.added';
+      ts: string;
+      payload: { docId: string; text: string };
+    }>();
+  });
+  // @ts-expect-error a comment has no title
+  useEventSubscription<AppEvents, 'comment.added'>('comment.added', (event) => event.payload.title);
+  // @ts-expect-error without the app's map, a custom type is unknown
+  useEventSubscription('comment.added', () => undefined);
+  // The built-in catalogue stays available under an app map.
+  useEventSubscription<AppEvents, 'notification'>('notification', (event) => event.payload.level);
+  const comments = useSSEClient<AppEvents>();
+  comments.on('comment.added', (event) => expectTypeOf(event.payload.docId).toBeString());
+  // @ts-expect-error not in the map
+  comments.on('comment.removed', () => undefined);
+  const fake = new FakeSSEClient<AppEvents>();
+  fake.publish('comment.added', { docId: '42', text: 'hi' });
+  // @ts-expect-error the payload must match the map
+  fake.publish('comment.added', { docId: '42' });
+  // The provider takes a client of any event map.
+  SSEProvider<AppEvents>({ client: fake });
+  SSEProvider({ client: createSSEClient<AppEvents>({ url: '', getToken: async () => 'token' }) });
 
   const connection = useSSEConnection();
   if (connection.state === 'reconnecting') {

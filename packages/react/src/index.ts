@@ -1,7 +1,7 @@
 /**
  * @module @infinitescribe/react: React bindings for the InfiniteScribe Realtime client. Thin hooks
- * over framework-free stores (`useSyncExternalStore`): the client owns the connection, the
- * generation and task stores fold events, and React only reads them.
+ * over the framework-free stores of `@infinitescribe/client` (`useSyncExternalStore`): the client
+ * owns the connection, its generation and task stores fold events, and React only reads them.
  * @example
  * import { SSEProvider, useGeneration, useSSEConnection } from '@infinitescribe/react';
  *
@@ -26,32 +26,34 @@ export type { SSEConnection, UseSSEConnectionOptions } from './use-sse-connectio
 /** Typed event handlers. */
 export { useEventSubscription } from './use-event-subscription.js';
 
-/** AI generations: the hook and its framework-free store. */
+/** AI generations (the store is `GenerationStore` of `@infinitescribe/client`). */
 export { useGeneration } from './use-generation.js';
 export type { GenerationState, UseGenerationOptions } from './use-generation.js';
-export { GenerationStore } from './generation-store.js';
-export type { GenerationEventType, GenerationSnapshot, GenerationStatus } from './generation-store.js';
 
-/** Long-running tasks: the hook and its framework-free store. */
+/** Long-running tasks (the store is `TaskStore` of `@infinitescribe/client`). */
 export { useTaskProgress } from './use-task-progress.js';
 export type { TaskProgress, UseTaskProgressOptions } from './use-task-progress.js';
-export { TaskStore } from './task-store.js';
-export type { TaskEventType, TaskSnapshot, TaskStatus } from './task-store.js';
 
-/** Reloading server state after lost events. */
-export { createHttpStateLoaders } from './state-loaders.js';
+/** How the provider reloads server state after lost events (from the client package). */
+export { createHttpStateLoaders } from '@infinitescribe/client';
 export type {
-  GenerationServerStatus,
-  GenerationView,
+  GenerationStatus,
   HttpStateLoadersOptions,
+  LoadedGenerationView,
   StateLoaders,
-  TaskServerStatus,
-  TaskView,
-} from './state-loaders.js';
+  TaskStatus,
+} from '@infinitescribe/client';
 
 /** Render batching. */
 export { defaultFrameScheduler } from './frame-scheduler.js';
 export type { FrameScheduler } from './frame-scheduler.js';
 
 /** Protocol types, re-exported for convenience. */
-export type { EventPayload, EventType, SSEClientEventKey, SSEClientEventMap } from '@infinitescribe/client';
+export type {
+  EventMap,
+  EventPayload,
+  EventType,
+  PublishedEvent,
+  SSEClientEventKey,
+  SSEClientEventMap,
+} from '@infinitescribe/client';

@@ -2,7 +2,7 @@
 import { act, cleanup, render, renderHook } from '@testing-library/react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SSEProvider, useSSEClient } from './sse-provider.js';
-import { FakeSSEClient } from './testing/fake-sse-client.js';
+import { FakeSSEClient } from '@infinitescribe/client/testing';
 import { useSSEConnection } from './use-sse-connection.js';
 
 afterEach(cleanup);

@@ -3,12 +3,19 @@
  * React context. It creates the client once, connects it in an effect and closes it on unmount,
  * like TanStack's `QueryClientProvider` mounts its client.
  */
-import { createSSEClient, type SSEClient, type SSEClientOptions } from '@infinitescribe/client';
+import {
+  createHttpStateLoaders,
+  createSSEClient,
+  GenerationStore,
+  TaskStore,
+  type BuiltInEvents,
+  type EventMap,
+  type SSEClient,
+  type SSEClientOptions,
+  type StateLoaders,
+} from '@infinitescribe/client';
 import { createContext, useContext, useEffect, useState, type ReactNode } from 'react';
 import { defaultFrameScheduler, type FrameScheduler } from './frame-scheduler.js';
-import { GenerationStore } from './generation-store.js';
-import { createHttpStateLoaders, type StateLoaders } from './state-loaders.js';
-import { TaskStore } from './task-store.js';
 
 /** What the hooks share: the client, the stores it feeds, and how to reload state. */
 export interface SSEContextValue {
@@ -34,13 +41,14 @@ interface SSEProviderCommonProps {
 }
 
 /**
- * Props of {@link SSEProvider}: either ready-made `client` or the `options` to create one.
+ * Props of {@link SSEProvider}: either ready-made `client` (of any event map) or the `options` to
+ * create one.
  * With `options`, the provider owns the client: created once (later changes of `options` are
  * ignored; remount with a new `key` to switch users), connected on mount, closed on unmount.
  * With `client`, it is connected on mount and left open on unmount (its owner closes it).
  */
-export type SSEProviderProps = SSEProviderCommonProps &
-  ({ client: SSEClient; options?: never } | { options: SSEClientOptions; client?: never });
+export type SSEProviderProps<TEvents extends EventMap = BuiltInEvents> = SSEProviderCommonProps &
+  ({ client: SSEClient<TEvents>; options?: never } | { options: SSEClientOptions; client?: never });
 
 /**
  * Provides an SSE client to the hooks below it.
@@ -49,10 +57,13 @@ export type SSEProviderProps = SSEProviderCommonProps &
  *   <App />
  * </SSEProvider>
  */
-export function SSEProvider(props: SSEProviderProps): ReactNode {
+export function SSEProvider<TEvents extends EventMap = BuiltInEvents>(props: SSEProviderProps<TEvents>): ReactNode {
   const [value] = useState<SSEContextValue & { isOwned: boolean }>(() => {
     const isOwned = props.client === undefined;
-    const client = props.client ?? createSSEClient({ ...props.options, autoConnect: false });
+    // The hooks read the client through the built-in map; `useSSEClient<TEvents>` types it back.
+    const client = props.client
+      ? (props.client as SSEClient)
+      : createSSEClient({ ...props.options, autoConnect: false });
     const defaultLoaders: Partial<StateLoaders> = props.options
       ? createHttpStateLoaders({
           url: props.options.url,
@@ -102,12 +113,14 @@ export function useSSEContext(): SSEContextValue {
 }
 
 /**
- * The client of the nearest {@link SSEProvider}.
+ * The client of the nearest {@link SSEProvider}, typed by the app's own event map when given.
  * @throws when there is no provider above, with a message saying how to add one.
  * @example
  * const client = useSSEClient();
  * const retry = () => client.reconnect();
+ * const comments = useSSEClient<AppEvents>(); // comments.on('comment.added', …) is typed
  */
-export function useSSEClient(): SSEClient {
-  return useSSEContext().client;
+export function useSSEClient<TEvents extends EventMap = BuiltInEvents>(): SSEClient<TEvents> {
+  // One client serves every map: the map only types what `on` accepts and hands over.
+  return useSSEContext().client as unknown as SSEClient<TEvents>;
 }

@@ -4,7 +4,7 @@ import { act, cleanup, renderHook } from '@testing-library/react';
 import type { ReactNode } from 'react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SSEProvider } from './sse-provider.js';
-import { FakeSSEClient } from './testing/fake-sse-client.js';
+import { FakeSSEClient } from '@infinitescribe/client/testing';
 import { useEventSubscription } from './use-event-subscription.js';
 
 afterEach(cleanup);
@@ -31,6 +31,25 @@ describe('useEventSubscription', () => {
     expect(on.mock.calls.filter(([key]) => key === 'notification')).toHaveLength(1);
     unmount();
     expect(client.handlerCount('notification')).toBe(0);
+  });
+
+  it("delivers the app's own event types, typed by its map", () => {
+    type AppEvents = { 'comment.added': { docId: string; text: string } };
+    const client = new FakeSSEClient<AppEvents>();
+    const texts: string[] = [];
+    renderHook(
+      () =>
+        useEventSubscription<AppEvents, 'comment.added'>('comment.added', (event) =>
+          texts.push(`${event.topic}:${event.payload.text}`),
+        ),
+      {
+        wrapper: ({ children }: { children: ReactNode }) => (
+          <SSEProvider<AppEvents> client={client}>{children}</SSEProvider>
+        ),
+      },
+    );
+    act(() => client.publish('comment.added', { docId: '42', text: 'hi' }, 'doc:42'));
+    expect(texts).toEqual(['doc:42:hi']);
   });
 
   it('applies the filter', () => {

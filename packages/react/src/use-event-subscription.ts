@@ -1,8 +1,9 @@
 /**
- * @module `useEventSubscription`: calls a handler for each event of one catalogue type (payload
- * typed by the protocol), `'*'`, or a client event (`established`, `reset`, `resumed`, `error`).
+ * @module `useEventSubscription`: calls a handler for each event of one published type (a
+ * built-in one, or the app's own when its event map is given), `'*'`, or a client event
+ * (`established`, `reset`, `resumed`, `error`).
  */
-import type { SSEClientEventKey, SSEClientEventMap } from '@infinitescribe/client';
+import type { BuiltInEvents, EventMap, SSEClientEventKey, SSEClientEventMap } from '@infinitescribe/client';
 import { useEffect, useLayoutEffect, useRef } from 'react';
 import { useSSEClient } from './sse-provider.js';
 
@@ -13,20 +14,29 @@ const useIsomorphicLayoutEffect = typeof document === 'undefined' ? useEffect : 
  * Calls `handler` for every `type` event of the nearest `SSEProvider`'s client, for as long as
  * the component is mounted. The handler and filter are read from a ref, so passing new inline
  * functions on every render does not resubscribe; only a new `type` (or client) does.
- * @param type A catalogue event type (`'notification'`, `'ai.generation.delta'`, …), `'*'`, or a
- *   client event (`'established'`, `'reset'`, `'resumed'`, `'error'`).
- * @param handler Receives the event: for catalogue types, the envelope with its typed `payload`.
+ * `TEvents` is the app's own event map (type → payload, on top of the built-in catalogue); give it
+ * with the type to subscribe to a custom type registered on the server.
+ * @param type A published event type (`'notification'`, `'ai.generation.delta'`, an app type …),
+ *   `'*'`, or a client event (`'established'`, `'reset'`, `'resumed'`, `'error'`).
+ * @param handler Receives the event: for published types, `{ id, type, topic, ts, payload }` with
+ *   its typed `payload`.
  * @param filter Optional: only events for which it returns true reach `handler`.
  * @example
  * useEventSubscription('notification', (event) => toast(event.payload.title));
  * useEventSubscription('task.progress', onProgress, (event) => event.payload.taskId === taskId);
+ * @example
+ * type AppEvents = { 'comment.added': { docId: string; text: string } };
+ * useEventSubscription<AppEvents, 'comment.added'>('comment.added', (event) => show(event.payload.text));
  */
-export function useEventSubscription<TType extends SSEClientEventKey>(
+export function useEventSubscription<
+  TEvents extends EventMap = BuiltInEvents,
+  TType extends SSEClientEventKey<TEvents> = SSEClientEventKey<TEvents>,
+>(
   type: TType,
-  handler: (event: SSEClientEventMap[TType]) => void,
-  filter?: (event: SSEClientEventMap[TType]) => boolean,
+  handler: (event: SSEClientEventMap<TEvents>[TType]) => void,
+  filter?: (event: SSEClientEventMap<TEvents>[TType]) => boolean,
 ): void {
-  const client = useSSEClient();
+  const client = useSSEClient<TEvents>();
   const latest = useRef({ handler, filter });
   useIsomorphicLayoutEffect(() => {
     latest.current = { handler, filter };

@@ -2,9 +2,9 @@
 import { act, cleanup, render, renderHook } from '@testing-library/react';
 import { StrictMode, type ReactNode } from 'react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import type { StateLoaders } from './state-loaders.js';
+import type { StateLoaders } from '@infinitescribe/client';
 import { SSEProvider } from './sse-provider.js';
-import { FakeSSEClient } from './testing/fake-sse-client.js';
+import { FakeSSEClient } from '@infinitescribe/client/testing';
 import { ManualFrames } from './testing/manual-frames.js';
 import { useGeneration } from './use-generation.js';
 
@@ -118,6 +118,19 @@ describe('useGeneration', () => {
     act(() => burst(client, 0, 5));
     act(() => frames.flush());
     expect(view.getByTestId('text').textContent).toBe('t0 t1 t2 t3 t4 ');
+  });
+
+  it('shows a restored text on its first render, for the id it belongs to only', () => {
+    const client = new FakeSSEClient();
+    const restored = { text: 'It was a ', seq: 2 };
+    const wrapper = ({ children }: { children: ReactNode }) => <SSEProvider client={client}>{children}</SSEProvider>;
+    const hook = renderHook(({ id }: { id: string }) => useGeneration(id, { restored: id === ID ? restored : null }), {
+      wrapper,
+      initialProps: { id: ID },
+    });
+    expect(hook.result.current).toMatchObject({ status: 'running', text: 'It was a ', seq: 2, isStreaming: true });
+    hook.rerender({ id: 'g2' });
+    expect(hook.result.current).toMatchObject({ generationId: 'g2', status: 'pending', text: '' });
   });
 
   it('reloads the generation once when a seq gap shows events were lost', async () => {

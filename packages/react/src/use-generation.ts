@@ -5,7 +5,7 @@
  */
 import { useMemo, useSyncExternalStore } from 'react';
 import { frameBatched } from './frame-scheduler.js';
-import type { GenerationSnapshot, GenerationStatus } from './generation-store.js';
+import type { GenerationSnapshot, GenerationStatus } from '@infinitescribe/client';
 import { useSSEContext } from './sse-provider.js';
 import { useReload } from './use-reload.js';
 
@@ -20,6 +20,8 @@ export interface GenerationState {
   status: GenerationStatus | 'idle';
   /** Text so far; the final text once completed. */
   text: string;
+  /** Seq of the last delta in `text` (`-1` before the first): keep it with the text to restore it. */
+  seq: number;
   /** True while text may still arrive (`pending` or `running`). */
   isStreaming: boolean;
   /** Why it failed, when it failed. */
@@ -37,12 +39,20 @@ export interface UseGenerationOptions {
    * after a reload of the page whose events are gone. Default `3000`; `null` never does.
    */
   reloadPendingAfterMs?: number | null;
+  /**
+   * What this page showed of the generation before a reload (its `text` and `seq`, kept e.g. in
+   * `sessionStorage`): shown at once instead of an empty text while the stream catches up, and
+   * confirmed with the server. Give it with the id it belongs to only: it is read when that id is
+   * first followed, and ignored once anything newer is known.
+   */
+  restored?: { text: string; seq: number } | null;
 }
 
 const IDLE: GenerationState = {
   generationId: null,
   status: 'idle',
   text: '',
+  seq: -1,
   isStreaming: false,
   error: undefined,
   needsRefetch: false,
@@ -65,17 +75,18 @@ export function useGeneration(
 ): GenerationState {
   const { generations, loaders, scheduleFrame } = useSSEContext();
   const id = generationId ?? null;
-  const source = useMemo(
-    () =>
-      id === null
-        ? null
-        : frameBatched({
-            read: () => generations.get(id),
-            subscribe: (listener) => generations.subscribe(id, listener),
-            scheduleFrame,
-          }),
-    [generations, id, scheduleFrame],
-  );
+  const { restored } = options;
+  const source = useMemo(() => {
+    if (id === null) return null;
+    // Before the first read, so the first render already shows it; a no-op for a known id. Read
+    // when the id changes only (it describes that id), hence not a dependency.
+    if (restored) generations.restore(id, restored);
+    return frameBatched({
+      read: () => generations.get(id),
+      subscribe: (listener) => generations.subscribe(id, listener),
+      scheduleFrame,
+    });
+  }, [generations, id, scheduleFrame]);
   const getSnapshot = source?.getSnapshot ?? noSnapshot;
   const snapshot = useSyncExternalStore(source?.subscribe ?? noSubscribe, getSnapshot, getSnapshot);
   const load = loaders.loadGeneration;
@@ -92,6 +103,7 @@ export function useGeneration(
       generationId: snapshot.generationId,
       status: snapshot.status,
       text: snapshot.text,
+      seq: snapshot.seq,
       isStreaming: snapshot.status === 'pending' || snapshot.status === 'running',
       error: snapshot.error,
       needsRefetch: snapshot.needsRefetch,

@@ -4,7 +4,7 @@ import { act, cleanup, renderHook } from '@testing-library/react';
 import type { ReactNode } from 'react';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { SSEProvider } from './sse-provider.js';
-import { FakeSSEClient } from './testing/fake-sse-client.js';
+import { FakeSSEClient } from '@infinitescribe/client/testing';
 import { useSSEConnection } from './use-sse-connection.js';
 
 const base = { attempt: 0, lastEventId: null, transport: 'fetch' } as const;

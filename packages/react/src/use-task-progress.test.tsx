@@ -3,8 +3,8 @@ import { act, cleanup, renderHook } from '@testing-library/react';
 import type { ReactNode } from 'react';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { SSEProvider } from './sse-provider.js';
-import type { StateLoaders } from './state-loaders.js';
-import { FakeSSEClient } from './testing/fake-sse-client.js';
+import type { StateLoaders } from '@infinitescribe/client';
+import { FakeSSEClient } from '@infinitescribe/client/testing';
 import { useTaskProgress } from './use-task-progress.js';
 
 afterEach(cleanup);
@@ -66,6 +66,7 @@ describe('useTaskProgress', () => {
   it('reloads the task after a stream reset', async () => {
     const loadTask = vi.fn<StateLoaders['loadTask']>(async (taskId) => ({
       taskId,
+      kind: 'outline-draft-polish',
       status: 'running',
       stage: 'Polish',
       stageIndex: 2,

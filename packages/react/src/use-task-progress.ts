@@ -3,7 +3,7 @@
  * task, folded from `task.progress`, `task.completed` and `task.failed`.
  */
 import { useCallback, useMemo, useSyncExternalStore } from 'react';
-import type { TaskSnapshot, TaskStatus } from './task-store.js';
+import type { TaskSnapshot, TaskStatus } from '@infinitescribe/client';
 import { useSSEContext } from './sse-provider.js';
 import { useReload } from './use-reload.js';
 

@@ -13,7 +13,7 @@ export interface GenerationRoutesOptions {
 }
 
 /**
- * API.md "AI generations": `POST /api/ai/generations` → 202 `{generationId}`,
+ * docs/http-api.md, "AI generations": `POST /api/ai/generations` → 202 `{generationId}`,
  * `POST /api/ai/generations/:id/cancel` → 202, `GET /api/ai/generations/:id` → status and text so
  * far; plus `GET /api/ai/provider`, which says whether this is the offline demo provider. All
  * need a Bearer token (or the cookie); a generation is visible to its owner only (others get 404).

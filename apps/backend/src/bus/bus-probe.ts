@@ -1,5 +1,5 @@
 /**
- * The self-addressed probe of the Redis bus (API.md, /readyz): every `intervalMs` the instance
+ * The self-addressed probe of the Redis bus (docs/http-api.md, /readyz): every `intervalMs` the instance
  * PUBLISHes a nonce on its own probe channel, which its subscriber connection listens to, and
  * expects it back within `timeoutMs`. A PING on the command connection cannot see a subscriber
  * that is connected but deaf (a half-open TCP flow, a frozen middlebox, a subscription the

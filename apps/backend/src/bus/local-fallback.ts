@@ -3,7 +3,7 @@ import type { HotLogRead } from './event-bus.js';
 
 /**
  * What the Redis bus keeps while Redis is unreachable and this instance delivers on its own
- * (DESIGN.md, "Redis down"): the events it published or still received since, bounded, so that
+ * (docs/runbook.md, "Redis down"): the events it published or still received since, bounded, so that
  * a client of this instance that reconnects during the outage resumes from them.
  *
  * What it can vouch for is narrow: this instance is an island. A reader that stood at or after

@@ -39,7 +39,7 @@
  * saw; at start the store's highest id covers the critical ones. A Redis that lost its data is
  * reported like a blip the log cannot cover: every topic reports a live gap.
  *
- * Redis unreachable (DESIGN.md, "Redis down"): the command connection is not ready, or the
+ * Redis unreachable (docs/runbook.md, "Redis down"): the command connection is not ready, or the
  * `redis` circuit breaker is open (commands timed out or failed `failureThreshold` times in a
  * row). The bus then fails fast instead of queueing commands, serves this instance alone, says
  * `degraded`, and rejoins when Redis is back (redis-outage.ts). New subscriptions are served

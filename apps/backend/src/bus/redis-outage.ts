@@ -5,7 +5,7 @@ import { LocalFallback } from './local-fallback.js';
 import type { TopicSubscriptions } from './redis-topic-subscriptions.js';
 
 /**
- * The Redis bus while Redis is unreachable, and its way back (DESIGN.md, "Redis down").
+ * The Redis bus while Redis is unreachable, and its way back (docs/runbook.md, "Redis down").
  *
  * While Redis is unreachable the instance is an island: a non-critical publish gets a local id
  * (max(highest known + 1, now × 1000): still increasing) and reaches this instance's subscribers

@@ -3,7 +3,7 @@
  * in publish order, and time-seeded so that a restart that lost the counter (process, Redis) still
  * issues ids above every id handed out before it, as long as the clock does not run backwards.
  * The store's highest id is a second floor for that case. On the wire it is plain decimal,
- * well inside API.md's 64 characters of [0-9A-Za-z._-]; clients treat it as opaque.
+ * well inside the API's 64 characters of [0-9A-Za-z._-]; clients treat it as opaque.
  */
 export const IDS_PER_MS = 1000;
 

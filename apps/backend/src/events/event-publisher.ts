@@ -1,4 +1,5 @@
-import { isValidTopic, validateEventPayload } from '@infinitescribe/protocol';
+import { isValidTopic } from '@infinitescribe/protocol';
+import { validateEventPayload } from '@infinitescribe/protocol/schemas';
 import type { FastifyBaseLogger } from 'fastify';
 import type { EventBus } from '../bus/event-bus.js';
 import { InvalidEventError, UnavailableError } from '../errors.js';
@@ -29,7 +30,7 @@ export interface EventPublisherOptions {
 }
 
 /**
- * The event path of DESIGN.md: validate against the catalogue, then id + hot log + fan-out (one
+ * The event path (docs/architecture.md): validate against the catalogue, then id + hot log + fan-out (one
  * atomic bus step), then for critical events the store, before the caller may acknowledge.
  */
 export class EventPublisher {

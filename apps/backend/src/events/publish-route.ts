@@ -1,10 +1,11 @@
-import rateLimit from '@fastify/rate-limit';
 import type { PublishResponse } from '@infinitescribe/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { Authenticator } from '../auth/authenticator.js';
 import type { Principal } from '../auth/principal.js';
 import type { Config } from '../config.js';
 import { AppError } from '../errors.js';
+import { createIdempotencyHooks } from '../idempotency/idempotency-hooks.js';
+import type { IdempotencyStore } from '../idempotency/idempotency-store.js';
 import { publishRequest } from '../http/api-schemas.js';
 import { parseInput } from '../http/parse-input.js';
 import { formatEventId } from './event-id.js';
@@ -12,13 +13,14 @@ import type { EventPublisher } from './event-publisher.js';
 import { FixedWindowLimit } from '../resilience/fixed-window-limit.js';
 import { NewTopicBudget } from './new-topic-budget.js';
 import { assertMayPublish } from './publish-permissions.js';
+import { createPublishLimits, isService } from './publish-limits.js';
 
-/** API.md: a publish body over 64 KiB is a 413. */
+/** A publish body over 64 KiB is a 413 (docs/http-api.md). */
 export const MAX_PUBLISH_BODY_BYTES = 64 * 1024;
 
 declare module 'fastify' {
   interface FastifyRequest {
-    /** Set by the publish route's authentication, read by its per-user rate limit. */
+    /** Set by the publish route's authentication, read by its rate limits and idempotency keys. */
     publisher?: Principal;
   }
 }
@@ -28,6 +30,8 @@ export interface PublishRouteOptions {
   config: Config;
   authenticator: Authenticator;
   publisher: EventPublisher;
+  /** Where `Idempotency-Key`s are kept, per publisher (see idempotency/idempotency-hooks.ts). */
+  idempotencyKeys: IdempotencyStore;
 }
 
 /** `POST /api/events`: 202 once fanned out, 201 once a critical event is stored. */
@@ -38,14 +42,11 @@ export async function registerPublishRoute(app: FastifyInstance, options: Publis
     windowMs: config.publishNewTopicsWindowMs,
     rememberMs: config.hotLogMaxAgeMs,
   });
-  await app.register(rateLimit, {
-    global: false,
-    // After authentication, so the limit is per user and a forged token cannot spend someone's quota.
-    hook: 'preHandler',
-    errorResponseBuilder: (_request, context) =>
-      new AppError('rate_limited', `publish rate limit of ${context.max} per ${context.after} exceeded`, {
-        headers: { 'retry-after': String(Math.ceil(context.ttl / 1000)) },
-      }),
+  const limits = await createPublishLimits(app, config);
+  const idempotency = createIdempotencyHooks({
+    store: options.idempotencyKeys,
+    scopeOf: (request) => request.publisher?.userId ?? '',
+    logger: app.log,
   });
   app.post(
     '/api/events',
@@ -54,20 +55,17 @@ export async function registerPublishRoute(app: FastifyInstance, options: Publis
       preValidation: async (request) => {
         request.publisher = await authenticator.authenticatePublisher(request);
       },
-      config: {
-        rateLimit: {
-          max: config.publishRateMax,
-          timeWindow: config.publishRateWindowMs,
-          keyGenerator: (request) => `publish:${request.publisher?.userId ?? request.ip}`,
-        },
-      },
+      // After authentication: limits are per token and topic, keys per publisher.
+      preHandler: [...limits, idempotency.preHandler],
+      onSend: idempotency.onSend,
     },
     async (request, reply): Promise<PublishResponse> => {
       if (request.body === undefined) throw new AppError('invalid_event', 'body must be a JSON object');
       const body = parseInput(publishRequest, request.body, 'invalid_event');
       const principal = request.publisher as Principal;
       assertMayPublish(principal, body);
-      const admission = newTopics.admit(principal.userId, body.topic);
+      // Service tokens publish for many users, under their own rate: no new-topic budget.
+      const admission = isService(principal) ? { ok: true as const } : newTopics.admit(principal.userId, body.topic);
       if (!admission.ok) {
         throw new AppError(
           'rate_limited',

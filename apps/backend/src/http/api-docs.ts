@@ -8,7 +8,6 @@ import swagger, { type StaticDocumentSpec } from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import {
   CONTROL_EVENT_TYPES,
-  EVENT_SCHEMAS,
   EVENT_TYPES,
   TOPIC_MAX_LENGTH,
   TOPIC_PATTERN,
@@ -17,6 +16,7 @@ import {
   type ErrorCode,
   type EventType,
 } from '@infinitescribe/protocol';
+import { EVENT_SCHEMAS } from '@infinitescribe/protocol/schemas';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ERROR_STATUS } from '../errors.js';
@@ -82,7 +82,10 @@ const ERROR_MEANINGS: Record<ErrorCode, string> = {
   url_too_long: 'a path parameter is longer than the server accepts',
   headers_too_large: 'the request line and headers are over 16 KiB',
   too_many_connections: 'stream limit per user or per IP reached (see Retry-After)',
-  rate_limited: 'publish rate, or running generations/tasks per user, over the limit (see Retry-After)',
+  rate_limited:
+    'publish rate (per token, per topic), or running generations/tasks per user, over the limit (see Retry-After)',
+  idempotency_key_in_flight: 'a request with this Idempotency-Key is still running (see Retry-After)',
+  idempotency_key_reused: 'this Idempotency-Key was used with another body',
   store_unavailable: 'the store is down: the critical event was not stored (retry)',
   bus_unavailable: 'the bus (Redis) is down or unreachable for this operation (retry)',
   auth_unavailable:
@@ -222,6 +225,7 @@ function operationObject(operation: ApiOperation): JsonObject {
     parameters: [
       ...parameters(operation.params, 'path'),
       ...parameters(operation.query, 'query'),
+      ...parameters(operation.headers, 'header'),
       ...(isStream
         ? [{ name: 'Last-Event-ID', in: 'header', schema: { type: 'string' }, description: 'Resume point (wins).' }]
         : []),
@@ -245,7 +249,7 @@ function operationObject(operation: ApiOperation): JsonObject {
   };
 }
 
-function parameters(schema: z.ZodObject | undefined, location: 'path' | 'query'): JsonObject[] {
+function parameters(schema: z.ZodObject | undefined, location: 'path' | 'query' | 'header'): JsonObject[] {
   if (!schema) return [];
   const json = toJsonSchema(schema, 'input');
   const required = new Set((json['required'] as string[] | undefined) ?? []);
@@ -284,7 +288,9 @@ function errorResponses(codes: readonly ErrorCode[]): JsonObject {
   for (const code of codes) byStatus.set(ERROR_STATUS[code], [...(byStatus.get(ERROR_STATUS[code]) ?? []), code]);
   const responses: JsonObject = {};
   for (const [status, statusCodes] of [...byStatus].sort(([a], [b]) => a - b)) {
-    const hasRetryAfter = statusCodes.some((code) => code === 'too_many_connections' || code === 'rate_limited');
+    const hasRetryAfter = statusCodes.some((code) =>
+      ['too_many_connections', 'rate_limited', 'idempotency_key_in_flight'].includes(code),
+    );
     responses[String(status)] = {
       description: statusCodes.map((code) => `\`${code}\`: ${ERROR_MEANINGS[code]}`).join('; '),
       ...(hasRetryAfter || status === 503 ? { headers: { 'Retry-After': { schema: { type: 'integer' } } } } : {}),

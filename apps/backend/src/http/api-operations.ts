@@ -32,6 +32,7 @@ export interface ApiOperation {
   credentials: readonly Credential[];
   params?: z.ZodObject;
   query?: z.ZodObject;
+  headers?: z.ZodObject;
   body?: { schema: z.ZodType; example: unknown; jsonSchemaRef?: string; optional?: boolean };
   responses: Record<number, ApiResponse>;
   errors: readonly ErrorCode[];
@@ -155,10 +156,14 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     description:
       'Needs the `events:publish` scope. The payload must pass its type’s schema (see ' +
       '`PublishRequest`). 202 once fanned out; with `critical: true`, 201 only once stored ' +
-      'durably. Body at most 64 KiB; PUBLISH_RATE_MAX per user per PUBLISH_RATE_WINDOW_MS. ' +
-      'Server-emitted types (`ai.generation.*`, `task.*`) are refused (403 `forbidden_type`); a ' +
-      'token with a `publish_topics` claim publishes only to the topics its patterns match.',
+      'durably. Body at most 64 KiB. Per PUBLISH_RATE_WINDOW_MS: PUBLISH_RATE_MAX per user token, ' +
+      'PUBLISH_RATE_MAX_SERVICE per service token (scope `events:service`), PUBLISH_TOPIC_RATE_MAX per ' +
+      'topic. With `Idempotency-Key`, a retry within 24 h gets the first answer again (same status ' +
+      'and id, header `Idempotent-Replayed: true`) and the event exists once. Server-emitted types ' +
+      '(`ai.generation.*`, `task.*`) are refused (403 `forbidden_type`); a token with a ' +
+      '`publish_topics` claim publishes only to the topics its patterns match.',
     credentials: USER_AUTH,
+    headers: api.publishHeaders,
     body: {
       schema: api.publishRequest,
       jsonSchemaRef: 'PublishRequest',
@@ -172,10 +177,13 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
       ...AUTH_ERRORS,
       'invalid_json',
       'invalid_event',
+      'invalid_request',
       'forbidden',
       'forbidden_topic',
       'forbidden_type',
+      'idempotency_key_in_flight',
       'payload_too_large',
+      'idempotency_key_reused',
       'rate_limited',
       'store_unavailable',
       'bus_unavailable',

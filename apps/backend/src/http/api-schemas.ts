@@ -12,7 +12,6 @@ import {
   USER_ID_MAX_LENGTH,
   isServableUserId,
   isValidTopic,
-  validateEventPayload,
   type ControlEvents,
   type DevTokenResponse,
   type ErrorBody,
@@ -20,11 +19,13 @@ import {
   type PublishResponse,
   type TicketResponse,
 } from '@infinitescribe/protocol';
+import { validateEventPayload } from '@infinitescribe/protocol/schemas';
 import { z } from 'zod';
 import type { ProviderInfo } from '../ai/ai-provider.js';
 import { isValidPublishPattern } from '../auth/publish-topics.js';
 import type { GenerationView } from '../ai/generation-service.js';
 import type { ComponentHealth } from '../events/event-record.js';
+import { IDEMPOTENCY_KEY_PATTERN } from '../idempotency/idempotency-hooks.js';
 import type { TaskKindInfo } from '../tasks/task-kind.js';
 import type { TaskView } from '../tasks/task-log.js';
 
@@ -35,7 +36,7 @@ export const MAX_TOKENS_LIMIT = 32_768;
 
 const id = z.string().min(1).max(128);
 const isoTime = z.string().meta({ format: 'date-time' });
-/** Event ids are opaque strings to clients (API.md): compared for equality only. */
+/** Event ids are opaque strings to clients (docs/http-api.md): compared for equality only. */
 const eventId = z.string().meta({ description: 'Opaque event id; compare for equality only.' });
 
 export const errorBody = z.strictObject({
@@ -101,6 +102,17 @@ export const publishRequest = z.strictObject({
   critical: z.boolean().optional(),
 });
 export const publishResponse = z.strictObject({ id: eventId });
+/** The optional headers of a publish. */
+export const publishHeaders = z.object({
+  'Idempotency-Key': z
+    .string()
+    .regex(IDEMPOTENCY_KEY_PATTERN)
+    .optional()
+    .describe(
+      'Your key for this publish and its retries, scoped to your token’s `sub`: the same key with the ' +
+        'same body within 24 h answers the first answer again; with another body, 422.',
+    ),
+});
 
 /** An envelope as the poll answers it: with its id, and a payload that passes its type's schema. */
 export const envelopeWithId = z
@@ -181,7 +193,7 @@ export const readiness = z.strictObject({
   store: componentHealth,
 });
 
-/** Control events (API.md "Stream"): a bare JSON object as `data:`, never an `id:` line. */
+/** Control events (docs/http-api.md, "Streams"): a bare JSON object as `data:`, never an `id:` line. */
 export const CONTROL_EVENT_SCHEMAS = {
   'connection.established': z.strictObject({
     connectionId: z.string(),

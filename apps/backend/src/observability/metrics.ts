@@ -18,7 +18,7 @@ const HEALTH_VALUE: Record<ComponentHealth['status'], number> = { up: 0, degrade
 const LATENCY_BUCKETS = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5];
 
 /**
- * The server's Prometheus metrics (names as in API.md). One registry per app instance, not the
+ * The server's Prometheus metrics (names as docs/http-api.md lists them). One registry per app instance, not the
  * global one, so several apps can live in one test process without clashing.
  */
 export class Metrics {

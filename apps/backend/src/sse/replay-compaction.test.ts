@@ -1,4 +1,4 @@
-import { validateEventPayload } from '@infinitescribe/protocol';
+import { validateEventPayload } from '@infinitescribe/protocol/schemas';
 import { describe, expect, it } from 'vitest';
 import type { EventRecord } from '../events/event-record.js';
 import { compactGenerationDeltas, compactTaskProgress } from './replay-compaction.js';

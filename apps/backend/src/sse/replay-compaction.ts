@@ -9,7 +9,7 @@ interface DeltaPayload {
 }
 
 /**
- * API.md "Compaction on resume": in a replay (ascending by id), the deltas of a generation that
+ * docs/http-api.md, "Compaction": in a replay (ascending by id), the deltas of a generation that
  * is still running (no outcome in the replay) become one `ai.generation.snapshot`
  * `{generationId, seq, text}` at the place and with the id of its last delta, so a resume point
  * taken from it stays valid and the live deltas continue from `seq + 1`.

@@ -32,7 +32,7 @@ export interface ReplaySources {
  * - covered by the hot log: exactly the events after it;
  * - older than the hot log: `stream.reset {gap, since}`, then the critical events the store still
  *   holds after it merged with what the hot log has, so the client loses only what is truly gone.
- * Deltas of a generation still running are compacted into one snapshot (API.md, "Compaction"), and
+ * Deltas of a generation still running are compacted into one snapshot (docs/http-api.md, "Compaction"), and
  * only the latest `task.progress` of each task is replayed.
  */
 export async function planReplay(

@@ -29,7 +29,7 @@ export interface StreamRouteServices {
 }
 
 /**
- * The SSE headers of API.md. No `Connection` or `Transfer-Encoding` by hand (both are illegal in
+ * The SSE headers of docs/http-api.md. No `Connection` or `Transfer-Encoding` by hand (both are illegal in
  * HTTP/2); `no-transform` and `X-Accel-Buffering` stop proxies from compressing or buffering.
  */
 const SSE_HEADERS = {

@@ -1,4 +1,5 @@
-import { EVENT_SCHEMAS, userTopic, type EventPayload } from '@infinitescribe/protocol';
+import { userTopic, type EventPayload } from '@infinitescribe/protocol';
+import { EVENT_SCHEMAS } from '@infinitescribe/protocol/schemas';
 import { z } from 'zod';
 import type { EventBus } from '../bus/event-bus.js';
 import type { EventRecord } from '../events/event-record.js';

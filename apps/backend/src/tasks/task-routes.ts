@@ -14,7 +14,7 @@ export interface TaskRoutesOptions {
 }
 
 /**
- * API.md "Long-running tasks": `POST /api/tasks` `{kind, input?}` → 202 `{taskId}`,
+ * docs/http-api.md, "Long-running tasks": `POST /api/tasks` `{kind, input?}` → 202 `{taskId}`,
  * `GET /api/tasks/kinds` → `{kinds}`, `GET /api/tasks/:id` → where it stands,
  * `POST /api/tasks/:id/cancel` → 202. All need a Bearer token (or the cookie); a task is visible to
  * its owner only (others get 404).

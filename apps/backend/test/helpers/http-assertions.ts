@@ -1,11 +1,11 @@
 import { expect } from 'vitest';
 
-/** The JSON error body of API.md. */
+/** The JSON error body of every 4xx/5xx (docs/http-api.md). */
 export interface ErrorBody {
   error: { code: string; message: string };
 }
 
-/** Asserts a JSON error of API.md's shape (status, JSON content type, code, message) and returns it. */
+/** Asserts a JSON error of the API's shape (status, JSON content type, code, message) and returns it. */
 export async function expectJsonError(response: Response, status: number, code: string): Promise<ErrorBody> {
   const text = await response.text();
   expect({ status: response.status, text }).toMatchObject({ status });

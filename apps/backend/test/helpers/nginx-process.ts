@@ -9,6 +9,10 @@ import { freePort, waitForPort } from './free-port.js';
 
 /** The production config (a template with `${NAME}` placeholders), as deployed. */
 export const NGINX_TEMPLATE_PATH = fileURLToPath(new URL('../../../../deploy/nginx.conf', import.meta.url));
+/** The script the nginx container runs before nginx: a self-signed certificate unless one is there. */
+export const CERTIFICATE_SCRIPT_PATH = fileURLToPath(
+  new URL('../../../../deploy/ensure-tls-certificate.sh', import.meta.url),
+);
 
 /** Masters still running, stopped by PID if the test process exits without stopping them (a timed-out test). */
 const running = new Set<number>();
@@ -113,8 +117,50 @@ export interface StartNginxOptions {
 }
 
 /**
+ * Runs deploy/ensure-tls-certificate.sh as the nginx container does, with the certificate and key
+ * paths it is given; resolves with what it printed.
+ */
+export async function ensureCertificate(paths: { certificatePath: string; keyPath: string }): Promise<string> {
+  const { stdout } = await promisify(execFile)(CERTIFICATE_SCRIPT_PATH, [], {
+    env: { PATH: process.env.PATH ?? '', TLS_CERTIFICATE: paths.certificatePath, TLS_CERTIFICATE_KEY: paths.keyPath },
+  });
+  return stdout;
+}
+
+/**
+ * `nginx -t` on deploy/nginx.conf rendered with this certificate and key (upstreams and listeners
+ * on 127.0.0.1, which `-t` only parses): rejects with nginx's complaint when it refuses them.
+ */
+export async function checkNginxConfig(paths: { certificatePath: string; keyPath: string }): Promise<void> {
+  const binary = findNginx();
+  if (!binary) throw new Error('nginx is not installed');
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'is-nginx-t-'));
+  try {
+    const config = renderForTest(await readFile(NGINX_TEMPLATE_PATH, 'utf8'), dir, {
+      BACKEND_1: '127.0.0.1:3001',
+      BACKEND_2: '127.0.0.1:3002',
+      LISTEN_HTTP: '127.0.0.1:8080',
+      LISTEN_HTTPS: '127.0.0.1:8443',
+      TLS_CERTIFICATE: paths.certificatePath,
+      TLS_CERTIFICATE_KEY: paths.keyPath,
+    });
+    const configPath = path.join(dir, 'nginx.conf');
+    await writeFile(configPath, config);
+    await promisify(execFile)(binary, ['-t', '-q', '-p', `${dir}/`, '-c', configPath, '-g', `pid ${dir}/nginx.pid;`]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** The production template rendered with `values`, then adapted to run from the scratch folder `dir`. */
+function renderForTest(template: string, dir: string, values: Record<string, string>): string {
+  return adaptForTest(renderTemplate(template, values), dir);
+}
+
+/**
  * Renders deploy/nginx.conf for `backends` on two free ports of 127.0.0.1 with a fresh
- * self-signed certificate, and runs `nginx -g 'daemon off;'` as a child process.
+ * self-signed certificate (made by the deploy script), and runs `nginx -g 'daemon off;'` as a
+ * child process.
  */
 export async function startNginx(options: StartNginxOptions): Promise<NginxProcess> {
   const binary = findNginx();
@@ -124,30 +170,12 @@ export async function startNginx(options: StartNginxOptions): Promise<NginxProce
   await chmod(dir, 0o755);
   const certificatePath = path.join(dir, 'cert.pem');
   const keyPath = path.join(dir, 'key.pem');
-  await promisify(execFile)('openssl', [
-    'req',
-    '-x509',
-    '-newkey',
-    'ec',
-    '-pkeyopt',
-    'ec_paramgen_curve:prime256v1',
-    '-nodes',
-    '-days',
-    '2',
-    '-subj',
-    '/CN=127.0.0.1',
-    '-addext',
-    'subjectAltName=IP:127.0.0.1',
-    '-keyout',
-    keyPath,
-    '-out',
-    certificatePath,
-  ]);
+  await ensureCertificate({ certificatePath, keyPath });
   const template = await readFile(NGINX_TEMPLATE_PATH, 'utf8');
   try {
     for (let attempt = 1; ; attempt++) {
       const [httpPort, httpsPort] = [await freePort(), await freePort()];
-      let config = renderTemplate(template, {
+      let config = renderForTest(template, dir, {
         BACKEND_1: options.backends[0],
         BACKEND_2: options.backends[1],
         LISTEN_HTTP: `127.0.0.1:${httpPort}`,
@@ -155,7 +183,6 @@ export async function startNginx(options: StartNginxOptions): Promise<NginxProce
         TLS_CERTIFICATE: certificatePath,
         TLS_CERTIFICATE_KEY: keyPath,
       });
-      config = adaptForTest(config, dir);
       if (options.adapt) config = options.adapt(config);
       const configPath = path.join(dir, 'nginx.conf');
       await writeFile(configPath, config);

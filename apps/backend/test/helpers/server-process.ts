@@ -28,6 +28,7 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
       LOG_LEVEL: 'warn',
       JWT_SECRET: TEST_JWT_SECRET,
       PUBLISH_RATE_MAX: '1000000',
+      PUBLISH_TOPIC_RATE_MAX: '1000000',
       ...env,
     },
   });

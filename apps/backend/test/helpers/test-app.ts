@@ -40,6 +40,7 @@ export async function startTestApp(
     LOG_LEVEL: 'silent',
     JWT_SECRET: TEST_JWT_SECRET,
     PUBLISH_RATE_MAX: '1000000',
+    PUBLISH_TOPIC_RATE_MAX: '1000000',
     SHUTDOWN_DRAIN_MS: '50',
     ...env,
   });

@@ -1,25 +1,21 @@
+import type { ProviderInfo } from '@infinitescribe/protocol';
 import { useEffect, useState } from 'react';
 import type { ApiClient } from '../lib/api-client.js';
 import { stringField } from '../lib/api-client.js';
-
-interface ProviderInfo {
-  kind: string;
-  model: string;
-}
 
 /**
  * Says which model writes: a clear notice for the offline demo provider (a Markov chain, not an
  * AI model), the model name otherwise. Uses `GET /api/ai/provider`.
  */
 export function ProviderNotice({ api }: { api: ApiClient }) {
-  const [info, setInfo] = useState<ProviderInfo | 'unknown' | null>(null);
+  const [info, setInfo] = useState<Pick<ProviderInfo, 'kind' | 'model'> | 'unknown' | null>(null);
   useEffect(() => {
     const controller = new AbortController();
     api
       .get('/api/ai/provider', controller.signal)
       .then((body) => {
-        const kind = stringField(body, 'kind');
-        setInfo(kind ? { kind, model: stringField(body, 'model') ?? '' } : 'unknown');
+        const kind = stringField<ProviderInfo>(body, 'kind');
+        setInfo(kind ? { kind, model: stringField<ProviderInfo>(body, 'model') ?? '' } : 'unknown');
       })
       .catch(() => controller.signal.aborted || setInfo('unknown'));
     return () => controller.abort();

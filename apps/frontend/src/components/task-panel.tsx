@@ -1,3 +1,4 @@
+import type { TaskCreated } from '@infinitescribe/protocol';
 import { useTaskProgress } from '@infinitescribe/react';
 import { useId, useRef, useState } from 'react';
 import { ApiError, describeError, stringField, type ApiClient } from '../lib/api-client.js';
@@ -45,7 +46,7 @@ export function TaskPanel({ api, document, onInsert }: TaskPanelProps) {
         kind: 'outline-draft-polish',
         input: { prompt: document.slice(-PROMPT_CHARS) },
       });
-      const id = stringField(body, 'taskId');
+      const id = stringField<TaskCreated>(body, 'taskId');
       if (!id) throw new Error('The server did not return a task id.');
       setTaskId(id);
     } catch (error) {

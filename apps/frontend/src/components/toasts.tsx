@@ -22,6 +22,17 @@ const DURATION_MS: Record<ToastInput['level'], number> = {
   error: 12_000,
 };
 
+/**
+ * Each level in words (read first by screen readers) and as a glyph (for eyes that do not tell
+ * the colours apart); warnings and errors interrupt (`alert`), the others wait (`status`).
+ */
+const LEVELS: Record<ToastInput['level'], { label: string; icon: string; role: 'alert' | 'status' }> = {
+  info: { label: 'Info', icon: 'i', role: 'status' },
+  success: { label: 'Success', icon: '✓', role: 'status' },
+  warning: { label: 'Warning', icon: '!', role: 'alert' },
+  error: { label: 'Error', icon: '✕', role: 'alert' },
+};
+
 /** Holds the toasts and renders them in a corner region; `useToast()` pushes one. */
 export function ToastProvider({ children }: { children: ReactNode }) {
   const [toasts, setToasts] = useState<Toast[]>([]);
@@ -50,17 +61,22 @@ function ToastItem({ toast, onDismiss }: { toast: Toast; onDismiss: (id: number)
     const timer = setTimeout(() => onDismiss(toast.id), DURATION_MS[toast.level]);
     return () => clearTimeout(timer);
   }, [isPaused, onDismiss, toast.id, toast.level]);
+  const level = LEVELS[toast.level];
   return (
     <div
       className={`toast toast-${toast.level}`}
-      role={toast.level === 'error' ? 'alert' : 'status'}
+      role={level.role}
       data-testid="toast"
       onMouseEnter={() => setPaused(true)}
       onMouseLeave={() => setPaused(false)}
       onFocus={() => setPaused(true)}
       onBlur={() => setPaused(false)}
     >
+      <span className="toast-icon" aria-hidden="true" data-testid="toast-icon">
+        {level.icon}
+      </span>
       <div className="toast-text">
+        <span className="sr-only">{level.label}: </span>
         <strong>{toast.title}</strong>
         {toast.body && <p>{toast.body}</p>}
       </div>

@@ -75,8 +75,15 @@ function errorFrom(status: number, body: unknown, what: string): ApiError {
   return new ApiError(`${what} answered HTTP ${status}`, status, undefined);
 }
 
-/** Reads a string field of an unknown JSON object. */
-export function stringField(value: unknown, field: string): string | undefined {
+/**
+ * Reads a string field of an unknown JSON object; with the protocol's answer type as `TAnswer`,
+ * only that answer's field names compile.
+ * @example stringField<GenerationCreated>(body, 'generationId')
+ */
+export function stringField<TAnswer = Record<string, unknown>>(
+  value: unknown,
+  field: keyof TAnswer & string,
+): string | undefined {
   if (typeof value !== 'object' || value === null) return undefined;
   const entry: unknown = (value as Record<string, unknown>)[field];
   return typeof entry === 'string' ? entry : undefined;

@@ -1,6 +1,6 @@
 /**
- * @module Development sign-in: `POST /api/auth/dev-token` `{userId}` gives an access token (API.md
- * "Tokens"; only where AUTH_DEV_LOGIN is on). The token lives in sessionStorage (per tab, gone with
+ * @module Development sign-in: `POST /api/auth/dev-token` `{userId}` gives an access token
+ * (docs/http-api.md, "Tokens"; only where AUTH_DEV_LOGIN is on). The token lives in sessionStorage (per tab, gone with
  * the tab) and is fetched again when it is about to expire or the client asks with `forceRefresh`.
  */
 import type { GetToken } from '@infinitescribe/client';

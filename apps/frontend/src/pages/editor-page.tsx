@@ -1,3 +1,4 @@
+import type { GenerationCreated } from '@infinitescribe/protocol';
 import { useGeneration } from '@infinitescribe/react';
 import { useEffect, useId, useLayoutEffect, useRef, useState, type KeyboardEvent } from 'react';
 import { ProviderNotice } from '../components/provider-notice.js';
@@ -38,7 +39,11 @@ export function EditorPage({ api, userId }: EditorPageProps) {
   const [isStopping, setStopping] = useState(false);
   const [undo, setUndo] = useState<{ before: string; after: string } | null>(null);
   const [outcome, setOutcome] = useState<string>('');
-  const generation = useGeneration(generationId);
+  // After a reload, what was shown comes back at once (never an empty continuation) and the
+  // stream and a GET continue from its seq.
+  const generation = useGeneration(generationId, {
+    restored: restored && generationId === restored.generationId ? restored.shown : null,
+  });
   const toast = useToastHelpers();
   const base = useRef(restored?.base ?? '');
   const startRequested = useRef(false);
@@ -47,9 +52,21 @@ export function EditorPage({ api, userId }: EditorPageProps) {
   const preview = useRef<HTMLDivElement>(null);
   const stopButton = useRef<HTMLButtonElement>(null);
   const editorId = useId();
+  const labelId = `${editorId}-label`;
   const isWriting = isStarting || (generationId !== null && generation.isStreaming);
 
   useEffect(() => writeStored(storageKey, document, userStorage), [storageKey, document]);
+
+  // Keep what is shown (at most once a frame: the hook renders no faster), for a reload.
+  useEffect(() => {
+    if (generationId === null || !generation.isStreaming || generation.generationId !== generationId) return;
+    const running: RunningGeneration = {
+      generationId,
+      base: base.current,
+      shown: { text: generation.text, seq: generation.seq },
+    };
+    writeStored(runningKey, JSON.stringify(running), tabStorage);
+  }, [generation, generationId, runningKey]);
 
   // A restored id the server no longer knows would stay `pending` for ever: forget it.
   useEffect(() => {
@@ -107,9 +124,10 @@ export function EditorPage({ api, userId }: EditorPageProps) {
     setOutcome('');
     try {
       const body = await api.post('/api/ai/generations', { prompt: document.slice(-PROMPT_CHARS) });
-      const id = stringField(body, 'generationId');
+      const id = stringField<GenerationCreated>(body, 'generationId');
       if (!id) throw new Error('The server did not return a generation id.');
-      writeStored(runningKey, JSON.stringify({ generationId: id, base: base.current }), tabStorage);
+      const running: RunningGeneration = { generationId: id, base: base.current, shown: { text: '', seq: -1 } };
+      writeStored(runningKey, JSON.stringify(running), tabStorage);
       setGenerationId(id);
       requestAnimationFrame(() => stopButton.current?.focus());
     } catch (error) {
@@ -154,16 +172,21 @@ export function EditorPage({ api, userId }: EditorPageProps) {
           <h2 id={`${editorId}-title`}>Document</h2>
           <span className="muted">{countWords(isWriting ? base.current + streamed : document)} words</span>
         </div>
-        <label htmlFor={editorId} className="sr-only">
+        <label id={labelId} htmlFor={editorId} className="sr-only">
           Document text
         </label>
         {isWriting ? (
+          // The same named field, read-only while the continuation streams in (a div: it holds
+          // the live region and the caret, which a textarea cannot).
           <div
             ref={preview}
             id={editorId}
             className="editor-text editor-preview"
             data-testid="editor-preview"
+            role="textbox"
+            aria-multiline="true"
             aria-readonly="true"
+            aria-labelledby={labelId}
             tabIndex={0}
           >
             {base.current}
@@ -252,13 +275,25 @@ function countWords(text: string): number {
 const userStorage = () => window.localStorage;
 const tabStorage = () => window.sessionStorage;
 
-/** The continuation this tab was writing when it was reloaded, and the document it continues. */
-function readRunning(key: string): { generationId: string; base: string } | null {
+/** The continuation this tab is writing: its id, the document it continues, what it showed of it. */
+interface RunningGeneration {
+  generationId: string;
+  base: string;
+  shown: { text: string; seq: number };
+}
+
+/** The continuation this tab was writing when it was reloaded. */
+function readRunning(key: string): RunningGeneration | null {
   try {
     const parsed: unknown = JSON.parse(readStored(key, tabStorage) ?? 'null');
-    const generationId = stringField(parsed, 'generationId');
-    const base = stringField(parsed, 'base');
-    return generationId !== undefined && base !== undefined ? { generationId, base } : null;
+    const generationId = stringField<RunningGeneration>(parsed, 'generationId');
+    const base = stringField<RunningGeneration>(parsed, 'base');
+    if (generationId === undefined || base === undefined) return null;
+    const shown = (parsed as { shown?: { text?: unknown; seq?: unknown } }).shown;
+    const { text, seq } = shown ?? {};
+    // An entry written before the shown text was kept restores as "nothing shown yet".
+    const isShown = typeof text === 'string' && typeof seq === 'number' && Number.isInteger(seq);
+    return { generationId, base, shown: isShown ? { text, seq } : { text: '', seq: -1 } };
   } catch {
     return null;
   }

@@ -3,6 +3,7 @@
  * frontend build, the real backend as a child process, and small HTTP calls to check what the
  * page shows against what the server says.
  */
+import type { NotificationPayload } from '@infinitescribe/protocol';
 import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -141,12 +142,18 @@ export async function getGeneration(baseUrl: string, token: string, generationId
 }
 
 /** Publishes a `notification` to `user:<userId>` with a publisher token of that user. */
-export async function publishNotification(baseUrl: string, userId: string, title: string): Promise<void> {
+export async function publishNotification(
+  baseUrl: string,
+  userId: string,
+  title: string,
+  extra: Partial<Omit<NotificationPayload, 'title'>> = {},
+): Promise<void> {
   const token = await devToken(baseUrl, userId, 'events:publish');
+  const payload: NotificationPayload = { title, level: 'info', ...extra };
   const response = await fetch(new URL('/api/events', baseUrl), {
     method: 'POST',
     headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ topic: `user:${userId}`, type: 'notification', payload: { title, level: 'info' } }),
+    body: JSON.stringify({ topic: `user:${userId}`, type: 'notification', payload }),
   });
   if (response.status !== 202 && response.status !== 201) throw new Error(`publish answered HTTP ${response.status}`);
 }

@@ -159,7 +159,7 @@ export class FakeNetwork {
   }
 }
 
-/** SSE frame builders matching API.md. */
+/** SSE frame builders matching docs/http-api.md. */
 export const frames = {
   retry: (ms: number) => `retry: ${ms}\n\n`,
   established: (connectionId = 'c1', topics = ['user:u1']) =>

@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import type { SSEClient, SSEClientOptions } from '../sse-client.js';
 import type { EventSourceConstructor } from './event-source-transport.js';
 import { FakeEventSource } from '../testing/fakes.js';
 import { advance, createHarness, settle, type Harness } from '../testing/harness.js';
@@ -12,8 +13,13 @@ afterEach(() => {
   vi.useRealTimers();
 });
 
-function eventSourceHarness(): Harness {
-  const harness = createHarness({ transport: 'eventsource', EventSource: FakeEventSource, topics: ['user:u1'] });
+function eventSourceHarness(options: Partial<SSEClientOptions> = {}): Harness {
+  const harness = createHarness({
+    transport: 'eventsource',
+    EventSource: FakeEventSource,
+    topics: ['user:u1'],
+    ...options,
+  });
   harness.network.onRequest = (pending) => {
     if (pending.url.pathname === TICKET_PATH)
       pending.respondJson(200, { ticket: `t${harness.network.to(TICKET_PATH).length}`, expiresIn: 30 });
@@ -67,6 +73,26 @@ describe('EventSource transport', () => {
       lastEventId: '17',
     });
     expect(titles).toEqual(['17:hi']);
+  });
+
+  it("listens to the app's own event types named in `eventTypes` (a native EventSource needs each name)", async () => {
+    const { client } = eventSourceHarness({ eventTypes: ['comment.added'] });
+    await settle();
+    const source = lastSource();
+    expect(source.listenedTypes).toContain('comment.added');
+    expect(source.listenedTypes.filter((type) => type === 'notification')).toHaveLength(1);
+    const typed = client as unknown as SSEClient<{ 'comment.added': { docId: string; text: string } }>;
+    const texts: string[] = [];
+    typed.on('comment.added', (event) => texts.push(event.payload.text));
+    source.open();
+    source.message('connection.established', { connectionId: 'es1', instanceId: 'i', topics: ['doc:42'] });
+    source.message(
+      'comment.added',
+      { topic: 'doc:42', type: 'comment.added', ts: '', payload: { docId: '42', text: 'hi' } },
+      '3',
+    );
+    await settle();
+    expect(texts).toEqual(['hi']);
   });
 
   it('closes on error (no native retry) and reconnects with a new ticket and the resume id', async () => {

@@ -41,11 +41,16 @@ export interface EventSourceLike {
  */
 export type EventSourceConstructor = new (url: string) => EventSourceLike;
 
-/** Opens a native EventSource attempt with a fresh ticket. */
+/**
+ * Opens a native EventSource attempt with a fresh ticket. A native EventSource hands a named event
+ * only to a listener of that name, so it listens to the control events, the built-in catalogue
+ * and `appEventTypes` (the app's own types, `SSEClientOptions.eventTypes`).
+ */
 export function openEventSourceTransport(
   request: TransportRequest,
   handlers: TransportHandlers,
   EventSourceClass: EventSourceConstructor,
+  appEventTypes: readonly string[] = [],
 ): Transport {
   const abort = new AbortController();
   let source: EventSourceLike | undefined;
@@ -87,13 +92,18 @@ export function openEventSourceTransport(
         lastEventId: request.lastEventId ?? undefined,
       }),
     );
-    listen(source, handlers, end);
+    listen(source, [...CONTROL_EVENT_TYPES, ...new Set([...PUBLISHED_EVENT_TYPES, ...appEventTypes])], handlers, end);
   })();
 
   return { kind: 'eventsource', close: stop };
 }
 
-function listen(source: EventSourceLike, handlers: TransportHandlers, end: TransportHandlers['onEnd']): void {
+function listen(
+  source: EventSourceLike,
+  types: readonly string[],
+  handlers: TransportHandlers,
+  end: TransportHandlers['onEnd'],
+): void {
   let isOpen = false;
   source.addEventListener('open', () => {
     isOpen = true;
@@ -107,7 +117,7 @@ function listen(source: EventSourceLike, handlers: TransportHandlers, end: Trans
         : { kind: 'failed', error: new SSEClientError('network_error', 'EventSource failed before it opened') },
     );
   });
-  for (const type of [...CONTROL_EVENT_TYPES, ...PUBLISHED_EVENT_TYPES]) {
+  for (const type of types) {
     // `lastEventId` of a MessageEvent is the stream's last id so far, not this frame's: control
     // events carry none of their own, so theirs is dropped lest it look like a published event.
     const isControl = isControlEventType(type);

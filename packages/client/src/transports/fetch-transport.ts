@@ -37,7 +37,7 @@ export function openFetchTransport(request: TransportRequest, handlers: Transpor
     accept: 'text/event-stream',
     authorization: `Bearer ${request.token}`,
   };
-  // The header wins over the query (API.md); the id alphabet keeps it CORS-safe.
+  // The header wins over the query (docs/http-api.md); the id alphabet keeps it CORS-safe.
   if (request.lastEventId !== null) headers[LAST_EVENT_ID_HEADER] = request.lastEventId;
   const url = buildUrl(request.baseUrl, STREAM_PATH, { topics: request.topics.join(',') });
 

@@ -18,7 +18,7 @@ import { POLL_PATH } from '../wire.js';
 
 /** Options of {@link openLongPollTransport}. */
 export interface LongPollOptions {
-  /** How long the server may hold the poll (API.md: at most 30 000). */
+  /** How long the server may hold the poll (the API: at most 30 000). */
   timeoutMs: number;
   /** Extra time before the client gives up on an answer that never comes. */
   graceMs: number;

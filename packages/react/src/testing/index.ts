@@ -3,5 +3,6 @@
  * @example
  * import { FakeSSEClient, ManualFrames } from '@infinitescribe/react/testing';
  */
-export { FakeSSEClient } from './fake-sse-client.js';
+// The fake client lives with the client; re-exported so component tests need one import.
+export { FakeSSEClient } from '@infinitescribe/client/testing';
 export { ManualFrames } from './manual-frames.js';

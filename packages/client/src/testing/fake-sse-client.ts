@@ -5,14 +5,16 @@
  * real server in packages/client; here only the React side is under test.)
  */
 import type {
+  BuiltInEvents,
   ConnectionSnapshot,
-  EnvelopeWithId,
-  EventPayload,
-  EventType,
+  EventMap,
+  PublishedEvent,
+  PublishedEventType,
   SSEClient,
   SSEClientEventKey,
   SSEClientEventMap,
-} from '@infinitescribe/client';
+  WithBuiltIns,
+} from '../index.js';
 
 type Handler = (event: never) => void;
 
@@ -22,8 +24,9 @@ type Handler = (event: never) => void;
  * const client = new FakeSSEClient();
  * render(<SSEProvider client={client}><App /></SSEProvider>);
  * act(() => client.publish('notification', { title: 'Hi', level: 'info' }));
+ * const typed = new FakeSSEClient<AppEvents>(); // publish('comment.added', …) is typed
  */
-export class FakeSSEClient implements SSEClient {
+export class FakeSSEClient<TEvents extends EventMap = BuiltInEvents> implements SSEClient<TEvents> {
   /** Calls of `connect`, `reconnect` and `close`, in order. */
   readonly calls: ('connect' | 'reconnect' | 'close')[] = [];
   private snapshot: ConnectionSnapshot = {
@@ -44,7 +47,10 @@ export class FakeSSEClient implements SSEClient {
 
   readonly getSnapshot = (): ConnectionSnapshot => this.snapshot;
 
-  on<TKey extends SSEClientEventKey>(key: TKey, handler: (event: SSEClientEventMap[TKey]) => void): () => void {
+  on<TKey extends SSEClientEventKey<TEvents>>(
+    key: TKey,
+    handler: (event: SSEClientEventMap<TEvents>[TKey]) => void,
+  ): () => void {
     let set = this.handlers.get(key);
     if (!set) this.handlers.set(key, (set = new Set()));
     const stored: Handler = handler;
@@ -71,28 +77,33 @@ export class FakeSSEClient implements SSEClient {
   }
 
   /** Emits any client event (`reset`, `resumed`, `error`, …) or a ready-made envelope. */
-  emit<TKey extends SSEClientEventKey>(key: TKey, event: SSEClientEventMap[TKey]): void {
+  emit<TKey extends SSEClientEventKey<TEvents>>(key: TKey, event: SSEClientEventMap<TEvents>[TKey]): void {
     for (const handler of [...(this.handlers.get(key) ?? [])]) {
-      (handler as (event: SSEClientEventMap[TKey]) => void)(event);
+      (handler as (event: SSEClientEventMap<TEvents>[TKey]) => void)(event);
     }
   }
 
   /** Emits a published event of `type` with `payload`, as the real client would (and to `'*'`). */
-  publish<TType extends EventType>(type: TType, payload: EventPayload<TType>, topic = 'user:u1'): void {
-    // The envelope of a generic TType cannot be narrowed by the compiler; it is right by construction.
-    const envelope = {
+  publish<TType extends PublishedEventType<TEvents>>(
+    type: TType,
+    payload: WithBuiltIns<TEvents>[TType],
+    topic = 'user:u1',
+  ): void {
+    const event: PublishedEvent<Record<string, unknown>, string> = {
       id: String(this.nextId++),
       topic,
       type,
       ts: new Date(0).toISOString(),
       payload,
-    } as unknown as EnvelopeWithId<TType>;
-    this.emit(type, envelope as unknown as SSEClientEventMap[TType]);
-    this.emit('*', envelope);
+    };
+    // Handlers are stored untyped; the event is right for `type` (and '*') by construction.
+    for (const key of [type, '*']) {
+      for (const handler of [...(this.handlers.get(key) ?? [])]) (handler as (event: unknown) => void)(event);
+    }
   }
 
   /** Number of handlers registered for `key`. */
-  handlerCount(key: SSEClientEventKey): number {
+  handlerCount(key: SSEClientEventKey<TEvents>): number {
     return this.handlers.get(key)?.size ?? 0;
   }
 

@@ -1,4 +1,4 @@
-import type { EnvelopeWithId } from '@infinitescribe/client';
+import type { EnvelopeWithId } from '@infinitescribe/protocol';
 import { describe, expect, it, vi } from 'vitest';
 import { GenerationStore, inferSeq, type GenerationEventType } from './generation-store.js';
 import { FakeSSEClient } from './testing/fake-sse-client.js';
@@ -123,6 +123,36 @@ describe('GenerationStore', () => {
     store.apply(delta(0, 'a'));
     expect(mine).toHaveBeenCalledTimes(1);
     expect(theirs).not.toHaveBeenCalled();
+  });
+
+  describe('restored after a page reload', () => {
+    it('shows what the page showed at once and appends the deltas after its seq', () => {
+      const store = new GenerationStore();
+      store.restore(ID, { text: 'It was a ', seq: 2 });
+      expect(store.get(ID)).toMatchObject({ status: 'running', text: 'It was a ', seq: 2, needsRefetch: false });
+      store.apply(delta(2, 'a ')); // replayed: already shown
+      store.apply(delta(3, 'truth '));
+      expect(store.get(ID)).toMatchObject({ text: 'It was a truth ', seq: 3 });
+    });
+
+    it('fills deltas the page received but never showed from a seq-less reload, losing no word', () => {
+      const store = new GenerationStore();
+      store.restore(ID, { text: 'It was ', seq: 1 });
+      // 'a ' (seq 2) reached the page before the reload but was never shown; the stream resumes after it.
+      store.apply(delta(3, 'truth '));
+      store.apply(delta(4, 'universally '));
+      expect(store.get(ID)).toMatchObject({ text: 'It was ', needsRefetch: true });
+      store.applyView({ generationId: ID, status: 'running', text: 'It was a truth ' });
+      store.apply(delta(5, 'acknowledged'));
+      expect(store.get(ID)).toMatchObject({ text: 'It was a truth universally acknowledged', needsRefetch: false });
+    });
+
+    it('never replaces what events or a reload already gave', () => {
+      const store = new GenerationStore();
+      store.apply(delta(0, 'It '));
+      store.restore(ID, { text: 'stale', seq: 0 });
+      expect(store.get(ID)).toMatchObject({ text: 'It ', needsRefetch: false });
+    });
   });
 
   describe('reloaded views', () => {

@@ -1,11 +1,11 @@
 /**
  * @module Folds `task.progress`, `task.completed`, `task.failed` and `task.cancelled` into one snapshot per task.
  * Framework-free; React reads it through `useTaskProgress`. The percent shown never goes back,
- * whatever order progress and reloads arrive in (API.md: percent never decreases).
+ * whatever order progress and reloads arrive in (the API: percent never decreases).
  */
-import type { EnvelopeWithId, SSEClient } from '@infinitescribe/client';
+import type { EnvelopeWithId, TaskView } from '@infinitescribe/protocol';
 import { KeyedStore } from './keyed-store.js';
-import type { TaskView } from './state-loaders.js';
+import type { SSEClient } from './sse-client.js';
 
 /**
  * Where a task stands, as far as this client knows: `pending` until its first event or reload,

@@ -70,9 +70,10 @@ describe('TaskStore', () => {
     progress(client, 1, 60);
     client.emit('reset', { reason: 'unknown_id' });
     expect(store.get('t1').needsRefetch).toBe(true);
-    store.applyView({ taskId: 't1', status: 'running', stage: 'Draft', percent: 55 });
+    const view = { taskId: 't1', kind: 'outline-draft-polish', stage: 'Draft', stageIndex: 1, stageCount: 3 };
+    store.applyView({ ...view, status: 'running', percent: 55 });
     expect(store.get('t1')).toMatchObject({ percent: 60, needsRefetch: false });
-    store.applyView({ taskId: 't1', status: 'completed', percent: 100, result: 'ok' });
+    store.applyView({ ...view, stage: 'Polish', stageIndex: 2, status: 'completed', percent: 100, result: 'ok' });
     expect(store.get('t1')).toMatchObject({ status: 'completed', percent: 100, result: 'ok' });
   });
 });

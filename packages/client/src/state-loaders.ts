@@ -1,45 +1,21 @@
 /**
  * @module Reloading server state after events were lost (a seq gap, `stream.reset`, an incomplete
- * resume): `GET /api/ai/generations/:id` and `GET /api/tasks/:id` (API.md). Plain functions, so an
+ * resume): `GET /api/ai/generations/:id` and `GET /api/tasks/:id` (docs/http-api.md). Plain functions, so an
  * app can swap in its own HTTP layer; {@link createHttpStateLoaders} builds the default ones.
  */
-import type { FetchLike, GetToken } from '@infinitescribe/client';
-
-/** Status of a generation as the server reports it. */
-export type GenerationServerStatus = 'running' | 'completed' | 'failed' | 'cancelled';
+import type { GenerationView, TaskView } from '@infinitescribe/protocol';
+import type { GetToken } from './auth.js';
+import type { FetchLike } from './transport.js';
 
 /**
- * `GET /api/ai/generations/:id`. `seq` (the seq of the last delta in `text`) is not in API.md
- * yet; when the server sends it, the reload is exact, otherwise the store infers it.
+ * `GET /api/ai/generations/:id` as loaded. A server from before `seq` was added to the view
+ * leaves it out; the generation store then infers it from the deltas it holds.
  */
-export interface GenerationView {
-  generationId: string;
-  status: GenerationServerStatus;
-  text: string;
-  seq?: number;
-  error?: string;
-}
-
-/** Status of a task as the server reports it. */
-export type TaskServerStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
-
-/** `GET /api/tasks/:id` (API.md "Long-running tasks"), plus the optional progress fields. */
-export interface TaskView {
-  taskId: string;
-  kind?: string;
-  status: TaskServerStatus;
-  stage?: string;
-  stageIndex?: number;
-  stageCount?: number;
-  percent: number;
-  message?: string;
-  result?: unknown;
-  error?: string;
-}
+export type LoadedGenerationView = Omit<GenerationView, 'seq'> & { seq?: number };
 
 /**
- * How the hooks reload state. Each receives an `AbortSignal` that fires when nobody needs the
- * answer any more.
+ * How lost state is reloaded (by the React hooks, or by any app after `needsRefetch`). Each
+ * receives an `AbortSignal` that fires when nobody needs the answer any more.
  * @example
  * const loaders: StateLoaders = {
  *   loadGeneration: (id, signal) => api.get(`/api/ai/generations/${id}`, { signal }),
@@ -47,7 +23,7 @@ export interface TaskView {
  * };
  */
 export interface StateLoaders {
-  loadGeneration(generationId: string, signal: AbortSignal): Promise<GenerationView>;
+  loadGeneration(generationId: string, signal: AbortSignal): Promise<LoadedGenerationView>;
   loadTask(taskId: string, signal: AbortSignal): Promise<TaskView>;
 }
 
@@ -62,8 +38,8 @@ export interface HttpStateLoadersOptions {
 }
 
 /**
- * The default loaders: authenticated GETs against the API.md endpoints. `SSEProvider` builds
- * them from its client `options`; pass your own when you give it a ready-made client.
+ * The default loaders: authenticated GETs against the endpoints of docs/http-api.md. React's `SSEProvider`
+ * builds them from its client `options`; pass your own when you give it a ready-made client.
  * @example
  * <SSEProvider client={client} loaders={createHttpStateLoaders({ url: '', getToken })}>
  */
@@ -77,18 +53,18 @@ export function createHttpStateLoaders(options: HttpStateLoadersOptions): StateL
       });
     let response = await attempt(false);
     if (response.status === 401) response = await attempt(true);
-    if (!response.ok) throw new Error(`@infinitescribe/react: GET ${path} answered HTTP ${response.status}`);
+    if (!response.ok) throw new Error(`@infinitescribe/client: GET ${path} answered HTTP ${response.status}`);
     return response.json();
   };
   return {
     async loadGeneration(generationId, signal) {
       const body = await fetchJson(`/api/ai/generations/${encodeURIComponent(generationId)}`, signal);
-      if (!isGenerationView(body)) throw new Error('@infinitescribe/react: unexpected generation answer');
+      if (!isGenerationView(body)) throw new Error('@infinitescribe/client: unexpected generation answer');
       return body;
     },
     async loadTask(taskId, signal) {
       const body = await fetchJson(`/api/tasks/${encodeURIComponent(taskId)}`, signal);
-      if (!isTaskView(body)) throw new Error('@infinitescribe/react: unexpected task answer');
+      if (!isTaskView(body)) throw new Error('@infinitescribe/client: unexpected task answer');
       return body;
     },
   };
@@ -101,7 +77,7 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 const GENERATION_STATUSES: readonly string[] = ['running', 'completed', 'failed', 'cancelled'];
 const TASK_STATUSES: readonly string[] = ['queued', 'running', 'completed', 'failed', 'cancelled'];
 
-function isGenerationView(value: unknown): value is GenerationView {
+function isGenerationView(value: unknown): value is LoadedGenerationView {
   return (
     isRecord(value) &&
     typeof value.generationId === 'string' &&
@@ -116,8 +92,12 @@ function isTaskView(value: unknown): value is TaskView {
   return (
     isRecord(value) &&
     typeof value.taskId === 'string' &&
+    typeof value.kind === 'string' &&
     typeof value.status === 'string' &&
     TASK_STATUSES.includes(value.status) &&
+    typeof value.stage === 'string' &&
+    typeof value.stageIndex === 'number' &&
+    typeof value.stageCount === 'number' &&
     typeof value.percent === 'number'
   );
 }

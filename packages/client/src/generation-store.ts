@@ -1,17 +1,18 @@
 /**
  * @module Folds `ai.generation.*` events into one snapshot per generation: `{text, status, seq}`.
- * Framework-free; React reads it through `useGeneration`.
+ * Framework-free: React reads it through `useGeneration`; any other app subscribes to it directly.
  *
- * Delta rules (API.md "AI generations" and "Compaction on resume"): seq counts deltas from 0. A
+ * Delta rules (docs/http-api.md, "Events" and "Compaction"): seq counts deltas from 0. A
  * delta is appended only when `seq === lastSeq + 1`; `seq <= lastSeq` is a duplicate and ignored.
  * A delta past a hole is held back and the snapshot is marked `needsRefetch` (the hook reloads
  * `GET /api/ai/generations/:id`); held deltas are applied as soon as the hole is filled, by a
  * late delta, a `snapshot` event or the reload. A `snapshot` replaces the text and sets `seq`, so
  * "snapshot then deltas" ends with the same text as "all deltas". `completed.text` is final.
  */
-import type { EnvelopeWithId, EventPayload, SSEClient } from '@infinitescribe/client';
+import type { EnvelopeWithId, EventPayload } from '@infinitescribe/protocol';
 import { KeyedStore } from './keyed-store.js';
-import type { GenerationView } from './state-loaders.js';
+import type { SSEClient } from './sse-client.js';
+import type { LoadedGenerationView } from './state-loaders.js';
 
 /**
  * Where a generation stands, as far as this client knows.
@@ -101,11 +102,28 @@ export class GenerationStore {
   }
 
   /**
-   * Folds a reloaded server view in. Without a `seq` in the view (API.md does not promise one),
-   * the seq of its text is inferred from the held deltas; see {@link inferSeq}.
+   * Folds a reloaded server view in, lining the deltas that follow up with its `seq`. Only a view
+   * without one (a server from before it was added) has the seq of its text inferred from the
+   * held deltas; see {@link inferSeq}.
    */
-  applyView(view: GenerationView): void {
+  applyView(view: LoadedGenerationView): void {
     this.store.update(view.generationId, (current) => foldView(current, view));
+  }
+
+  /**
+   * Shows what a page showed of `generationId` before it was reloaded (kept e.g. in
+   * `sessionStorage`), while nothing newer is known: a `pending` generation becomes `running`
+   * with that text and seq, so it never shows empty while the stream catches up. The resumed
+   * stream goes on from there: deltas after `seq` append, and a hole (deltas the page received
+   * but never showed) reloads the server's view as usual. Not reloaded at once: a view without
+   * `seq` is lined up with the deltas held when it arrives, which must predate the request.
+   * Does nothing once an event or a reload has been folded in.
+   * @example store.restore(id, { text: saved.text, seq: saved.seq });
+   */
+  restore(generationId: string, shown: { text: string; seq: number }): void {
+    this.store.update(generationId, (current) =>
+      current.status === 'pending' ? { ...current, status: 'running', ...shown } : current,
+    );
   }
 
   /** Marks every unfinished generation `needsRefetch` (after `stream.reset` or a lossy resume). */
@@ -123,7 +141,7 @@ export class GenerationStore {
    * Reloads `generationId` with `load` unless a reload of it is already running, and folds the
    * answer in. Rejects with the load's error (the snapshot stays `needsRefetch`).
    */
-  reload(generationId: string, load: () => Promise<GenerationView>): Promise<void> {
+  reload(generationId: string, load: () => Promise<LoadedGenerationView>): Promise<void> {
     return this.store.reload(generationId, async () => this.applyView(await load()));
   }
 
@@ -223,7 +241,7 @@ function drain(record: GenerationRecord): GenerationRecord {
   return { ...record, text, seq, held: held.size > 0 ? held : NO_HELD, needsRefetch: held.size > 0 };
 }
 
-function foldView(current: GenerationRecord, view: GenerationView): GenerationRecord {
+function foldView(current: GenerationRecord, view: LoadedGenerationView): GenerationRecord {
   if (view.status !== 'running') {
     // A `completed` event already gave the final text; anything else takes the server's word.
     if (current.status === 'completed') return current.needsRefetch ? { ...current, needsRefetch: false } : current;
@@ -243,6 +261,7 @@ function foldView(current: GenerationRecord, view: GenerationView): GenerationRe
     if (view.seq < current.seq) return current;
     return drain({ ...current, status: 'running', text: view.text, seq: view.seq, unconfirmed: '' });
   }
+  // A server without `seq` in its view: guess it (the fallback the view's `seq` replaces).
   const seq = inferSeq(current, view.text);
   // Nothing held to line the text up with: keep our seq and remember what the reload added.
   const unconfirmed =
