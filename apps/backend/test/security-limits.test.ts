@@ -115,9 +115,16 @@ describe('security: a publisher opens only so many new topics per window', () =>
     for (let round = 0; round < 3; round++) {
       expect((await publishAs(server, greedy, { topic: 'fresh:0', ...note(10) })).status).toBe(202);
     }
-    const other = await server.token('other-service', { scope: 'events:publish' });
+    const other = await server.token('other-publisher', { scope: 'events:publish' });
     expect((await publishAs(server, other, { topic: 'fresh:0', ...note(10) })).status).toBe(202);
     expect((await publishAs(server, other, { topic: 'other:1', ...note(10) })).status).toBe(202);
+  });
+
+  it('does not hold back service tokens, which publish for many users under their own rate', async () => {
+    const service = await server.token('service:notifier', { scope: 'events:publish events:service' });
+    for (let index = 0; index < 8; index++) {
+      expect((await publishAs(server, service, { topic: `user:first-time-${index}`, ...note(10) })).status).toBe(202);
+    }
   });
 });
 
