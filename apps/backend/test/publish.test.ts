@@ -2,23 +2,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PgliteEventStore } from '../src/store/pglite-event-store.js';
 import { openStream, published } from './helpers/sse-reader.js';
 import { expectJsonError } from './helpers/http-assertions.js';
-import { startTestApp, type TestApp } from './helpers/test-app.js';
+import { publishRaw, startTestApp, type TestApp } from './helpers/test-app.js';
 
 const ID_PATTERN = /^[0-9A-Za-z._-]{1,64}$/;
 const NOTIFICATION = { title: 'Hello', level: 'info' };
 
 /** POST /api/events with a raw body (a string is sent as is, anything else as JSON). */
-function publishRaw(server: TestApp, body: unknown, token?: string): Promise<Response> {
-  return fetch(`${server.url}/api/events`, {
-    method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}),
-    },
-    body: typeof body === 'string' ? body : JSON.stringify(body),
-  });
-}
-
 describe('POST /api/events', () => {
   let server: TestApp;
   let publisher: string;

@@ -12,17 +12,9 @@ import { PgliteEventStore } from '../src/store/pglite-event-store.js';
 import { startRetentionJob } from '../src/store/retention-job.js';
 import { expectJsonError } from './helpers/http-assertions.js';
 import { ofType, openStream } from './helpers/sse-reader.js';
-import { startTestApp, type TestApp } from './helpers/test-app.js';
+import { publishRaw, startTestApp, type TestApp } from './helpers/test-app.js';
 
 const KIB = 1024;
-
-function publishAs(server: TestApp, token: string, event: Record<string, unknown>): Promise<Response> {
-  return fetch(`${server.url}/api/events`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(event),
-  });
-}
 
 const note = (size: number) => ({
   type: 'notification',
@@ -106,24 +98,24 @@ describe('security: a publisher opens only so many new topics per window', () =>
   it('answers 429 with Retry-After past the budget; topics that exist cost nothing; others are not affected', async () => {
     const greedy = await server.token('greedy', { scope: 'events:publish' });
     for (let index = 0; index < 5; index++) {
-      expect((await publishAs(server, greedy, { topic: `fresh:${index}`, ...note(10) })).status).toBe(202);
+      expect((await publishRaw(server, { topic: `fresh:${index}`, ...note(10) }, greedy)).status).toBe(202);
     }
-    const refused = await publishAs(server, greedy, { topic: 'fresh:5', ...note(10) });
+    const refused = await publishRaw(server, { topic: 'fresh:5', ...note(10) }, greedy);
     await expectJsonError(refused, 429, 'rate_limited');
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThan(0);
     // Topics already open take any number of publishes.
     for (let round = 0; round < 3; round++) {
-      expect((await publishAs(server, greedy, { topic: 'fresh:0', ...note(10) })).status).toBe(202);
+      expect((await publishRaw(server, { topic: 'fresh:0', ...note(10) }, greedy)).status).toBe(202);
     }
     const other = await server.token('other-publisher', { scope: 'events:publish' });
-    expect((await publishAs(server, other, { topic: 'fresh:0', ...note(10) })).status).toBe(202);
-    expect((await publishAs(server, other, { topic: 'other:1', ...note(10) })).status).toBe(202);
+    expect((await publishRaw(server, { topic: 'fresh:0', ...note(10) }, other)).status).toBe(202);
+    expect((await publishRaw(server, { topic: 'other:1', ...note(10) }, other)).status).toBe(202);
   });
 
   it('does not hold back service tokens, which publish for many users under their own rate', async () => {
     const service = await server.token('service:notifier', { scope: 'events:publish events:service' });
     for (let index = 0; index < 8; index++) {
-      expect((await publishAs(server, service, { topic: `user:first-time-${index}`, ...note(10) })).status).toBe(202);
+      expect((await publishRaw(server, { topic: `user:first-time-${index}`, ...note(10) }, service)).status).toBe(202);
     }
   });
 });

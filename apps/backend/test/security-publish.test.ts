@@ -12,7 +12,7 @@ import { TaskCatalog } from '../src/tasks/task-catalog.js';
 import { TaskRunner } from '../src/tasks/task-runner.js';
 import { expectJsonError } from './helpers/http-assertions.js';
 import { openSharedEventLog, type SharedEventLog } from './helpers/shared-event-log.js';
-import { startTestApp, TEST_JWT_SECRET, type TestApp } from './helpers/test-app.js';
+import { publishRaw, startTestApp, TEST_JWT_SECRET, type TestApp } from './helpers/test-app.js';
 
 /** A well-formed payload of every server-emitted type, for a job of `id`. */
 function forgedEvents(id: string): { type: string; payload: unknown }[] {
@@ -28,14 +28,6 @@ function forgedEvents(id: string): { type: string; payload: unknown }[] {
     { type: 'task.failed', payload: { taskId: id, error: 'forged' } },
     { type: 'task.cancelled', payload: { taskId: id } },
   ];
-}
-
-function publishAs(server: TestApp, token: string, event: Record<string, unknown>): Promise<Response> {
-  return fetch(`${server.url}/api/events`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-    body: JSON.stringify(event),
-  });
 }
 
 async function api(server: TestApp, token: string, route: string, body?: unknown): Promise<Record<string, unknown>> {
@@ -77,7 +69,7 @@ describe('security: server-emitted types over POST /api/events', () => {
     for (const topic of ['user:victim', 'user:attacker', 'doc:1']) {
       for (const event of forgedEvents('gen-x')) {
         for (const critical of [false, true]) {
-          const response = await publishAs(server, attacker, { topic, ...event, critical });
+          const response = await publishRaw(server, { topic, ...event, critical }, attacker);
           await expectJsonError(response, 403, 'forbidden_type');
         }
       }
@@ -92,7 +84,7 @@ describe('security: server-emitted types over POST /api/events', () => {
       { topic: 'user:victim', type: 'journal.cancel', payload: { jobId: 'j', userId: 'victim' } },
       { topic: 'user:victim', type: 'task.something-new', payload: {} },
     ]) {
-      await expectJsonError(await publishAs(server, attacker, event), 403, 'forbidden_type');
+      await expectJsonError(await publishRaw(server, event, attacker), 403, 'forbidden_type');
     }
   });
 
@@ -103,7 +95,7 @@ describe('security: server-emitted types over POST /api/events', () => {
       maxTokens: 12,
     })) as { generationId: string };
     for (const event of forgedEvents(generationId).filter((forged) => forged.type.startsWith('ai.'))) {
-      const response = await publishAs(server, attacker, { topic: 'user:victim', ...event, critical: true });
+      const response = await publishRaw(server, { topic: 'user:victim', ...event, critical: true }, attacker);
       await expectJsonError(response, 403, 'forbidden_type');
     }
     await until(
@@ -124,7 +116,7 @@ describe('security: server-emitted types over POST /api/events', () => {
       input: { stages: 2, stageMs: 300 },
     })) as { taskId: string };
     const forged = { topic: 'user:task-victim', type: 'task.cancelled', payload: { taskId }, critical: true };
-    await expectJsonError(await publishAs(server, attacker, forged), 403, 'forbidden_type');
+    await expectJsonError(await publishRaw(server, forged, attacker), 403, 'forbidden_type');
     await until(
       async () =>
         !['queued', 'running'].includes(String((await api(server, victim, `GET /api/tasks/${taskId}`))['status'])),
@@ -239,22 +231,22 @@ describe('security: the publish_topics claim bounds where a token publishes', ()
   it('publishes only to topics its patterns match (prefix `*`, `{sub}`)', async () => {
     const token = await server.token('svc|1', { scope: 'events:publish', publishTopics: ['doc:*', 'user:{sub}'] });
     for (const topic of ['doc:42', 'doc:a:b', 'user:svc|1']) {
-      expect((await publishAs(server, token, { topic, ...notification })).status, topic).toBe(202);
+      expect((await publishRaw(server, { topic, ...notification }, token)).status, topic).toBe(202);
     }
     for (const topic of ['user:victim', 'broadcast', 'docs:1', 'user:svc|10']) {
-      await expectJsonError(await publishAs(server, token, { topic, ...notification }), 403, 'forbidden_topic');
+      await expectJsonError(await publishRaw(server, { topic, ...notification }, token), 403, 'forbidden_topic');
     }
   });
 
   it('a `*` pattern still never reaches server-internal topics; no claim keeps today’s behaviour', async () => {
     const everywhere = await server.token('svc2', { scope: 'events:publish', publishTopics: ['*'] });
-    expect((await publishAs(server, everywhere, { topic: 'anything', ...notification })).status).toBe(202);
-    await expectJsonError(await publishAs(server, everywhere, { topic: 'tasks', ...notification }), 403, 'forbidden');
+    expect((await publishRaw(server, { topic: 'anything', ...notification }, everywhere)).status).toBe(202);
+    await expectJsonError(await publishRaw(server, { topic: 'tasks', ...notification }, everywhere), 403, 'forbidden');
     const unbounded = await server.token('svc3', { scope: 'events:publish' });
-    expect((await publishAs(server, unbounded, { topic: 'user:anyone', ...notification })).status).toBe(202);
+    expect((await publishRaw(server, { topic: 'user:anyone', ...notification }, unbounded)).status).toBe(202);
     const nowhere = await server.token('svc4', { scope: 'events:publish', publishTopics: [] });
     await expectJsonError(
-      await publishAs(server, nowhere, { topic: 'user:svc4', ...notification }),
+      await publishRaw(server, { topic: 'user:svc4', ...notification }, nowhere),
       403,
       'forbidden_topic',
     );
@@ -268,7 +260,7 @@ describe('security: the publish_topics claim bounds where a token publishes', ()
         .setExpirationTime('1h')
         .sign(new TextEncoder().encode(TEST_JWT_SECRET));
       const body = await expectJsonError(
-        await publishAs(server, token, { topic: 'doc:1', ...notification }),
+        await publishRaw(server, { topic: 'doc:1', ...notification }, token),
         401,
         'unauthorized',
       );

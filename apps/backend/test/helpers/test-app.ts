@@ -79,3 +79,15 @@ export async function startTestApp(
     close: () => app.close(),
   };
 }
+
+/** `POST /api/events` with `body` as given (a string is sent verbatim) and, when given, a Bearer `token`. */
+export function publishRaw(server: TestApp, body: unknown, token?: string): Promise<Response> {
+  return fetch(`${server.url}/api/events`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
+}
