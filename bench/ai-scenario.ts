@@ -18,11 +18,12 @@ import {
   startOurServer,
   stopChild,
 } from './processes.js';
-import { verdictTable, type VerdictRow } from './report.js';
+import { sideBySideVerdictTable, type SideBySideRow } from './report.js';
 
 /**
  * `npm run bench -- --scenario=ai`: 200 concurrent AI generations at 50 tokens/s each through one
- * instance of our server. The model is bench/fake-provider.ts (a child process, OpenAI-compatible,
+ * instance of our server, once with each client of an OpenAI-compatible endpoint (AI_CLIENT=direct,
+ * then ai-sdk), side by side. The model is bench/fake-provider.ts (a child process, OpenAI-compatible,
  * `AI_BASE_URL` points at it) that records when it wrote each token; 200 users each hold one
  * `user:<id>` stream (in this process). Generations arrive at 25/s, so that from 8 s on 200 run at
  * once; the TTFT target is judged on the ones that start then. A start burst (200 generations
@@ -205,45 +206,50 @@ function post(baseUrl: URL, token: string, body: unknown): Promise<{ status: num
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
-export async function runAiScenario(): Promise<void> {
-  const startedAt = nowMs();
-  log(
-    `scenario ai: ${STEADY_GENERATIONS} generations at ${1000 / ARRIVAL_INTERVAL_MS}/s (200 concurrent), then a burst of ${USERS}; ` +
-      `${MAX_TOKENS} tokens each at ${TOKENS_PER_SECOND} tokens/s; node ${process.version}`,
-  );
-  const busyBefore = readMachineBusyMs();
-  await sleep(1_000);
-  const background = (readMachineBusyMs() - busyBefore) / 10;
-  const cleanups: Cleanups = [];
-  const streams: StreamClient[] = [];
-  try {
-    // The fake model, in its own process.
-    const provider = forkTs(fileURLToPath(new URL('./fake-provider.ts', import.meta.url)));
-    cleanups.push(() => stopChild(provider, 5_000));
-    cleanups.push(async () => postAgent.destroy());
-    const pending: Pending = new Map();
-    let ids = 0;
-    const nextId = () => ++ids;
-    const providerUrl = await new Promise<string>((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error('fake provider did not start')), 30_000);
-      provider.on('message', (reply: ProviderReply) => {
-        if (reply.type === 'ready') {
-          clearTimeout(timer);
-          resolve(reply.baseUrl);
-        } else {
-          pending.get(reply.id)?.(reply);
-          pending.delete(reply.id);
-        }
-      });
-    });
-    log(`fake provider: pid ${provider.pid ?? '?'} at ${providerUrl}`);
+/** The two clients of an OpenAI-compatible endpoint (AI_CLIENT), measured one after the other. */
+const CLIENTS = [
+  { client: 'direct', label: 'direct client' },
+  { client: 'ai-sdk', label: 'AI SDK adapter' },
+] as const;
+type Client = (typeof CLIENTS)[number]['client'];
 
-    // Our server, pointed at it.
+/** The fake model process and what talks to it. */
+interface ProviderHandle {
+  process: ChildProcess;
+  pending: Pending;
+  nextId: () => number;
+  baseUrl: string;
+  /** Provider clock − orchestrator clock. */
+  offset: number;
+}
+
+/** What one client's run measured: its generations and the CPU its server used in the steady phase. */
+interface ClientRun {
+  steady: Generation[];
+  burst: Generation[];
+  deltaLatency: LatencySummary;
+  cpuMs: number;
+  ownCpuMs: number;
+  otherCpuMs: number;
+  runSeconds: number;
+  rejected: number;
+  protocolErrors: number;
+}
+
+/**
+ * One client's run on a fresh server (AI_CLIENT=`client`) against the shared fake model: 200 users
+ * with one stream each, the steady phase, then the start burst.
+ */
+async function runClient(client: Client, model: ProviderHandle): Promise<ClientRun> {
+  const cleanups: Cleanups = [];
+  try {
     const secret = randomBytes(32).toString('hex');
     const server = await startOurServer({
       secret,
       env: {
-        AI_BASE_URL: providerUrl,
+        AI_PROVIDER: 'openai-compatible',
+        AI_CLIENT: client,
+        AI_BASE_URL: model.baseUrl,
         AI_MODEL: 'bench-model',
         AI_API_KEY: 'bench',
         AI_FLUSH_MS: String(FLUSH_MS),
@@ -251,7 +257,7 @@ export async function runAiScenario(): Promise<void> {
       },
       cleanups,
     });
-    log(`ours: pid ${server.pid} at ${server.baseUrl}`);
+    log(`ours (AI_CLIENT=${client}): pid ${server.pid} at ${server.baseUrl}`);
     const baseUrl = new URL(server.baseUrl);
 
     // 200 users, one stream each.
@@ -285,18 +291,12 @@ export async function runAiScenario(): Promise<void> {
       if (generation) apply(generation, type, envelope, at);
       else early.set(id, [...(early.get(id) ?? []), [type, envelope, at]]);
     };
-    for (const user of users) {
-      const stream = openStream(baseUrl, user, onEvent);
-      streams.push(stream);
-      cleanups.push(async () => {
-        stream.request.destroy();
-      });
-    }
+    const streams = users.map((user) => openStream(baseUrl, user, onEvent));
+    cleanups.push(async () => {
+      for (const stream of streams) stream.request.destroy();
+    });
     await Promise.all(streams.map((stream) => stream.established));
     log(`${USERS} streams established`);
-    const offset = await clockOffset(provider, pending, nextId);
-    log(`provider clock offset ${offset.toFixed(2)} ms`);
-    quiet.budgetMs = QUIET_BUDGET_MS;
 
     let rejected = 0;
     /** Starts `generation` at `at` (orchestrator clock). */
@@ -326,9 +326,10 @@ export async function runAiScenario(): Promise<void> {
         await sleep(100);
       }
     };
+    // Prompts identify requests at the provider, across both clients' runs.
     const newGeneration = (phase: Phase, index: number, measured: boolean): Generation => ({
       user: users[index % USERS] as User,
-      prompt: `bench ${phase} generation ${index}`,
+      prompt: `bench ${client} ${phase} generation ${index}`,
       phase,
       measured,
       postedAt: 0,
@@ -338,186 +339,258 @@ export async function runAiScenario(): Promise<void> {
     });
 
     // Steady phase: arrivals every ARRIVAL_INTERVAL_MS; the second round starts with 200 running.
-    await waitForQuiet('the steady phase');
+    await waitForQuiet(`the steady phase (${client})`);
     const steady = Array.from({ length: STEADY_GENERATIONS }, (_, k) => newGeneration('steady', k, k >= USERS));
+    const modelPid = model.process.pid;
     const cpuBefore = readCpuMs(server.pid);
-    const ownCpuBefore = readCpuMs(process.pid) + (provider.pid ? readCpuMs(provider.pid) : 0);
+    const ownCpuBefore = readCpuMs(process.pid) + (modelPid ? readCpuMs(modelPid) : 0);
     const machineBefore = readMachineBusyMs();
     const runStart = nowMs();
     await Promise.all(steady.map((generation, k) => start(generation, runStart + k * ARRIVAL_INTERVAL_MS)));
     await finished(steady);
     const cpuMs = readCpuMs(server.pid) - cpuBefore;
-    const ownCpuMs = readCpuMs(process.pid) + (provider.pid ? readCpuMs(provider.pid) : 0) - ownCpuBefore;
+    const ownCpuMs = readCpuMs(process.pid) + (modelPid ? readCpuMs(modelPid) : 0) - ownCpuBefore;
     const otherCpuMs = Math.max(0, readMachineBusyMs() - machineBefore - cpuMs - ownCpuMs);
-    const runEnd = nowMs();
-    log(`steady phase done in ${((runEnd - runStart) / 1000).toFixed(1)} s`);
+    const runSeconds = (nowMs() - runStart) / 1000;
+    log(`steady phase (${client}) done in ${runSeconds.toFixed(1)} s`);
 
     // Start burst: 200 generations within BURST_SPREAD_MS on an idle server (info).
-    await waitForQuiet('the start burst');
+    await waitForQuiet(`the start burst (${client})`);
     const burst = Array.from({ length: USERS }, (_, i) => newGeneration('burst', i, false));
     const burstStart = nowMs();
     await Promise.all(burst.map((generation, i) => start(generation, burstStart + (i * BURST_SPREAD_MS) / USERS)));
     await finished(burst);
-    log('start burst done');
+    log(`start burst (${client}) done`);
+    return {
+      steady,
+      burst,
+      deltaLatency: deltaLatency.summary(),
+      cpuMs,
+      ownCpuMs,
+      otherCpuMs,
+      runSeconds,
+      rejected,
+      protocolErrors,
+    };
+  } finally {
+    await runCleanups(cleanups);
+  }
+}
 
-    const report = await ask(provider, pending, { type: 'report', id: nextId() });
+/** The numbers of a cohort of generations, against what the provider recorded of them. */
+function cohortOf(generations: Generation[], byPrompt: Map<string, ProviderRequestLog>, offset: number) {
+  const ttftAdded = new Histogram();
+  const ttftProvider = new Histogram();
+  const ttftTotal = new Histogram();
+  const dispatch = new Histogram();
+  const sinceProvider = new Histogram();
+  let mismatches = 0;
+  let seqGaps = 0;
+  let tokens = 0;
+  let deltaFrames = 0;
+  let firstDeltaAt = Number.POSITIVE_INFINITY;
+  let lastDeltaAt = 0;
+  for (const g of generations) {
+    const log = byPrompt.get(g.prompt);
+    tokens += log?.tokenTimes.length ?? 0;
+    deltaFrames += g.deltas.length;
+    for (const frame of g.frames) {
+      firstDeltaAt = Math.min(firstDeltaAt, frame.at);
+      lastDeltaAt = Math.max(lastDeltaAt, frame.at);
+    }
+    if (g.completedText === undefined) continue;
+    const ordered = [...g.deltas].sort((a, b) => a.seq - b.seq);
+    if (ordered.some((d, i) => i > 0 && d.seq !== (ordered[i - 1]?.seq ?? 0) + 1)) seqGaps++;
+    if (ordered.map((d) => d.text).join('') !== g.completedText) mismatches++;
+    const first = log?.tokenTimes[0];
+    if (!log || first === undefined || g.firstDeltaAt === undefined) continue;
+    if (g.phase === 'burst' || g.measured) {
+      ttftAdded.record(Math.max(0, g.firstDeltaAt - (first - offset)));
+      ttftProvider.record(first - log.receivedAt);
+      dispatch.record(log.receivedAt - offset - g.postedAt);
+      ttftTotal.record(g.firstDeltaAt - g.postedAt);
+    }
+    for (const frame of g.frames) {
+      const written = log.tokenTimes[frame.tokens - 1];
+      if (written === undefined) continue;
+      sinceProvider.record(Math.max(0, frame.at - (written - offset)));
+    }
+  }
+  const completed = generations.filter((g) => g.completedText !== undefined).length;
+  const windowS = (lastDeltaAt - firstDeltaAt) / 1000;
+  return {
+    ttftAdded: ttftAdded.summary(),
+    ttftProvider: ttftProvider.summary(),
+    ttftTotal: ttftTotal.summary(),
+    dispatch: dispatch.summary(),
+    sinceToken: sinceProvider.summary(),
+    mismatches,
+    seqGaps,
+    tokens,
+    deltaFrames,
+    completed,
+    framesPerSec: windowS > 0 ? deltaFrames / windowS : 0,
+  };
+}
+
+export async function runAiScenario(): Promise<void> {
+  const startedAt = nowMs();
+  log(
+    `scenario ai: for the direct client, then the AI SDK adapter: ${STEADY_GENERATIONS} generations at ` +
+      `${1000 / ARRIVAL_INTERVAL_MS}/s (200 concurrent), then a burst of ${USERS}; ` +
+      `${MAX_TOKENS} tokens each at ${TOKENS_PER_SECOND} tokens/s; node ${process.version}`,
+  );
+  const busyBefore = readMachineBusyMs();
+  await sleep(1_000);
+  const background = (readMachineBusyMs() - busyBefore) / 10;
+  const cleanups: Cleanups = [];
+  try {
+    // The fake model, in its own process, shared by both clients' runs.
+    const child = forkTs(fileURLToPath(new URL('./fake-provider.ts', import.meta.url)));
+    cleanups.push(() => stopChild(child, 5_000));
+    cleanups.push(async () => postAgent.destroy());
+    const pending: Pending = new Map();
+    let ids = 0;
+    const nextId = () => ++ids;
+    const providerUrl = await new Promise<string>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('fake provider did not start')), 30_000);
+      child.on('message', (reply: ProviderReply) => {
+        if (reply.type === 'ready') {
+          clearTimeout(timer);
+          resolve(reply.baseUrl);
+        } else {
+          pending.get(reply.id)?.(reply);
+          pending.delete(reply.id);
+        }
+      });
+    });
+    log(`fake provider: pid ${child.pid ?? '?'} at ${providerUrl}`);
+    const offset = await clockOffset(child, pending, nextId);
+    log(`provider clock offset ${offset.toFixed(2)} ms`);
+    const model: ProviderHandle = { process: child, pending, nextId, baseUrl: providerUrl, offset };
+    quiet.budgetMs = QUIET_BUDGET_MS;
+
+    const runs: ClientRun[] = [];
+    for (const { client } of CLIENTS) runs.push(await runClient(client, model));
+
+    const report = await ask(child, pending, { type: 'report', id: nextId() });
     const requests: ProviderRequestLog[] = report.type === 'report' ? report.requests : [];
     const byPrompt = new Map(requests.map((r) => [r.prompt, r]));
 
-    // Numbers.
-    const cohort = (generations: Generation[]) => {
-      const ttftAdded = new Histogram();
-      const ttftProvider = new Histogram();
-      const ttftTotal = new Histogram();
-      const dispatch = new Histogram();
-      const sinceProvider = new Histogram();
-      let mismatches = 0;
-      let seqGaps = 0;
-      let tokens = 0;
-      let deltaFrames = 0;
-      let firstDeltaAt = Number.POSITIVE_INFINITY;
-      let lastDeltaAt = 0;
-      for (const g of generations) {
-        const log = byPrompt.get(g.prompt);
-        tokens += log?.tokenTimes.length ?? 0;
-        deltaFrames += g.deltas.length;
-        for (const frame of g.frames) {
-          firstDeltaAt = Math.min(firstDeltaAt, frame.at);
-          lastDeltaAt = Math.max(lastDeltaAt, frame.at);
-        }
-        if (g.completedText === undefined) continue;
-        const ordered = [...g.deltas].sort((a, b) => a.seq - b.seq);
-        if (ordered.some((d, i) => i > 0 && d.seq !== (ordered[i - 1]?.seq ?? 0) + 1)) seqGaps++;
-        if (ordered.map((d) => d.text).join('') !== g.completedText) mismatches++;
-        const first = log?.tokenTimes[0];
-        if (!log || first === undefined || g.firstDeltaAt === undefined) continue;
-        if (g.phase === 'burst' || g.measured) {
-          ttftAdded.record(Math.max(0, g.firstDeltaAt - (first - offset)));
-          ttftProvider.record(first - log.receivedAt);
-          dispatch.record(log.receivedAt - offset - g.postedAt);
-          ttftTotal.record(g.firstDeltaAt - g.postedAt);
-        }
-        for (const frame of g.frames) {
-          const written = log.tokenTimes[frame.tokens - 1];
-          if (written === undefined) continue;
-          sinceProvider.record(Math.max(0, frame.at - (written - offset)));
-        }
-      }
-      const completed = generations.filter((g) => g.completedText !== undefined).length;
-      const windowS = (lastDeltaAt - firstDeltaAt) / 1000;
+    // Numbers, per client.
+    const results = runs.map((run) => {
+      const all = [...run.steady, ...run.burst];
+      const atLoad = cohortOf(run.steady, byPrompt, offset);
       return {
-        ttftAdded: ttftAdded.summary(),
-        ttftProvider: ttftProvider.summary(),
-        ttftTotal: ttftTotal.summary(),
-        dispatch: dispatch.summary(),
-        sinceToken: sinceProvider.summary(),
-        mismatches,
-        seqGaps,
-        tokens,
-        deltaFrames,
-        completed,
-        framesPerSec: windowS > 0 ? deltaFrames / windowS : 0,
+        run,
+        all,
+        total: cohortOf(all, byPrompt, offset),
+        atLoad,
+        starting: cohortOf(run.burst, byPrompt, offset),
+        cpuPer1000: atLoad.tokens > 0 ? (run.cpuMs / atLoad.tokens) * 1000 : NaN,
+        measuredCount: run.steady.filter((g) => g.measured && g.firstDeltaAt !== undefined).length,
       };
-    };
-    const all = [...steady, ...burst];
-    const total = cohort(all);
-    const atLoad = cohort(steady);
-    const starting = cohort(burst);
-    const cpuPer1000 = atLoad.tokens > 0 ? (cpuMs / atLoad.tokens) * 1000 : NaN;
-    const delta = deltaLatency.summary();
+    });
+    type Result = (typeof results)[number];
     const lat = (s: LatencySummary) => `${fmtMs(s.p50)} / ${fmtMs(s.p99)} / ${fmtMs(s.max)}`;
     const p50p99 = (s: LatencySummary) => `${fmtMs(s.p50)} / ${fmtMs(s.p99)}`;
-    const measuredCount = steady.filter((g) => g.measured && g.firstDeltaAt !== undefined).length;
-    const rows: VerdictRow[] = [
-      [
-        `Generations completed (of ${all.length}: ${STEADY_GENERATIONS} steady + ${USERS} burst, ${MAX_TOKENS} tokens each at ${TOKENS_PER_SECOND}/s)`,
-        fmtInt(total.completed),
-        `all ${all.length}`,
-        total.completed === all.length,
-      ],
-      [
+    /** One row: the same metric for every client, judged per client when it has a target. */
+    const row = (
+      name: string,
+      value: (result: Result) => string,
+      target = 'info',
+      pass?: (result: Result) => boolean,
+    ): SideBySideRow => [name, results.map(value), target, results.map((result) => pass?.(result))];
+    const allCount = results[0]?.all.length ?? 0;
+    const rows: SideBySideRow[] = [
+      row(
+        `Generations completed (of ${allCount}: ${STEADY_GENERATIONS} steady + ${USERS} burst, ${MAX_TOKENS} tokens each at ${TOKENS_PER_SECOND}/s)`,
+        (r) => fmtInt(r.total.completed),
+        `all ${allCount}`,
+        (r) => r.total.completed === r.all.length,
+      ),
+      row(
         'Completed text ≠ concatenated deltas (or seq gaps)',
-        `${total.mismatches} (${total.seqGaps})`,
+        (r) => `${r.total.mismatches} (${r.total.seqGaps})`,
         '0',
-        total.mismatches === 0 && total.seqGaps === 0,
-      ],
-      [
-        'Delta frames emitted, frames/s (steady phase, first → last delta received)',
-        fmtInt(atLoad.framesPerSec),
-        'info',
-        undefined,
-      ],
-      [
-        'Delta delivery latency p50 / p99 / max, ms (receive − envelope ts, ms resolution; both phases)',
-        lat(delta),
-        'info',
-        undefined,
-      ],
-      [
+        (r) => r.total.mismatches === 0 && r.total.seqGaps === 0,
+      ),
+      row('Delta frames emitted, frames/s (steady phase, first → last delta received)', (r) =>
+        fmtInt(r.atLoad.framesPerSec),
+      ),
+      row('Delta delivery latency p50 / p99 / max, ms (receive − envelope ts, ms resolution; both phases)', (r) =>
+        lat(r.run.deltaLatency),
+      ),
+      row(
         `Delta delivery latency incl. coalescing p50 / p99 / max, ms (receive − provider write of the frame's last token; AI_FLUSH_MS=${FLUSH_MS}; both phases)`,
-        lat(total.sinceToken),
+        (r) => lat(r.total.sinceToken),
         `p99 ≤ ${TARGET_DELTA_P99_MS} ms`,
-        total.sinceToken.p99 <= TARGET_DELTA_P99_MS,
-      ],
-      [
-        `TTFT added by our layer at 200 concurrent p50 / p99 / max, ms (first delta received − provider wrote first token; the ${fmtInt(measuredCount)} generations started while 200 ran)`,
-        lat(atLoad.ttftAdded),
+        (r) => r.total.sinceToken.p99 <= TARGET_DELTA_P99_MS,
+      ),
+      row(
+        `TTFT added by our layer at 200 concurrent p50 / p99 / max, ms (first delta received − provider wrote first token; the ${fmtInt(results[0]?.measuredCount ?? 0)} generations started while 200 ran)`,
+        (r) => lat(r.atLoad.ttftAdded),
         `p99 ≤ ${TARGET_TTFT_ADDED_P99_MS} ms`,
-        atLoad.ttftAdded.p99 <= TARGET_TTFT_ADDED_P99_MS,
-      ],
-      [
+        (r) => r.atLoad.ttftAdded.p99 <= TARGET_TTFT_ADDED_P99_MS,
+      ),
+      row(
         `Same, start burst p50 / p99 / max, ms (${USERS} generations started within ${BURST_SPREAD_MS / 1000} s on the idle, warm server; info)`,
-        lat(starting.ttftAdded),
-        'info',
-        undefined,
-      ],
-      [
+        (r) => lat(r.starting.ttftAdded),
+      ),
+      row(
         "TTFT provider's own p50 / p99, ms (provider got the request → wrote first token; at 200 concurrent; info)",
-        p50p99(atLoad.ttftProvider),
-        'info',
-        undefined,
-      ],
-      [
+        (r) => p50p99(r.atLoad.ttftProvider),
+      ),
+      row(
         'POST sent → provider got the request p50 / p99, ms (our dispatch: at 200 concurrent · start burst; info)',
-        `${p50p99(atLoad.dispatch)} · ${p50p99(starting.dispatch)}`,
-        'info',
-        undefined,
-      ],
-      [
+        (r) => `${p50p99(r.atLoad.dispatch)} · ${p50p99(r.starting.dispatch)}`,
+      ),
+      row(
         'TTFT end to end p50 / p99, ms (POST sent → first delta received: at 200 concurrent · start burst; info)',
-        `${p50p99(atLoad.ttftTotal)} · ${p50p99(starting.ttftTotal)}`,
-        'info',
-        undefined,
-      ],
-      [
-        `Server CPU per 1,000 tokens, ms (steady phase: ${fmtInt(cpuMs)} ms CPU / ${fmtInt(atLoad.tokens)} tokens)`,
-        cpuPer1000.toFixed(1),
-        'info',
-        undefined,
-      ],
+        (r) => `${p50p99(r.atLoad.ttftTotal)} · ${p50p99(r.starting.ttftTotal)}`,
+      ),
+      row(
+        'Server CPU per 1,000 tokens, ms (steady phase: server CPU / tokens the provider wrote)',
+        (r) => `${r.cpuPer1000.toFixed(1)} (${fmtInt(r.run.cpuMs)} ms / ${fmtInt(r.atLoad.tokens)})`,
+      ),
     ];
-    const { table, passed, judged } = verdictTable('ours (Fastify)', rows);
-    const runSeconds = (runEnd - runStart) / 1000;
-    const pctOfCore = (ms: number) => `${((ms / (runSeconds * 1000)) * 100).toFixed(0)} %`;
+    const { table, passed, judged } = sideBySideVerdictTable(
+      CLIENTS.map(({ label }) => label),
+      rows,
+    );
+    const pctOfCore = (ms: number, seconds: number) => `${((ms / (seconds * 1000)) * 100).toFixed(0)} %`;
+    const cpuSplit = results
+      .map(
+        ({ run }, i) =>
+          `${CLIENTS[i]?.label ?? ''}: steady phase ${run.runSeconds.toFixed(1)} s, server ${pctOfCore(run.cpuMs, run.runSeconds)}, ` +
+          `provider + clients ${pctOfCore(run.ownCpuMs, run.runSeconds)}, everything else ${pctOfCore(run.otherCpuMs, run.runSeconds)}`,
+      )
+      .join(' · ');
     const header =
       `## SSE benchmark — scenario ai\n\n` +
       `${new Date().toISOString()} · node ${process.version} · ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} · ` +
-      `server, fake provider (bench/fake-provider.ts, own process) and ${USERS} client streams on 127.0.0.1 · ` +
-      `${((nowMs() - startedAt) / 60_000).toFixed(1)} min · steady phase ${runSeconds.toFixed(1)} s · ` +
-      `CPU during it, % of a core: server ${pctOfCore(cpuMs)}, provider + clients ${pctOfCore(ownCpuMs)}, ` +
-      `everything else ${pctOfCore(otherCpuMs)} · waited ${(quiet.waitedMs / 1000).toFixed(0)} s for quiet` +
-      `${quiet.exhausted ? ' (budget exhausted)' : ''} · ` +
+      `one server per client (AI_CLIENT=direct, then ai-sdk; AI_PROVIDER=openai-compatible), the fake provider ` +
+      `(bench/fake-provider.ts, own process) and ${USERS} client streams on 127.0.0.1 · ` +
+      `${((nowMs() - startedAt) / 60_000).toFixed(1)} min · CPU, % of a core: ${cpuSplit} · ` +
+      `waited ${(quiet.waitedMs / 1000).toFixed(0)} s for quiet${quiet.exhausted ? ' (budget exhausted)' : ''} · ` +
       `background CPU before start ${background.toFixed(0)} % of a core`;
-    const notes =
-      `${passed} of ${judged} rows pass. ${fmtInt(total.deltaFrames)} delta frames, ${fmtInt(total.tokens)} tokens, ` +
-      `${rejected} POSTs refused, ${protocolErrors} ai.generation.failed events; provider clock offset ${offset.toFixed(2)} ms.`;
+    const notes = results
+      .map(
+        ({ run, total }, i) =>
+          `${CLIENTS[i]?.label ?? ''}: ${fmtInt(total.deltaFrames)} delta frames, ${fmtInt(total.tokens)} tokens, ` +
+          `${run.rejected} POSTs refused, ${run.protocolErrors} ai.generation.failed events.`,
+      )
+      .join(' ');
+    const distorted = results.filter(({ run }) => run.otherCpuMs / (run.runSeconds * 1000) > 0.25);
     const warning =
-      otherCpuMs / (runSeconds * 1000) > 0.25
-        ? `\n\n⚠ Other processes used ${pctOfCore(otherCpuMs)} of a core during the generations (2 cores shared ` +
-          'by the server, the provider and the clients): the latency and TTFT rows are distorted; re-run on an idle ' +
-          'machine before trusting a FAIL (or a PASS) there.'
+      distorted.length > 0
+        ? `\n\n⚠ Other processes used over 25 % of a core during the generations (2 cores shared by the server, ` +
+          'the provider and the clients): the latency and TTFT rows are distorted; re-run on an idle machine before ' +
+          'trusting a FAIL (or a PASS) there.'
         : '';
-    const text = `${header}\n\n${table}\n\n${notes}${warning}\n`;
+    const text =
+      `${header}\n\n${table}\n\n${passed} of ${judged} judged cells pass. ${notes} ` +
+      `Provider clock offset ${offset.toFixed(2)} ms.${warning}\n`;
     console.log(`\n${text}`);
     await mkdir(RESULTS_DIR, { recursive: true });
     await writeFile(join(RESULTS_DIR, 'ai-latest.md'), text);

@@ -5,7 +5,6 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
-import { signDevToken } from '../apps/backend/src/auth/dev-token.js';
 import { Histogram, type LatencySummary, nowMs } from './histogram.js';
 import { LoadPool } from './load-pool.js';
 import {
@@ -32,7 +31,7 @@ import {
   startOurServer,
   stopChild,
 } from './processes.js';
-import { Publisher } from './publisher.js';
+import { Publisher, publisherToken } from './publisher.js';
 import { verdictTable, type VerdictRow } from './report.js';
 
 /**
@@ -383,12 +382,7 @@ export async function runCluster(): Promise<void> {
     for (const label of ['A', 'B']) instances.push(await startInstance(label, { secret, prefix }, cleanups));
     const [a] = instances;
     if (!a) throw new Error('no instance A');
-    const token = await signDevToken(secret, {
-      userId: 'bench-publisher',
-      topics: ['broadcast'],
-      scope: 'events:publish',
-      expiresIn: 3600,
-    });
+    const token = await publisherToken(secret);
     const publisher = new Publisher(a.server.baseUrl, { path: PUBLISH_PATH, token });
     cleanups.push(async () => publisher.close());
     for (const instance of instances) {

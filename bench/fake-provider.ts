@@ -42,15 +42,29 @@ function send(reply: ProviderReply): void {
   process.send?.(reply);
 }
 
-function stream(body: { model?: string; max_tokens?: number; messages?: { content?: string }[] }, res: ServerResponse) {
+interface ChatRequest {
+  model?: string;
+  max_tokens?: number;
+  max_completion_tokens?: number;
+  messages?: { role?: string; content?: string | { type?: string; text?: string }[] }[];
+}
+
+/** The text of the first user message, as a string or as content parts (clients send either). */
+function promptOf(body: ChatRequest): string {
+  const content = body.messages?.find((message) => message.role === 'user')?.content;
+  if (typeof content === 'string') return content;
+  return (content ?? []).map((part) => part.text ?? '').join('');
+}
+
+function stream(body: ChatRequest, res: ServerResponse) {
   const log: ProviderRequestLog = {
-    prompt: body.messages?.[0]?.content ?? '',
+    prompt: promptOf(body),
     receivedAt: nowMs(),
     tokenTimes: [],
     completed: false,
   };
   logs.push(log);
-  const tokens = Math.max(1, body.max_tokens ?? 16);
+  const tokens = Math.max(1, body.max_completion_tokens ?? body.max_tokens ?? 16);
   const id = `chatcmpl-bench-${logs.length}`;
   const frame = (choices: unknown[], extra: Record<string, unknown> = {}) =>
     `data: ${JSON.stringify({ id, object: 'chat.completion.chunk', created: 1_700_000_000, model: body.model ?? 'x', choices, ...extra })}\n\n`;
@@ -86,7 +100,7 @@ const server = createServer((req, res) => {
       return;
     }
     try {
-      stream(JSON.parse(Buffer.concat(chunks).toString('utf8')) as Parameters<typeof stream>[0], res);
+      stream(JSON.parse(Buffer.concat(chunks).toString('utf8')) as ChatRequest, res);
     } catch {
       res.writeHead(400, { 'content-type': 'application/json' });
       res.end(JSON.stringify({ error: { message: 'bad body', type: 'invalid_request_error' } }));

@@ -1,5 +1,16 @@
 import { Agent, request } from 'node:http';
+import { signDevToken } from '../apps/backend/src/auth/dev-token.js';
 import { nowMs } from './histogram.js';
+
+/** The token every scenario's publisher uses on our server: `events:publish` on `broadcast`. */
+export function publisherToken(secret: string): Promise<string> {
+  return signDevToken(secret, {
+    userId: 'bench-publisher',
+    topics: ['broadcast'],
+    scope: 'events:publish',
+    expiresIn: 3600,
+  });
+}
 
 /** What a paced publishing run did. */
 export interface PublishReport {
@@ -24,7 +35,8 @@ export class Publisher {
 
   constructor(
     baseUrl: string,
-    private readonly target: { path: string; token: string },
+    /** `critical`: the events are critical (stored before they are visible: 201 once stored). */
+    private readonly target: { path: string; token: string; critical?: boolean },
   ) {
     this.url = new URL(baseUrl);
   }
@@ -35,6 +47,7 @@ export class Publisher {
       topic: 'broadcast',
       type: 'notification',
       payload: { title: `b${nowMs().toFixed(3)}`, level: 'info' },
+      ...(this.target.critical ? { critical: true } : {}),
     });
     return new Promise((resolve) => {
       const req = request(

@@ -42,16 +42,36 @@ export function verdictTable(
   valueHeader: string,
   rows: readonly VerdictRow[],
 ): { table: string; passed: number; judged: number } {
+  return sideBySideVerdictTable(
+    [valueHeader],
+    rows.map(([name, value, target, pass]) => [name, [value], target, [pass]]),
+  );
+}
+
+/** A row of {@link sideBySideVerdictTable}: one value and one verdict per measured column. */
+export type SideBySideRow = [name: string, values: string[], target: string, pass: (boolean | undefined)[]];
+
+/**
+ * A verdict table with several measured columns (the same load on each), a Result per column, and
+ * how many judged cells pass.
+ */
+export function sideBySideVerdictTable(
+  valueHeaders: readonly string[],
+  rows: readonly SideBySideRow[],
+): { table: string; passed: number; judged: number } {
+  const results = valueHeaders.length === 1 ? ['Result'] : valueHeaders.map((header) => `Result (${header})`);
   const table = [
-    `| Metric | ${valueHeader} | Target | Result |`,
-    '| --- | ---: | --- | --- |',
+    `| Metric | ${valueHeaders.join(' | ')} | Target | ${results.join(' | ')} |`,
+    `| --- | ${valueHeaders.map(() => '---:').join(' | ')} | --- | ${results.map(() => '---').join(' | ')} |`,
     ...rows.map(
-      ([name, value, target, pass]) =>
-        `| ${name} | ${value} | ${target} | ${pass === undefined ? 'info' : verdict(pass)} |`,
+      ([name, values, target, passes]) =>
+        `| ${name} | ${values.join(' | ')} | ${target} | ${passes
+          .map((pass) => (pass === undefined ? 'info' : verdict(pass)))
+          .join(' | ')} |`,
     ),
   ].join('\n');
-  const judged = rows.filter((row) => row[3] !== undefined);
-  return { table, passed: judged.filter((row) => row[3] === true).length, judged: judged.length };
+  const judged = rows.flatMap((row) => row[3]).filter((pass) => pass !== undefined);
+  return { table, passed: judged.filter((pass) => pass).length, judged: judged.length };
 }
 
 /** The acceptance table: both servers side by side, the ratio and the issue's target per row. */

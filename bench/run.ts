@@ -4,7 +4,6 @@ import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
-import { signDevToken } from '../apps/backend/src/auth/dev-token.js';
 import { runAiScenario } from './ai-scenario.js';
 import { nowMs } from './histogram.js';
 import { LoadPool } from './load-pool.js';
@@ -29,6 +28,7 @@ import {
   toResult,
 } from './phases.js';
 import { runCluster } from './cluster-scenario.js';
+import { runCriticalScenario } from './critical-scenario.js';
 import {
   type Cleanups,
   OUR_ENTRY,
@@ -37,7 +37,7 @@ import {
   runCleanups,
   startBenchServer,
 } from './processes.js';
-import { Publisher } from './publisher.js';
+import { Publisher, publisherToken } from './publisher.js';
 import { detailTables, fanoutThroughput, mainTable, noiseWarning, type ServerResult } from './report.js';
 
 /**
@@ -98,7 +98,7 @@ const SERVERS: ServerSpec[] = [
   },
 ];
 
-function parseOptions(): Plan | 'ai' | 'cluster' {
+function parseOptions(): Plan | 'ai' | 'cluster' | { critical: { quick: boolean } } {
   const { values } = parseArgs({
     options: {
       scenario: { type: 'string', default: 'core' },
@@ -108,7 +108,10 @@ function parseOptions(): Plan | 'ai' | 'cluster' {
   });
   if (values.scenario === 'ai') return 'ai';
   if (values.scenario === 'cluster') return 'cluster';
-  if (values.scenario !== 'core') throw new Error(`unknown --scenario=${values.scenario} ("core", "ai" or "cluster")`);
+  if (values.scenario === 'critical') return { critical: { quick: values.quick } };
+  if (values.scenario !== 'core') {
+    throw new Error(`unknown --scenario=${values.scenario} ("core", "ai", "cluster" or "critical")`);
+  }
   const plan = { ...(values.quick ? QUICK : CORE) };
   if (values.connections !== undefined) {
     const connections = Number(values.connections);
@@ -138,12 +141,7 @@ async function prepare(spec: ServerSpec, plan: Plan, cleanups: Cleanups): Promis
     maxStreams: plan.connections,
   });
   cleanups.push(() => pool.stop());
-  const token = await signDevToken(secret, {
-    userId: 'bench-publisher',
-    topics: ['broadcast'],
-    scope: 'events:publish',
-    expiresIn: 3600,
-  });
+  const token = await publisherToken(secret);
   const publisher = new Publisher(server.baseUrl, { path: spec.publishPath, token });
   cleanups.push(async () => publisher.close());
   return { spec, server, pool, publisher, plan };
@@ -201,6 +199,7 @@ async function main(): Promise<void> {
     await runAiScenario();
     return;
   }
+  if ('critical' in plan) return runCriticalScenario(plan.critical);
   const startedAt = nowMs();
   log(`scenario ${plan.name}: ${plan.connections} streams; node ${process.version}; ${cpus().length} CPUs`);
   const busyBefore = readMachineBusyMs();

@@ -19,6 +19,7 @@ import type { EventBus } from './bus/event-bus.js';
 import type { Config } from './config.js';
 import { idFloorAt } from './events/event-id.js';
 import { EventPublisher } from './events/event-publisher.js';
+import { repairPendingEvents, startPendingRepair } from './events/pending-event-repair.js';
 import { registerPublishRoute } from './events/publish-route.js';
 import { registerApiDocs } from './http/api-docs.js';
 import { createIdempotencyStore } from './idempotency/create-idempotency-store.js';
@@ -63,6 +64,9 @@ declare module 'fastify' {
   }
 }
 
+/** How often each instance looks for critical events left pending (see pending-event-repair.ts). */
+const PENDING_REPAIR_INTERVAL_MS = 30_000;
+
 const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../../frontend/dist', import.meta.url));
 
 /**
@@ -85,8 +89,9 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
   const store =
     dependencies.store ??
     createEventStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger, breaker });
-  // The bus reports live gaps (streams that must resume) to the connection manager, made below.
+  // The bus reports live gaps (streams that must resume) and outages to the connection manager, made below.
   let onLiveGap = (_topic: string): void => undefined;
+  let onIsland = (_since: number): void => undefined;
   const bus =
     dependencies.bus ??
     createEventBus({
@@ -101,6 +106,7 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
       probe: { intervalMs: config.busProbeIntervalMs, timeoutMs: config.busProbeTimeoutMs, id: instanceId },
       onLiveGap: (topic) => onLiveGap(topic),
       onLocalPublish: () => metrics.busLocalPublishes.inc(),
+      onIsland: (since) => onIsland(since),
     });
   // Tickets must work on whichever instance the browser's EventSource lands on.
   const tickets =
@@ -156,7 +162,15 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
     metrics.busLiveGaps.inc();
     connections.resyncTopic(topic);
   };
+  onIsland = (since) => connections.tellIsland(since);
   const publisher = new EventPublisher({ bus, store, metrics, logger: app.log });
+  // Critical events a previous process left pending get their fate first, so that the job recovery
+  // below sees every outcome that went out; then the pass runs on a timer.
+  const repair = { bus, store, hotLogMaxEvents: config.hotLogMaxEvents, logger: app.log };
+  await repairPendingEvents(repair, 0).catch((error: unknown) =>
+    app.log.warn({ err: error }, 'pending critical event repair failed; it runs again later'),
+  );
+  const pendingRepair = startPendingRepair({ ...repair, intervalMs: PENDING_REPAIR_INTERVAL_MS });
   const authenticator = new Authenticator(
     createJwtVerifier({
       jwt: config.jwt,
@@ -239,6 +253,7 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
     await provider.close?.();
     connections.stop();
     retention.stop();
+    pendingRepair.stop();
     try {
       await store.recordHeadId(await bus.headId());
     } catch (error) {

@@ -1,5 +1,16 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
+import { PROVIDER_KINDS, type ProviderKind } from './ai/ai-provider.js';
+
+/** Providers that need AI_API_KEY (local OpenAI-compatible servers usually need none). */
+const KEYED_PROVIDERS: ReadonlySet<ProviderKind | undefined> = new Set([
+  'openai',
+  'azure-openai',
+  'anthropic',
+  'google',
+]);
+/** Default AI_AZURE_API_VERSION: a dated version that current models (o-series, GPT-5) accept. */
+const AZURE_API_VERSION = '2025-04-01-preview';
 
 const DEV_JWT_SECRET = 'infinitescribe-dev-secret-change-me-0123456789';
 
@@ -104,11 +115,19 @@ const schema = z
     SHUTDOWN_TIMEOUT_MS: int(100, 60_000).default(10_000),
     SHUTDOWN_DRAIN_MS: int(0, 60_000).default(2_000),
     STATIC_DIR: optionalString,
+    AI_PROVIDER: z.enum(PROVIDER_KINDS).optional(),
+    AI_CLIENT: z.enum(['direct', 'ai-sdk']).optional(),
     AI_BASE_URL: optionalString.refine((url) => url === undefined || /^https?:\/\/[^/]/.test(url), {
       message: 'AI_BASE_URL must be an http(s) URL, e.g. http://localhost:11434/v1',
     }),
     AI_API_KEY: optionalString,
     AI_MODEL: optionalString,
+    AI_MODELS: optionalString,
+    AI_MAX_TOKENS_PARAM: z.enum(['max_tokens', 'max_completion_tokens']).optional(),
+    AI_AZURE_API_VERSION: z
+      .string()
+      .regex(/^(v1|\d{4}-\d{2}-\d{2}(-preview)?)$/, 'a dated API version (2025-04-01-preview, 2024-10-21) or v1')
+      .default(AZURE_API_VERSION),
     AI_CONNECT_TIMEOUT_MS: int(100, 600_000).default(10_000),
     AI_IDLE_TIMEOUT_MS: int(100, 600_000).default(30_000),
     AI_TOTAL_TIMEOUT_MS: int(1_000, 3_600_000).default(300_000),
@@ -169,11 +188,64 @@ const schema = z
       when: () => true,
     },
   )
-  .refine((env) => !((env.AI_BASE_URL ?? env.AI_API_KEY) !== undefined && env.AI_MODEL === undefined), {
-    message: 'required when AI_BASE_URL or AI_API_KEY is set (e.g. gpt-4o-mini, llama3.1)',
+  // AI: every combination that cannot work is named at start, not at the first generation.
+  .refine((env) => (aiProviderOf(env) ?? 'offline') === 'offline' || env.AI_MODEL !== undefined, {
+    message: 'required with AI_PROVIDER, AI_BASE_URL or AI_API_KEY (e.g. gpt-5-mini, claude-sonnet-4-5, llama3.1)',
     path: ['AI_MODEL'],
     when: () => true,
+  })
+  .refine((env) => !KEYED_PROVIDERS.has(aiProviderOf(env)) || env.AI_API_KEY !== undefined, {
+    message: 'required with AI_PROVIDER=openai, azure-openai, anthropic or google',
+    path: ['AI_API_KEY'],
+    when: () => true,
+  })
+  .refine((env) => aiProviderOf(env) !== 'azure-openai' || env.AI_BASE_URL !== undefined, {
+    message: 'required with AI_PROVIDER=azure-openai: the resource endpoint, https://<resource>.openai.azure.com',
+    path: ['AI_BASE_URL'],
+    when: () => true,
+  })
+  .refine((env) => aiClientOf(env) !== undefined, {
+    message:
+      'anthropic and google go through the AI SDK only (AI_CLIENT=ai-sdk), azure-openai through the direct client only',
+    path: ['AI_CLIENT'],
+    when: () => true,
   });
+
+interface AIEnv {
+  AI_PROVIDER?: unknown;
+  AI_CLIENT?: unknown;
+  AI_BASE_URL?: unknown;
+  AI_API_KEY?: unknown;
+}
+
+/** AI_PROVIDER as it applies: unset, OpenAI-compatible when AI_BASE_URL or AI_API_KEY is set, else offline. */
+function aiProviderOf(env: AIEnv): ProviderKind | undefined {
+  if (env.AI_PROVIDER === undefined)
+    return (env.AI_BASE_URL ?? env.AI_API_KEY) !== undefined ? 'openai-compatible' : 'offline';
+  return PROVIDER_KINDS.find((kind) => kind === env.AI_PROVIDER);
+}
+
+/**
+ * AI_CLIENT as it applies, undefined for a combination that does not exist: the direct client by
+ * default for Chat Completions (OpenAI-compatible, Azure), the AI SDK for the others.
+ */
+function aiClientOf(env: AIEnv): 'direct' | 'ai-sdk' | undefined {
+  const provider = aiProviderOf(env);
+  const client =
+    env.AI_CLIENT ?? (provider === 'openai' || provider === 'anthropic' || provider === 'google' ? 'ai-sdk' : 'direct');
+  if (client === 'direct' && (provider === 'anthropic' || provider === 'google')) return undefined;
+  if (client === 'ai-sdk' && provider === 'azure-openai') return undefined;
+  return client === 'direct' || client === 'ai-sdk' ? client : undefined;
+}
+
+/**
+ * AI_MAX_TOKENS_PARAM as it applies: OpenAI (AI_BASE_URL unset or api.openai.com) and Azure serve
+ * current models, which want `max_completion_tokens`; other servers know `max_tokens`.
+ */
+function maxTokensParamOf(provider: ProviderKind, baseUrl: string | undefined): 'max_tokens' | 'max_completion_tokens' {
+  const openAI = baseUrl === undefined || (URL.canParse(baseUrl) && new URL(baseUrl).hostname === 'api.openai.com');
+  return provider === 'azure-openai' || openAI ? 'max_completion_tokens' : 'max_tokens';
+}
 
 /** How access tokens are verified: a shared HS256 secret or a remote JWKS. */
 export type JwtConfig = { kind: 'secret'; secret: string; isDevSecret: boolean } | { kind: 'jwks'; url: string };
@@ -240,10 +312,20 @@ export interface Config {
   /** After streams are closed, in-flight requests get this long before sockets are cut. */
   shutdownDrainMs: number;
   staticDir: string | undefined;
-  /** OpenAI-compatible endpoint (…/v1); unset with no key: the offline demo provider. */
+  /** Which service generations come from (AI_PROVIDER, or what AI_BASE_URL / AI_API_KEY imply). */
+  aiProvider: ProviderKind;
+  /** Our direct Chat Completions client, or the AI SDK's `streamText`. */
+  aiClient: 'direct' | 'ai-sdk';
+  /** The service's endpoint (…/v1; Azure: the resource endpoint); unset: the service's own. */
   aiBaseUrl: string | undefined;
   aiApiKey: string | undefined;
   aiModel: string | undefined;
+  /** Further models a request may name (AI_MODELS), besides `aiModel`. */
+  aiModels: string[];
+  /** The direct client's name for the reply's token bound. */
+  aiMaxTokensParam: 'max_tokens' | 'max_completion_tokens';
+  /** Azure OpenAI: a dated `api-version` (deployment URLs) or `v1`. */
+  aiAzureApiVersion: string;
   /** Provider request: until response headers, between chunks, and in all (also caps any generation). */
   aiConnectTimeoutMs: number;
   aiIdleTimeoutMs: number;
@@ -363,9 +445,18 @@ export function parseConfig(env: Record<string, string | undefined>): Readonly<C
     shutdownTimeoutMs: value.SHUTDOWN_TIMEOUT_MS,
     shutdownDrainMs: value.SHUTDOWN_DRAIN_MS,
     staticDir: value.STATIC_DIR,
+    aiProvider: aiProviderOf(value) ?? 'offline',
+    aiClient: aiClientOf(value) ?? 'direct',
     aiBaseUrl: value.AI_BASE_URL,
     aiApiKey: value.AI_API_KEY,
     aiModel: value.AI_MODEL,
+    aiModels: (value.AI_MODELS ?? '')
+      .split(',')
+      .map((model) => model.trim())
+      .filter((model) => model.length > 0),
+    aiMaxTokensParam:
+      value.AI_MAX_TOKENS_PARAM ?? maxTokensParamOf(aiProviderOf(value) ?? 'offline', value.AI_BASE_URL),
+    aiAzureApiVersion: value.AI_AZURE_API_VERSION,
     aiConnectTimeoutMs: value.AI_CONNECT_TIMEOUT_MS,
     aiIdleTimeoutMs: value.AI_IDLE_TIMEOUT_MS,
     aiTotalTimeoutMs: value.AI_TOTAL_TIMEOUT_MS,

@@ -66,7 +66,8 @@ async function untilOutcome(stream: StreamReader, id: string, timeoutMs = 20_000
 async function offlineText(prompt: string, maxTokens: number): Promise<string> {
   let text = '';
   const provider = new OfflineProvider({ tokensPerSecond: 1_000_000, seed: 1 });
-  for await (const chunk of provider.stream({ prompt, maxTokens, signal: new AbortController().signal })) {
+  const messages = [{ role: 'user' as const, content: prompt }];
+  for await (const chunk of provider.stream({ messages, maxTokens, signal: new AbortController().signal })) {
     if (chunk.type === 'delta') text += chunk.text;
   }
   return text;
@@ -279,11 +280,68 @@ describe('AI generations over HTTP + SSE (offline provider)', () => {
     expect(badJson.status).toBe(400);
   });
 
+  it('takes a conversation: the offline provider continues its last user message', async () => {
+    server = await startTestApp(env);
+    const token = await server.token('u1');
+    const id = await startGeneration(server, token, {
+      system: 'You write like Jane Austen.',
+      messages: [
+        { role: 'user', content: 'Begin a novel.' },
+        { role: 'assistant', content: 'Chapter one.' },
+        { role: 'user', content: 'It is a truth universally' },
+      ],
+      temperature: 0.7,
+      model: 'offline-markov-2',
+      maxTokens: 30,
+    });
+    const done = await waitForStatus(server, token, id, 'completed');
+    expect(done['text']).toBe(await offlineText('It is a truth universally', 30));
+  });
+
+  it('names every problem of a bad generation request in one 400', async () => {
+    server = await startTestApp(env);
+    const token = await server.token('u1');
+    const bad = await api(server, token, 'POST /api/ai/generations', {
+      prompt: 'x',
+      messages: [{ role: 'robot', content: ' ' }],
+      temperature: 3,
+      model: 'gpt-9',
+      maxTokens: 0,
+    });
+    expect(bad.status).toBe(400);
+    const { code, message } = bad.body['error'] as { code: string; message: string };
+    expect(code).toBe('invalid_request');
+    for (const problem of [
+      'send either prompt or messages',
+      'at messages[0].role',
+      'content must not be blank',
+      'at temperature',
+      'at maxTokens',
+      'model must be one of offline-markov-2',
+      'at least one user message',
+    ]) {
+      expect(message).toContain(problem);
+    }
+    const tooLong = await api(server, token, 'POST /api/ai/generations', {
+      system: 'x'.repeat(40_000),
+      messages: [{ role: 'user', content: 'y'.repeat(30_000) }],
+    });
+    expect(tooLong.status).toBe(400);
+    expect((tooLong.body['error'] as { message: string }).message).toContain('over 64000 characters');
+    const tooMany = Array.from({ length: 201 }, () => ({ role: 'user', content: 'hi' }));
+    const refused = await api(server, token, 'POST /api/ai/generations', { messages: tooMany });
+    expect(refused.status).toBe(400);
+    expect((refused.body['error'] as { message: string }).message).toContain('at messages');
+    // The original form still works.
+    await startGeneration(server, token, { prompt: 'still fine', maxTokens: 3 });
+  });
+
   it('says it is the offline demo provider', async () => {
     server = await startTestApp(env);
     const response = await api(server, await server.token('u1'), 'GET /api/ai/provider');
     expect(response.status).toBe(200);
     expect(response.body['kind']).toBe('offline');
     expect(response.body['label']).toMatch(/offline demo provider/i);
+    expect(response.body['models']).toEqual(['offline-markov-2']);
   });
 });

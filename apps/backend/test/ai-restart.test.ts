@@ -1,16 +1,38 @@
 import { afterEach, describe, expect, it } from 'vitest';
+import { CONTINUE_INSTRUCTION } from '../src/ai/ai-provider.js';
+import { FAKE_REPLY, FakeOpenAIServer } from '../src/ai/fake-openai-server.js';
 import { instanceTagOf, newGenerationId } from '../src/jobs/job-id.js';
 import { RESTART_ERROR } from '../src/ai/generation-service.js';
 import type { EventRecord } from '../src/events/event-record.js';
 import { GENERATION_JOURNAL_TOPIC } from '../src/jobs/journal-events.js';
+import { callAs, pollUntil } from './helpers/api-call.js';
 import { restartFixture } from './helpers/restart-fixture.js';
 import type { TestApp } from './helpers/test-app.js';
 
-async function getGeneration(server: TestApp, token: string, id: string): Promise<Record<string, unknown>> {
-  const response = await fetch(`${server.url}/api/ai/generations/${id}`, {
-    headers: { authorization: `Bearer ${token}` },
-  });
-  return (await response.json()) as Record<string, unknown>;
+/** `GET /api/ai/generations/:id` as `userId`. */
+async function viewOf(server: TestApp, id: string, userId = 'u1'): Promise<Record<string, unknown>> {
+  return (await callAs(server.url, userId, `GET /api/ai/generations/${id}`)).body;
+}
+
+/** Starts a generation as u1; resolves with its id. */
+async function startGeneration(server: TestApp, body: Record<string, unknown>): Promise<string> {
+  const response = await callAs(server.url, 'u1', 'POST /api/ai/generations', body);
+  expect(response.status, JSON.stringify(response.body)).toBe(202);
+  return response.body['generationId'] as string;
+}
+
+/** The text of a running generation, once it has some. */
+async function firstText(server: TestApp, id: string): Promise<string> {
+  let text = '';
+  await pollUntil(async () => (text = String((await viewOf(server, id))['text'])) !== '', 'the first text');
+  return text;
+}
+
+/** The generation once it is no longer running. */
+async function finished(server: TestApp, id: string): Promise<Record<string, unknown>> {
+  let view: Record<string, unknown> = {};
+  await pollUntil(async () => (view = await viewOf(server, id))['status'] !== 'running', 'the generation to end');
+  return view;
 }
 
 const outcomesIn = (events: EventRecord[], id: string) =>
@@ -29,31 +51,13 @@ describe('AI generations across a restart (PGlite on disk)', () => {
   it('a clean shutdown hands running generations over; the next process completes them', async () => {
     const dir = await fixture.dataDir('ai-restart-');
     const first = await start(dir, { AI_OFFLINE_TOKENS_PER_SECOND: '5' });
-    const token = await first.token('u1');
-    const response = await fetch(`${first.url}/api/ai/generations`, {
-      method: 'POST',
-      headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-      body: JSON.stringify({ prompt: 'A long story, slowly', maxTokens: 30 }),
-    });
-    const { generationId: id } = (await response.json()) as { generationId: string };
-    const deadline = Date.now() + 10_000;
-    let before = '';
-    while (before === '') {
-      if (Date.now() > deadline) throw new Error('no text yet');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      before = String((await getGeneration(first, token, id))['text']);
-    }
+    const id = await startGeneration(first, { prompt: 'A long story, slowly', maxTokens: 30 });
+    const before = await firstText(first, id);
     await fixture.stop(first);
 
     // Another process on the same data: it finds the checkpoint and goes on from there.
     const second = await start(dir, { AI_OFFLINE_TOKENS_PER_SECOND: '500' });
-    const secondToken = await second.token('u1');
-    let view = await getGeneration(second, secondToken, id);
-    while (view['status'] === 'running') {
-      if (Date.now() > deadline + 10_000) throw new Error('not completed after the restart');
-      await new Promise((resolve) => setTimeout(resolve, 50));
-      view = await getGeneration(second, secondToken, id);
-    }
+    const view = await finished(second, id);
     expect(view['status']).toBe('completed');
     const text = String(view['text']);
     expect(text.startsWith(before)).toBe(true);
@@ -69,19 +73,85 @@ describe('AI generations across a restart (PGlite on disk)', () => {
     expect(metrics).toMatch(/ai_generations_total\{outcome="continued"\} 1/);
   });
 
+  it('a conversation is handed over with its messages: the next process asks for the rest of the same reply', async () => {
+    const fake = await FakeOpenAIServer.start({ chunkDelayMs: 150 });
+    try {
+      const dir = await fixture.dataDir('ai-restart-chat-');
+      const env = { AI_BASE_URL: fake.baseUrl, AI_MODEL: 'fake-model', AI_MODELS: 'fake-model-large' };
+      const first = await start(dir, env);
+      const conversation = [
+        { role: 'user', content: 'Draft a title' },
+        { role: 'assistant', content: 'The Harbour' },
+        { role: 'user', content: 'Now the opening line' },
+      ];
+      const id = await startGeneration(first, {
+        system: 'You are a careful editor.',
+        messages: conversation,
+        temperature: 0.5,
+        model: 'fake-model-large',
+        maxTokens: 100,
+      });
+      const before = await firstText(first, id);
+      await fixture.stop(first);
+
+      fake.chunkDelayMs = 1;
+      const second = await start(dir, env);
+      expect(await finished(second, id)).toMatchObject({ status: 'completed', text: `${before}${FAKE_REPLY}` });
+      const continued = fake.requests.at(-1)?.body as Record<string, unknown>;
+      expect(continued).toMatchObject({
+        model: 'fake-model-large',
+        temperature: 0.5,
+        messages: [
+          { role: 'system', content: 'You are a careful editor.' },
+          ...conversation,
+          { role: 'assistant', content: before },
+          { role: 'user', content: CONTINUE_INSTRUCTION },
+        ],
+      });
+      // What is left of the request's token bound.
+      expect(continued['max_tokens']).toBeLessThan(100);
+    } finally {
+      await fake.close();
+    }
+  });
+
+  it('continues a generation journalled by the previous version (a prompt, not messages)', async () => {
+    const dir = await fixture.dataDir('ai-restart-legacy-');
+    const startedAt = Date.now() - 2_000;
+    const id = newGenerationId(instanceTagOf('previous-version'), startedAt);
+    await fixture.leaveBehind(dir, startedAt, [
+      [
+        GENERATION_JOURNAL_TOPIC,
+        'journal.started',
+        { jobId: id, userId: 'u1', request: { prompt: 'x', maxTokens: 20 } },
+      ],
+      ['user:u1', 'ai.generation.started', { generationId: id }],
+      ['user:u1', 'ai.generation.snapshot', { generationId: id, seq: 0, text: ' It' }],
+      [
+        GENERATION_JOURNAL_TOPIC,
+        'journal.checkpoint',
+        { jobId: id, userId: 'u1', state: { seq: 0, text: ' It', tokens: 1 } },
+      ],
+    ]);
+    const server = await start(dir, { AI_OFFLINE_TOKENS_PER_SECOND: '500' });
+    const view = await finished(server, id);
+    expect(view['status']).toBe('completed');
+    expect(String(view['text']).startsWith(' It ')).toBe(true);
+  });
+
   it('after a crash, the next process marks the generations left running as failed', async () => {
     const dir = await fixture.dataDir('ai-crash-');
     // What a process that died mid-generation leaves in the store: journal + started, no outcome.
     const startedAt = Date.now() - 5_000;
     const crashed = newGenerationId(instanceTagOf('crashed-process'), startedAt);
-    const finished = newGenerationId(instanceTagOf('crashed-process'), startedAt);
+    const finishedId = newGenerationId(instanceTagOf('crashed-process'), startedAt);
     const request = { prompt: 'x', maxTokens: 10 };
     await fixture.leaveBehind(dir, startedAt, [
       [GENERATION_JOURNAL_TOPIC, 'journal.started', { jobId: crashed, userId: 'u1', request }],
       ['user:u1', 'ai.generation.started', { generationId: crashed }],
-      [GENERATION_JOURNAL_TOPIC, 'journal.started', { jobId: finished, userId: 'u2', request }],
-      ['user:u2', 'ai.generation.started', { generationId: finished }],
-      ['user:u2', 'ai.generation.completed', { generationId: finished, text: ' done.' }],
+      [GENERATION_JOURNAL_TOPIC, 'journal.started', { jobId: finishedId, userId: 'u2', request }],
+      ['user:u2', 'ai.generation.started', { generationId: finishedId }],
+      ['user:u2', 'ai.generation.completed', { generationId: finishedId, text: ' done.' }],
     ]);
 
     const server = await start(dir);
@@ -89,15 +159,15 @@ describe('AI generations across a restart (PGlite on disk)', () => {
     expect(outcomesIn(stored, crashed).map((event) => event.payload)).toEqual([
       { generationId: crashed, error: RESTART_ERROR, text: '' },
     ]);
-    expect(outcomesIn(stored, finished).map((event) => event.type)).toEqual(['ai.generation.completed']);
-    expect(await getGeneration(server, await server.token('u1'), crashed)).toEqual({
+    expect(outcomesIn(stored, finishedId).map((event) => event.type)).toEqual(['ai.generation.completed']);
+    expect(await viewOf(server, crashed)).toEqual({
       generationId: crashed,
       status: 'failed',
       text: '',
       error: RESTART_ERROR,
     });
-    expect(await getGeneration(server, await server.token('u2'), finished)).toEqual({
-      generationId: finished,
+    expect(await viewOf(server, finishedId, 'u2')).toEqual({
+      generationId: finishedId,
       status: 'completed',
       text: ' done.',
     });

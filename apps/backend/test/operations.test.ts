@@ -1,6 +1,7 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { ConfigError, parseConfig } from '../src/config.js';
+import { parseConfig } from '../src/config.js';
 import { ofType, openStream, published, type StreamReader } from './helpers/sse-reader.js';
+import { configProblems as problemsOf } from './helpers/config-problems.js';
 import { expectJsonError } from './helpers/http-assertions.js';
 import { startTestApp, type TestApp } from './helpers/test-app.js';
 
@@ -225,16 +226,6 @@ describe('operations endpoints (METRICS_TOKEN and CORS_ORIGINS)', () => {
 
 describe('parseConfig', () => {
   const SECRET = 'x'.repeat(32);
-
-  function problemsOf(env: Record<string, string>): string[] {
-    try {
-      parseConfig(env);
-    } catch (error) {
-      expect(error).toBeInstanceOf(ConfigError);
-      return (error as ConfigError).problems;
-    }
-    throw new Error('parseConfig accepted a bad configuration');
-  }
 
   it('reports every bad variable at once', () => {
     const problems = problemsOf({ PORT: 'abc', HEARTBEAT_MS: '-1', JWT_SECRET: 'short' });

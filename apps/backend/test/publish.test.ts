@@ -147,6 +147,51 @@ describe('POST /api/events', () => {
     await expectJsonError(await publishRaw(server, body, publisher), 400, 'invalid_event');
   });
 
+  it.each([
+    ['a payload nested 20,000 deep', `{"taskId":"t","result":${'['.repeat(20_000)}${']'.repeat(20_000)}}`],
+    ['a payload nested past the limit of 64', `{"taskId":"t","result":${'{"a":'.repeat(64)}1${'}'.repeat(64)}}`],
+    ['a number JSON cannot represent (1e400)', '{"taskId":"t","result":{"huge":1e400}}'],
+    ['a negative one (-1e400)', '{"taskId":"t","result":[-1e400]}'],
+  ])('refuses %s with 400 invalid_event, publishing nothing', async (_name, payload) => {
+    const stream = await openStream(server.url, { token: await server.token('depth') });
+    try {
+      const body = `{"topic":"user:depth","type":"task.completed","payload":${payload}}`;
+      const error = await expectJsonError(await publishRaw(server, body, publisher), 400, 'invalid_event');
+      expect(error.error.message).toMatch(/deeper than 64|JSON cannot represent/);
+      const fine = await server.publish({ topic: 'user:depth' });
+      await stream.waitFor((events) => published(events).some((event) => event.id === fine.id));
+      expect(published(stream.events).map((event) => event.id)).toEqual([fine.id]);
+    } finally {
+      stream.close();
+    }
+  });
+
+  it('carries lone surrogates and deep-but-allowed payloads unchanged, live and from the store', async () => {
+    const payload = {
+      taskId: 't',
+      result: { lone: '\ud800 \udfff', deep: JSON.parse(`${'['.repeat(60)}${']'.repeat(60)}`) },
+    };
+    const stream = await openStream(server.url, { token: await server.token('odd') });
+    try {
+      // task.completed is server-emitted (403 forbidden_type over HTTP): published in-process, as
+      // the task runner does, through the same event path.
+      const record = await server.app.realtime.publisher.publish({
+        topic: 'user:odd',
+        type: 'task.completed',
+        payload,
+        critical: true,
+      });
+      const id = String(record.id);
+      await stream.waitFor((events) => published(events).some((event) => event.id === id));
+      const [live] = published(stream.events);
+      expect((JSON.parse(live?.data ?? '{}') as { payload: unknown }).payload).toEqual(payload);
+      const [stored] = await server.app.realtime.store.readAfter({ topics: ['user:odd'], after: 0, limit: 1 });
+      expect(stored?.payload).toEqual(payload);
+    } finally {
+      stream.close();
+    }
+  });
+
   it('refuses a publish without a token (401) and without the events:publish scope (403)', async () => {
     const event = { topic: 'user:u1', type: 'notification', payload: NOTIFICATION };
     await expectJsonError(await publishRaw(server, event), 401, 'unauthorized');

@@ -111,6 +111,11 @@ describe.skipIf(!available)('PostgreSQL stopped and started again (own server, r
       await client.end();
     }
     await stream.waitFor((events) => acknowledged.every((id) => published(events).some((event) => event.id === id)));
+    // And nothing answered 503 reached anyone: critical events are stored before they are visible.
+    const titles = published(stream.events).map(
+      (event) => (JSON.parse(event.data) as { payload: { title: string } }).payload.title,
+    );
+    expect(titles.filter((title) => title.startsWith('down'))).toEqual([]);
     stream.close();
   }, 90_000);
 });

@@ -165,4 +165,36 @@ describe.skipIf(!available)('Redis stopped and restarted under two real instance
     onB.close();
     console.info(`live delivery back ${liveAfterMs} ms after Redis restarted`);
   }, 90_000);
+
+  it('tells each stream and poll on an instance that lost Redis, before the first event it publishes alone', async () => {
+    const [a] = instances;
+    if (!a) throw new Error('instances missing');
+    await waitUntil(async () => (await readyz(a.url)).body.status === 'ok', 'A ready');
+    const stream = await openStream(a.url, { token: await token('rr') });
+    const before = await accepted(a.url, 'before the outage');
+    await stream.waitFor((events) => published(events).some((event) => event.id === before));
+
+    await redis.stop();
+    await waitUntil(async () => (await readyz(a.url)).body.status === 'degraded', 'A degraded');
+    const alone = await accepted(a.url, 'published on A alone');
+    await stream.waitFor((events) => published(events).some((event) => event.id === alone));
+    // Its id may pass over events of the other instance that this stream will never get: told first.
+    const resetAt = stream.events.findIndex((event) => event.event === 'stream.reset');
+    expect(resetAt).toBeGreaterThan(-1);
+    expect(resetAt).toBeLessThan(stream.events.findIndex((event) => event.id === alone));
+    const [reset] = ofType<{ reason: string; since: string }>(stream.events, 'stream.reset');
+    expect(reset?.reason).toBe('gap');
+    expect(BigInt(reset?.since ?? 0)).toBeGreaterThanOrEqual(BigInt(before));
+    // A poller is told in the same answer that carries the event.
+    const poll = await fetch(`${a.url}/api/sse/poll?after=${before}&timeoutMs=0`, {
+      headers: { authorization: `Bearer ${await token('rr')}` },
+    });
+    const answer = (await poll.json()) as { events: { id: string }[]; reset?: { reason: string } };
+    expect(answer.events.map((event) => event.id)).toEqual([alone]);
+    expect(answer.reset).toMatchObject({ reason: 'gap' });
+    stream.close();
+
+    await redis.start();
+    await waitUntil(async () => (await readyz(a.url)).body.status === 'ok', 'A ready again');
+  }, 60_000);
 });

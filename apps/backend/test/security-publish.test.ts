@@ -187,7 +187,7 @@ describe('security: jobs hear cancels only from the server', () => {
     const a = generations('a');
     const b = generations('b');
     await Promise.all([a.start(), b.start()]);
-    const forged = await a.create('g1', { prompt: 'The harbour at dawn' });
+    const forged = await a.create('g1', { messages: [{ role: 'user', content: 'The harbour at dawn' }] });
     await log.publisher.publish({
       topic: 'user:g1',
       type: 'ai.generation.cancelled',
@@ -196,7 +196,7 @@ describe('security: jobs hear cancels only from the server', () => {
     await until(async () => (await a.get('g1', forged)).status !== 'running', 'the generation to end');
     expect((await a.get('g1', forged)).status).toBe('completed');
 
-    const real = await a.create('g1', { prompt: 'The harbour at dusk' });
+    const real = await a.create('g1', { messages: [{ role: 'user', content: 'The harbour at dusk' }] });
     await b.cancel('g1', real);
     await until(async () => (await a.get('g1', real)).status === 'cancelled', 'the cancel to reach instance a');
   });

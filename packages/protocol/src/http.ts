@@ -79,10 +79,14 @@ export interface TaskKindsResponse {
 
 /** Answer of `GET /api/ai/provider`: which provider writes (`offline` is the demo Markov chain). */
 export interface ProviderInfo {
+  /** `offline`, `openai-compatible`, `openai`, `azure-openai`, `anthropic` or `google`. */
   kind: string;
   /** Human label, e.g. "Offline demo provider (no AI model)". */
   label: string;
+  /** The model of a request that names none. */
   model: string;
+  /** Every model a request may name as `model` (`model` first). */
+  models: string[];
 }
 
 /** Answer of `POST /api/ai/generations` (202). */
@@ -93,6 +97,41 @@ export interface GenerationCreated {
 /** Answer of `POST /api/tasks` (202). */
 export interface TaskCreated {
   taskId: string;
+}
+
+/** Most messages one generation request may carry (system, user and assistant turns together). */
+export const MAX_GENERATION_MESSAGES = 200;
+/**
+ * Most characters of input one generation request may carry: `prompt`, or `system` plus every
+ * message's `content`. A request is journalled (stored, and kept in the hot log) so that another
+ * start can continue it, so its size is bounded like any event's.
+ */
+export const MAX_GENERATION_INPUT_CHARS = 64_000;
+/** Largest `maxTokens` a request may ask for. */
+export const MAX_GENERATION_TOKENS = 32_768;
+/** Longest `model` name. */
+export const MAX_MODEL_NAME_CHARS = 200;
+
+/** One turn of a conversation sent to `POST /api/ai/generations`. */
+export interface GenerationMessage {
+  role: 'system' | 'user' | 'assistant';
+  content: string;
+}
+
+/**
+ * Body of `POST /api/ai/generations`: `prompt` (one user message) or `messages`, not both. Limits:
+ * `MAX_GENERATION_MESSAGES`, `MAX_GENERATION_INPUT_CHARS`, `MAX_GENERATION_TOKENS`.
+ */
+export interface GenerationRequest {
+  prompt?: string | undefined;
+  messages?: GenerationMessage[] | undefined;
+  system?: string | undefined;
+  /** 0–2. */
+  temperature?: number | undefined;
+  /** One of the server's allowed models (`GET /api/ai/provider` `models`). */
+  model?: string | undefined;
+  maxTokens?: number | undefined;
+  documentId?: string | undefined;
 }
 
 /** Answer of `POST /api/auth/dev-token`. */

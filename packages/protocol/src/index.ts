@@ -27,16 +27,31 @@ export {
   isValidTopic,
   userTopic,
 } from './topics.js';
-export { ACCESS_TOKEN_COOKIE, LAST_EVENT_ID_HEADER, POLL_PATH, STREAM_PATH } from './http.js';
-export type { DevTokenResponse, PollResponse, PublishRequest, PublishResponse, TicketResponse } from './http.js';
+export {
+  ACCESS_TOKEN_COOKIE,
+  LAST_EVENT_ID_HEADER,
+  MAX_GENERATION_INPUT_CHARS,
+  MAX_GENERATION_MESSAGES,
+  MAX_GENERATION_TOKENS,
+  MAX_MODEL_NAME_CHARS,
+  POLL_PATH,
+  STREAM_PATH,
+} from './http.js';
 export type {
+  DevTokenResponse,
   GenerationCreated,
+  GenerationMessage,
+  GenerationRequest,
   GenerationStatus,
   GenerationView,
+  PollResponse,
   ProviderInfo,
+  PublishRequest,
+  PublishResponse,
   TaskCreated,
   TaskKindInfo,
   TaskKindsResponse,
   TaskStatus,
   TaskView,
+  TicketResponse,
 } from './http.js';

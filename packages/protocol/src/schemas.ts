@@ -5,3 +5,4 @@
  */
 export { EVENT_SCHEMAS, validateEventPayload } from './event-schemas.js';
 export type { PayloadValidation } from './event-schemas.js';
+export { GENERATION_MESSAGE_SCHEMA, GENERATION_REQUEST_SCHEMA } from './generation-request.js';

@@ -27,12 +27,24 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
   const { config, logger, instanceId, bus, store, publisher, metrics, leases } = dependencies;
   const provider = createAIProvider(config);
   if (provider.info.kind === 'offline') {
-    logger.info('AI: using the offline demo provider (no AI model); set AI_BASE_URL / AI_API_KEY and AI_MODEL for one');
+    logger.info(
+      'AI: using the offline demo provider (no AI model); set AI_PROVIDER or AI_BASE_URL / AI_API_KEY, and AI_MODEL',
+    );
   } else {
-    logger.info({ model: provider.info.model, baseUrl: config.aiBaseUrl }, 'AI: using an OpenAI-compatible provider');
+    const { kind, model } = provider.info;
+    logger.info(
+      { kind, client: config.aiClient, model, baseUrl: config.aiBaseUrl },
+      `AI: using ${provider.info.label}`,
+    );
   }
+  // The AI SDK prints its warnings (a setting a model ignores) to the console; ours go to the log.
+  globalThis.AI_SDK_LOG_WARNINGS ??= ({ warnings, provider: name, model }) =>
+    logger.warn({ warnings, provider: name, model }, 'AI SDK warning');
+  // AI_MODEL first: the model of a request that names none.
+  const models = [...new Set([provider.info.model, ...config.aiModels])];
   return new GenerationService({
     provider,
+    models,
     publisher,
     bus,
     store,

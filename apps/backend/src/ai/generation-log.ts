@@ -1,15 +1,15 @@
-import { userTopic, type EventPayload } from '@infinitescribe/protocol';
+import type { EventPayload } from '@infinitescribe/protocol';
+import { GENERATION_MESSAGE_SCHEMA } from '@infinitescribe/protocol/schemas';
+import { z } from 'zod';
 import type { EventBus } from '../bus/event-bus.js';
-import { idFloorAt } from '../events/event-id.js';
-import { CLOCK_SKEW_MS, JobJournal, type UnfinishedJob } from '../jobs/job-journal.js';
+import type { EventRecord } from '../events/event-record.js';
+import { JobJournal, type UnfinishedJob } from '../jobs/job-journal.js';
 import { GENERATION_JOURNAL_TOPIC } from '../jobs/journal-events.js';
 import type { EventStore } from '../store/event-store.js';
 import { parseGenerationId } from '../jobs/job-id.js';
 
 /** At most this many stored events are read to find one generation. */
 const MAX_SCANNED_EVENTS = 20_000;
-/** Hot-log events read for a generation's deltas. */
-const HOT_LOG_READ_LIMIT = 10_000;
 
 /** Every state a generation can be in. */
 export type GenerationStatus = 'running' | 'completed' | 'failed' | 'cancelled';
@@ -20,12 +20,19 @@ const TERMINAL_STATUS: Partial<Record<string, GenerationStatus>> = {
   'ai.generation.cancelled': 'cancelled',
 };
 
-/** What a generation was asked for: its journal entry's `request`, enough to run it again. */
-export interface GenerationRequestRecord {
-  prompt: string;
-  maxTokens: number;
-  documentId?: string;
-}
+/**
+ * What a generation was asked for: its journal entry's `request`, enough to run it again (the
+ * whole conversation, so a start after a restart can continue it).
+ */
+const requestRecordSchema = z.object({
+  messages: z.array(GENERATION_MESSAGE_SCHEMA).min(1),
+  system: z.string().optional(),
+  temperature: z.number().optional(),
+  model: z.string().optional(),
+  maxTokens: z.number(),
+  documentId: z.string().optional(),
+});
+export type GenerationRequestRecord = z.infer<typeof requestRecordSchema>;
 
 /** Where a generation stood when its instance handed it over: its checkpoint's `state`. */
 export interface GenerationCheckpoint {
@@ -90,9 +97,7 @@ export class GenerationLog {
       // A stored snapshot is a checkpoint: the text up to its seq; the deltas after it are in the hot log.
       const checkpoint = events.findLast((event) => event.type === 'ai.generation.snapshot');
       const base = checkpoint ? (checkpoint.payload as EventPayload<'ai.generation.snapshot'>) : { seq: -1, text: '' };
-      // Its deltas come after its start, whichever instance's clock that was.
-      const after = checkpoint?.id ?? idFloorAt(parts.startedAtMs - CLOCK_SKEW_MS);
-      result.text = base.text + (await this.deltaText(userTopic(userId), generationId, after, base.seq + 1)).text;
+      result.text = base.text + this.deltaText(events, generationId, base.seq + 1).text;
     }
     if (terminal?.type === 'ai.generation.failed') result.error = (terminal.payload as { error: string }).error;
     return result;
@@ -116,16 +121,14 @@ export class GenerationLog {
   }
 
   /**
-   * The text of a generation's deltas in the hot log after event `after`, from `fromSeq` on: the
-   * longest run without a hole. `complete` is false when a delta past the run exists (a hole).
+   * The text of a generation's deltas among `events`, from `fromSeq` on: the longest run without a
+   * hole. `complete` is false when a delta past the run exists (a hole).
    */
-  async deltaText(
-    topic: string,
+  deltaText(
+    events: readonly EventRecord[],
     generationId: string,
-    after: number,
     fromSeq: number,
-  ): Promise<{ text: string; nextSeq: number; complete: boolean }> {
-    const events = await this.journal.hotLog(topic, after, HOT_LOG_READ_LIMIT);
+  ): { text: string; nextSeq: number; complete: boolean } {
     const bySeq = new Map<number, string>();
     for (const event of events) {
       if (event.type !== 'ai.generation.delta' || this.journal.jobIdOf(event) !== generationId) continue;
@@ -140,9 +143,13 @@ export class GenerationLog {
 }
 
 function requestOf(job: UnfinishedJob): GenerationRequestRecord | undefined {
-  const { prompt, maxTokens, documentId } = job.request;
-  if (typeof prompt !== 'string' || typeof maxTokens !== 'number') return undefined;
-  return typeof documentId === 'string' ? { prompt, maxTokens, documentId } : { prompt, maxTokens };
+  const { prompt, ...request } = job.request;
+  // Entries journalled by a version before conversations carry `prompt`: one user message.
+  if (typeof prompt === 'string' && request.messages === undefined) {
+    request.messages = [{ role: 'user', content: prompt }];
+  }
+  const parsed = requestRecordSchema.safeParse(request);
+  return parsed.success ? parsed.data : undefined;
 }
 
 function checkpointOf(job: UnfinishedJob): GenerationCheckpoint | undefined {

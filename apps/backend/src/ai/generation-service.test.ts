@@ -19,6 +19,9 @@ import {
 import { OfflineProvider } from './offline-provider.js';
 import { OpenAICompatibleProvider } from './openai-compatible-provider.js';
 
+/** A conversation of one user message. */
+const user = (content: string) => [{ role: 'user' as const, content }];
+
 /** Polls an async condition every 10 ms for up to 10 s. */
 async function until(condition: () => Promise<boolean>): Promise<void> {
   const deadline = Date.now() + 10_000;
@@ -80,7 +83,7 @@ describe('GenerationService across instances', () => {
   it('another instance reads a running generation’s text so far from the hot log', async () => {
     const a = instance('a', slowOffline());
     const b = instance('b', slowOffline());
-    const id = await a.create('u1', { prompt: 'The old harbour town' });
+    const id = await a.create('u1', { messages: user('The old harbour town') });
     let seenByB = '';
     await until(async () => {
       const view = await b.get('u1', id);
@@ -104,7 +107,7 @@ describe('GenerationService across instances', () => {
       });
       const a = instance('a', provider);
       const b = instance('b', provider);
-      const id = await a.create('u1', { prompt: 'slow' });
+      const id = await a.create('u1', { messages: user('slow') });
       await waitUntil(() => (fake.requests[0]?.chunksSent ?? 0) >= 1, 5_000, 'a first chunk');
       await b.cancel('u1', id);
       await waitUntil(() => fake.requests[0]?.aborted === true, 5_000, 'the abort at the provider');
@@ -160,14 +163,14 @@ describe('GenerationService across instances', () => {
 
   it('fails a generation past its time limit', async () => {
     const a = instance('a', slowOffline(), { maxDurationMs: 300 });
-    const id = await a.create('u1', { prompt: 'x' });
+    const id = await a.create('u1', { messages: user('x') });
     await until(async () => (await a.get('u1', id)).status !== 'running');
     expect(await a.get('u1', id)).toMatchObject({ status: 'failed', error: expect.stringMatching(/longer than/) });
   });
 
   it('stop() fails running generations with their text so far, and refuses new ones', async () => {
     const a = instance('a', slowOffline());
-    const id = await a.create('u1', { prompt: 'x' });
+    const id = await a.create('u1', { messages: user('x') });
     await until(async () => (await a.get('u1', id)).text !== '');
     await a.stop();
     const { text } = await a.get('u1', id);
@@ -175,12 +178,12 @@ describe('GenerationService across instances', () => {
     expect(outcomes(await stored(), id).map((event) => event.payload)).toEqual([
       { generationId: id, error: SHUTDOWN_ERROR, text },
     ]);
-    await expect(a.create('u1', { prompt: 'y' })).rejects.toMatchObject({ code: 'shutting_down' });
+    await expect(a.create('u1', { messages: user('y') })).rejects.toMatchObject({ code: 'shutting_down' });
   });
 
   it('with continueAfterRestart, stop() hands a generation over and the next start continues it', async () => {
     const a = instance('a', slowOffline(), { continueAfterRestart: true });
-    const id = await a.create('u1', { prompt: 'It is a truth', maxTokens: 40 });
+    const id = await a.create('u1', { messages: user('It is a truth'), maxTokens: 40 });
     await until(async () => (await a.get('u1', id)).text.split(' ').length > 4);
     await a.stop();
     // No outcome: a stored snapshot (the checkpoint clients can replay) and nothing else.
@@ -216,7 +219,7 @@ describe('GenerationService across instances', () => {
   it('a handed-over generation out of time fails with its text instead of continuing', async () => {
     let now = Date.now();
     const a = instance('a', slowOffline(), { continueAfterRestart: true, now: () => now, maxDurationMs: 5_000 });
-    const id = await a.create('u1', { prompt: 'x', maxTokens: 40 });
+    const id = await a.create('u1', { messages: user('x'), maxTokens: 40 });
     await until(async () => (await a.get('u1', id)).text !== '');
     await a.stop();
     const { text } = (outcomes(await stored(), id)[0]?.payload ?? {}) as { text?: string };
@@ -230,24 +233,50 @@ describe('GenerationService across instances', () => {
     const a = instance('a', new OfflineProvider({ tokensPerSecond: 100_000, seed: 1 }), { maxConcurrentPerUser: 1 });
     log.setStoreDown(true);
     for (let attempt = 0; attempt < 3; attempt++) {
-      const error = await a.create('u1', { prompt: 'x' }).catch((thrown: unknown) => thrown);
+      const error = await a.create('u1', { messages: user('x') }).catch((thrown: unknown) => thrown);
       expect(error).toBeInstanceOf(AppError);
       expect((error as AppError).code).toBe('store_unavailable');
     }
     log.setStoreDown(false);
-    const id = await a.create('u1', { prompt: 'x', maxTokens: 5 });
+    const id = await a.create('u1', { messages: user('x'), maxTokens: 5 });
     await until(async () => (await a.get('u1', id)).status !== 'running');
     expect((await a.get('u1', id)).status).toBe('completed');
   });
 
   it('reports a generation whose outcome could not be stored as failed, not running', async () => {
     const a = instance('a', slowOffline());
-    const id = await a.create('u1', { prompt: 'x', maxTokens: 3 });
+    const id = await a.create('u1', { messages: user('x'), maxTokens: 3 });
     log.setStoreDown(true);
     await until(async () => (await a.get('u1', id)).status !== 'running');
     expect(await a.get('u1', id)).toMatchObject({
       status: 'failed',
       error: expect.stringMatching(/could not be stored/),
     });
+  });
+
+  it('a client that received the outcome finds it on every instance at once, before the store has its id', async () => {
+    const a = instance('a', slowOffline());
+    const b = instance('b', slowOffline());
+    const seen: Promise<[string, string]>[] = [];
+    const unsubscribe = await bus.subscribe('user:u1', (event) => {
+      if (event.type !== 'ai.generation.completed') return;
+      const { generationId } = event.payload as { generationId: string };
+      // Asked the moment the outcome is delivered, as a client would right after receiving it.
+      seen.push(
+        Promise.all([a.get('u1', generationId), b.get('u1', generationId)]).then(([onA, onB]) => [
+          onA.status,
+          onB.status,
+        ]),
+      );
+    });
+    try {
+      await a.create('u1', { messages: user('The harbour'), maxTokens: 5 });
+      // Its outcome, due in a few tokens, is then slow to be stored with its id.
+      log.setLateWriteDelay(500);
+      await until(async () => seen.length === 1);
+      expect(await seen[0]).toEqual(['completed', 'completed']);
+    } finally {
+      await unsubscribe();
+    }
   });
 });

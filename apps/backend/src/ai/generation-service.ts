@@ -7,7 +7,13 @@ import type { EventPublisher } from '../events/event-publisher.js';
 import type { EventRecord } from '../events/event-record.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { EventStore } from '../store/event-store.js';
-import { ProviderError, toProviderError, type AIProvider, type CompletionUsage } from './ai-provider.js';
+import {
+  ProviderError,
+  toProviderError,
+  type AIProvider,
+  type ChatMessage,
+  type CompletionUsage,
+} from './ai-provider.js';
 import { DeltaCoalescer } from './delta-coalescer.js';
 import { JobCancels } from '../jobs/job-cancels.js';
 import { GENERATION_JOURNAL_TOPIC } from '../jobs/journal-events.js';
@@ -28,7 +34,12 @@ export const RESTART_ERROR = 'server restarted while generating';
 
 /** Input of {@link GenerationService.create}. */
 export interface GenerationRequest {
-  prompt: string;
+  /** The conversation, oldest first, with at least one `user` message. */
+  messages: ChatMessage[];
+  system?: string;
+  temperature?: number;
+  /** One of {@link GenerationService.models}; default the provider's. */
+  model?: string;
   maxTokens?: number;
   documentId?: string;
 }
@@ -46,6 +57,8 @@ export interface GenerationView {
 /** Options of {@link GenerationService}. */
 export interface GenerationServiceOptions {
   provider: AIProvider;
+  /** Models a request may name (AI_MODEL and AI_MODELS); default the provider's own. */
+  models?: readonly string[];
   publisher: EventPublisher;
   bus: EventBus;
   store: EventStore;
@@ -157,6 +170,11 @@ export class GenerationService {
     return this.options.provider;
   }
 
+  /** The models a request may name. */
+  get models(): readonly string[] {
+    return this.options.models ?? [this.options.provider.info.model];
+  }
+
   /**
    * Recovery at start: every journalled generation without an outcome that cannot be running
    * anywhere is continued where its checkpoint left it, when it was handed over by a clean stop and
@@ -194,10 +212,14 @@ export class GenerationService {
   /**
    * Starts a generation and resolves with its id once it is journalled in the store (so GET and
    * cancel work at once, from any instance) and `started` is out.
-   * @throws AppError `rate_limited` past the per-user limit, `shutting_down`, `store_unavailable`.
+   * @throws AppError `invalid_request` for a model not allowed, `rate_limited` past the per-user
+   * limit, `shutting_down`, `store_unavailable`.
    */
   async create(userId: string, request: GenerationRequest): Promise<string> {
     if (this.stopping) throw new AppError('shutting_down', 'the server is shutting down');
+    if (request.model !== undefined && !this.models.includes(request.model)) {
+      throw new AppError('invalid_request', `model must be one of ${this.models.join(', ')}`);
+    }
     const { maxConcurrentPerUser, leases } = this.options;
     this.generations.admitCreation(userId);
     const running = this.runningByUser.get(userId) ?? 0;
@@ -217,13 +239,8 @@ export class GenerationService {
       this.release(userId);
       throw tooMany();
     }
-    const generation = this.register({
-      id,
-      userId,
-      request: { prompt: request.prompt, maxTokens: request.maxTokens ?? this.options.defaultMaxTokens },
-      createdAt: now,
-    });
-    if (request.documentId !== undefined) generation.request.documentId = request.documentId;
+    const { maxTokens = this.options.defaultMaxTokens, ...fields } = request;
+    const generation = this.register({ id, userId, request: { ...fields, maxTokens }, createdAt: now });
     // Normally listening since start(); not awaited: the first token must not wait for a subscription.
     void this.cancels.listen();
     // The journal entry (stored: it is what makes the generation known to every instance) and
@@ -282,7 +299,11 @@ export class GenerationService {
    */
   async get(userId: string, generationId: string): Promise<GenerationView> {
     const local = this.generations.owned(userId, generationId);
-    if (local) return view(local.id, local.status, local.emitted, local.error);
+    if (local) {
+      // Its outcome may already be out (a client has it) while its publish is being confirmed.
+      if (local.finishing && local.status === 'running') await settleWithin(local.done, SETTLE_WAIT_MS);
+      return view(local.id, local.status, local.emitted, local.error);
+    }
     const logged = await this.log.find(userId, generationId);
     if (!logged) throw this.generations.notFound(generationId);
     if (logged.status === 'running' && this.generations.isOrphan(generationId)) {
@@ -380,9 +401,10 @@ export class GenerationService {
       const { request, continuation } = generation;
       // Out of tokens before a restart: nothing more to ask for.
       if (generation.tokens < request.maxTokens) {
+        const { maxTokens, documentId: _documentId, ...input } = request;
         const stream = provider.stream({
-          prompt: request.prompt,
-          maxTokens: request.maxTokens - generation.tokens,
+          ...input,
+          maxTokens: maxTokens - generation.tokens,
           signal: generation.controller.signal,
           ...(continuation === '' ? {} : { continuation }),
         });

@@ -1,18 +1,19 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { ProviderError, type CompletionChunk, type CompletionUsage } from './ai-provider.js';
+import { ProviderError, type CompletionChunk, type CompletionRequest, type CompletionUsage } from './ai-provider.js';
 import { MarkovChain, tokenizeWords } from './markov-chain.js';
 import { OfflineProvider } from './offline-provider.js';
 import { seededRandom } from './seeded-random.js';
 
 async function complete(
   provider: OfflineProvider,
-  prompt: string,
+  prompt: string | Pick<CompletionRequest, 'messages' | 'system'>,
   maxTokens = 60,
   signal = new AbortController().signal,
 ): Promise<{ tokens: string[]; usage: CompletionUsage | undefined }> {
   const tokens: string[] = [];
   let usage: CompletionUsage | undefined;
-  for await (const chunk of provider.stream({ prompt, maxTokens, signal })) {
+  const input = typeof prompt === 'string' ? { messages: [{ role: 'user' as const, content: prompt }] } : prompt;
+  for await (const chunk of provider.stream({ ...input, maxTokens, signal })) {
     if (chunk.type === 'delta') tokens.push(chunk.text);
     else usage = chunk.usage;
   }
@@ -37,6 +38,21 @@ describe('OfflineProvider', () => {
   it('continues the prompt from its last words when the corpus knows them', async () => {
     const { tokens } = await complete(fast(), 'It is a truth universally');
     expect(tokens[0]).toBe(' acknowledged,');
+  });
+
+  it('continues the last user message of a conversation; the system prompt and earlier turns count as prompt tokens', async () => {
+    const alone = await complete(fast(), 'It is a truth universally');
+    const conversation = await complete(fast(), {
+      system: 'You write like Jane Austen.',
+      messages: [
+        { role: 'user', content: 'Begin a novel.' },
+        { role: 'assistant', content: 'Chapter one.' },
+        { role: 'user', content: 'It is a truth universally' },
+      ],
+    });
+    expect(conversation.tokens).toEqual(alone.tokens);
+    expect(alone.usage?.promptTokens).toBe(5);
+    expect(conversation.usage?.promptTokens).toBe(5 + 3 + 2 + 5);
   });
 
   it('writes words, each with its leading space, as readable sentences', async () => {
@@ -64,7 +80,7 @@ describe('OfflineProvider', () => {
     const tokens: string[] = [];
     const done = (async () => {
       for await (const chunk of provider.stream({
-        prompt: 'pace',
+        messages: [{ role: 'user', content: 'pace' }],
         maxTokens: 1000,
         signal: new AbortController().signal,
       })) {
@@ -87,7 +103,11 @@ describe('OfflineProvider', () => {
     const controller = new AbortController();
     const chunks: CompletionChunk[] = [];
     const done = (async () => {
-      for await (const chunk of provider.stream({ prompt: 'x', maxTokens: 100, signal: controller.signal })) {
+      for await (const chunk of provider.stream({
+        messages: [{ role: 'user', content: 'x' }],
+        maxTokens: 100,
+        signal: controller.signal,
+      })) {
         chunks.push(chunk);
       }
     })();

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import {
   ProviderError,
+  lastUserText,
   type AIProvider,
   type CompletionChunk,
   type CompletionRequest,
@@ -43,9 +44,10 @@ function chainFor(corpus: string | undefined): MarkovChain {
 }
 
 /**
- * The built-in provider used when no AI endpoint is configured: continues the prompt with readable
- * English from a word-level Markov chain (order 2), one word per token at a realistic, slightly
- * uneven pace. The same prompt and seed always give the same text.
+ * The built-in provider used when no AI endpoint is configured: continues the last user message
+ * with readable English from a word-level Markov chain (order 2), one word per token at a
+ * realistic, slightly uneven pace. The same message and seed always give the same text (the
+ * system prompt, earlier turns and temperature do not steer a Markov chain).
  */
 export class OfflineProvider implements AIProvider {
   readonly info: ProviderInfo = { kind: 'offline', label: OFFLINE_PROVIDER_LABEL, model: 'offline-markov-2' };
@@ -60,7 +62,7 @@ export class OfflineProvider implements AIProvider {
   async *stream(request: CompletionRequest): AsyncGenerator<CompletionChunk, void, undefined> {
     const { signal, maxTokens } = request;
     // A continuation picks up the chain where the text so far stops, as if it had never stopped.
-    const context = `${request.prompt}${request.continuation ?? ''}`;
+    const context = `${lastUserText(request.messages)}${request.continuation ?? ''}`;
     const seed = hashString(`${this.options.seed}\u0000${context}`);
     const words = this.chain.continue(context, seededRandom(seed));
     const jitter = seededRandom(seed ^ 0x5bd1e995);
@@ -84,9 +86,15 @@ export class OfflineProvider implements AIProvider {
     }
     yield {
       type: 'usage',
-      usage: { promptTokens: tokenizeWords(request.prompt).length, completionTokens: count },
+      usage: { promptTokens: promptWords(request), completionTokens: count },
     };
   }
+}
+
+/** Words of the whole input, as the usage's prompt tokens. */
+function promptWords(request: CompletionRequest): number {
+  const texts = [request.system ?? '', ...request.messages.map((message) => message.content)];
+  return texts.reduce((total, text) => total + tokenizeWords(text).length, 0);
 }
 
 function abortedError(): ProviderError {

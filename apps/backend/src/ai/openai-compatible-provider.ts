@@ -2,15 +2,17 @@ import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { Agent, errors as undiciErrors, request as httpRequest, type Dispatcher } from 'undici';
 import {
   ProviderError,
+  chatOf,
+  providerMessage,
+  truncateProviderText as truncate,
   type AIProvider,
   type CompletionChunk,
   type CompletionRequest,
   type CompletionUsage,
   type ProviderInfo,
 } from './ai-provider.js';
+import { RequestDeadlines, type ProviderTimeouts } from './request-deadlines.js';
 
-/** Longest part of an error body quoted in a {@link ProviderError}. */
-export const MAX_ERROR_BODY_CHARS = 500;
 /** Longest SSE event accepted from a provider. */
 const MAX_SSE_BUFFER_CHARS = 1_048_576;
 /** Parsed chunks the consumer has not taken yet before the socket is paused (backpressure). */
@@ -18,19 +20,35 @@ const MAX_QUEUED_CHUNKS = 1_024;
 /** How long a finished response may take to end before its connection is given up rather than reused. */
 const DRAIN_AFTER_DONE_MS = 1_000;
 
+/**
+ * The request field that bounds the reply: OpenAI's current models (the o-series, GPT-5 and later)
+ * refuse `max_tokens` and want `max_completion_tokens`; most other servers (vLLM, Ollama,
+ * llama.cpp, LM Studio) know only `max_tokens`.
+ */
+export type MaxTokensParam = 'max_tokens' | 'max_completion_tokens';
+
+/**
+ * Azure OpenAI: the key goes in an `api-key` header, and with a dated `apiVersion` the model is
+ * the deployment in the path (`{endpoint}/openai/deployments/{model}/chat/completions?api-version=`);
+ * with `v1`, the v1 API (`{endpoint}/openai/v1/chat/completions`, the deployment as `model`).
+ */
+export interface AzureOptions {
+  apiVersion: string;
+}
+
 /** Options of {@link OpenAICompatibleProvider}. */
-export interface OpenAICompatibleProviderOptions {
-  /** e.g. `https://api.openai.com/v1`, `http://localhost:11434/v1` (Ollama), `http://localhost:8000/v1` (vLLM). */
+export interface OpenAICompatibleProviderOptions extends ProviderTimeouts {
+  /**
+   * e.g. `https://api.openai.com/v1`, `http://localhost:11434/v1` (Ollama), `http://localhost:8000/v1`
+   * (vLLM); with `azure`, the resource endpoint `https://<resource>.openai.azure.com`.
+   */
   baseUrl: string;
-  /** Sent as `Authorization: Bearer`; local servers usually need none. */
+  /** Sent as `Authorization: Bearer` (`api-key` for Azure); local servers usually need none. */
   apiKey?: string;
   model: string;
-  /** Until the response headers arrive. */
-  connectTimeoutMs: number;
-  /** Between two reads of the body (a stalled stream). */
-  idleTimeoutMs: number;
-  /** The whole request, headers to `[DONE]`. */
-  totalTimeoutMs: number;
+  /** Default `max_tokens`. */
+  maxTokensParam?: MaxTokensParam;
+  azure?: AzureOptions;
 }
 
 interface ChatCompletionChunk {
@@ -42,10 +60,10 @@ interface ChatCompletionChunk {
 type ResponseBody = Dispatcher.ResponseData['body'];
 
 /**
- * Streaming client of the OpenAI Chat Completions API as OpenAI, vLLM, Ollama, llama.cpp server
- * and LM Studio serve it: `POST {baseUrl}/chat/completions` with `stream: true`, read as SSE
- * (eventsource-parser). A stream that ends without `data: [DONE]` is a failure, not a short
- * answer: a proxy or the server cut it.
+ * Streaming client of the OpenAI Chat Completions API as OpenAI, Azure OpenAI, vLLM, Ollama,
+ * llama.cpp server and LM Studio serve it: `POST …/chat/completions` with `stream: true` and
+ * `stream_options.include_usage`, read as SSE (eventsource-parser). A stream that ends without
+ * `data: [DONE]` is a failure, not a short answer: a proxy or the server cut it.
  *
  * It speaks HTTP through undici's `request` on its own keep-alive pool rather than `fetch`: the
  * body is a Node stream read with `data` events, which costs half the CPU per token of WHATWG
@@ -53,13 +71,25 @@ type ResponseBody = Dispatcher.ResponseData['body'];
  */
 export class OpenAICompatibleProvider implements AIProvider {
   readonly info: ProviderInfo;
-  private readonly url: string;
+  private readonly baseUrl: string;
   private readonly agent: Agent;
+  private readonly headers: Record<string, string>;
+  private readonly maxTokensParam: MaxTokensParam;
 
   constructor(private readonly options: OpenAICompatibleProviderOptions) {
-    this.info = { kind: 'openai-compatible', label: `OpenAI-compatible (${options.model})`, model: options.model };
-    this.url = `${options.baseUrl.replace(/\/+$/, '')}/chat/completions`;
+    const { model, azure, apiKey } = options;
+    this.info = azure
+      ? { kind: 'azure-openai', label: `Azure OpenAI (${model})`, model }
+      : { kind: 'openai-compatible', label: `OpenAI-compatible (${model})`, model };
+    this.baseUrl = options.baseUrl.replace(/\/+$/, '');
     this.agent = new Agent({ connect: { timeout: options.connectTimeoutMs } });
+    const key: Record<string, string> = !apiKey
+      ? {}
+      : azure
+        ? { 'api-key': apiKey }
+        : { authorization: `Bearer ${apiKey}` };
+    this.headers = { 'content-type': 'application/json', accept: 'text/event-stream', ...key };
+    this.maxTokensParam = options.maxTokensParam ?? 'max_tokens';
   }
 
   /** Closes the pooled connections (streams still open are cut). */
@@ -68,28 +98,15 @@ export class OpenAICompatibleProvider implements AIProvider {
   }
 
   async *stream(request: CompletionRequest): AsyncGenerator<CompletionChunk, void, undefined> {
-    const { connectTimeoutMs, idleTimeoutMs, totalTimeoutMs } = this.options;
-    const controller = new AbortController();
-    const abort = (error: ProviderError) => {
-      if (!controller.signal.aborted) controller.abort(error);
-    };
-    const onCallerAbort = () => abort(new ProviderError('aborted', 'the generation was aborted'));
-    if (request.signal.aborted) onCallerAbort();
-    request.signal.addEventListener('abort', onCallerAbort, { once: true });
-    const totalTimer = setTimeout(
-      () => abort(new ProviderError('timeout', `the provider did not finish within ${totalTimeoutMs} ms`)),
-      totalTimeoutMs,
-    );
-    const connectTimeout = () =>
-      new ProviderError('timeout', `the provider sent no response within ${connectTimeoutMs} ms`);
-    // Our own timers, not undici's headers and body timeouts: those tick at one-second resolution.
-    let phaseTimer = setTimeout(() => abort(connectTimeout()), connectTimeoutMs);
+    const model = request.model ?? this.options.model;
+    const url = this.urlFor(model);
+    const deadlines = new RequestDeadlines(request.signal, this.options);
     const failure = (error: unknown): ProviderError => {
-      const reason: unknown = controller.signal.reason;
-      if (controller.signal.aborted && reason instanceof ProviderError) return reason;
+      const reason = deadlines.reason;
+      if (reason) return reason;
       if (error instanceof ProviderError) return error;
-      if (error instanceof undiciErrors.ConnectTimeoutError) return connectTimeout();
-      return new ProviderError('http', `could not reach the provider at ${this.url}: ${describe(error)}`, {
+      if (error instanceof undiciErrors.ConnectTimeoutError) return deadlines.connectTimeout();
+      return new ProviderError('http', `could not reach the provider at ${url}: ${providerMessage(error)}`, {
         cause: error,
       });
     };
@@ -97,26 +114,22 @@ export class OpenAICompatibleProvider implements AIProvider {
     let body: ResponseBody | undefined;
     let sawDone = false;
     try {
-      const response = await httpRequest(this.url, {
+      const response = await httpRequest(url, {
         method: 'POST',
         dispatcher: this.agent,
-        headers: {
-          'content-type': 'application/json',
-          accept: 'text/event-stream',
-          ...(this.options.apiKey ? { authorization: `Bearer ${this.options.apiKey}` } : {}),
-        },
+        headers: this.headers,
         body: JSON.stringify({
-          model: this.options.model,
-          messages: messagesFor(request),
+          model,
+          messages: chatOf(request),
           stream: true,
-          max_tokens: request.maxTokens,
+          [this.maxTokensParam]: request.maxTokens,
+          ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
           stream_options: { include_usage: true },
         }),
-        signal: controller.signal,
+        signal: deadlines.signal,
         headersTimeout: 0,
         bodyTimeout: 0,
       });
-      clearTimeout(phaseTimer);
       body = response.body;
       if (response.statusCode < 200 || response.statusCode > 299) {
         const text = await readErrorBody(body);
@@ -125,19 +138,11 @@ export class OpenAICompatibleProvider implements AIProvider {
         });
       }
       const contentType = headerValue(response.headers['content-type']) ?? 'none';
-      const events = new CompletionEvents(body, contentType, controller.signal);
-      // One timer for the whole body, not one per read: it checks when data last came and
-      // re-arms for the rest of the window.
-      const checkIdle = () => {
-        const quietFor = Date.now() - events.lastDataAt;
-        if (quietFor >= idleTimeoutMs)
-          abort(new ProviderError('timeout', `the provider sent nothing for ${idleTimeoutMs} ms`));
-        else phaseTimer = setTimeout(checkIdle, idleTimeoutMs - quietFor);
-      };
-      phaseTimer = setTimeout(checkIdle, idleTimeoutMs);
+      const events = new CompletionEvents(body, contentType, deadlines.signal);
+      deadlines.responded(() => events.lastDataAt);
       for (;;) {
         // An abort stops at once, even with parsed chunks still queued.
-        if (controller.signal.aborted) throw controller.signal.reason;
+        if (deadlines.signal.aborted) throw deadlines.signal.reason;
         const next = events.take();
         if (next === 'done') {
           sawDone = true;
@@ -149,9 +154,7 @@ export class OpenAICompatibleProvider implements AIProvider {
     } catch (error) {
       throw failure(error);
     } finally {
-      clearTimeout(phaseTimer);
-      clearTimeout(totalTimer);
-      request.signal.removeEventListener('abort', onCallerAbort);
+      deadlines.dispose();
       if (body && !body.readableEnded) {
         // After [DONE] the rest of the response is read so the connection can serve the next
         // request; when the consumer stopped early or it failed, the connection is closed.
@@ -162,6 +165,15 @@ export class OpenAICompatibleProvider implements AIProvider {
         else body.destroy();
       }
     }
+  }
+
+  /** Where a completion by `model` is asked for. */
+  private urlFor(model: string): string {
+    const { azure } = this.options;
+    if (!azure) return `${this.baseUrl}/chat/completions`;
+    if (azure.apiVersion === 'v1') return `${this.baseUrl}/openai/v1/chat/completions`;
+    const version = encodeURIComponent(azure.apiVersion);
+    return `${this.baseUrl}/openai/deployments/${encodeURIComponent(model)}/chat/completions?api-version=${version}`;
   }
 }
 
@@ -296,7 +308,7 @@ function parseChunk(message: EventSourceMessage): CompletionChunk[] {
   }
   const chunk = parsed as ChatCompletionChunk;
   if (chunk.error !== undefined && chunk.error !== null) {
-    throw new ProviderError('provider', `the provider reported an error: ${errorMessage(chunk.error)}`);
+    throw new ProviderError('provider', `the provider reported an error: ${providerMessage(chunk.error)}`);
   }
   if (message.event === 'error') {
     throw new ProviderError('provider', `the provider reported an error: ${truncate(message.data)}`);
@@ -317,50 +329,10 @@ function isCount(value: unknown): value is number {
   return typeof value === 'number' && Number.isInteger(value) && value >= 0;
 }
 
-/** `{"message": "..."}` (OpenAI, vLLM), a bare string (Ollama), or the JSON itself. */
-function errorMessage(error: unknown): string {
-  if (typeof error === 'string') return truncate(error);
-  if (typeof error === 'object' && error !== null && typeof (error as { message?: unknown }).message === 'string') {
-    return truncate((error as { message: string }).message);
-  }
-  return truncate(JSON.stringify(error) ?? String(error));
-}
-
 async function readErrorBody(body: ResponseBody): Promise<string> {
   try {
     return truncate((await body.text()).trim());
   } catch {
     return '';
   }
-}
-
-function truncate(text: string): string {
-  return text.length > MAX_ERROR_BODY_CHARS ? `${text.slice(0, MAX_ERROR_BODY_CHARS)}…` : text;
-}
-
-function describe(error: unknown): string {
-  if (error instanceof Error) {
-    const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
-    return `${error.message}${cause}`;
-  }
-  return String(error);
-}
-
-/** Asks the model to continue its own reply after a restart, without repeating it. */
-export const CONTINUE_INSTRUCTION =
-  'Continue your previous reply exactly where it stops, without repeating any of it and without any preamble.';
-
-/**
- * The chat for a request: the prompt, and for a continuation the text so far as the assistant's
- * reply plus {@link CONTINUE_INSTRUCTION} (servers differ on continuing a trailing assistant
- * message; an explicit instruction works with all of them).
- */
-function messagesFor(request: CompletionRequest): { role: 'user' | 'assistant'; content: string }[] {
-  const prompt = { role: 'user' as const, content: request.prompt };
-  if (!request.continuation) return [prompt];
-  return [
-    prompt,
-    { role: 'assistant', content: request.continuation },
-    { role: 'user', content: CONTINUE_INSTRUCTION },
-  ];
 }

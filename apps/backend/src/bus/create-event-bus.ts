@@ -14,7 +14,7 @@ export interface EventBusOptions {
   hotLogMaxBytes?: number;
   /** Key prefix (and hash tag) of the Redis bus; deployments sharing one Redis need distinct ones. */
   redisKeyPrefix?: string;
-  /** Where the Redis bus reports what it cannot throw (failed sweeps, events lost in a long blip). */
+  /** Where the bus reports what it cannot throw (failed sweeps, events lost in a long blip, listeners that threw). */
   logger?: BusLogger;
   /** Redis only: the `redis` circuit breaker (see redis-event-bus.ts, "Redis unreachable"). */
   breaker?: Pick<CircuitBreakerOptions, 'failureThreshold' | 'coolDownMs' | 'onStateChange'>;
@@ -26,6 +26,8 @@ export interface EventBusOptions {
   onLiveGap?: (topic: string) => void;
   /** Redis only: told of each event delivered locally only, while Redis was unreachable. */
   onLocalPublish?: (event: EventRecord) => void;
+  /** Redis only: this instance starts serving on its own (see RedisEventBusOptions.onIsland). */
+  onIsland?: (since: number) => void;
 }
 
 /** The bus the configuration asks for: Redis when `REDIS_URL` is set, else in-process. */
@@ -42,7 +44,8 @@ export function createEventBus(options: EventBusOptions): EventBus {
       probe: options.probe,
       onLiveGap: options.onLiveGap,
       onLocalPublish: options.onLocalPublish,
+      onIsland: options.onIsland,
     });
   }
-  return new MemoryEventBus({ ...limits, maxBytes: options.hotLogMaxBytes });
+  return new MemoryEventBus({ ...limits, maxBytes: options.hotLogMaxBytes }, Date.now, options.logger);
 }

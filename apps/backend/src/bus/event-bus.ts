@@ -1,5 +1,16 @@
 import type { ComponentHealth, EventDraft, EventRecord } from '../events/event-record.js';
 
+/**
+ * The bus refused a publish before anything went out (Redis unreachable and the event critical,
+ * or no id slot for local delivery): the event is certainly not published.
+ */
+export class PublishRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PublishRefusedError';
+  }
+}
+
 /** Called for each live event on a subscribed topic, in id order. */
 export type BusListener = (event: EventRecord) => void;
 
@@ -24,6 +35,11 @@ export interface HotLogRead {
   oldestId: number;
   /** More than `limit` events matched: the oldest were left out, so the read is incomplete. */
   truncated: boolean;
+  /**
+   * Entries of the log that could not be decoded and were left out (the read is incomplete); only
+   * a log written by another version can hold such an entry.
+   */
+  unreadable?: number;
 }
 
 /**

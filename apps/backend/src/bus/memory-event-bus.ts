@@ -1,6 +1,6 @@
 import type { ComponentHealth, EventDraft, EventRecord } from '../events/event-record.js';
 import { nextEventId } from '../events/event-id.js';
-import type { BusListener, EventBus, HotLogRead, Unsubscribe } from './event-bus.js';
+import type { BusListener, BusLogger, EventBus, HotLogRead, Unsubscribe } from './event-bus.js';
 
 /** Bounds of the hot log. */
 export interface HotLogLimits {
@@ -50,6 +50,7 @@ export class MemoryEventBus implements EventBus {
   constructor(
     private readonly limits: HotLogLimits,
     private readonly now: () => number = Date.now,
+    private readonly logger?: BusLogger,
   ) {}
 
   async start(options: { idFloor: number; coveredFrom: number }): Promise<void> {
@@ -61,7 +62,6 @@ export class MemoryEventBus implements EventBus {
 
   async publish(draft: EventDraft): Promise<EventRecord> {
     const nowMs = this.now();
-    // Sized first: a payload that cannot be serialised fails here, before an id is spent.
     const size = estimateSize(draft);
     const record: EventRecord = { ...draft, id: nextEventId(this.head, nowMs) };
     this.head = record.id;
@@ -76,7 +76,15 @@ export class MemoryEventBus implements EventBus {
     this.enforceByteBudget();
     const listeners = this.listeners.get(record.topic);
     if (listeners) {
-      for (const listener of listeners) listener(record);
+      for (const listener of listeners) {
+        // The event is in the log: a listener that throws must neither keep it from the others nor
+        // fail the publish (a caller told "failed" would publish it again).
+        try {
+          listener(record);
+        } catch (error) {
+          this.logger?.warn({ err: error, topic: record.topic }, 'a bus listener threw');
+        }
+      }
     }
     return record;
   }
@@ -209,11 +217,20 @@ const RECORD_OVERHEAD_BYTES = 160;
 
 /**
  * What an event costs the hot log, estimated from its JSON size (one byte per character): within
- * a small factor of the heap it really takes, which is what a budget in bytes needs.
+ * a small factor of the heap it really takes, which is what a budget in bytes needs. The JSON the
+ * publisher made is reused; a payload that cannot be serialised (refused before it gets here,
+ * but a bus takes what it is given) counts its overhead only.
  */
 export function estimateSize(record: EventDraft): number {
-  const payload = JSON.stringify(record.payload) as string | undefined;
-  return RECORD_OVERHEAD_BYTES + record.topic.length + record.type.length + record.ts.length + (payload?.length ?? 0);
+  let payloadLength = record.payloadJson?.length;
+  if (payloadLength === undefined) {
+    try {
+      payloadLength = (JSON.stringify(record.payload) as string | undefined)?.length ?? 0;
+    } catch {
+      payloadLength = 0;
+    }
+  }
+  return RECORD_OVERHEAD_BYTES + record.topic.length + record.type.length + record.ts.length + payloadLength;
 }
 
 /** Whether event `id` is still in `log`. */

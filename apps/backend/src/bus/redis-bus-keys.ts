@@ -10,6 +10,8 @@
  *   {is}:idle           zset    topic -> watermark, for topics whose log aged out and was deleted
  *   {is}:dropped        string  watermark of idle topics folded away (bounded memory), a floor for
  *                               every topic Redis no longer knows
+ *   {is}:slots          hash    id slot (1–99) -> "<bus id>|<lease expiry, ms>": the residue of the id
+ *                               space an instance may use while Redis is unreachable (redis-id-slot.ts)
  *   {is}:ch:<topic>     pub/sub channel carrying the record JSON
  *   {is}:probe:<id>     pub/sub channel of one instance's self-addressed probe (bus-probe.ts)
  *
@@ -24,6 +26,7 @@ export interface RedisBusKeys {
   idle: string;
   active: string;
   dropped: string;
+  slots: string;
   logPrefix: string;
   channelPrefix: string;
   /** Channels of the self-addressed probes, one per instance (never a topic channel). */
@@ -44,6 +47,7 @@ export function redisBusKeys(prefix: string): RedisBusKeys {
     idle: `${tag}:idle`,
     active: `${tag}:active`,
     dropped: `${tag}:dropped`,
+    slots: `${tag}:slots`,
     logPrefix: `${tag}:log:`,
     channelPrefix: `${tag}:ch:`,
     probePrefix: `${tag}:probe:`,

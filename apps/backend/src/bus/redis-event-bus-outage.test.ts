@@ -1,9 +1,11 @@
-import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
 import { startFreezableProxy, type FreezableProxy } from '../../test/helpers/freezable-proxy.js';
 import { hasRedisServer, startRedisProcess, type RedisProcess } from '../../test/helpers/redis-process.js';
+import { ID_SLOTS } from '../events/event-id.js';
 import type { EventDraft } from '../events/event-record.js';
 import type { BreakerState } from '../resilience/circuit-breaker.js';
-import { RedisEventBus, type RedisEventBusOptions } from './redis-event-bus.js';
+import { RedisEventBus, redisBusKeys, type RedisEventBusOptions } from './redis-event-bus.js';
 
 const available = hasRedisServer();
 
@@ -25,6 +27,15 @@ async function waitUntil(predicate: () => boolean | Promise<boolean>, timeoutMs 
   }
 }
 
+/** A started bus with ids above now, closed by the suite's `afterEach` (it is added to `open`). */
+async function startedBus(open: RedisEventBus[], options: RedisEventBusOptions): Promise<RedisEventBus> {
+  const bus = new RedisEventBus(options);
+  open.push(bus);
+  const floor = Date.now() * 1000;
+  await bus.start({ idFloor: floor, coveredFrom: floor });
+  return bus;
+}
+
 /**
  * One instance (A) loses Redis while another (B) keeps it: A's path to its own Redis goes through
  * a proxy that black-holes it, so A's commands time out and its breaker opens, as with a Redis
@@ -35,18 +46,8 @@ describe.skipIf(!available)('RedisEventBus when Redis is unreachable from one in
   let proxy: FreezableProxy;
   const open: RedisEventBus[] = [];
 
-  async function started(url: string, overrides: Partial<RedisEventBusOptions>): Promise<RedisEventBus> {
-    const bus = new RedisEventBus({
-      url,
-      limits: { maxEvents: 100, maxAgeMs: 3_600_000 },
-      keyPrefix: 'po',
-      ...overrides,
-    });
-    open.push(bus);
-    const floor = Date.now() * 1000;
-    await bus.start({ idFloor: floor, coveredFrom: floor });
-    return bus;
-  }
+  const started = (url: string, overrides: Partial<RedisEventBusOptions>) =>
+    startedBus(open, { url, limits: { maxEvents: 100, maxAgeMs: 3_600_000 }, keyPrefix: 'po', ...overrides });
 
   beforeAll(async () => {
     redis = await startRedisProcess();
@@ -117,5 +118,79 @@ describe.skipIf(!available)('RedisEventBus when Redis is unreachable from one in
     await waitUntil(() => seenByA.at(-1) === after.id && seenByB.at(-1) === after.id);
     expect((await b.read(['t'], onB.id, 10)).events.map((event) => event.id)).toEqual([after.id]);
     expect(states.at(-1)).toBe('closed');
+  }, 30_000);
+});
+
+/** Two instances cut off from Redis at once (their own Redis, stopped), publishing side by side. */
+describe.skipIf(!available)('RedisEventBus ids while Redis is down (own Redis, stopped)', () => {
+  let redis: RedisProcess;
+  const open: RedisEventBus[] = [];
+
+  const started = (prefix: string, overrides: Partial<RedisEventBusOptions> = {}) =>
+    startedBus(open, {
+      url: redis.url,
+      limits: { maxEvents: 1_000, maxAgeMs: 3_600_000 },
+      keyPrefix: prefix,
+      commandTimeoutMs: 500,
+      // Reconnect attempts close together, so the rejoin is prompt once Redis is back.
+      redisOptions: { retryStrategy: () => 100 },
+      ...overrides,
+    });
+
+  beforeEach(async () => {
+    redis = await startRedisProcess();
+  });
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((bus) => bus.close()));
+    await redis?.stop();
+  });
+
+  it('never gives one id to two events, even when both instances publish in the same instant, and rejoins above them all', async () => {
+    const a = await started('ids');
+    const b = await started('ids');
+    const before = await a.publish(draft('t'));
+    await waitUntil(async () => (await b.headId()) >= before.id);
+    await redis.stop();
+    await waitUntil(async () => (await a.health()).status !== 'up' && (await b.health()).status !== 'up');
+    const fromA: number[] = [];
+    const fromB: number[] = [];
+    for (let pair = 0; pair < 40; pair++) {
+      const [onA, onB] = await Promise.all([a.publish(draft('t')), b.publish(draft(`u${pair % 3}`))]);
+      fromA.push(onA.id);
+      fromB.push(onB.id);
+    }
+    const all = [...fromA, ...fromB];
+    expect(new Set(all).size).toBe(all.length);
+    for (const ids of [fromA, fromB]) {
+      for (let index = 1; index < ids.length; index++) expect(ids[index]).toBeGreaterThan(ids[index - 1] ?? 0);
+      expect(ids[0]).toBeGreaterThan(before.id);
+      expect(ids.every((id) => String(id).length <= 64 && Number.isSafeInteger(id))).toBe(true);
+    }
+    // Redis comes back empty; once both have rejoined, its counter is above every id issued meanwhile.
+    await redis.start();
+    await waitUntil(async () => (await a.health()).status === 'up' && (await b.health()).status === 'up', 20_000);
+    const next = await a.publish(draft('t'));
+    expect(next.id).toBeGreaterThan(Math.max(...all));
+  }, 60_000);
+
+  it('refuses local publishes without an id slot: when none was free, or when its lease may have run out', async () => {
+    const admin = new Redis(redis.url);
+    try {
+      // Every slot leased to others for an hour.
+      const until = String(Date.now() + 3_600_000);
+      const leases = Array.from({ length: ID_SLOTS - 1 }, (_, index) => [String(index + 1), `other|${until}`]);
+      await admin.hset(redisBusKeys('full').slots, Object.fromEntries(leases));
+    } finally {
+      admin.disconnect();
+    }
+    const slotless = await started('full');
+    const leased = await started('short', { idSlotTtlMs: 1_000 });
+    await redis.stop();
+    await waitUntil(async () => (await slotless.health()).status !== 'up' && (await leased.health()).status !== 'up');
+    await expect(slotless.publish(draft('t'))).rejects.toThrow(/no id slot/);
+    // Within its lease (renewed every third of it while connected): local delivery works.
+    expect((await leased.publish(draft('t'))).id % ID_SLOTS).not.toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await expect(leased.publish(draft('t'))).rejects.toThrow(/no id slot/);
   }, 30_000);
 });

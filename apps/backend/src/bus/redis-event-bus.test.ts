@@ -112,11 +112,28 @@ describe.skipIf(!available)('RedisEventBus', () => {
     for (let index = 0; index < 4; index++) await bus.publish(draft(`doc:${index % 2}`));
     const keys = await keysOf(prefix);
     expect(keys).toEqual(
-      ['active', 'epoch', 'log:doc:0', 'log:doc:1', 'seq', 'trim'].map((key) => `{${prefix}}:${key}`),
+      ['active', 'epoch', 'log:doc:0', 'log:doc:1', 'seq', 'slots', 'trim'].map((key) => `{${prefix}}:${key}`),
     );
     expect(
       () => new RedisEventBus({ url: TEST_REDIS_URL, limits: { maxEvents: 1, maxAgeMs: 1 }, keyPrefix: 'a}b' }),
     ).toThrow(/invalid Redis key prefix/);
+  });
+
+  it('leaves out a log entry it cannot decode, counting it, instead of failing the whole read', async () => {
+    const prefix = freshPrefix();
+    const bus = await startedBus(prefix);
+    const first = await bus.publish(draft('t'));
+    const admin = new Redis(TEST_REDIS_URL);
+    try {
+      await admin.xadd(`${redisBusKeys(prefix).logPrefix}t`, `${first.id + 1}-0`, 'r', '{"id": not json');
+    } finally {
+      admin.disconnect();
+    }
+    const second = await bus.publish(draft('t'));
+    const read = await bus.read(['t'], 0, 10);
+    expect(read.events.map((event) => event.id)).toEqual([first.id, second.id]);
+    expect(read.unreadable).toBe(1);
+    expect(await bus.health()).toEqual({ status: 'up' });
   });
 
   it('publishes with exactly one round trip (one EVALSHA)', async () => {

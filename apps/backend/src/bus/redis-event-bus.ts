@@ -35,9 +35,13 @@
  * and a script that finds the epoch missing moves the counter (and the coverage floor) past the old
  * counter, that floor and TIME*1000. Clients holding pre-loss ids get `gapTopics` (so
  * `stream.reset`, the critical events from the store, `complete: false`). The one hole: an id that
- * ran ahead of Redis's clock (a future idFloor, >1000 publishes/ms) and that this instance never
+ * ran ahead of Redis's clock (a future idFloor, >10 publishes/ms) and that this instance never
  * saw; at start the store's highest id covers the critical ones. A Redis that lost its data is
  * reported like a blip the log cannot cover: every topic reports a live gap.
+ *
+ * Ids are unique cluster-wide, whatever fails: the publish script issues only multiples of
+ * ID_SLOTS (residue 0), and an instance serving on its own only ids of the residue it leases
+ * (redis-id-slot.ts), so no two issuers ever share an id (event-id.ts).
  *
  * Redis unreachable (docs/runbook.md, "Redis down"): the command connection is not ready, or the
  * `redis` circuit breaker is open (commands timed out or failed `failureThreshold` times in a
@@ -49,8 +53,9 @@
  * subscriber connection (bus-probe.ts); when it does not, health() is `down` (/readyz 503) and the
  * subscriber is reconnected, which re-reads the log from where each topic stood.
  */
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomInt } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
+import { ID_SLOTS } from '../events/event-id.js';
 import type { ComponentHealth, EventDraft, EventRecord } from '../events/event-record.js';
 import {
   CircuitBreaker,
@@ -64,13 +69,15 @@ import { BusProbe } from './bus-probe.js';
 import type { BusListener, BusLogger, EventBus, HotLogRead, Unsubscribe } from './event-bus.js';
 import type { HotLogLimits } from './memory-event-bus.js';
 import { redisBusKeys, type RedisBusKeys } from './redis-bus-keys.js';
+import { RedisIdSlot } from './redis-id-slot.js';
 import { RedisOutage } from './redis-outage.js';
-import { parseRecord, stringArray, toId, topicReply } from './redis-replies.js';
+import { draftJson, parseRecords, stringArray, toId, topicReply } from './redis-replies.js';
 import {
   HEAD_SCRIPT,
   PUBLISH_SCRIPT,
   READ_SCRIPT,
   REJOIN_SCRIPT,
+  SLOT_SCRIPT,
   START_SCRIPT,
   SWEEP_SCRIPT,
 } from './redis-scripts.js';
@@ -109,6 +116,14 @@ export interface RedisEventBusOptions {
   /** Told of each event delivered locally only, because Redis was unreachable. */
   onLocalPublish?: (event: EventRecord) => void;
   /**
+   * Told when this instance starts serving on its own (Redis unreachable), before any event it
+   * publishes alone is delivered, with the highest id it knew then: its streams must be told that
+   * events may be missing from there on (RedisOutage).
+   */
+  onIsland?: (since: number) => void;
+  /** Lease TTL of this instance's id slot (redis-id-slot.ts). Default 15 minutes. */
+  idSlotTtlMs?: number;
+  /**
    * The self-addressed probe (bus-probe.ts): `intervalMs` between probes (0 disables it),
    * `timeoutMs` before an unanswered one means a wedged subscriber (default 2 × intervalMs),
    * `id` names the probe channel (default: random).
@@ -126,6 +141,7 @@ interface ScriptedRedis extends Redis {
   isHead: ScriptCall;
   isSweep: ScriptCall;
   isRejoin: ScriptCall;
+  isSlot: ScriptCall;
 }
 
 const SWEEP_BATCH = 500;
@@ -154,13 +170,21 @@ export class RedisEventBus implements EventBus {
   private readonly busId = randomBytes(8).toString('hex');
   private readonly probe: BusProbe | undefined;
   private readonly probeChannel: string;
+  /** The residue of the id space this instance may use on its own (redis-id-slot.ts). */
+  private readonly idSlot: RedisIdSlot;
 
   constructor(private readonly options: RedisEventBusOptions) {
     this.keys = redisBusKeys(options.keyPrefix ?? 'is');
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     const name = options.connectionName ?? 'infinitescribe';
     const base: RedisOptions = { maxRetriesPerRequest: 3, ...options.redisOptions, lazyConnect: true };
-    this.command = new Redis(options.url, { ...base, connectionName: `${name}:cmd` }) as ScriptedRedis;
+    // A publish whose connection dropped before its answer has an unknown outcome and fails (the
+    // caller answers 503); re-sent after a reconnect, it would go out twice under two ids.
+    this.command = new Redis(options.url, {
+      ...base,
+      connectionName: `${name}:cmd`,
+      autoResendUnfulfilledCommands: false,
+    }) as ScriptedRedis;
     // Re-subscribing is done by TopicSubscriptions, not ioredis, so the log can be re-read once it is acknowledged.
     this.subscriber = new Redis(options.url, { ...base, connectionName: `${name}:sub`, autoResubscribe: false });
     this.command.defineCommand('isStart', { lua: START_SCRIPT, numberOfKeys: 2 });
@@ -169,6 +193,17 @@ export class RedisEventBus implements EventBus {
     this.command.defineCommand('isHead', { lua: HEAD_SCRIPT, numberOfKeys: 2 });
     this.command.defineCommand('isSweep', { lua: SWEEP_SCRIPT, numberOfKeys: 4 });
     this.command.defineCommand('isRejoin', { lua: REJOIN_SCRIPT, numberOfKeys: 6 });
+    this.command.defineCommand('isSlot', { lua: SLOT_SCRIPT, numberOfKeys: 1 });
+    this.idSlot = new RedisIdSlot({
+      lease: async (preferred, ttlMs) =>
+        toId(
+          await this.redisCall(() =>
+            this.command.isSlot(this.keys.slots, this.busId, ttlMs, preferred, randomInt(ID_SLOTS - 1)),
+          ),
+        ),
+      ttlMs: options.idSlotTtlMs,
+      logger: options.logger,
+    });
     const knownId = () => this.highestKnown;
     const noteId = (id: number) => this.noteId(id);
     this.subscriptions = new TopicSubscriptions({
@@ -192,8 +227,10 @@ export class RedisEventBus implements EventBus {
       logger: options.logger,
       onLiveGap: options.onLiveGap,
       onLocalPublish: options.onLocalPublish,
+      onIsland: options.onIsland,
       knownId,
       noteId,
+      idSlot: () => this.idSlot.current(),
       canRejoin: () => this.started && !this.closed && this.redisUsable && this.subscriber.status === 'ready',
       markGaps: (topics) => this.markGaps(topics),
       describeConnections: () => this.describeConnections(),
@@ -205,6 +242,8 @@ export class RedisEventBus implements EventBus {
       onStateChange: (state: BreakerState, dependency: string) => {
         options.breaker?.onStateChange?.(state, dependency);
         if (state === 'closed') void this.outage.rejoin();
+        // Redis is surely unreachable: serve alone from now, and say so at once.
+        else if (state === 'open' && this.started && !this.closed) this.outage.enter();
       },
     });
     this.probeChannel = this.keys.probePrefix + (options.probe?.id ?? this.busId);
@@ -237,6 +276,8 @@ export class RedisEventBus implements EventBus {
     this.command.on('ready', () => {
       if (!this.started) return;
       this.breaker.recordSuccess();
+      // At once: a Redis that restarted empty forgot every slot lease.
+      void this.idSlot.renew();
       void this.outage.rejoin();
     });
     this.subscriber.on('message', (channel: string, message: string) => this.onMessage(channel, message));
@@ -250,6 +291,7 @@ export class RedisEventBus implements EventBus {
       const [seq] = stringArray(reply, 'start');
       this.noteId(Math.max(toId(seq), options.idFloor));
       if (this.probe) await this.subscriber.subscribe(this.probeChannel);
+      await this.idSlot.start();
     } catch (error) {
       this.command.disconnect();
       this.subscriber.disconnect();
@@ -279,7 +321,7 @@ export class RedisEventBus implements EventBus {
   }
 
   private async publishToRedis(draft: EventDraft): Promise<EventRecord> {
-    const json = JSON.stringify(draft);
+    const json = draftJson(draft);
     const keys = this.keys;
     const reply = await this.command.isPublish(
       keys.seq,
@@ -349,19 +391,21 @@ export class RedisEventBus implements EventBus {
     const gapTopics: string[] = [];
     let events: EventRecord[] = [];
     let oldestId = head;
+    let unreadable = 0;
     unique.forEach((topic, index) => {
-      const [coverageRaw, oldestRaw, records] = topicReply(reply[index + 1]);
+      const [coverageRaw, oldestRaw, json] = topicReply(reply[index + 1]);
       const coverage = toId(coverageRaw);
       if (after < coverage) gapTopics.push(topic);
       oldestId = Math.min(oldestId, oldestRaw === '' ? coverage : toId(oldestRaw));
-      for (let position = records.length - 1; position >= 0; position--) {
-        events.push(parseRecord(records[position] ?? ''));
-      }
+      // One entry that cannot be decoded is left out (and counted), never the whole read.
+      const decoded = parseRecords(json);
+      events = events.concat(decoded.records);
+      unreadable += decoded.unreadable;
     });
     events.sort((a, b) => a.id - b.id);
     const truncated = events.length > count;
     if (truncated) events = events.slice(events.length - count);
-    return { events, gapTopics, oldestId, truncated };
+    return { events, gapTopics, oldestId, truncated, ...(unreadable > 0 ? { unreadable } : {}) };
   }
 
   /** The Redis counter; while Redis is unreachable, the highest id this instance knows. */
@@ -401,6 +445,7 @@ export class RedisEventBus implements EventBus {
     this.probe?.stop();
     this.breaker.dispose();
     await this.outage.settled();
+    await this.idSlot.stop(this.redisUsable);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.subscriptions.close();
     await this.sweeping;

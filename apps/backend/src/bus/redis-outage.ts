@@ -1,6 +1,6 @@
-import { nextEventId } from '../events/event-id.js';
+import { nextEventIdInSlot } from '../events/event-id.js';
 import type { EventDraft, EventRecord } from '../events/event-record.js';
-import type { BusLogger } from './event-bus.js';
+import { PublishRefusedError, type BusLogger } from './event-bus.js';
 import { LocalFallback } from './local-fallback.js';
 import type { TopicSubscriptions } from './redis-topic-subscriptions.js';
 
@@ -8,8 +8,9 @@ import type { TopicSubscriptions } from './redis-topic-subscriptions.js';
  * The Redis bus while Redis is unreachable, and its way back (docs/runbook.md, "Redis down").
  *
  * While Redis is unreachable the instance is an island: a non-critical publish gets a local id
- * (max(highest known + 1, now × 1000): still increasing) and reaches this instance's subscribers
- * only, kept in a bounded LocalFallback that answers reads (with a gap for anything older than the
+ * (max(highest known + 1, now × 1000) raised to this instance's id slot residue: still increasing,
+ * and never an id another instance issues; without a slot, it is refused) and reaches this
+ * instance's subscribers only, kept in a bounded LocalFallback that answers reads (with a gap for anything older than the
  * outage); a critical publish is refused, since its promise ("every subscriber on every instance
  * gets it, live or on resume") is one an island cannot keep.
  *
@@ -34,8 +35,12 @@ export interface RedisOutageOptions {
   onLiveGap?: (topic: string) => void;
   /** Told of each event delivered locally only. */
   onLocalPublish?: (event: EventRecord) => void;
+  /** Told when this instance starts serving on its own, with the highest id it knew then. */
+  onIsland?: (since: number) => void;
   knownId(): number;
   noteId(id: number): void;
+  /** This instance's id slot, while its lease is surely valid (redis-id-slot.ts). */
+  idSlot(): number | undefined;
   /** Started, not closed, and both connections usable: a rejoin can be tried now. */
   canRejoin(): boolean;
   /** Marks `topics` as gaps in Redis and tells the other instances; resolves with the id it marked at. */
@@ -72,6 +77,9 @@ export class RedisOutage {
         { connections: this.options.describeConnections() },
         'Redis is unreachable: delivering on this instance only until it returns',
       );
+      // Before any local id goes out: from here on this instance's ids can pass over other
+      // instances' events its streams will not get, and each stream must be told first.
+      this.options.onIsland?.(this.local.since);
     }
     return this.local;
   }
@@ -82,12 +90,22 @@ export class RedisOutage {
    */
   publish(draft: EventDraft): EventRecord {
     if (draft.critical) {
-      throw new Error(
+      throw new PublishRefusedError(
         `Redis is unreachable (${this.options.describeConnections()}): critical events are refused while only local delivery works`,
       );
     }
+    const slot = this.options.idSlot();
+    if (slot === undefined) {
+      throw new PublishRefusedError(
+        'Redis is unreachable and this instance holds no id slot (none was free, or its lease may have run out): an id issued here could be issued elsewhere too',
+      );
+    }
     const local = this.enter(); // before the id: the fallback vouches from the id known before it
-    const record: EventRecord = { ...draft, id: nextEventId(this.options.knownId(), Date.now()) };
+    const record: EventRecord = {
+      ...draft,
+      id: nextEventIdInSlot(this.options.knownId(), Date.now(), slot),
+      island: local.since,
+    };
     this.options.noteId(record.id);
     local.add(record, true);
     this.options.subscriptions.deliverLocal(record);

@@ -1,7 +1,7 @@
-import type { EventRecord } from '../events/event-record.js';
+import type { EventDraft, EventRecord } from '../events/event-record.js';
 
 /**
- * Decoding what the bus's scripts and channels return. Redis hands back untyped values; each
+ * Encoding what the bus sends, and decoding what the bus's scripts and channels return. Redis hands back untyped values; each
  * helper checks the shape it expects and throws on anything else, so a malformed reply fails the
  * one call that got it instead of spreading through the bus as a wrong id or record.
  */
@@ -44,4 +44,29 @@ export function parseRecord(json: string): EventRecord {
     throw new Error('not an event record');
   }
   return value as EventRecord;
+}
+
+/**
+ * A draft as the publish script takes it: a JSON object without id (the script puts the id first),
+ * the payload's JSON reused as the publisher serialised it, and none of the record's local fields.
+ */
+export function draftJson(draft: EventDraft): string {
+  const payload = draft.payloadJson ?? JSON.stringify(draft.payload) ?? 'null';
+  const key = draft.key === undefined ? '' : `,"key":${JSON.stringify(draft.key)}`;
+  const head = `{"topic":${JSON.stringify(draft.topic)},"type":${JSON.stringify(draft.type)},"ts":${JSON.stringify(draft.ts)}`;
+  return `${head},"critical":${draft.critical}${key},"payload":${payload}}`;
+}
+
+/** The records of a read reply (JSON, newest first) decoded, oldest first; those that cannot be, counted. */
+export function parseRecords(json: readonly string[]): { records: EventRecord[]; unreadable: number } {
+  const records: EventRecord[] = [];
+  let unreadable = 0;
+  for (let position = json.length - 1; position >= 0; position--) {
+    try {
+      records.push(parseRecord(json[position] ?? ''));
+    } catch {
+      unreadable++;
+    }
+  }
+  return { records, unreadable };
 }

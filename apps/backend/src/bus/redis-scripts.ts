@@ -1,3 +1,5 @@
+import { ID_SLOTS } from '../events/event-id.js';
+
 /**
  * Lua scripts of the Redis bus (see redis-bus-keys.ts for the key layout). Each one runs
  * atomically inside Redis, so id assignment, append, trimming and PUBLISH are one step, and a read
@@ -68,7 +70,8 @@ return { fmt(seq), fmt(epoch), created }
 /**
  * publish. KEYS: seq, epoch, log, trim, idle, active, dropped.
  * ARGV: topic, floor, maxEvents, maxAgeMs, draft JSON (an object without id), channel.
- * 1. id = max(counter + 1, caller's floor + 1, TIME in ms * 1000), re-creating a lost epoch first;
+ * 1. id = max(counter + 1, caller's floor + 1, TIME in ms * 1000), re-creating a lost epoch first,
+ *    rounded up to the next multiple of ID_SLOTS (Redis's residue; event-id.ts);
  * 2. XADD `<id>-0` with the record JSON (id first) and store the counter;
  * 3. a topic new to the trim hash inherits its watermark (from `idle`, else the `dropped` floor);
  * 4. trim exactly by count and by age, recording the highest trimmed id as the watermark;
@@ -82,6 +85,7 @@ local max_events, max_age, draft, channel = tonumber(ARGV[3]), tonumber(ARGV[4])
 local now = now_ms()
 local seq = ensure_epoch(seq_key, epoch_key, floor, now)
 local id = math.max(seq + 1, now * 1000)
+id = id + (${ID_SLOTS} - id % ${ID_SLOTS}) % ${ID_SLOTS}
 if id > 9007199254740991 then return redis.error_reply('ERR event id space exhausted (2^53)') end
 local id_str = fmt(id)
 local record = '{"id":' .. id_str .. ',' .. string.sub(draft, 2)
@@ -218,4 +222,36 @@ for i = 4, #ARGV do
   redis.call('PUBLISH', ARGV[3] .. topic, notice)
 end
 return fmt(mark)
+`;
+
+/**
+ * id slot. KEYS: slots. ARGV: owner (bus id), ttlMs, preferred slot (0: none), random start.
+ * Leases a residue of the id space for local ids while Redis is unreachable (redis-id-slot.ts):
+ * the preferred slot if it is free, expired or the owner's already (a renewal), else the first such
+ * slot from a random start. Slots are 1…ID_SLOTS-1 (0 is Redis's counter). ttlMs 0 releases the
+ * preferred slot. Returns the slot leased, or 0 when none is free.
+ */
+export const SLOT_SCRIPT = `${PRELUDE}
+local now = now_ms()
+local owner, ttl, preferred, start = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local function available(slot)
+  local lease = redis.call('HGET', KEYS[1], tostring(slot))
+  if not lease then return true end
+  local bar = string.find(lease, '|', 1, true)
+  return string.sub(lease, 1, bar - 1) == owner or tonumber(string.sub(lease, bar + 1)) <= now
+end
+local chosen = 0
+if preferred > 0 and available(preferred) then
+  chosen = preferred
+elseif ttl > 0 then
+  for i = 0, ${ID_SLOTS - 2} do
+    local slot = 1 + (start + i) % ${ID_SLOTS - 1}
+    if available(slot) then
+      chosen = slot
+      break
+    end
+  end
+end
+if chosen > 0 then redis.call('HSET', KEYS[1], tostring(chosen), owner .. '|' .. fmt(now + ttl)) end
+return chosen
 `;

@@ -15,6 +15,23 @@ export interface EventRecord {
   payload: unknown;
   /** Critical events are persisted in the store before the publish is acknowledged. */
   critical: boolean;
+  /**
+   * `payload` as JSON, serialised once by the publisher before the id was assigned; the bus, the
+   * store and the frames reuse it. Absent on records decoded from Redis or the store (they
+   * serialise `payload` again, once per event).
+   */
+  payloadJson?: string;
+  /**
+   * Critical events: the key the store holds the event under from before it had an id (it is stored
+   * pending, then published, then given its id: see event-publisher.ts). Never sent to clients.
+   */
+  key?: string;
+  /**
+   * Set on an event a Redis-bus instance published on its own while Redis was unreachable: the
+   * highest id known when that outage began. Its id may pass over events of other instances that
+   * this instance never got, so each stream and poll is told (`stream.reset {gap, since}`) before it.
+   */
+  island?: number;
 }
 
 /** An event before it has an id. */

@@ -12,6 +12,7 @@ import { formatEventId } from './event-id.js';
 import type { EventPublisher } from './event-publisher.js';
 import { FixedWindowLimit } from '../resilience/fixed-window-limit.js';
 import { NewTopicBudget } from './new-topic-budget.js';
+import { assertJsonPayload } from './payload-json.js';
 import { assertMayPublish } from './publish-permissions.js';
 import { createPublishLimits, isService } from './publish-limits.js';
 
@@ -62,6 +63,8 @@ export async function registerPublishRoute(app: FastifyInstance, options: Publis
     async (request, reply): Promise<PublishResponse> => {
       if (request.body === undefined) throw new AppError('invalid_event', 'body must be a JSON object');
       const body = parseInput(publishRequest, request.body, 'invalid_event');
+      // Before anything looks at the payload (the publisher checks again, for in-process publishes).
+      assertJsonPayload(body.payload);
       const principal = request.publisher as Principal;
       assertMayPublish(principal, body);
       // Service tokens publish for many users, under their own rate: no new-topic budget.

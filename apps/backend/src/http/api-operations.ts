@@ -197,9 +197,17 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     summary: 'Start an AI generation',
     description:
       'Runs server-side, independent of any connection; `ai.generation.*` events follow on ' +
-      '`user:<sub>`. At most AI_MAX_CONCURRENT_PER_USER running per user.',
+      '`user:<sub>`. A conversation (`messages`, `system`, `temperature`, `model`) or one `prompt`. ' +
+      'At most AI_MAX_CONCURRENT_PER_USER running per user.',
     credentials: USER_AUTH,
-    body: { schema: api.generationRequest, example: { prompt: 'Write an opening line about the sea.', maxTokens: 40 } },
+    body: {
+      schema: api.generationRequest,
+      example: {
+        system: 'You are a concise writing assistant.',
+        messages: [{ role: 'user', content: 'Write an opening line about the sea.' }],
+        maxTokens: 40,
+      },
+    },
     responses: { 202: { description: 'Started.', schema: api.generationCreated } },
     errors: JOB_START_ERRORS,
   },

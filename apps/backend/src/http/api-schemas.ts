@@ -9,6 +9,7 @@
  */
 import {
   ERROR_CODES,
+  MAX_GENERATION_TOKENS,
   USER_ID_MAX_LENGTH,
   isServableUserId,
   isValidTopic,
@@ -19,9 +20,10 @@ import {
   type PublishResponse,
   type TicketResponse,
 } from '@infinitescribe/protocol';
-import { validateEventPayload } from '@infinitescribe/protocol/schemas';
+import { GENERATION_REQUEST_SCHEMA, validateEventPayload } from '@infinitescribe/protocol/schemas';
 import { z } from 'zod';
-import type { ProviderInfo } from '../ai/ai-provider.js';
+import { PROVIDER_KINDS } from '../ai/ai-provider.js';
+import type { ProviderView } from '../ai/generation-routes.js';
 import { isValidPublishPattern } from '../auth/publish-topics.js';
 import type { GenerationView } from '../ai/generation-service.js';
 import type { ComponentHealth } from '../events/event-record.js';
@@ -29,10 +31,10 @@ import { IDEMPOTENCY_KEY_PATTERN } from '../idempotency/idempotency-hooks.js';
 import type { TaskKindInfo } from '../tasks/task-kind.js';
 import type { TaskView } from '../tasks/task-log.js';
 
-/** Longest prompt a generation accepts, in characters. */
+/** Longest prompt a task accepts, in characters. */
 export const MAX_PROMPT_CHARS = 32_000;
 /** Largest maxTokens a request may ask for. */
-export const MAX_TOKENS_LIMIT = 32_768;
+export const MAX_TOKENS_LIMIT = MAX_GENERATION_TOKENS;
 
 const id = z.string().min(1).max(128);
 const isoTime = z.string().meta({ format: 'date-time' });
@@ -127,17 +129,16 @@ export const pollResponse = z.strictObject({
   reset: streamReset.optional(),
 });
 
-export const generationRequest = z.strictObject({
-  prompt: z
-    .string()
-    .max(MAX_PROMPT_CHARS)
-    .refine((prompt) => prompt.trim() !== '', { message: 'prompt must not be blank' })
-    .meta({ description: 'Must not be blank.' }),
-  maxTokens: z.number().int().min(1).max(MAX_TOKENS_LIMIT).optional().meta({
-    description: 'Default AI_DEFAULT_MAX_TOKENS.',
-  }),
-  documentId: id.optional().meta({ description: 'Echoed in `ai.generation.started`.' }),
-});
+/** The wire schema (packages/protocol); the route adds the operator's model allow-list. */
+export const generationRequest = GENERATION_REQUEST_SCHEMA;
+/** {@link generationRequest} with `model` one of `models`, checked with the other fields (one answer names every problem). */
+export function generationRequestAllowing(models: readonly string[]) {
+  return generationRequest.refine((request) => request.model === undefined || models.includes(request.model), {
+    message: `model must be one of ${models.join(', ')}`,
+    path: ['model'],
+    when: () => true,
+  });
+}
 export const generationCreated = z.strictObject({ generationId: z.string() });
 export const generationView = z.strictObject({
   generationId: z.string(),
@@ -146,9 +147,10 @@ export const generationView = z.strictObject({
   error: z.string().optional().meta({ description: 'Why it failed.' }),
 });
 export const providerInfo = z.strictObject({
-  kind: z.enum(['offline', 'openai-compatible']),
+  kind: z.enum(PROVIDER_KINDS).meta({ description: 'AI_PROVIDER: which service generations come from.' }),
   label: z.string(),
-  model: z.string(),
+  model: z.string().meta({ description: 'AI_MODEL: the model of a request that names none.' }),
+  models: z.array(z.string()).meta({ description: 'Every model a request may name (AI_MODEL, then AI_MODELS).' }),
 });
 
 export const idParams = z.object({ id });
@@ -232,7 +234,7 @@ const _schemasDescribeTheCode: [
   Describes<typeof ticketResponse, TicketResponse>,
   Describes<typeof publishResponse, PublishResponse>,
   Describes<typeof generationView, GenerationView>,
-  Describes<typeof providerInfo, ProviderInfo>,
+  Describes<typeof providerInfo, ProviderView>,
   Describes<(typeof taskKinds.shape.kinds)['element'], TaskKindInfo>,
   Describes<typeof taskView, TaskView>,
   Same<Omit<z.output<typeof componentHealth>, 'kind'>, ComponentHealth>,

@@ -8,6 +8,8 @@ import type { JournalPayload } from './journal-events.js';
 
 /** Store page size of every journal read. */
 export const JOURNAL_PAGE = 500;
+/** Hot-log events read for one job. */
+const HOT_LOG_READ_LIMIT = 10_000;
 /** Instances' clocks may disagree by this much; reads start this much before a job's start. */
 export const CLOCK_SKEW_MS = 60_000;
 /** Users per store query in the recovery scan. */
@@ -98,8 +100,11 @@ export class JobJournal {
   }
 
   /**
-   * The journal entry of `jobId` and its stored events on `userId`'s topic, in id order, from
-   * `sinceMs` (the job's start) up to and including its outcome, reading at most `maxEvents`.
+   * The journal entry of `jobId` and its events on `userId`'s topic, in id order, from `sinceMs`
+   * (the job's start) up to and including its outcome: the stored ones (reading at most
+   * `maxEvents`), then, unless the store has its outcome, the hot log's. The hot log holds what the
+   * store never keeps (deltas, progress) and an outcome that went out a moment ago and is stored
+   * but not given its id yet (see event-publisher.ts): whoever received an outcome finds it here.
    * Another user's job is not found: its entry names another user.
    * @throws UnavailableError when the store cannot be read.
    */
@@ -130,6 +135,14 @@ export class JobJournal {
       },
       { stop: () => done, maxEvents },
     );
+    if (!done && (started || events.length > 0)) {
+      const stored = new Set(events.map((event) => event.id));
+      const after = (events[0]?.id ?? idFloorAt(sinceMs - CLOCK_SKEW_MS) + 1) - 1;
+      for (const event of await this.hotLog(topic, after, HOT_LOG_READ_LIMIT)) {
+        if (this.jobIdOf(event) === jobId && !stored.has(event.id)) events.push(event);
+      }
+      events.sort((a, b) => a.id - b.id);
+    }
     return started ? { started, events } : { events };
   }
 
@@ -153,7 +166,7 @@ export class JobJournal {
   }
 
   /** Events on `topic` in the hot log after `after` (for what the store does not keep). */
-  async hotLog(topic: string, after: number, limit: number): Promise<EventRecord[]> {
+  private async hotLog(topic: string, after: number, limit: number): Promise<EventRecord[]> {
     const { events } = await this.sources.bus.read([topic], after, limit);
     return events;
   }

@@ -5,7 +5,7 @@ import { TooManyConnectionsError } from '../errors.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { CloseReason, SSEConnection } from './connection.js';
 import type { ConnectionLease, ConnectionLeases } from './connection-leases.js';
-import { controlFrame, shareFrame, sharedEventFrame, type SharedFrame } from './frame.js';
+import { controlFrame, shareFrame, trySharedEventFrame, type SharedFrame } from './frame.js';
 
 /** Anything that takes live events of a topic: a stream, or a waiting long-poll. */
 export interface TopicSubscriber {
@@ -220,6 +220,15 @@ export class ConnectionManager {
     return ended;
   }
 
+  /**
+   * The bus lost Redis and this instance serves on its own from `since` (the highest id it knew):
+   * every stream is told at once with `stream.reset {gap, since}`; streams opened later are told
+   * before their first event published during the outage (SSEConnection.sendEvent).
+   */
+  tellIsland(since: number): void {
+    for (const connection of this.connections.values()) connection.noticeIsland(since);
+  }
+
   /** Ends every stream (shutdown): clients reconnect elsewhere and resume. */
   closeAll(reason: CloseReason): void {
     for (const connection of [...this.connections.values()]) connection.close(reason);
@@ -233,9 +242,23 @@ export class ConnectionManager {
 
   private dispatch(subscribers: ReadonlySet<TopicSubscriber>, record: EventRecord): void {
     // Serialized once here, whatever the number of subscribers.
-    const frame = sharedEventFrame(record);
+    const frame = trySharedEventFrame(record);
+    if (frame === undefined) {
+      this.options.logger.warn(
+        { eventId: record.id, topic: record.topic },
+        'skipped a live event that cannot be serialised',
+      );
+      return;
+    }
     let delivered = 0;
-    for (const subscriber of subscribers) if (subscriber.deliver(record, frame) === true) delivered++;
+    for (const subscriber of subscribers) {
+      // One subscriber failing must not keep the event from the others.
+      try {
+        if (subscriber.deliver(record, frame) === true) delivered++;
+      } catch (error) {
+        this.options.logger.warn({ err: error, eventId: record.id }, 'a stream failed to take a live event');
+      }
+    }
     if (delivered === 0) return;
     this.options.metrics.eventsDelivered.inc(delivered);
     const publishedAt = Date.parse(record.ts);

@@ -1,5 +1,6 @@
 import { ServerResponse } from 'node:http';
 import type { EventRecord } from '../events/event-record.js';
+import { formatEventId } from '../events/event-id.js';
 import { controlFrame, type SharedFrame } from './frame.js';
 
 /**
@@ -24,6 +25,8 @@ export interface ConnectionOptions {
   maxBufferedBytes: number;
   /** Called exactly once when the connection ends, whichever way it ends. */
   onClose: (connection: SSEConnection, reason: CloseReason) => void;
+  /** Called when the stream is told of a bus outage (a `stream.reset`), for the metrics. */
+  onIslandNotice?: () => void;
 }
 
 /**
@@ -48,6 +51,8 @@ export class SSEConnection {
    */
   nextHeartbeatAt = Infinity;
   private state: 'replaying' | 'live' | 'closed' = 'replaying';
+  /** The bus outage (its `since` id) this stream was last told of. */
+  private islandNoticed: number | undefined;
   private lastSentId = -1;
   private pending: { record: EventRecord; frame: SharedFrame }[] = [];
   /** Something went through the response (so its headers did): shared frames may skip it. */
@@ -99,8 +104,23 @@ export class SSEConnection {
   /** Writes an event of the replay; returns whether it was sent (not already past it). */
   sendEvent(record: EventRecord, frame: SharedFrame): boolean {
     if (this.state === 'closed' || record.id <= this.lastSentId) return false;
+    // Its id may pass over events of other instances this stream will not get: said first.
+    if (record.island !== undefined) this.noticeIsland(record.island);
     this.lastSentId = record.id;
     this.writeShared(frame);
+    return true;
+  }
+
+  /**
+   * Tells the stream, once per bus outage, that events may be missing from `since` on (the highest
+   * id its instance knew when it lost Redis): `stream.reset {gap, since}`, which a native
+   * EventSource reads like any other event. Returns whether it was written now.
+   */
+  noticeIsland(since: number): boolean {
+    if (this.state === 'closed' || this.islandNoticed === since) return false;
+    this.islandNoticed = since;
+    this.write(controlFrame('stream.reset', { reason: 'gap', since: formatEventId(since) }));
+    this.options.onIslandNotice?.();
     return true;
   }
 

@@ -12,11 +12,9 @@ import { formatEventId } from '../events/event-id.js';
 
 const LINE_SEPARATORS = /[\u2028\u2029]/g;
 
-/** `value` as one line of JSON, safe in a `data:` line. */
-export function dataLine(value: unknown): string {
-  return JSON.stringify(value).replace(LINE_SEPARATORS, (separator) =>
-    separator === '\u2028' ? '\\u2028' : '\\u2029',
-  );
+/** JSON text made safe for a `data:` line: U+2028 and U+2029 as their JSON escapes. */
+function escapeLineSeparators(json: string): string {
+  return json.replace(LINE_SEPARATORS, (separator) => (separator === '\u2028' ? '\\u2028' : '\\u2029'));
 }
 
 /** The envelope a published event carries in its `data:` line. */
@@ -25,13 +23,36 @@ export function toEnvelope(record: EventRecord): Envelope {
 }
 
 /**
+ * The envelope as JSON, reusing the payload's JSON when the publisher serialised it (the same
+ * bytes JSON.stringify(toEnvelope(record)) gives). Throws for a payload that cannot be serialised,
+ * which only a record written before payloads were checked can hold: callers skip such an event
+ * (and say something was lost) rather than fail a stream, a resume or a poll.
+ */
+export function envelopeJson(record: EventRecord): string {
+  if (record.payloadJson === undefined) return JSON.stringify(toEnvelope(record));
+  const { topic, type, ts } = record;
+  return `{"topic":${JSON.stringify(topic)},"type":${JSON.stringify(type)},"ts":${JSON.stringify(ts)},"payload":${record.payloadJson}}`;
+}
+
+/**
  * The frame of a published event, built once per event and written as the same bytes to every
  * connection (a Buffer, so sockets do not re-encode the string each time).
  */
 export function eventFrame(record: EventRecord): Buffer {
-  return Buffer.from(
-    `id: ${formatEventId(record.id)}\nevent: ${record.type}\ndata: ${dataLine(toEnvelope(record))}\n\n`,
-  );
+  return frameWith(record, envelopeJson(record));
+}
+
+function frameWith(record: EventRecord, json: string): Buffer {
+  return Buffer.from(`id: ${formatEventId(record.id)}\nevent: ${record.type}\ndata: ${escapeLineSeparators(json)}\n\n`);
+}
+
+/** {@link envelopeJson}, or `undefined` for an event that cannot be serialised. */
+export function tryEnvelopeJson(record: EventRecord): string | undefined {
+  try {
+    return envelopeJson(record);
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -60,9 +81,15 @@ export function sharedEventFrame(record: EventRecord): SharedFrame {
   return shareFrame(eventFrame(record));
 }
 
+/** {@link sharedEventFrame}, or `undefined` for an event that cannot be serialised (see {@link envelopeJson}). */
+export function trySharedEventFrame(record: EventRecord): SharedFrame | undefined {
+  const json = tryEnvelopeJson(record);
+  return json === undefined ? undefined : shareFrame(frameWith(record, json));
+}
+
 /** A control event: no `id:` line, so it never moves the client's resume point. */
 export function controlFrame<TType extends ControlEventType>(type: TType, data: ControlEvents[TType]): string {
-  return `event: ${type}\ndata: ${dataLine(data)}\n\n`;
+  return `event: ${type}\ndata: ${escapeLineSeparators(JSON.stringify(data))}\n\n`;
 }
 
 /** The reconnection delay the browser should use; sent first on every stream. */

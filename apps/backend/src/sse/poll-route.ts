@@ -1,4 +1,4 @@
-import { POLL_PATH, type EnvelopeWithId, type PollResponse } from '@infinitescribe/protocol';
+import { POLL_PATH, type PollResponse } from '@infinitescribe/protocol';
 import type { FastifyInstance } from 'fastify';
 import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
@@ -6,7 +6,7 @@ import type { EventRecord } from '../events/event-record.js';
 import { formatEventId } from '../events/event-id.js';
 import { parseInput } from '../http/parse-input.js';
 import type { TopicSubscriber } from './connection-manager.js';
-import { toEnvelope } from './frame.js';
+import { tryEnvelopeJson } from './frame.js';
 import { planReplay, type ReplayPlan } from './replay.js';
 import type { StreamRouteServices } from './sse-routes.js';
 import { resolveTopics } from './topic-access.js';
@@ -57,7 +57,7 @@ class PollWaiter implements TopicSubscriber {
  * for the next live events.
  */
 export function registerPollRoute(app: FastifyInstance, services: StreamRouteServices): void {
-  app.get(POLL_PATH, async (request): Promise<PollResponse> => {
+  app.get(POLL_PATH, async (request, reply) => {
     const principal = await services.authenticator.authenticate(request);
     const query = parseInput(pollQuery, request.query);
     const topics = resolveTopics(principal, query.topics);
@@ -95,11 +95,24 @@ export function registerPollRoute(app: FastifyInstance, services: StreamRouteSer
       const events = replayed.concat(waiter.events.filter((event) => event.id > Math.max(lastReplayed, cursor)));
       services.metrics.replayedEvents.inc(replayed.length);
       const lastId = events.at(-1)?.id ?? cursor;
-      return {
-        events: events.map((event): EnvelopeWithId => ({ ...toEnvelope(event), id: formatEventId(event.id) })),
-        lastEventId: formatEventId(lastId),
-        ...(plan.reset ? { reset: plan.reset } : {}),
-      };
+      // Each event serialised on its own: one that cannot be (a record from before payloads were
+      // checked) is left out and the answer says something was lost, instead of failing the poll.
+      const items: string[] = [];
+      for (const event of events) {
+        const json = tryEnvelopeJson(event);
+        if (json !== undefined) items.push(`{"id":${JSON.stringify(formatEventId(event.id))},${json.slice(1)}`);
+      }
+      let reset = plan.reset;
+      // An event published on this instance alone while it lost Redis: the cursor passes over
+      // events of other instances this poller will not get (as streams are told, see SSEConnection).
+      const island = events.find((event) => event.island !== undefined)?.island;
+      if (!reset && island !== undefined) reset = { reason: 'gap', since: formatEventId(island) };
+      if (!reset && (items.length < events.length || !plan.complete)) reset = { reason: 'gap' };
+      if (reset && !plan.reset) services.metrics.streamResets.inc({ reason: reset.reason });
+      const tail: Omit<PollResponse, 'events'> = { lastEventId: formatEventId(lastId), ...(reset ? { reset } : {}) };
+      return reply
+        .type('application/json; charset=utf-8')
+        .send(`{"events":[${items.join(',')}],${JSON.stringify(tail).slice(1)}`);
     } finally {
       services.connections.unsubscribe(topics, waiter);
       release();

@@ -1,6 +1,7 @@
 import { validateEventPayload } from '@infinitescribe/protocol/schemas';
 import { describe, expect, it } from 'vitest';
 import type { EventRecord } from '../events/event-record.js';
+import { eventFrame } from './frame.js';
 import { compactGenerationDeltas, compactTaskProgress } from './replay-compaction.js';
 
 let nextId = 1000;
@@ -23,6 +24,20 @@ function clientText(events: readonly EventRecord[]): Map<string, string> {
 }
 
 describe('compactGenerationDeltas', () => {
+  it('frames a snapshot with its own payload, not the serialised payload of the delta it replaces', () => {
+    const deltas = [delta('g1', 0, 'Once'), delta('g1', 1, ' upon')].map((event) => ({
+      ...event,
+      payloadJson: JSON.stringify(event.payload),
+    }));
+    const [snapshot] = compactGenerationDeltas(deltas);
+    const data = /^data: (.*)$/m.exec(eventFrame(snapshot as EventRecord).toString('utf8'))?.[1] ?? '{}';
+    expect((JSON.parse(data) as { payload: unknown }).payload).toEqual({
+      generationId: 'g1',
+      seq: 1,
+      text: 'Once upon',
+    });
+  });
+
   it('replaces a running generation’s deltas by one snapshot at its last delta, same id', () => {
     const note = record('notification', { title: 'hi', level: 'info' });
     const events = [

@@ -37,8 +37,10 @@ export function compactGenerationDeltas(events: readonly EventRecord[]): EventRe
     const last = records.at(-1);
     if (!contiguous || finished.has(generationId) || records.length < 2 || !last) continue;
     for (const record of records) dropped.add(record.id);
+    // Not the delta's serialised payload: the snapshot carries another one.
+    const { payloadJson: _deltaJson, ...fields } = last;
     snapshots.set(last.id, {
-      ...last,
+      ...fields,
       type: 'ai.generation.snapshot',
       payload: {
         generationId,

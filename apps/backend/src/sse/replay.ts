@@ -46,7 +46,8 @@ export async function planReplay(
   }
   const hot = await sources.bus.read(topics, after, sources.maxEvents);
   if (hot.gapTopics.length === 0 && !hot.truncated) {
-    return { events: compactTaskProgress(compactGenerationDeltas(hot.events)), after, complete: true };
+    const complete = (hot.unreadable ?? 0) === 0;
+    return { events: compactTaskProgress(compactGenerationDeltas(hot.events)), after, complete };
   }
 
   const reset = { reason: 'gap' as const, since: formatEventId(hot.oldestId) };

@@ -6,12 +6,13 @@ import type { EventBus } from '../bus/event-bus.js';
 import type { Config } from '../config.js';
 import { AppError, ForbiddenTopicError } from '../errors.js';
 import { formatEventId } from '../events/event-id.js';
+import type { EventRecord } from '../events/event-record.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { EventStore } from '../store/event-store.js';
 import { canSubscribe } from '../auth/principal.js';
 import { SSEConnection } from './connection.js';
 import type { ConnectionManager } from './connection-manager.js';
-import { controlFrame, sharedEventFrame, retryFrame } from './frame.js';
+import { controlFrame, retryFrame, trySharedEventFrame } from './frame.js';
 import { planReplay } from './replay.js';
 import { resolveTopics } from './topic-access.js';
 
@@ -108,6 +109,7 @@ async function openStream(services: StreamRouteServices, request: FastifyRequest
     response,
     {
       maxBufferedBytes: config.maxBufferedBytes,
+      onIslandNotice: () => metrics.streamResets.inc({ reason: 'gap' }),
       onClose: (closed, reason) => {
         connections.unregister(closed, reason);
         release();
@@ -153,11 +155,33 @@ async function currentHead(services: StreamRouteServices): Promise<number | unde
   }
 }
 
-/** Sends what was published on the stream's topics after `startId`, before going live. */
+/**
+ * Sends what was published on the stream's topics after `startId`, before going live. An event that
+ * cannot be sent is skipped, and the stream told with `stream.reset {gap}`.
+ */
 async function catchUp(services: StreamRouteServices, connection: SSEConnection, startId: number): Promise<void> {
   connection.skipThrough(startId);
   const read = await services.bus.read(connection.topics, startId, services.config.replayMaxEvents);
-  for (const event of read.events) connection.sendEvent(event, sharedEventFrame(event));
+  const { skipped } = sendAll(connection, read.events);
+  if (skipped > 0 || (read.unreadable ?? 0) > 0) {
+    connection.write(controlFrame('stream.reset', { reason: 'gap' }));
+    services.metrics.streamResets.inc({ reason: 'gap' });
+  }
+}
+
+/**
+ * Writes replayed events; one that cannot be serialised (only a record from before payloads were
+ * checked can be one) is skipped and counted, so it can never close the stream or stop the replay.
+ */
+function sendAll(connection: SSEConnection, events: readonly EventRecord[]): { sent: number; skipped: number } {
+  let sent = 0;
+  let skipped = 0;
+  for (const event of events) {
+    const frame = trySharedEventFrame(event);
+    if (frame === undefined) skipped++;
+    else if (connection.sendEvent(event, frame)) sent++;
+  }
+  return { sent, skipped };
 }
 
 async function resume(
@@ -185,10 +209,10 @@ async function resume(
     metrics.streamResets.inc({ reason: plan.reset.reason });
   }
   if (plan.after !== undefined) connection.skipThrough(plan.after);
-  let replayed = 0;
-  for (const event of plan.events) if (connection.sendEvent(event, sharedEventFrame(event))) replayed++;
+  const { sent: replayed, skipped } = sendAll(connection, plan.events);
+  if (skipped > 0) log.warn({ connectionId: connection.id, skipped }, 'replay skipped events it cannot serialise');
   metrics.replayedEvents.inc(replayed);
-  connection.write(controlFrame('stream.resumed', { replayed, complete: plan.complete }));
+  connection.write(controlFrame('stream.resumed', { replayed, complete: plan.complete && skipped === 0 }));
 }
 
 function asString(value: unknown): string | undefined {

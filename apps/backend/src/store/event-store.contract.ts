@@ -145,6 +145,77 @@ export function describeEventStoreContract(name: string, hooks: EventStoreContra
       expect(read).toEqual(events.map((event) => ({ ...event, payload: event.payload ?? null })));
     });
 
+    it('keeps a pending event out of every read by id until it is confirmed with its id', async () => {
+      const { id: _id, ...draft } = storedEvent(5, { payload: { pending: true } });
+      await store.append(storedEvent(3));
+      await store.insertPending({ ...draft, key: 'k-5' });
+      expect((await store.readAfter({ topics: ['task:1'], after: 0, limit: 10 })).map((e) => e.id)).toEqual([3]);
+      expect(await store.maxId()).toBe(3);
+      expect(await store.readPending({ olderThanMs: 0, limit: 10 })).toEqual([
+        { event: { ...draft, key: 'k-5' }, ageMs: expect.any(Number) },
+      ]);
+      await store.confirm({ ...draft, key: 'k-5', id: 5 });
+      // Idempotent: a second confirmation (the publisher's retry, the repair pass) changes nothing.
+      await store.confirm({ ...draft, key: 'k-5', id: 5 });
+      expect(await store.readAfter({ topics: ['task:1'], after: 0, limit: 10 })).toEqual([
+        storedEvent(3),
+        storedEvent(5, { payload: { pending: true } }),
+      ]);
+      expect(await store.readPending({ olderThanMs: 0, limit: 10 })).toEqual([]);
+      expect(await store.maxId()).toBe(5);
+    });
+
+    it('stores the publisher-serialised payload bytes as they are', async () => {
+      const { id: _id, ...draft } = storedEvent(1);
+      await store.insertPending({ ...draft, payload: { ignored: true }, payloadJson: '{"b":1,"a":[2]}', key: 'k' });
+      await store.confirm({ ...draft, key: 'k', id: 1 });
+      const [event] = await store.readAfter({ topics: ['task:1'], after: 0, limit: 1 });
+      expect(JSON.stringify(event?.payload)).toBe('{"b":1,"a":[2]}');
+    });
+
+    it('discards a pending event, but never a confirmed one', async () => {
+      const { id: _id, ...draft } = storedEvent(1);
+      await store.insertPending({ ...draft, key: 'gone' });
+      await store.insertPending({ ...draft, key: 'kept' });
+      await store.confirm({ ...draft, key: 'kept', id: 1 });
+      await store.discardPending('gone');
+      await store.discardPending('kept');
+      expect(await store.readPending({ olderThanMs: 0, limit: 10 })).toEqual([]);
+      expect((await store.readAfter({ topics: ['task:1'], after: 0, limit: 10 })).map((e) => e.id)).toEqual([1]);
+    });
+
+    it('stores a confirmed event whole when its pending row was dropped meanwhile', async () => {
+      const { id: _id, ...draft } = storedEvent(8, { payload: { late: true } });
+      await store.insertPending({ ...draft, key: 'late' });
+      await store.discardPending('late');
+      await store.confirm({ ...draft, key: 'late', id: 8 });
+      expect(await store.readAfter({ topics: ['task:1'], after: 0, limit: 10 })).toEqual([
+        storedEvent(8, { payload: { late: true } }),
+      ]);
+    });
+
+    it('lists only pending rows at least the given age, oldest first, up to the limit', async () => {
+      const { id: _id, ...draft } = storedEvent(1);
+      for (const key of ['a', 'b', 'c']) await store.insertPending({ ...draft, key });
+      expect((await store.readPending({ olderThanMs: 0, limit: 2 })).map((row) => row.event.key)).toEqual(['a', 'b']);
+      expect(await store.readPending({ olderThanMs: 60_000, limit: 10 })).toEqual([]);
+    });
+
+    it('group-commits pending inserts and confirmations together, each acknowledged', async () => {
+      const drafts = Array.from({ length: 200 }, (_, index) => {
+        const { id: _id, ...draft } = storedEvent(index + 1);
+        return { ...draft, key: `g${index}` };
+      });
+      await Promise.all(drafts.slice(0, 100).map((draft) => store.insertPending(draft)));
+      // Confirmations of the first half race with pending inserts of the second half.
+      await Promise.all([
+        ...drafts.slice(0, 100).map((draft, index) => store.confirm({ ...draft, id: index + 1 })),
+        ...drafts.slice(100).map((draft) => store.insertPending(draft)),
+      ]);
+      expect((await store.readAfter({ topics: ['task:1'], after: 0, limit: 1_000 })).length).toBe(100);
+      expect((await store.readPending({ olderThanMs: 0, limit: 1_000 })).length).toBe(100);
+    });
+
     it('stores undefined payload as JSON null', async () => {
       await store.append(storedEvent(1, { payload: undefined }));
       const [event] = await store.readAfter({ topics: ['task:1'], after: 0, limit: 1 });

@@ -41,7 +41,11 @@ describe('runMigrations', () => {
 
   it('loads the shared .sql files in version order', async () => {
     const migrations = await loadMigrations();
-    expect(migrations.map((m) => m.version)).toEqual(['001-events.sql', '002-realtime-meta.sql']);
+    expect(migrations.map((m) => m.version)).toEqual([
+      '001-events.sql',
+      '002-realtime-meta.sql',
+      '003-pending-events.sql',
+    ]);
     expect(migrations[0]?.sql).toMatch(/CREATE TABLE events/);
   });
 
@@ -54,7 +58,13 @@ describe('runMigrations', () => {
     const { rows: indexes } = await db.query(
       "SELECT indexname FROM pg_indexes WHERE tablename = 'events' ORDER BY indexname",
     );
-    expect(indexes.map((row) => row.indexname)).toEqual(['events_pkey', 'events_topic_id_idx', 'events_ts_idx']);
+    expect(indexes.map((row) => row.indexname)).toEqual([
+      'events_event_key_idx',
+      'events_id_idx',
+      'events_pending_idx',
+      'events_topic_id_idx',
+      'events_ts_idx',
+    ]);
   });
 
   it('applies only the new ones when a later migration is added', async () => {

@@ -1,22 +1,40 @@
 import type { EventType } from '@infinitescribe/protocol';
-import type { ComponentHealth, EventRecord } from '../events/event-record.js';
+import type { ComponentHealth, EventDraft, EventRecord } from '../events/event-record.js';
 import type { CircuitBreaker } from '../resilience/circuit-breaker.js';
 import { withTimeout } from '../resilience/with-timeout.js';
-import type { EventStore, StoreReadQuery } from './event-store.js';
+import type { EventStore, KeyedEventRecord, PendingEvent, PendingRow, StoreReadQuery } from './event-store.js';
 import { GroupCommit } from './group-commit.js';
 import { runMigrations, type RunMigrationsOptions } from './migrations.js';
 import type { SqlDatabase, SqlResult } from './sql-database.js';
 
 const COLUMNS = 'id, topic, type, ts, payload, critical';
+/** What a write stores per row, as parallel arrays ($1…$7; id NULL for a pending row, key NULL for an append). */
+const ROWS = `(id, event_key, topic, type, ts, payload, critical)
+  SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::text[], $5::timestamptz[], $6::text[], $7::boolean[])`;
 const HEAD_ID_KEY = 'head_id';
 
 /** Every statement of the store, shared verbatim by PGlite and PostgreSQL. */
 export const EVENT_STORE_SQL = {
-  append: `INSERT INTO events (${COLUMNS}) VALUES ($1, $2, $3, $4::timestamptz, $5, $6) ON CONFLICT (id) DO NOTHING`,
-  // A group commit: one row per array element, one statement, one commit.
-  appendMany: `INSERT INTO events (${COLUMNS})
-    SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::boolean[])
-    ON CONFLICT (id) DO NOTHING`,
+  /**
+   * One group commit of writes, one statement and one commit: new rows (with their id, or pending
+   * under their key), then ids given to pending rows. Returns the keys it confirmed; a key missing
+   * from the answer was confirmed before, or its row is gone ({@link EVENT_STORE_SQL.reinsert}).
+   * Data-modifying CTEs run to completion whether or not the final SELECT reads them.
+   */
+  write: `WITH inserted AS (
+      INSERT INTO events ${ROWS} ON CONFLICT DO NOTHING
+    ), confirmed AS (
+      UPDATE events SET id = c.id FROM unnest($8::text[], $9::bigint[]) AS c(event_key, id)
+      WHERE events.event_key = c.event_key AND events.id IS NULL
+      RETURNING events.event_key
+    )
+    SELECT event_key FROM confirmed`,
+  /** Confirmed events whose pending row is gone, stored whole (a conflict means it is there already). */
+  reinsert: `INSERT INTO events ${ROWS} ON CONFLICT DO NOTHING`,
+  discardPending: 'DELETE FROM events WHERE event_key = $1 AND id IS NULL',
+  readPending: `SELECT event_key, topic, type, ts, payload, critical,
+      (EXTRACT(EPOCH FROM now() - created_at) * 1000)::float8 AS age_ms
+    FROM events WHERE id IS NULL AND created_at <= now() - $1 * interval '1 millisecond' ORDER BY created_at LIMIT $2`,
   // Two statements rather than "($3 IS NULL OR id < $3)": each keeps a simple, index-friendly plan.
   readAfter: `SELECT ${COLUMNS} FROM events WHERE topic = ANY($1) AND id > $2 ORDER BY id LIMIT $3`,
   readBetween: `SELECT ${COLUMNS} FROM events WHERE topic = ANY($1) AND id > $2 AND id < $3 ORDER BY id LIMIT $4`,
@@ -48,8 +66,11 @@ export interface SqlEventStoreSettings {
   appendConcurrency?: number;
 }
 
-/** Most rows in one group-committed append. */
-const MAX_APPEND_BATCH = 500;
+/** Most writes in one group commit. */
+const MAX_WRITE_BATCH = 500;
+
+/** One write of a group commit: a new row (with its id, or pending), or an id for a pending row. */
+type StoreWrite = { insert: EventRecord | PendingEvent } | { confirm: KeyedEventRecord };
 
 /** Default of {@link SqlEventStoreSettings.healthTimeoutMs}. */
 export const DEFAULT_HEALTH_TIMEOUT_MS = 2_000;
@@ -63,13 +84,13 @@ export abstract class SqlEventStore implements EventStore {
   private initialising: Promise<void> | undefined;
   private initialised = false;
   private closed = false;
-  private readonly appends: GroupCommit<EventRecord>;
+  private readonly writes: GroupCommit<StoreWrite>;
 
   protected constructor(private readonly settings: SqlEventStoreSettings) {
-    this.appends = new GroupCommit({
-      write: (events) => this.appendNow(events),
+    this.writes = new GroupCommit({
+      write: (batch) => this.writeNow(batch),
       maxInFlight: settings.appendConcurrency ?? 1,
-      maxBatch: MAX_APPEND_BATCH,
+      maxBatch: MAX_WRITE_BATCH,
     });
   }
 
@@ -89,32 +110,46 @@ export abstract class SqlEventStore implements EventStore {
   }
 
   append(event: EventRecord): Promise<void> {
-    return this.appends.add(event);
+    return this.writes.add({ insert: event });
   }
 
-  private async appendNow(events: EventRecord[]): Promise<void> {
-    // undefined has no JSON form; store it as JSON null rather than violating NOT NULL.
-    const payloadOf = (event: EventRecord) => JSON.stringify(event.payload) ?? 'null';
-    const [only] = events;
-    if (events.length === 1 && only) {
-      await this.query(EVENT_STORE_SQL.append, [
-        only.id,
-        only.topic,
-        only.type,
-        only.ts,
-        payloadOf(only),
-        only.critical,
-      ]);
-      return;
+  insertPending(event: PendingEvent): Promise<void> {
+    return this.writes.add({ insert: event });
+  }
+
+  confirm(record: KeyedEventRecord): Promise<void> {
+    return this.writes.add({ confirm: record });
+  }
+
+  async discardPending(key: string): Promise<void> {
+    await this.query(EVENT_STORE_SQL.discardPending, [key]);
+  }
+
+  async readPending(query: { olderThanMs: number; limit: number }): Promise<PendingRow[]> {
+    const { rows } = await this.query(EVENT_STORE_SQL.readPending, [query.olderThanMs, query.limit]);
+    return rows.map((row) => ({
+      event: { ...toDraft(row), key: String(row.event_key) },
+      ageMs: Number(row.age_ms),
+    }));
+  }
+
+  /** A group commit: every insert and confirmation of the batch in one statement. */
+  private async writeNow(batch: StoreWrite[]): Promise<void> {
+    const inserts: (EventRecord | PendingEvent)[] = [];
+    const confirms: KeyedEventRecord[] = [];
+    for (const item of batch) {
+      if ('insert' in item) inserts.push(item.insert);
+      else confirms.push(item.confirm);
     }
-    await this.query(EVENT_STORE_SQL.appendMany, [
-      events.map((event) => event.id),
-      events.map((event) => event.topic),
-      events.map((event) => event.type),
-      events.map((event) => event.ts),
-      events.map(payloadOf),
-      events.map((event) => event.critical),
+    const { rows } = await this.query(EVENT_STORE_SQL.write, [
+      ...rowArrays(inserts),
+      confirms.map((record) => record.key),
+      confirms.map((record) => record.id),
     ]);
+    if (rows.length === confirms.length) return;
+    const confirmed = new Set(rows.map((row) => String(row.event_key)));
+    const missing = confirms.filter((record) => !confirmed.has(record.key));
+    await this.query(EVENT_STORE_SQL.reinsert, rowArrays(missing));
   }
 
   async readAfter(query: StoreReadQuery): Promise<EventRecord[]> {
@@ -211,10 +246,28 @@ export abstract class SqlEventStore implements EventStore {
   }
 }
 
+/** The rows of a write as the parallel arrays of {@link ROWS}. */
+function rowArrays(rows: readonly (EventRecord | PendingEvent)[]): unknown[][] {
+  return [
+    rows.map((row) => ('id' in row ? row.id : null)),
+    rows.map((row) => row.key ?? null),
+    rows.map((row) => row.topic),
+    rows.map((row) => row.type),
+    rows.map((row) => row.ts),
+    // The publisher's bytes when it serialised the payload; undefined has no JSON form: JSON null.
+    rows.map((row) => row.payloadJson ?? JSON.stringify(row.payload) ?? 'null'),
+    rows.map((row) => row.critical),
+  ];
+}
+
 /** Maps a row of {@link COLUMNS} back to a record; drivers differ on BIGINT (string vs number) and TIMESTAMPTZ. */
 export function toEventRecord(row: Record<string, unknown>): EventRecord {
+  return { id: toSafeInteger(row.id, 'id'), ...toDraft(row) };
+}
+
+/** {@link toEventRecord} without the id (a pending row has none). */
+function toDraft(row: Record<string, unknown>): EventDraft {
   return {
-    id: toSafeInteger(row.id, 'id'),
     topic: String(row.topic),
     // The type passed the catalogue on the way in; the column only ever holds catalogue names.
     type: String(row.type) as EventType,

@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { ProviderError, type AIProvider, type CompletionChunk, type CompletionRequest } from '../ai/ai-provider.js';
+import {
+  ProviderError,
+  lastUserText,
+  type AIProvider,
+  type CompletionChunk,
+  type CompletionRequest,
+} from '../ai/ai-provider.js';
 import { outlineDraftPolishTask, stagePrompts } from './outline-draft-polish-task.js';
 
 /** A provider answering each request with the next scripted list of words (or error). */
@@ -47,7 +53,7 @@ describe('outline-draft-polish', () => {
       draft: 'The keeper wrote.',
       polished: 'The keeper wrote well.',
     });
-    expect(provider.requests.map((request) => request.prompt)).toEqual([
+    expect(provider.requests.map((request) => lastUserText(request.messages))).toEqual([
       stagePrompts.outline('A lighthouse'),
       stagePrompts.draft('A lighthouse', '- sea - light'),
       stagePrompts.polish('The keeper wrote.'),
@@ -72,7 +78,9 @@ describe('outline-draft-polish', () => {
       polished: 'The keeper wrote well.',
     });
     // Only the polish stage asks the model again, from the draft it had.
-    expect(provider.requests.map((request) => request.prompt)).toEqual([stagePrompts.polish('The keeper wrote.')]);
+    expect(provider.requests.map((request) => lastUserText(request.messages))).toEqual([
+      stagePrompts.polish('The keeper wrote.'),
+    ]);
     expect(new Set(reports.map(([stage]) => stage))).toEqual(new Set([2]));
   });
 

@@ -66,7 +66,7 @@ async function completeStage(
   let text = '';
   let tokens = 0;
   try {
-    for await (const chunk of provider.stream({ prompt, maxTokens, signal })) {
+    for await (const chunk of provider.stream({ messages: [{ role: 'user', content: prompt }], maxTokens, signal })) {
       if (chunk.type !== 'delta') continue;
       text += chunk.text;
       tokens++;

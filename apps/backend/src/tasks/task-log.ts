@@ -1,10 +1,9 @@
-import { userTopic, type EventPayload } from '@infinitescribe/protocol';
+import type { EventPayload } from '@infinitescribe/protocol';
 import { EVENT_SCHEMAS } from '@infinitescribe/protocol/schemas';
 import { z } from 'zod';
 import type { EventBus } from '../bus/event-bus.js';
 import type { EventRecord } from '../events/event-record.js';
-import { idFloorAt } from '../events/event-id.js';
-import { CLOCK_SKEW_MS, JobJournal } from '../jobs/job-journal.js';
+import { JobJournal } from '../jobs/job-journal.js';
 import { TASK_JOURNAL_TOPIC, type JournalPayload } from '../jobs/journal-events.js';
 import type { EventStore } from '../store/event-store.js';
 import { parseTaskId } from '../jobs/job-id.js';
@@ -12,8 +11,6 @@ import type { ProgressUpdate } from './task-progress.js';
 
 /** At most this many stored events are read to find one task. */
 const MAX_SCANNED_EVENTS = 20_000;
-/** Hot-log events read for a task's latest progress. */
-const HOT_LOG_READ_LIMIT = 10_000;
 
 /** Every state a task can be in. */
 export type TaskStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
@@ -121,19 +118,9 @@ export class TaskLog {
     const parts = parseTaskId(taskId);
     if (!parts) return undefined;
     const { started, events } = await this.journal.history(userId, taskId, parts.startedAtMs, MAX_SCANNED_EVENTS);
-    let progress = events.findLast((event) => event.type === 'task.progress');
-    let terminal = events.find((event) => this.journal.isTerminal(event));
-    const first = events[0];
-    if (!started && !first) return undefined;
-    if (!terminal) {
-      // The latest progress (and an outcome not stored yet) from the hot log.
-      const after = (first?.id ?? idFloorAt(parts.startedAtMs - CLOCK_SKEW_MS)) - 1;
-      for (const event of await this.journal.hotLog(userTopic(userId), after, HOT_LOG_READ_LIMIT)) {
-        if (this.journal.jobIdOf(event) !== taskId) continue;
-        if (event.type === 'task.progress' && event.id > (progress?.id ?? 0)) progress = event;
-        else if (this.journal.isTerminal(event)) terminal ??= event;
-      }
-    }
+    if (!started && events.length === 0) return undefined;
+    const progress = events.findLast((event) => event.type === 'task.progress');
+    const terminal = events.find((event) => this.journal.isTerminal(event));
     return viewOf(taskId, { request: started?.entry.request, progress, terminal });
   }
 

@@ -46,6 +46,19 @@ const throwing = defineTaskKind<{ safe: boolean }>({
   },
 });
 
+/** Returns a result nested `depth` levels deep: more than any event may carry. */
+const deep = defineTaskKind<{ depth: number }>({
+  name: 'deep',
+  description: 'returns a deeply nested result',
+  input: z.strictObject({ depth: z.number().int().min(1) }),
+  stages: ['Nest'],
+  async run({ input }) {
+    let result: unknown = {};
+    for (let level = 0; level < input.depth; level++) result = { nested: result };
+    return result;
+  },
+});
+
 /** Stages a `stagewise` task began, as `<taskId>:<stage>`: which stages ran, and how often. */
 const stagesBegun: string[] = [];
 const stagewise = defineTaskKind<{ stageMs: number }>({
@@ -91,7 +104,7 @@ describe('TaskRunner across instances', () => {
 
   function instance(instanceId: string, options: Partial<TaskRunnerOptions> = {}) {
     const runner = new TaskRunner({
-      catalog: new TaskCatalog([demoTask, stubborn, throwing, stagewise]),
+      catalog: new TaskCatalog([demoTask, stubborn, throwing, stagewise, deep]),
       provider,
       publisher,
       bus,
@@ -146,6 +159,44 @@ describe('TaskRunner across instances', () => {
     // Stage starts are stored; the fine-grained progress stays in the hot log only.
     const storedProgress = (await stored()).filter((event) => event.type === 'task.progress');
     expect(storedProgress.map((event) => (event.payload as { stage: string }).stage)).toEqual(['Stage 1', 'Stage 2']);
+  });
+
+  it('a client that received the outcome finds it on every instance at once, before the store has its id', async () => {
+    const a = instance('a');
+    const b = instance('b');
+    const seen: Promise<[string, string]>[] = [];
+    const unsubscribe = await bus.subscribe('user:u1', (event) => {
+      if (event.type !== 'task.completed') return;
+      const { taskId } = event.payload as { taskId: string };
+      // Asked the moment the outcome is delivered, as a client would right after receiving it.
+      seen.push(Promise.all([a.get('u1', taskId), b.get('u1', taskId)]).then(([onA, onB]) => [onA.status, onB.status]));
+    });
+    try {
+      await a.create('u1', 'demo', { stages: 1, stageMs: 200 });
+      // Its outcome is then slow to be stored with its id.
+      log.setLateWriteDelay(500);
+      await until(async () => seen.length === 1);
+      expect(await seen[0]).toEqual(['completed', 'completed']);
+    } finally {
+      await unsubscribe();
+    }
+  });
+
+  it('fails a task whose result nests too deep with a clear error, leaving nothing of the result behind', async () => {
+    const a = instance('a');
+    const b = instance('b');
+    const id = await a.create('u1', 'deep', { depth: 20_000 });
+    await until(
+      async () => (await a.get('u1', id)).status !== 'running' && (await a.get('u1', id)).status !== 'queued',
+    );
+    const expected = { status: 'failed', error: expect.stringMatching(/result cannot be sent: .*deeper than 64/) };
+    expect(await a.get('u1', id)).toMatchObject(expected);
+    expect(await b.get('u1', id)).toMatchObject(expected);
+    expect(outcomes(await hot(), id).map((event) => event.type)).toEqual(['task.failed']);
+    expect(outcomes(await stored(), id).map((event) => event.type)).toEqual(['task.failed']);
+    // Within the limit, the result goes out unchanged.
+    const fine = await a.create('u1', 'deep', { depth: 60 });
+    await until(async () => (await b.get('u1', fine)).status === 'completed');
   });
 
   it('another instance sees a queued task as queued', async () => {

@@ -2,7 +2,7 @@ import { userTopic } from '@infinitescribe/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import { ProviderError, type AIProvider } from '../ai/ai-provider.js';
 import type { EventBus } from '../bus/event-bus.js';
-import { AppError } from '../errors.js';
+import { AppError, InvalidEventError } from '../errors.js';
 import type { EventPublisher } from '../events/event-publisher.js';
 import type { EventRecord } from '../events/event-record.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -238,7 +238,11 @@ export class TaskRunner {
    */
   async get(userId: string, taskId: string): Promise<TaskView> {
     const local = this.tasks.owned(userId, taskId);
-    if (local) return viewOf(local);
+    if (local) {
+      // Its outcome may already be out (a client has it) while its publish is being confirmed.
+      if (local.finishing && !isTerminal(local.status)) await settleWithin(local.done, SETTLE_WAIT_MS);
+      return viewOf(local);
+    }
     const logged = await this.log.find(userId, taskId);
     if (!logged) throw this.tasks.notFound(taskId);
     if (!isTerminal(logged.status) && this.tasks.isOrphan(taskId)) {
@@ -304,7 +308,7 @@ export class TaskRunner {
     if (runNow) task.startWhenReady = true;
   }
 
-  /** Journalled and subscribed: arms its time limit and starts it if it holds a slot. */
+  /** Journalled, and reachable by cancels: arms its time limit and starts it if it holds a slot. */
   private ready(task: Task, timeLeftMs: number): void {
     task.deadline = setTimeout(() => this.interrupt(task, 'timeout'), timeLeftMs);
     task.ready = true;
@@ -444,8 +448,13 @@ export class TaskRunner {
       }
       this.settle(task, status, details);
     } catch (error) {
-      this.options.logger.error({ err: error, taskId, status }, 'the outcome of a task was not stored');
-      const reason = `the outcome could not be stored: ${error instanceof Error ? error.message : String(error)}`;
+      this.options.logger.error({ err: error, taskId, status }, 'the outcome of a task was not published');
+      const message = error instanceof Error ? error.message : String(error);
+      // A result the event path refuses (too deep, not JSON) is the kind's fault, not the store's.
+      const reason =
+        error instanceof InvalidEventError
+          ? `the task's result cannot be sent: ${message}`
+          : `the outcome could not be stored: ${message}`;
       this.settle(task, 'failed', { error: reason });
       if (status !== 'failed') {
         await this.publish(task.topic, 'task.failed', { taskId, error: reason, stage }, true).catch(() => undefined);

@@ -20,26 +20,57 @@ export interface Cluster {
   database: ScratchDatabase;
   /** The instance whose `INSTANCE_ID` is `instanceId`. */
   byInstanceId(instanceId: string): ServerProcess;
-  /** SIGTERM to every instance still running, then drops the database. */
+  /**
+   * Starts instance `index` again (same `INSTANCE_ID` and environment, a new port) once the
+   * previous process has exited, and puts it in its place in `instances`.
+   */
+  restart(index: number): Promise<ServerProcess>;
+  /** SIGTERM to every instance still running (SIGKILL past a bound), then drops the database. */
   stop(): Promise<void>;
+}
+
+/** How long a SIGTERM'd instance may take to exit before the cluster's stop kills it. */
+const STOP_BOUND_MS = 15_000;
+
+async function stopBounded(instance: ServerProcess): Promise<void> {
+  const killer = setTimeout(() => void instance.stop('SIGKILL'), STOP_BOUND_MS);
+  await instance.stop('SIGTERM');
+  clearTimeout(killer);
+}
+
+/** Options of {@link startCluster}. */
+export interface ClusterOptions {
+  size?: number;
+  /** On top of the cluster's own (REDIS_URL, REDIS_KEY_PREFIX, DATABASE_URL), which it may override. */
+  env?: Record<string, string>;
+  /** The DATABASE_URL instances get for the scratch database's URL (e.g. through a proxy); default: as is. */
+  reachDatabase?: (url: string) => string;
 }
 
 /**
  * Starts `size` instances of `src/main.ts` on Redis (unique REDIS_KEY_PREFIX) and a fresh
  * PostgreSQL database, all at once (the migration lock must keep them from racing).
  */
-export async function startCluster(options: { size?: number; env?: Record<string, string> } = {}): Promise<Cluster> {
+export async function startCluster(options: ClusterOptions = {}): Promise<Cluster> {
   const size = options.size ?? 2;
   const prefix = `cl${randomBytes(4).toString('hex')}`;
   const database = await createScratchDatabase();
   const instanceIds = Array.from({ length: size }, (_, index) => `${prefix}-${index + 1}`);
-  const env = { REDIS_URL: TEST_REDIS_URL, REDIS_KEY_PREFIX: prefix, DATABASE_URL: database.url, ...options.env };
+  const env = {
+    REDIS_URL: TEST_REDIS_URL,
+    REDIS_KEY_PREFIX: prefix,
+    DATABASE_URL: options.reachDatabase?.(database.url) ?? database.url,
+    ...options.env,
+  };
   const started = await Promise.allSettled(
     instanceIds.map((instanceId) => startServerProcess({ ...env, INSTANCE_ID: instanceId })),
   );
   const instances = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  // Restarts still starting when the cluster is stopped: waited for, so none outlives the test.
+  const restarting = new Set<Promise<ServerProcess>>();
   const stop = async () => {
-    await Promise.all(instances.map((instance) => instance.stop('SIGTERM')));
+    await Promise.allSettled(restarting);
+    await Promise.all(instances.map(stopBounded));
     await database.drop();
   };
   const failed = started.find((result) => result.status === 'rejected');
@@ -57,13 +88,33 @@ export async function startCluster(options: { size?: number; env?: Record<string
       if (!instance) throw new Error(`no instance ${instanceId} (have ${instanceIds.join(', ')})`);
       return instance;
     },
+    async restart(index) {
+      const previous = instances[index];
+      const instanceId = instanceIds[index];
+      if (!previous || instanceId === undefined) throw new Error(`no instance #${index}`);
+      await previous.exited;
+      const starting = startServerProcess({ ...env, INSTANCE_ID: instanceId });
+      restarting.add(starting);
+      try {
+        const instance = await starting;
+        instances[index] = instance;
+        return instance;
+      } finally {
+        restarting.delete(starting);
+      }
+    },
     stop,
   };
 }
 
-/** A token signed with the test secret every test process uses. */
-export function clusterToken(userId: string, scope?: string): Promise<string> {
-  return signDevToken(TEST_JWT_SECRET, { userId, expiresIn: 3600, ...(scope ? { scope } : {}) });
+/** A token signed with the test secret every test process uses, granting `topics` besides `user:<userId>`. */
+export function clusterToken(userId: string, scope?: string, topics?: string[]): Promise<string> {
+  return signDevToken(TEST_JWT_SECRET, {
+    userId,
+    expiresIn: 3600,
+    ...(scope ? { scope } : {}),
+    ...(topics ? { topics } : {}),
+  });
 }
 
 /**

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { spawnTracked, type TrackedChild } from './child-process.js';
 import { freePort, waitForPort } from './free-port.js';
+import { skipOutsideCi } from './services.js';
 
 const REDIS_SERVER = process.env.TEST_REDIS_SERVER_BIN ?? '/usr/bin/redis-server';
 
@@ -26,6 +27,11 @@ export interface RedisProcess {
 /** Whether a redis-server binary is there to start. */
 export function hasRedisServer(): boolean {
   return existsSync(REDIS_SERVER);
+}
+
+/** Like {@link hasRedisServer}, but with CI=true a missing binary fails instead of skipping. */
+export function requireRedisServer(): boolean {
+  return hasRedisServer() || skipOutsideCi('Redis', `no redis-server at ${REDIS_SERVER}`, 'set TEST_REDIS_SERVER_BIN');
 }
 
 /** Starts redis-server on 127.0.0.1:<free port>; resolves once it accepts connections. */

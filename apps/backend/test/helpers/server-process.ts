@@ -34,7 +34,11 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
   });
   const { child, exited, output } = server;
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`server did not start:\n${output()}`)), 60_000);
+    const timer = setTimeout(() => {
+      // Never left running unowned: the caller gets no handle to stop it by.
+      void server.stop('SIGKILL');
+      reject(new Error(`server did not start:\n${output()}`));
+    }, 60_000);
     const onData = () => {
       const match = /READY (http:\/\/\S+)/.exec(output());
       if (!match?.[1]) return;

@@ -7,6 +7,11 @@ import { Metrics } from '../../src/observability/metrics.js';
 import type { EventStore } from '../../src/store/event-store.js';
 import { PgliteEventStore } from '../../src/store/pglite-event-store.js';
 
+/** The store's writes, refused while it is down. */
+const WRITES = new Set<string | symbol>(['append', 'insertPending', 'confirm', 'discardPending']);
+/** Those a publish makes once the bus has the event. */
+const LATE_WRITES = new Set<string | symbol>(['append', 'confirm']);
+
 /** One bus and one store shared by several service instances in one process, with a store that can be taken down. */
 export interface SharedEventLog {
   bus: MemoryEventBus;
@@ -15,8 +20,13 @@ export interface SharedEventLog {
   /** Publishes through the switchable store. */
   publisher: EventPublisher;
   logger: FastifyBaseLogger;
-  /** While down, the publisher's store reports `down` and refuses appends, as a dead database does. */
+  /** While down, the publisher's store reports `down` and refuses writes, as a dead database does. */
   setStoreDown(down: boolean): void;
+  /**
+   * Delays the store writes a publish makes after the bus has the event (confirming a critical
+   * event's id; appending one), as a store slow to commit does.
+   */
+  setLateWriteDelay(ms: number): void;
   close(): Promise<void>;
 }
 
@@ -31,12 +41,20 @@ export async function openSharedEventLog(): Promise<SharedEventLog> {
   await store.init();
   const logger = createLogger({ level: 'silent' }) as FastifyBaseLogger;
   let storeDown = false;
+  let lateWriteDelayMs = 0;
   const down = { status: 'down', detail: 'test' } as const;
   const switchable = new Proxy(store, {
     get(target, property, receiver) {
       if (storeDown && property === 'knownDown') return () => down;
       if (storeDown && property === 'health') return async () => down;
-      if (storeDown && property === 'append') return async () => Promise.reject(new Error('store down'));
+      if (storeDown && WRITES.has(property)) return async () => Promise.reject(new Error('store down'));
+      if (lateWriteDelayMs > 0 && LATE_WRITES.has(property)) {
+        const write = Reflect.get(target, property, receiver) as (...args: unknown[]) => Promise<void>;
+        return async (...args: unknown[]) => {
+          await new Promise((resolve) => setTimeout(resolve, lateWriteDelayMs));
+          return write.apply(target, args);
+        };
+      }
       const value: unknown = Reflect.get(target, property, receiver);
       return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
     },
@@ -54,6 +72,9 @@ export async function openSharedEventLog(): Promise<SharedEventLog> {
     logger,
     setStoreDown: (value) => {
       storeDown = value;
+    },
+    setLateWriteDelay: (ms) => {
+      lateWriteDelayMs = ms;
     },
     close: async () => {
       await bus.close();
