@@ -147,7 +147,7 @@ describe('chaos judge', () => {
     expect(compareIds('17.a', '17.b')).toBeLessThan(0);
   });
 
-  it('reports an id outside the shape of API.md', () => {
+  it('reports an id outside the shape of the HTTP API (docs/http-api.md)', () => {
     const history = cleanRun();
     history.publishes = [...history.publishes, publish('odd', { at: 400, id: 'not an id!', topic: 'doc:z' })];
     expectBroken(history, 'malformed_id');

@@ -271,7 +271,7 @@ describe.skipIf(!available)('chaos: three instances, faults in sequence, every c
     );
   }
 
-  it('keeps every promise of API.md under kill -9, SIGTERM, Redis restarted empty, PostgreSQL cut and a stalled reader', async () => {
+  it('keeps every promise of the HTTP API under kill -9, SIGTERM, Redis restarted empty, PostgreSQL cut and a stalled reader', async () => {
     if (!cluster || !redis || !proxy) throw new Error('setup failed');
     const [running, database, bus] = [cluster, proxy, redis];
     const run = timeline(background);

@@ -69,9 +69,9 @@ export interface ChaosHistory {
   faults: readonly FaultRecord[];
 }
 
-/** The promises of API.md a run is judged on; each violation names one. */
+/** The promises of the HTTP API (docs/http-api.md) a run is judged on; each violation names one. */
 export const CHAOS_RULES = {
-  malformed_id: 'every id has the shape of API.md (1–64 of [0-9A-Za-z._-])',
+  malformed_id: 'every id has the shape of the HTTP API (docs/http-api.md) (1–64 of [0-9A-Za-z._-])',
   order: 'ids strictly increase on each client stream, across its reconnects',
   duplicate: 'no client receives an id twice',
   shared_id: 'an id names one event: never two different events, across everything received or acknowledged',
