@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Streams, publishes and resumes by hand against a running server (`npm start`; dev login is on
-# outside production). BASE defaults to the server `npm start` runs.
+# by default on its loopback address, outside production). BASE defaults to the server `npm start` runs.
 set -euo pipefail
 BASE=${BASE:-http://localhost:3000}
 json_field() { node -pe "JSON.parse(require('fs').readFileSync(0, 'utf8'))['$1']"; }

@@ -3,7 +3,7 @@ import cors from '@fastify/cors';
 import fastifyStatic from '@fastify/static';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { existsSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
 import { createGenerationService } from './ai/create-generation-service.js';
@@ -24,7 +24,8 @@ import { repairPendingEvents, startPendingRepair } from './events/pending-event-
 import { registerPublishRoute } from './events/publish-route.js';
 import { registerApiDocs } from './http/api-docs.js';
 import { createIdempotencyStore } from './idempotency/create-idempotency-store.js';
-import { registerErrorHandling } from './http/error-handler.js';
+import { clientErrorHandler, frameworkErrorHandler, registerErrorHandling } from './http/error-handler.js';
+import { GENERATION_JOURNAL_TOPIC, TASK_JOURNAL_TOPIC } from './jobs/journal-events.js';
 import { registerHealthRoutes } from './observability/health-routes.js';
 import { createLogger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
@@ -77,7 +78,9 @@ const DEFAULT_STATIC_DIR = fileURLToPath(new URL('../../frontend/dist', import.m
 export async function buildApp(dependencies: AppDependencies): Promise<FastifyInstance> {
   const { config } = dependencies;
   const logger = dependencies.logger ?? createLogger({ level: config.logLevel });
-  const instanceId = config.instanceId ?? `${hostname()}-${process.pid}`;
+  // Random unless configured: it goes out in every `connection.established`, and a host name tells
+  // strangers about the infrastructure.
+  const instanceId = config.instanceId ?? `instance-${randomBytes(6).toString('hex')}`;
   const metrics = new Metrics();
   const breaker = {
     failureThreshold: config.breakerFailureThreshold,
@@ -97,6 +100,7 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
       redisKeyPrefix: config.redisKeyPrefix,
       hotLogMaxEvents: config.hotLogMaxEvents,
       hotLogMaxAgeMs: config.hotLogMaxAgeMs,
+      hotLogMaxBytes: config.hotLogMaxBytes,
       logger,
       breaker,
       commandTimeoutMs: config.redisCommandTimeoutMs,
@@ -109,7 +113,11 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
   const tickets =
     dependencies.tickets ??
     (config.redisUrl
-      ? new RedisTicketStore({ url: config.redisUrl, keyPrefix: config.redisKeyPrefix })
+      ? new RedisTicketStore({
+          url: config.redisUrl,
+          keyPrefix: config.redisKeyPrefix,
+          commandTimeoutMs: config.redisCommandTimeoutMs,
+        })
       : new MemoryTicketStore());
 
   await store.init();
@@ -117,11 +125,23 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
   const idFloor = Math.max(await store.maxId(), recordedHead ?? 0, idFloorAt(Date.now()));
   await bus.start({ idFloor, coveredFrom: recordedHead ?? idFloor });
 
+  const { trustProxy, requestTimeoutMs } = config;
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
-    trustProxy: config.trustProxy,
+    // A hop count trusts that many hops from the socket inwards (Fastify refuses plain numbers).
+    trustProxy: typeof trustProxy === 'number' ? (_address: string, hop: number) => hop < trustProxy : trustProxy,
     // Fastify's own 503 while closing has its body, not the API's: the onRequest hook below answers.
     return503OnClosing: false,
+    // Until the whole request (headers and body) has arrived; a stream's request is complete at
+    // once, so streams and long-polls are not cut by it. Node checks pending requests every
+    // connectionsCheckingInterval, so the timeout is that precise.
+    requestTimeout: requestTimeoutMs,
+    http: {
+      headersTimeout: Math.min(60_000, requestTimeoutMs),
+      connectionsCheckingInterval: Math.min(30_000, Math.max(250, requestTimeoutMs / 4)),
+    },
+    clientErrorHandler: clientErrorHandler(metrics),
+    frameworkErrors: frameworkErrorHandler(metrics),
   });
   const connections = new ConnectionManager({
     bus,
@@ -154,12 +174,21 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
   );
   const pendingRepair = startPendingRepair({ ...repair, intervalMs: PENDING_REPAIR_INTERVAL_MS });
   const authenticator = new Authenticator(
-    createJwtVerifier({ jwt: config.jwt, issuer: config.jwtIssuer, audience: config.jwtAudience }),
+    createJwtVerifier({
+      jwt: config.jwt,
+      issuer: config.jwtIssuer,
+      audience: config.jwtAudience,
+      typ: config.jwtTyp,
+      maxLifetimeMs: config.jwtMaxLifetimeMs,
+      jwks: { logger: app.log },
+    }),
     tickets,
+    config.corsOrigins,
   );
   const retention = startRetentionJob({
     store,
     retentionMs: config.storeRetentionMs,
+    shortLived: { topics: [GENERATION_JOURNAL_TOPIC, TASK_JOURNAL_TOPIC], retentionMs: config.journalRetentionMs },
     intervalMs: config.storeCleanupIntervalMs,
     logger: app.log,
   });

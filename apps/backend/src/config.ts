@@ -1,3 +1,4 @@
+import { isIP } from 'node:net';
 import { z } from 'zod';
 import { PROVIDER_KINDS, type ProviderKind } from './ai/ai-provider.js';
 
@@ -20,6 +21,46 @@ const optionalString = z
   .optional()
   .transform((value) => (value === undefined || value.trim() === '' ? undefined : value.trim()));
 
+/** proxy-addr's names for address ranges, accepted in TRUST_PROXY next to addresses and CIDRs. */
+const PROXY_RANGE_NAMES = new Set(['loopback', 'linklocal', 'uniquelocal']);
+
+/**
+ * TRUST_PROXY: off, a hop count (how many proxies stand in front), or the proxies' addresses and
+ * CIDRs. `true` is refused: it would take the client address from the left end of
+ * X-Forwarded-For, which any client writes itself.
+ */
+const trustProxy = z
+  .string()
+  .optional()
+  .transform((raw, context): false | number | string[] => {
+    const value = raw?.trim() ?? '';
+    if (value === '' || value === 'false' || value === '0') return false;
+    if (value === 'true') {
+      context.addIssue({
+        code: 'custom',
+        message:
+          'true would trust any X-Forwarded-For a client sends; give the number of proxies in front (e.g. 1) or their addresses/CIDRs (e.g. 10.0.0.0/8,loopback)',
+      });
+      return false;
+    }
+    if (/^\d+$/.test(value)) return Number(value);
+    const entries = value.split(',').map((entry) => entry.trim());
+    const bad = entries.filter((entry) => !isProxyAddress(entry));
+    if (bad.length > 0) {
+      context.addIssue({ code: 'custom', message: `not an address, CIDR or range name: ${bad.join(', ')}` });
+    }
+    return entries;
+  });
+
+function isProxyAddress(entry: string): boolean {
+  if (PROXY_RANGE_NAMES.has(entry)) return true;
+  const [address = '', prefix, ...rest] = entry.split('/');
+  const family = isIP(address);
+  if (family === 0 || rest.length > 0) return false;
+  if (prefix === undefined) return true;
+  return /^\d{1,3}$/.test(prefix) && Number(prefix) <= (family === 4 ? 32 : 128);
+}
+
 const schema = z
   .object({
     NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
@@ -35,9 +76,13 @@ const schema = z
     JWT_JWKS_URL: z.url().optional(),
     JWT_ISSUER: optionalString,
     JWT_AUDIENCE: optionalString,
+    JWT_TYP: optionalString,
+    JWT_MAX_LIFETIME_MS: int(60_000, 365 * 86_400_000).default(86_400_000),
     AUTH_DEV_LOGIN: bool.optional(),
     AUTH_EXPIRY_WARNING_MS: int(0, 3_600_000).default(60_000),
     TICKET_TTL_MS: int(1_000, 600_000).default(30_000),
+    TICKET_RATE_MAX: int(1, 1_000_000).default(30),
+    TICKET_RATE_WINDOW_MS: int(1_000, 3_600_000).default(60_000),
     REDIS_URL: optionalString,
     REDIS_KEY_PREFIX: z
       .string()
@@ -52,14 +97,19 @@ const schema = z
     MAX_BUFFERED_BYTES: int(1_024, 1_073_741_824).default(1_048_576),
     HOT_LOG_MAX_EVENTS: int(1, 10_000_000).default(1_000),
     HOT_LOG_MAX_AGE_MS: int(1_000, 30 * 86_400_000).default(3_600_000),
+    HOT_LOG_MAX_BYTES: int(1_048_576, 68_719_476_736).default(67_108_864),
     REPLAY_MAX_EVENTS: int(1, 1_000_000).default(10_000),
     STORE_RETENTION_MS: int(60_000, 3650 * 86_400_000).default(7 * 86_400_000),
     STORE_CLEANUP_INTERVAL_MS: int(1_000, 86_400_000).default(3_600_000),
+    JOURNAL_RETENTION_MS: int(60_000, 3650 * 86_400_000).default(86_400_000),
     PUBLISH_RATE_MAX: int(1, 10_000_000).default(200),
     PUBLISH_RATE_MAX_SERVICE: int(1, 10_000_000).default(10_000),
     PUBLISH_TOPIC_RATE_MAX: int(1, 10_000_000).default(100),
     PUBLISH_RATE_WINDOW_MS: int(100, 3_600_000).default(1_000),
-    TRUST_PROXY: bool.default(false),
+    PUBLISH_NEW_TOPICS_MAX: int(1, 10_000_000).default(1_000),
+    PUBLISH_NEW_TOPICS_WINDOW_MS: int(1_000, 86_400_000).default(60_000),
+    TRUST_PROXY: trustProxy,
+    REQUEST_TIMEOUT_MS: int(1_000, 600_000).default(30_000),
     CORS_ORIGINS: optionalString,
     METRICS_TOKEN: optionalString,
     SHUTDOWN_TIMEOUT_MS: int(100, 60_000).default(10_000),
@@ -83,11 +133,15 @@ const schema = z
     AI_TOTAL_TIMEOUT_MS: int(1_000, 3_600_000).default(300_000),
     AI_FLUSH_MS: int(1, 10_000).default(40),
     AI_MAX_CONCURRENT_PER_USER: int(1, 100_000).default(3),
+    AI_CREATE_RATE_MAX: int(1, 10_000_000).default(30),
+    AI_CREATE_RATE_WINDOW_MS: int(1_000, 86_400_000).default(60_000),
     AI_DEFAULT_MAX_TOKENS: int(1, 32_768).default(200),
     AI_OFFLINE_TOKENS_PER_SECOND: int(1, 1_000_000).default(40),
     AI_OFFLINE_SEED: int(0, 4_294_967_295).default(1),
     TASK_MAX_CONCURRENT_PER_USER: int(1, 100_000).default(2),
     TASK_MAX_QUEUED_PER_USER: int(0, 100_000).default(10),
+    TASK_CREATE_RATE_MAX: int(1, 10_000_000).default(30),
+    TASK_CREATE_RATE_WINDOW_MS: int(1_000, 86_400_000).default(60_000),
     TASK_PROGRESS_INTERVAL_MS: int(10, 60_000).default(100),
     TASK_MAX_DURATION_MS: int(1_000, 86_400_000).default(1_800_000),
     BREAKER_FAILURE_THRESHOLD: int(1, 1_000).default(3),
@@ -109,6 +163,31 @@ const schema = z
     path: ['JWT_SECRET'],
     when: () => true,
   })
+  // An identity provider signs tokens for every application it serves: without an audience (and
+  // issuer) check, a token minted for another application would be accepted here.
+  .refine((env) => !(env.NODE_ENV === 'production' && env.JWT_JWKS_URL && !env.JWT_AUDIENCE), {
+    message: 'required with JWT_JWKS_URL when NODE_ENV=production (the aud your identity provider sets for this API)',
+    path: ['JWT_AUDIENCE'],
+    when: () => true,
+  })
+  .refine((env) => !(env.NODE_ENV === 'production' && env.JWT_JWKS_URL && !env.JWT_ISSUER), {
+    message: 'required with JWT_JWKS_URL when NODE_ENV=production (the iss of your identity provider)',
+    path: ['JWT_ISSUER'],
+    when: () => true,
+  })
+  // A running job's journal entry must outlive the job, or no instance could answer for it.
+  .refine(
+    (env) => {
+      // Other variables may have failed their own checks: compare only what parsed.
+      const limits = [env.AI_TOTAL_TIMEOUT_MS, env.TASK_MAX_DURATION_MS].filter((ms) => typeof ms === 'number');
+      return typeof env.JOURNAL_RETENTION_MS !== 'number' || env.JOURNAL_RETENTION_MS >= Math.max(...limits);
+    },
+    {
+      message: 'must be at least AI_TOTAL_TIMEOUT_MS and TASK_MAX_DURATION_MS (a running job needs its journal entry)',
+      path: ['JOURNAL_RETENTION_MS'],
+      when: () => true,
+    },
+  )
   // AI: every combination that cannot work is named at start, not at the first generation.
   .refine((env) => (aiProviderOf(env) ?? 'offline') === 'offline' || env.AI_MODEL !== undefined, {
     message: 'required with AI_PROVIDER, AI_BASE_URL or AI_API_KEY (e.g. gpt-5-mini, claude-sonnet-4-5, llama3.1)',
@@ -181,9 +260,16 @@ export interface Config {
   jwt: JwtConfig;
   jwtIssuer: string | undefined;
   jwtAudience: string | undefined;
+  /** Required `typ` header of access tokens; unset: not checked. */
+  jwtTyp: string | undefined;
+  /** Tokens whose `exp` is further ahead than this are refused. */
+  jwtMaxLifetimeMs: number;
   devLogin: boolean;
   authExpiryWarningMs: number;
   ticketTtlMs: number;
+  /** Tickets one user may be issued per window (each stays valid for ticketTtlMs). */
+  ticketRateMax: number;
+  ticketRateWindowMs: number;
   redisUrl: string | undefined;
   /** Prefix and hash tag of every Redis key; deployments sharing one Redis need distinct ones. */
   redisKeyPrefix: string;
@@ -196,9 +282,13 @@ export interface Config {
   maxBufferedBytes: number;
   hotLogMaxEvents: number;
   hotLogMaxAgeMs: number;
+  /** In-process hot log: estimated bytes across all topics; the oldest events go first past it. */
+  hotLogMaxBytes: number;
   replayMaxEvents: number;
   storeRetentionMs: number;
   storeCleanupIntervalMs: number;
+  /** The job journals (their requests: prompts, task inputs) are kept this long, less than critical events. */
+  journalRetentionMs: number;
   /** Publishes allowed per user token per window (per instance). */
   publishRateMax: number;
   /** Publishes allowed per service token (scope `events:service`) per window (per instance). */
@@ -206,8 +296,16 @@ export interface Config {
   /** Publishes allowed per topic per window, whoever publishes (per instance). */
   publishTopicRateMax: number;
   publishRateWindowMs: number;
-  /** Take the client address from X-Forwarded-For (behind a proxy). */
-  trustProxy: boolean;
+  /** Topics a publisher may bring into existence per window (those not published to recently). */
+  publishNewTopicsMax: number;
+  publishNewTopicsWindowMs: number;
+  /**
+   * Which X-Forwarded-For hops to believe (Fastify's trustProxy): off, how many proxies stand in
+   * front, or their addresses and CIDRs.
+   */
+  trustProxy: false | number | string[];
+  /** A request whose headers and body have not all arrived after this is answered 408 (streams are not affected). */
+  requestTimeoutMs: number;
   corsOrigins: string[];
   metricsToken: string | undefined;
   shutdownTimeoutMs: number;
@@ -235,6 +333,9 @@ export interface Config {
   /** Deltas are coalesced into at most one event per this interval. */
   aiFlushMs: number;
   aiMaxConcurrentPerUser: number;
+  /** Generations one user may start per window, on one instance. */
+  aiCreateRateMax: number;
+  aiCreateRateWindowMs: number;
   /** maxTokens of a generation that names none. */
   aiDefaultMaxTokens: number;
   /** Pace and seed of the offline demo provider. */
@@ -243,6 +344,9 @@ export interface Config {
   /** Tasks running at once per user; more wait queued, up to the queue bound (then 429). */
   taskMaxConcurrentPerUser: number;
   taskMaxQueuedPerUser: number;
+  /** Tasks one user may start per window, on one instance. */
+  taskCreateRateMax: number;
+  taskCreateRateWindowMs: number;
   /** At most one `task.progress` per task per this interval (stage boundaries and 100 % go at once). */
   taskProgressIntervalMs: number;
   /** A task not finished this long after it was created fails (queue time included). */
@@ -257,6 +361,12 @@ export interface Config {
   busProbeTimeoutMs: number;
   /** Cluster-wide stream count (Redis only): a lease not refreshed for this long stops counting. */
   connectionLeaseTtlMs: number;
+}
+
+/** Whether the listen address `host` is reachable from this machine only. */
+export function isLoopbackHost(host: string): boolean {
+  const bare = host.replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  return bare === 'localhost' || bare === '::1' || /^127(?:\.\d{1,3}){3}$/.test(bare);
 }
 
 /** Thrown at start-up with every configuration problem listed at once. */
@@ -292,10 +402,17 @@ export function parseConfig(env: Record<string, string | undefined>): Readonly<C
     jwt,
     jwtIssuer: value.JWT_ISSUER,
     jwtAudience: value.JWT_AUDIENCE,
-    // Dev login signs tokens with the HS256 secret, so it cannot exist in JWKS mode.
-    devLogin: jwt.kind === 'secret' && (value.AUTH_DEV_LOGIN ?? value.NODE_ENV !== 'production'),
+    jwtTyp: value.JWT_TYP,
+    jwtMaxLifetimeMs: value.JWT_MAX_LIFETIME_MS,
+    // Dev login signs tokens with the HS256 secret, so it cannot exist in JWKS mode. It signs any
+    // token for anyone: unless asked for, only on a server nobody else can reach.
+    devLogin:
+      jwt.kind === 'secret' &&
+      (value.AUTH_DEV_LOGIN ?? (value.NODE_ENV !== 'production' && isLoopbackHost(value.HOST))),
     authExpiryWarningMs: value.AUTH_EXPIRY_WARNING_MS,
     ticketTtlMs: value.TICKET_TTL_MS,
+    ticketRateMax: value.TICKET_RATE_MAX,
+    ticketRateWindowMs: value.TICKET_RATE_WINDOW_MS,
     redisUrl: value.REDIS_URL,
     redisKeyPrefix: value.REDIS_KEY_PREFIX,
     databaseUrl: value.DATABASE_URL,
@@ -307,14 +424,19 @@ export function parseConfig(env: Record<string, string | undefined>): Readonly<C
     maxBufferedBytes: value.MAX_BUFFERED_BYTES,
     hotLogMaxEvents: value.HOT_LOG_MAX_EVENTS,
     hotLogMaxAgeMs: value.HOT_LOG_MAX_AGE_MS,
+    hotLogMaxBytes: value.HOT_LOG_MAX_BYTES,
     replayMaxEvents: value.REPLAY_MAX_EVENTS,
     storeRetentionMs: value.STORE_RETENTION_MS,
     storeCleanupIntervalMs: value.STORE_CLEANUP_INTERVAL_MS,
+    journalRetentionMs: value.JOURNAL_RETENTION_MS,
     publishRateMax: value.PUBLISH_RATE_MAX,
     publishRateMaxService: value.PUBLISH_RATE_MAX_SERVICE,
     publishTopicRateMax: value.PUBLISH_TOPIC_RATE_MAX,
     publishRateWindowMs: value.PUBLISH_RATE_WINDOW_MS,
+    publishNewTopicsMax: value.PUBLISH_NEW_TOPICS_MAX,
+    publishNewTopicsWindowMs: value.PUBLISH_NEW_TOPICS_WINDOW_MS,
     trustProxy: value.TRUST_PROXY,
+    requestTimeoutMs: value.REQUEST_TIMEOUT_MS,
     corsOrigins: (value.CORS_ORIGINS ?? '')
       .split(',')
       .map((origin) => origin.trim())
@@ -340,11 +462,15 @@ export function parseConfig(env: Record<string, string | undefined>): Readonly<C
     aiTotalTimeoutMs: value.AI_TOTAL_TIMEOUT_MS,
     aiFlushMs: value.AI_FLUSH_MS,
     aiMaxConcurrentPerUser: value.AI_MAX_CONCURRENT_PER_USER,
+    aiCreateRateMax: value.AI_CREATE_RATE_MAX,
+    aiCreateRateWindowMs: value.AI_CREATE_RATE_WINDOW_MS,
     aiDefaultMaxTokens: value.AI_DEFAULT_MAX_TOKENS,
     aiOfflineTokensPerSecond: value.AI_OFFLINE_TOKENS_PER_SECOND,
     aiOfflineSeed: value.AI_OFFLINE_SEED,
     taskMaxConcurrentPerUser: value.TASK_MAX_CONCURRENT_PER_USER,
     taskMaxQueuedPerUser: value.TASK_MAX_QUEUED_PER_USER,
+    taskCreateRateMax: value.TASK_CREATE_RATE_MAX,
+    taskCreateRateWindowMs: value.TASK_CREATE_RATE_WINDOW_MS,
     taskProgressIntervalMs: value.TASK_PROGRESS_INTERVAL_MS,
     taskMaxDurationMs: value.TASK_MAX_DURATION_MS,
     breakerFailureThreshold: value.BREAKER_FAILURE_THRESHOLD,

@@ -8,14 +8,19 @@ export const ERROR_STATUS: Record<ErrorCode, number> = {
   unauthorized: 401,
   forbidden: 403,
   forbidden_topic: 403,
+  forbidden_type: 403,
   not_found: 404,
+  request_timeout: 408,
   payload_too_large: 413,
+  url_too_long: 414,
+  headers_too_large: 431,
   too_many_connections: 429,
   rate_limited: 429,
   idempotency_key_in_flight: 409,
   idempotency_key_reused: 422,
   store_unavailable: 503,
   bus_unavailable: 503,
+  auth_unavailable: 503,
   shutting_down: 503,
   internal_error: 500,
 };
@@ -49,11 +54,11 @@ export class UnauthorizedError extends AppError {
   }
 }
 
-/** Authenticated, but the token does not grant the topic. */
+/** Authenticated, but the token does not grant the topic (to receive it, or to publish to it). */
 export class ForbiddenTopicError extends AppError {
   readonly topic: string;
-  constructor(topic: string) {
-    super('forbidden_topic', `the token does not grant topic "${topic}"`);
+  constructor(topic: string, message = `the token does not grant topic "${topic}"`) {
+    super('forbidden_topic', message);
     this.name = 'ForbiddenTopicError';
     this.topic = topic;
   }

@@ -1,4 +1,4 @@
-import { CONTROL_EVENT_TYPES, EVENT_TYPES, isEventType } from '@infinitescribe/protocol';
+import { CONTROL_EVENT_TYPES, EVENT_TYPES, isEventType, isServerEmittedType } from '@infinitescribe/protocol';
 import { EVENT_SCHEMAS, validateEventPayload } from '@infinitescribe/protocol/schemas';
 import type * as FastifyModule from 'fastify';
 import type { RouteOptions } from 'fastify';
@@ -99,7 +99,9 @@ describe('API reference at /docs', () => {
       expect(sseEvents[type], type).toEqual(
         expect.objectContaining({ idLine: true, data: { $ref: `#/components/schemas/envelope.${type}` } }),
       );
-      expect(publishable).toContain(type);
+      // Server-emitted types are streamed but never publishable (403 forbidden_type).
+      if (isServerEmittedType(type)) expect(publishable).not.toContain(type);
+      else expect(publishable).toContain(type);
       expect(String(stream['description'])).toContain(`\`${type}\``);
     }
     for (const type of CONTROL_EVENT_TYPES) {

@@ -169,8 +169,10 @@ describe('deploy/docker-compose.yml', () => {
       expect(config.nodeEnv).toBe('production');
       expect(config.host).toBe('0.0.0.0');
       expect(config.port).toBe(3000);
-      // Behind nginx: the client address comes from X-Forwarded-For.
-      expect(config.trustProxy).toBe(true);
+      // Behind nginx, the one proxy in front: the client address is the hop nginx wrote.
+      expect(config.trustProxy).toBe(1);
+      // No dev login on a reachable server, and no public metrics (nginx keeps them inside).
+      expect(config.devLogin).toBe(false);
       expect(config.jwt).toMatchObject({ kind: 'secret', isDevSecret: false });
     }
     // Same configuration, told apart only by INSTANCE_ID.
@@ -280,6 +282,11 @@ describe('deploy/nginx.conf as the compose file deploys it', () => {
       expect(nginxTimeMs(readTimeout)).toBeGreaterThan(2 * parseConfig(environmentOf(name)).heartbeatMs);
     }
     expect(/gzip_types([^;]*);/.exec(rendered)?.[1]).not.toMatch(/event-stream|\*/);
+  });
+
+  it('does not pass /metrics on to the backends (Prometheus scrapes them directly)', () => {
+    expect(block(rendered, 'location = /metrics')).toMatch(/return 404 '\{"error":\{"code":"not_found"/);
+    expect(block(rendered, 'location = /metrics')).not.toContain('proxy_pass');
   });
 
   it('speaks HTTP/2 over TLS to clients, with certificates from the mounted folder', () => {

@@ -61,7 +61,7 @@ describe.skipIf(!available)('behind nginx (deploy/nginx.conf)', () => {
   beforeAll(async () => {
     cluster = await startCluster({
       size: 2,
-      env: { HEARTBEAT_MS: String(HEARTBEAT_MS), RETRY_MS: '200', TRUST_PROXY: 'true' },
+      env: { HEARTBEAT_MS: String(HEARTBEAT_MS), RETRY_MS: '200', TRUST_PROXY: '1' },
     });
     const [first, second] = cluster.instances.map((instance) => new URL(instance.url).host);
     if (!first || !second) throw new Error('instances missing');
@@ -104,6 +104,15 @@ describe.skipIf(!available)('behind nginx (deploy/nginx.conf)', () => {
     expect(Date.now() - sentAt).toBeLessThan(5_000);
     expect(ofType(stream.events, 'heartbeat')).toEqual([]);
     stream.close();
+  });
+
+  it('keeps /metrics inside: refused through the proxy (JSON 404) while each backend serves it', async () => {
+    const outside = await fetch(`${nginx.httpUrl}/metrics`);
+    expect(outside.status).toBe(404);
+    expect(await outside.json()).toEqual({ error: { code: 'not_found', message: 'no route GET /metrics' } });
+    const inside = await fetch(`${cluster.instances[0]?.url ?? ''}/metrics`);
+    expect(inside.status).toBe(200);
+    expect(await inside.text()).toContain('sse_connections_active');
   });
 
   it('control: a buffering, compressing nginx holds the same event back (so the test above can fail)', async () => {

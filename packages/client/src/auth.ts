@@ -50,6 +50,7 @@ export async function refreshStreamToken(input: RefreshInput): Promise<void> {
   throw new SSEClientError('refresh_failed', `token refresh answered HTTP ${response.status}`, {
     status: response.status,
     serverCode: cause?.serverCode,
+    retryAfterMs: end.kind === 'failed' ? end.retryAfterMs : undefined,
     cause,
   });
 }

@@ -54,6 +54,15 @@ export interface ControllerConfig {
   fallbackRetryMs: number;
 }
 
+/** A refresh the server could not answer for now is tried again at most this many times. */
+const MAX_REFRESH_RETRIES = 5;
+
+/** 503, 429, other 5xx, or no answer at all: worth another refresh; 401 and 403 are final. */
+function isTransientRefreshFailure(error: SSEClientError): boolean {
+  const status = error.status;
+  return status === undefined || status === 408 || status === 429 || status >= 500;
+}
+
 /** Polls answered at once (replays, a misbehaving proxy) are spaced by this, so they cannot spin. */
 const MIN_POLL_SPACING_MS = 250;
 
@@ -89,6 +98,7 @@ export class ConnectionController {
 
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private firstByteTimer: ReturnType<typeof setTimeout> | undefined;
+  private refreshTimer: ReturnType<typeof setTimeout> | undefined;
 
   constructor(private readonly config: ControllerConfig) {
     const initial: ConnectionSnapshot = {
@@ -210,7 +220,7 @@ export class ConnectionController {
       },
       reset: (reset) => this.config.emitter.emit('reset', reset),
       resumed: (resumed) => this.config.emitter.emit('resumed', resumed),
-      expiring: (connectionId) => void this.refreshAuth(connectionId),
+      expiring: (connectionId) => void this.refreshAuth(connectionId, 0),
       expired: () => {
         this.hasExpired = true;
         this.forceTokenRefresh = true;
@@ -249,7 +259,7 @@ export class ConnectionController {
     this.store.patch({ lastEventId: id });
   }
 
-  private async refreshAuth(connectionId: string): Promise<void> {
+  private async refreshAuth(connectionId: string, retries: number): Promise<void> {
     const stream = this.main;
     const token = await requestToken(this.config.getToken, true);
     if (this.main !== stream) return; // that stream is gone; the next attempt fetches its own token
@@ -261,6 +271,16 @@ export class ConnectionController {
       this.forceTokenRefresh = true;
       const error = cause instanceof SSEClientError && cause.code === 'refresh_failed' ? cause : undefined;
       this.report(error ?? new SSEClientError('refresh_failed', 'no fresh token for the refresh', { cause }));
+      // The server could not check the token just now (its identity provider blipped: 503), or
+      // the network failed: try again while the stream lives, rather than let it expire.
+      if (error && isTransientRefreshFailure(error) && retries < MAX_REFRESH_RETRIES) {
+        const { backoff, random } = this.config;
+        const delay = backoffDelay({ ...backoff, attempt: retries, random, floorMs: error.retryAfterMs });
+        clearTimeout(this.refreshTimer);
+        this.refreshTimer = setTimeout(() => {
+          if (this.main === stream && !this.hasExpired) void this.refreshAuth(connectionId, retries + 1);
+        }, delay);
+      }
     }
   }
 
@@ -404,6 +424,8 @@ export class ConnectionController {
   private endAttempt(): void {
     clearTimeout(this.firstByteTimer);
     this.firstByteTimer = undefined;
+    clearTimeout(this.refreshTimer);
+    this.refreshTimer = undefined;
     this.watchdog.stop();
     this.main?.transport?.close();
     this.main = undefined;

@@ -38,6 +38,8 @@ export interface SSEClientErrorDetails {
   status?: number;
   /** The server's error code (`{"error": {"code"}}`), when it sent one. */
   serverCode?: string;
+  /** The answer's `Retry-After`, in ms, when it sent one. */
+  retryAfterMs?: number;
   /** What went wrong underneath. */
   cause?: unknown;
 }
@@ -51,11 +53,13 @@ export class SSEClientError extends Error {
   readonly code: SSEClientErrorCode;
   readonly status: number | undefined;
   readonly serverCode: string | undefined;
+  readonly retryAfterMs: number | undefined;
 
   constructor(code: SSEClientErrorCode, message: string, details: SSEClientErrorDetails = {}) {
     super(`@infinitescribe/client: ${message}`, details.cause === undefined ? undefined : { cause: details.cause });
     this.code = code;
     this.status = details.status;
     this.serverCode = details.serverCode;
+    this.retryAfterMs = details.retryAfterMs;
   }
 }

@@ -72,6 +72,21 @@ describe('401 and other refusals', () => {
     expect(network.to(STREAM_PATH)).toHaveLength(2);
   });
 
+  it('503 auth_unavailable (identity provider blip) backs off at least Retry-After, then connects', async () => {
+    const { network, snapshot, openStream } = createHarness({ random: () => 0 });
+    await settle();
+    network.last(STREAM_PATH).respondError(401, 'unauthorized');
+    await settle();
+    network.last(STREAM_PATH).respondError(503, 'auth_unavailable', { 'retry-after': '4' });
+    await settle();
+    expect(snapshot()).toMatchObject({ state: 'reconnecting', reason: 'server_error', retryInMs: 4000 });
+    expect(snapshot().error).toMatchObject({ status: 503, serverCode: 'auth_unavailable' });
+    await advance(4_000);
+    expect(network.to(STREAM_PATH)).toHaveLength(3);
+    await openStream();
+    expect(snapshot().state).toBe('open');
+  });
+
   it('5xx backs off as a server error; other 4xx stop', async () => {
     const first = createHarness();
     await settle();
@@ -127,6 +142,42 @@ describe('token lifetime', () => {
     expect(refresh.request.headers['authorization']).toBe('Bearer fresh-token');
     expect(snapshot()).toMatchObject({ state: 'open', connectionId: 'conn-7' });
     expect(network.to(STREAM_PATH)).toHaveLength(1);
+  });
+
+  it('a refresh answered 503 (the server cannot check tokens right now) is retried after Retry-After', async () => {
+    const { network, openStream, snapshot, client } = createHarness({ random: () => 0 });
+    const errors: SSEClientError[] = [];
+    client.on('error', (error) => errors.push(error));
+    const stream = await openStream('conn-9');
+    stream.push(frames.control('auth.expiring', { connectionId: 'conn-9', expiresAt: new Date(60_000).toISOString() }));
+    await settle();
+    const refreshPath = '/api/sse/connections/conn-9/refresh';
+    network.last(refreshPath).respondError(503, 'auth_unavailable', { 'retry-after': '3' });
+    await settle();
+    expect(errors.map((error) => [error.code, error.status, error.retryAfterMs])).toEqual([
+      ['refresh_failed', 503, 3000],
+    ]);
+    await advance(2_999);
+    expect(network.to(refreshPath)).toHaveLength(1);
+    await advance(1);
+    expect(network.to(refreshPath)).toHaveLength(2);
+    network.last(refreshPath).respondJson(200, { connectionId: 'conn-9' });
+    await settle();
+    expect(snapshot()).toMatchObject({ state: 'open', connectionId: 'conn-9' });
+    expect(network.to(STREAM_PATH)).toHaveLength(1);
+  });
+
+  it('a refresh refused with 401 is not retried: the stream expires and reconnects', async () => {
+    const { network, openStream } = createHarness({ random: () => 0 });
+    const stream = await openStream('conn-10');
+    stream.push(
+      frames.control('auth.expiring', { connectionId: 'conn-10', expiresAt: new Date(60_000).toISOString() }),
+    );
+    await settle();
+    network.last('/api/sse/connections/conn-10/refresh').respondError(401, 'unauthorized');
+    await settle();
+    await advance(60_000);
+    expect(network.to('/api/sse/connections/conn-10/refresh')).toHaveLength(1);
   });
 
   it('a failed refresh lets the stream expire, then reconnects at once with a fresh token', async () => {

@@ -14,11 +14,19 @@ export type {
   NotificationPayload,
   WithBuiltIns,
 } from './events.js';
+export { SERVER_EMITTED_TYPE_PREFIXES, isServerEmittedType } from './server-emitted.js';
 export type { Envelope, EnvelopeWithId, PublishedEvent } from './envelope.js';
 export { CONTROL_EVENT_TYPES } from './control-events.js';
 export type { ControlEvents, ControlEventType, StreamResetReason } from './control-events.js';
 export { EVENT_ID_PATTERN, isWellFormedEventId } from './event-id.js';
-export { TOPIC_MAX_LENGTH, TOPIC_PATTERN, isValidTopic, userTopic } from './topics.js';
+export {
+  TOPIC_MAX_LENGTH,
+  TOPIC_PATTERN,
+  USER_ID_MAX_LENGTH,
+  isServableUserId,
+  isValidTopic,
+  userTopic,
+} from './topics.js';
 export {
   ACCESS_TOKEN_COOKIE,
   LAST_EVENT_ID_HEADER,

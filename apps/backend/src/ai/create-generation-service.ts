@@ -53,6 +53,7 @@ export function createGenerationService(dependencies: GenerationServiceDependenc
     instanceId,
     flushMs: config.aiFlushMs,
     maxConcurrentPerUser: config.aiMaxConcurrentPerUser,
+    createRate: { max: config.aiCreateRateMax, windowMs: config.aiCreateRateWindowMs },
     ...(leases ? { leases, leaseRefreshMs: config.connectionLeaseTtlMs / 3 } : {}),
     defaultMaxTokens: config.aiDefaultMaxTokens,
     maxDurationMs: config.aiTotalTimeoutMs,

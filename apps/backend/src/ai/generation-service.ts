@@ -15,6 +15,7 @@ import {
   type CompletionUsage,
 } from './ai-provider.js';
 import { DeltaCoalescer } from './delta-coalescer.js';
+import { JobCancels } from '../jobs/job-cancels.js';
 import { GENERATION_JOURNAL_TOPIC } from '../jobs/journal-events.js';
 import { newGenerationId, parseGenerationId } from '../jobs/job-id.js';
 import { DEFAULT_RECOVERY_LOOKBACK_MS, JobRegistry, SETTLE_WAIT_MS, settleWithin } from '../jobs/job-registry.js';
@@ -67,6 +68,8 @@ export interface GenerationServiceOptions {
   /** AI_FLUSH_MS. */
   flushMs: number;
   maxConcurrentPerUser: number;
+  /** Generations one user may start per window (AI_CREATE_RATE_MAX per AI_CREATE_RATE_WINDOW_MS). */
+  createRate?: { max: number; windowMs: number };
   /**
    * Counts running generations per user across the cluster (leases in Redis), so
    * `maxConcurrentPerUser` holds for the cluster and not per instance. Without it, per instance.
@@ -135,6 +138,7 @@ export class GenerationService {
   private readonly generations: JobRegistry<Generation>;
   private readonly runningByUser = new Map<string, number>();
   private readonly log: GenerationLog;
+  private readonly cancels: JobCancels;
   private readonly continueAfterRestart: boolean;
   private readonly now: () => number;
   private stopping = false;
@@ -150,9 +154,16 @@ export class GenerationService {
       maxDurationMs: options.maxDurationMs,
       parseId: parseGenerationId,
       noun: 'generation',
+      ...(options.createRate ? { createRate: options.createRate } : {}),
       now: this.now,
     });
     this.continueAfterRestart = options.continueAfterRestart ?? singleInstance;
+    this.cancels = new JobCancels({
+      bus: options.bus,
+      publisher: options.publisher,
+      logger: options.logger,
+      onCancel: (jobId, userId) => this.onRemoteCancel(jobId, userId),
+    });
   }
 
   get provider(): AIProvider {
@@ -177,6 +188,7 @@ export class GenerationService {
       this.leaseTimer = setInterval(() => void leases.refresh(this.runningLeases()), leaseRefreshMs);
       this.leaseTimer.unref();
     }
+    await this.cancels.listen();
     try {
       const lookback = this.options.recoveryLookbackMs ?? DEFAULT_RECOVERY_LOOKBACK_MS;
       const unfinished = await this.log.unfinished(this.now() - lookback);
@@ -209,6 +221,7 @@ export class GenerationService {
       throw new AppError('invalid_request', `model must be one of ${this.models.join(', ')}`);
     }
     const { maxConcurrentPerUser, leases } = this.options;
+    this.generations.admitCreation(userId);
     const running = this.runningByUser.get(userId) ?? 0;
     const tooMany = () =>
       new AppError(
@@ -228,6 +241,8 @@ export class GenerationService {
     }
     const { maxTokens = this.options.defaultMaxTokens, ...fields } = request;
     const generation = this.register({ id, userId, request: { ...fields, maxTokens }, createdAt: now });
+    // Normally listening since start(); not awaited: the first token must not wait for a subscription.
+    void this.cancels.listen();
     // The journal entry (stored: it is what makes the generation known to every instance) and
     // `started` (live only: the outcome is what clients must not miss) go out together, and the
     // provider is asked at once: its first token must not wait for the store. A delta waits only
@@ -258,7 +273,7 @@ export class GenerationService {
   /**
    * Cancels a generation of `userId`: aborts the provider request and publishes `cancelled`.
    * Finished ones are left as they are. One running on another instance is cancelled by
-   * publishing `cancelled`, which that instance hears on the bus and obeys.
+   * publishing `cancelled` here, then asking that instance to stop it (job-cancels.ts).
    * @throws AppError `not_found` for an unknown id or another user's generation.
    */
   async cancel(userId: string, generationId: string): Promise<void> {
@@ -273,6 +288,9 @@ export class GenerationService {
     if (logged.status !== 'running') return;
     await this.publish(userTopic(userId), 'ai.generation.cancelled', { generationId }, true);
     this.options.metrics.aiGenerations.inc({ outcome: 'cancelled' });
+    await this.cancels.request(generationId, userId).catch((error: unknown) => {
+      this.options.logger.warn({ err: error, generationId }, 'cancelled, but its instance could not be told to stop');
+    });
   }
 
   /**
@@ -306,6 +324,7 @@ export class GenerationService {
     const running = this.generations.all().filter((generation) => generation.status === 'running');
     for (const generation of running) this.interrupt(generation, 'shutdown');
     await settleWithin(Promise.allSettled(running.map((generation) => generation.done)), SETTLE_WAIT_MS);
+    await this.cancels.close();
   }
 
   /** A new registry entry, running, holding one of its user's slots (taken by the caller). */
@@ -364,7 +383,7 @@ export class GenerationService {
   }
 
   private async run(generation: Generation, timeLeftMs: number): Promise<void> {
-    const { provider, bus, flushMs, logger } = this.options;
+    const { provider, flushMs, logger } = this.options;
     const coalescer = new DeltaCoalescer({
       flushMs,
       now: this.now,
@@ -377,12 +396,6 @@ export class GenerationService {
     });
     generation.coalescer = coalescer;
     const deadline = setTimeout(() => this.interrupt(generation, 'timeout'), timeLeftMs);
-    // A `cancelled` published by another instance (where the cancel request landed) stops it here.
-    // Not awaited before the provider is asked: the first token must not wait for a subscription.
-    const subscription = bus.subscribe(generation.topic, (event) => this.onOwnerEvent(generation, event));
-    subscription.catch((error: unknown) =>
-      logger.warn({ err: error, generationId: generation.id }, 'a cancel from another instance will not reach it'),
-    );
     try {
       let usage: CompletionUsage | undefined;
       const { request, continuation } = generation;
@@ -410,8 +423,6 @@ export class GenerationService {
       await this.finishAfterError(generation, error);
     } finally {
       clearTimeout(deadline);
-      const unsubscribe = await subscription.catch(() => undefined);
-      await unsubscribe?.().catch(() => undefined);
       // The cluster-wide slot first: a create right after the local one frees must find it free too.
       await this.options.leases?.release({ userId: generation.userId, connectionId: generation.id });
       this.release(generation.userId);
@@ -561,9 +572,10 @@ export class GenerationService {
     generation.lastDeltaAt = now;
   }
 
-  private onOwnerEvent(generation: Generation, event: EventRecord): void {
-    if (event.type !== 'ai.generation.cancelled') return;
-    if ((event.payload as { generationId?: unknown }).generationId !== generation.id) return;
+  /** Another instance took a cancel request for a generation and published its `cancelled`. */
+  private onRemoteCancel(generationId: string, userId: string): void {
+    const generation = this.generations.get(generationId);
+    if (!generation || generation.userId !== userId) return;
     if (generation.finishing || generation.stopReason !== undefined) return;
     generation.stopReason = 'remote';
     generation.coalescer?.stop();

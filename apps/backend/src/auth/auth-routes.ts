@@ -1,5 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Config } from '../config.js';
+import { AppError } from '../errors.js';
+import { FixedWindowLimit } from '../resilience/fixed-window-limit.js';
 import { devTokenRequest } from '../http/api-schemas.js';
 import { parseInput } from '../http/parse-input.js';
 import type { Authenticator } from './authenticator.js';
@@ -18,16 +20,34 @@ export function registerAuthRoutes(app: FastifyInstance, options: AuthRoutesOpti
   const { config, authenticator, tickets } = options;
   const { jwt } = config;
   if (config.devLogin && jwt.kind === 'secret') {
+    app.log.warn(
+      { host: config.host },
+      'DEV LOGIN IS ON: POST /api/auth/dev-token signs a token for any user, topics and scope, for anyone ' +
+        'who can reach this server. Set AUTH_DEV_LOGIN=false unless this is a development machine.',
+    );
     app.post('/api/auth/dev-token', async (request) => {
       const body = parseInput(devTokenRequest, request.body ?? {});
-      const expiresIn = body.expiresIn ?? 3600;
+      const expiresIn = body.expiresIn ?? Math.min(3600, Math.floor(config.jwtMaxLifetimeMs / 1000));
+      if (expiresIn * 1000 > config.jwtMaxLifetimeMs) {
+        throw new AppError('invalid_request', `expiresIn is longer than JWT_MAX_LIFETIME_MS allows`);
+      }
       const accessToken = await signDevToken(jwt.secret, { ...body, expiresIn });
       return { accessToken, expiresIn };
     });
   }
 
+  // Each ticket is held (in memory or Redis) until it expires: issuing them is throttled per user.
+  const issued = new FixedWindowLimit({ max: config.ticketRateMax, windowMs: config.ticketRateWindowMs });
   app.post('/api/sse/ticket', async (request) => {
     const principal = await authenticator.authenticate(request);
+    const decision = issued.take(principal.userId);
+    if (!decision.ok) {
+      throw new AppError(
+        'rate_limited',
+        `at most ${config.ticketRateMax} tickets per ${config.ticketRateWindowMs} ms per user`,
+        { headers: FixedWindowLimit.retryAfterHeader(decision) },
+      );
+    }
     const ticket = await tickets.issue(principal, config.ticketTtlMs);
     return { ticket, expiresIn: Math.round(config.ticketTtlMs / 1000) };
   });

@@ -1,10 +1,13 @@
 import { SignJWT } from 'jose';
+import { PUBLISH_TOPICS_CLAIM } from './publish-topics.js';
 
 /** Claims of a development token. */
 export interface DevTokenClaims {
   userId: string;
   topics?: string[];
   scope?: string;
+  /** Patterns of the `publish_topics` claim (publish-topics.ts). */
+  publishTopics?: string[];
   /** Lifetime in seconds. */
   expiresIn: number;
 }
@@ -14,6 +17,7 @@ export async function signDevToken(secret: string, claims: DevTokenClaims): Prom
   const jwt = new SignJWT({
     ...(claims.topics ? { topics: claims.topics } : {}),
     ...(claims.scope ? { scope: claims.scope } : {}),
+    ...(claims.publishTopics ? { [PUBLISH_TOPICS_CLAIM]: claims.publishTopics } : {}),
   })
     .setProtectedHeader({ alg: 'HS256', typ: 'JWT' })
     .setSubject(claims.userId)

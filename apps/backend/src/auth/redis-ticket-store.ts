@@ -1,6 +1,8 @@
 import { randomBytes } from 'node:crypto';
 import { Redis, type RedisOptions } from 'ioredis';
+import { UnavailableError } from '../errors.js';
 import { quitRedis } from '../resilience/quit-redis.js';
+import { withTimeout } from '../resilience/with-timeout.js';
 import type { Principal } from './principal.js';
 import type { TicketStore } from './ticket-store.js';
 
@@ -11,6 +13,8 @@ export interface RedisTicketStoreOptions {
   keyPrefix?: string;
   connectionName?: string;
   redisOptions?: RedisOptions;
+  /** A command unanswered this long fails (REDIS_COMMAND_TIMEOUT_MS). Default 3 000 ms. */
+  commandTimeoutMs?: number;
 }
 
 /** Our tickets: 24 random bytes in base64url. Anything else is not looked up. */
@@ -25,7 +29,7 @@ export class RedisTicketStore implements TicketStore {
   private readonly client: Redis;
   private readonly prefix: string;
 
-  constructor(options: RedisTicketStoreOptions) {
+  constructor(private readonly options: RedisTicketStoreOptions) {
     this.prefix = `${options.keyPrefix ?? 'is'}:ticket:`;
     this.client = new Redis(options.url, {
       maxRetriesPerRequest: 3,
@@ -38,15 +42,26 @@ export class RedisTicketStore implements TicketStore {
 
   async issue(principal: Principal, ttlMs: number): Promise<string> {
     const ticket = randomBytes(24).toString('base64url');
-    await this.client.set(this.prefix + ticket, JSON.stringify(principal), 'PX', Math.max(1, Math.ceil(ttlMs)));
+    await this.call(
+      this.client.set(this.prefix + ticket, JSON.stringify(principal), 'PX', Math.max(1, Math.ceil(ttlMs))),
+    );
     return ticket;
   }
 
   async consume(ticket: string): Promise<Principal | undefined> {
     if (!TICKET.test(ticket)) return undefined;
-    const stored = await this.client.getdel(this.prefix + ticket);
+    const stored = await this.call(this.client.getdel(this.prefix + ticket));
     if (stored === null) return undefined;
     return parsePrincipal(stored);
+  }
+
+  /** A Redis that fails or does not answer in time is a 503 the client retries, not a 500. */
+  private async call<T>(command: Promise<T>): Promise<T> {
+    try {
+      return await withTimeout(command, this.options.commandTimeoutMs ?? 3_000, 'Redis command timed out');
+    } catch (error) {
+      throw new UnavailableError('bus_unavailable', 'stream tickets are unavailable: Redis cannot be reached', error);
+    }
   }
 
   close(): Promise<void> {

@@ -10,6 +10,8 @@ export interface EventBusOptions {
   redisUrl: string | undefined;
   hotLogMaxEvents: number;
   hotLogMaxAgeMs: number;
+  /** In-process only: estimated bytes of the whole hot log (Redis bounds each topic; see docs/scaling.md). */
+  hotLogMaxBytes?: number;
   /** Key prefix (and hash tag) of the Redis bus; deployments sharing one Redis need distinct ones. */
   redisKeyPrefix?: string;
   /** Where the bus reports what it cannot throw (failed sweeps, events lost in a long blip, listeners that threw). */
@@ -45,5 +47,5 @@ export function createEventBus(options: EventBusOptions): EventBus {
       onIsland: options.onIsland,
     });
   }
-  return new MemoryEventBus(limits, Date.now, options.logger);
+  return new MemoryEventBus({ ...limits, maxBytes: options.hotLogMaxBytes }, Date.now, options.logger);
 }

@@ -2,12 +2,18 @@ import type { ComponentHealth, EventDraft, EventRecord } from '../events/event-r
 import { nextEventId } from '../events/event-id.js';
 import type { BusListener, BusLogger, EventBus, HotLogRead, Unsubscribe } from './event-bus.js';
 
-/** Bounds of the hot log, per topic. */
+/** Bounds of the hot log. */
 export interface HotLogLimits {
   /** Events kept per topic; older ones are trimmed. */
   maxEvents: number;
   /** Events older than this are trimmed. */
   maxAgeMs: number;
+  /**
+   * In-process bus only: estimated bytes kept across all topics together; past it the oldest
+   * events are evicted first, whatever their topic (readers from before them get a gap).
+   * Default: no global bound.
+   */
+  maxBytes?: number;
 }
 
 interface TopicLog {
@@ -15,6 +21,8 @@ interface TopicLog {
   events: EventRecord[];
   /** Publish times (ms) parallel to `events`, so age trimming does not parse ISO strings. */
   times: number[];
+  /** Estimated sizes parallel to `events`, for the global byte budget. */
+  sizes: number[];
   /** Highest id trimmed from this topic: a reader from below it has lost events. */
   trimmedUpTo: number;
 }
@@ -32,6 +40,12 @@ export class MemoryEventBus implements EventBus {
   /** Trim floor inherited by topics whose log was dropped after aging out completely. */
   private droppedTopicsFloor = 0;
   private sweepTimer: NodeJS.Timeout | undefined;
+  /** Estimated bytes of every event held. */
+  private bytes = 0;
+  private held = 0;
+  /** Every event held, oldest first, for eviction across topics (entries already trimmed are skipped). */
+  private readonly age: { log: TopicLog; id: number }[] = [];
+  private ageHead = 0;
 
   constructor(
     private readonly limits: HotLogLimits,
@@ -48,12 +62,18 @@ export class MemoryEventBus implements EventBus {
 
   async publish(draft: EventDraft): Promise<EventRecord> {
     const nowMs = this.now();
+    const size = estimateSize(draft);
     const record: EventRecord = { ...draft, id: nextEventId(this.head, nowMs) };
     this.head = record.id;
     const log = this.logFor(record.topic);
     log.events.push(record);
     log.times.push(nowMs);
+    log.sizes.push(size);
+    this.bytes += size;
+    this.held++;
+    if (this.limits.maxBytes !== undefined) this.age.push({ log, id: record.id });
     this.trim(log, nowMs);
+    this.enforceByteBudget();
     const listeners = this.listeners.get(record.topic);
     if (listeners) {
       for (const listener of listeners) {
@@ -121,7 +141,7 @@ export class MemoryEventBus implements EventBus {
   private logFor(topic: string): TopicLog {
     let log = this.logs.get(topic);
     if (!log) {
-      log = { events: [], times: [], trimmedUpTo: this.droppedTopicsFloor };
+      log = { events: [], times: [], sizes: [], trimmedUpTo: this.droppedTopicsFloor };
       this.logs.set(topic, log);
     }
     return log;
@@ -132,9 +152,41 @@ export class MemoryEventBus implements EventBus {
     let drop = Math.max(0, log.events.length - this.limits.maxEvents);
     while (drop < log.times.length && (log.times[drop] ?? Infinity) < oldestAllowed) drop++;
     if (drop === 0) return;
-    log.trimmedUpTo = log.events[drop - 1]?.id ?? log.trimmedUpTo;
-    log.events.splice(0, drop);
-    log.times.splice(0, drop);
+    this.dropOldest(log, drop);
+  }
+
+  /** Drops the `count` oldest events of `log`, moving its watermark past them. */
+  private dropOldest(log: TopicLog, count: number): void {
+    log.trimmedUpTo = log.events[count - 1]?.id ?? log.trimmedUpTo;
+    log.events.splice(0, count);
+    log.times.splice(0, count);
+    for (const size of log.sizes.splice(0, count)) this.bytes -= size;
+    this.held -= count;
+  }
+
+  /**
+   * Past the global byte budget, evicts the oldest events of all, whatever their topic: many
+   * small topics cannot add up to more than the budget, as each topic's own bound allows.
+   */
+  private enforceByteBudget(): void {
+    const { maxBytes } = this.limits;
+    if (maxBytes === undefined) return;
+    while (this.bytes > maxBytes && this.ageHead < this.age.length) {
+      const oldest = this.age[this.ageHead++] as { log: TopicLog; id: number };
+      // Already trimmed by its topic's own bounds when its first event is no longer this one.
+      if (oldest.log.events[0]?.id === oldest.id) this.dropOldest(oldest.log, 1);
+    }
+    // Entries of events trimmed by other means pile up: compact once they outnumber the live ones.
+    if (this.ageHead > 1024 && this.ageHead * 2 > this.age.length) {
+      this.age.splice(0, this.ageHead);
+      this.ageHead = 0;
+    }
+    if (this.age.length - this.ageHead > 2 * this.held + 1024) {
+      const live = this.age.slice(this.ageHead).filter((entry) => isHeld(entry.log, entry.id));
+      this.age.length = 0;
+      this.age.push(...live);
+      this.ageHead = 0;
+    }
   }
 
   /**
@@ -159,6 +211,33 @@ export class MemoryEventBus implements EventBus {
 }
 
 const MAX_EMPTY_TOPIC_LOGS = 50_000;
+
+/** Per-event overhead of the estimate: the record object, its strings' headers, the log's arrays. */
+const RECORD_OVERHEAD_BYTES = 160;
+
+/**
+ * What an event costs the hot log, estimated from its JSON size (one byte per character): within
+ * a small factor of the heap it really takes, which is what a budget in bytes needs. The JSON the
+ * publisher made is reused; a payload that cannot be serialised (refused before it gets here,
+ * but a bus takes what it is given) counts its overhead only.
+ */
+export function estimateSize(record: EventDraft): number {
+  let payloadLength = record.payloadJson?.length;
+  if (payloadLength === undefined) {
+    try {
+      payloadLength = (JSON.stringify(record.payload) as string | undefined)?.length ?? 0;
+    } catch {
+      payloadLength = 0;
+    }
+  }
+  return RECORD_OVERHEAD_BYTES + record.topic.length + record.type.length + record.ts.length + payloadLength;
+}
+
+/** Whether event `id` is still in `log`. */
+function isHeld(log: TopicLog, id: number): boolean {
+  const index = firstIndexAfter(log.events, id - 1);
+  return log.events[index]?.id === id;
+}
 
 /** Index of the first event with id > `after` (binary search; `events` is ascending). */
 function firstIndexAfter(events: readonly EventRecord[], after: number): number {

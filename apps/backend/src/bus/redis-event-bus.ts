@@ -438,11 +438,11 @@ export class RedisEventBus implements EventBus {
     if (wedged !== undefined) return { status: 'down', detail: wedged };
     const connected = this.redisUsable && this.subscriber.status === 'ready';
     if (connected && !this.outage.active && this.breaker.state === 'closed') return { status: 'up' };
-    const error = this.lastError === undefined ? '' : `; last error: ${this.lastError}`;
     const local = this.outage.active ? `; ${this.outage.publishedCount} events delivered locally only` : '';
     const mode = connected ? 're-syncing with Redis' : 'Redis unreachable, local delivery only';
+    const cause = this.lastError === undefined ? {} : { cause: this.lastError };
     // Local connections stay open and catch up from the log when Redis returns.
-    return { status: 'degraded', detail: `${mode} (${this.describeConnections()})${local}${error}` };
+    return { status: 'degraded', detail: `${mode} (${this.describeConnections()})${local}`, ...cause };
   }
 
   async close(): Promise<void> {

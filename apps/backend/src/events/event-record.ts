@@ -40,5 +40,8 @@ export type EventDraft = Omit<EventRecord, 'id'>;
 /** What a dependency reports about itself for /readyz. */
 export interface ComponentHealth {
   status: 'up' | 'degraded' | 'down';
+  /** What an operator reads on /readyz: the component's own words, never a raw error. */
   detail?: string;
+  /** The raw error behind it (addresses, driver messages): logged, never served. */
+  cause?: string;
 }

@@ -8,11 +8,13 @@ import { createIdempotencyHooks } from '../idempotency/idempotency-hooks.js';
 import type { IdempotencyStore } from '../idempotency/idempotency-store.js';
 import { publishRequest } from '../http/api-schemas.js';
 import { parseInput } from '../http/parse-input.js';
-import { isReservedTopic } from '../sse/topic-access.js';
 import { formatEventId } from './event-id.js';
 import type { EventPublisher } from './event-publisher.js';
+import { FixedWindowLimit } from '../resilience/fixed-window-limit.js';
+import { NewTopicBudget } from './new-topic-budget.js';
 import { assertJsonPayload } from './payload-json.js';
-import { createPublishLimits } from './publish-limits.js';
+import { assertMayPublish } from './publish-permissions.js';
+import { createPublishLimits, isService } from './publish-limits.js';
 
 /** A publish body over 64 KiB is a 413 (docs/http-api.md). */
 export const MAX_PUBLISH_BODY_BYTES = 64 * 1024;
@@ -36,6 +38,11 @@ export interface PublishRouteOptions {
 /** `POST /api/events`: 202 once fanned out, 201 once a critical event is stored. */
 export async function registerPublishRoute(app: FastifyInstance, options: PublishRouteOptions): Promise<void> {
   const { config, authenticator, publisher } = options;
+  const newTopics = new NewTopicBudget({
+    max: config.publishNewTopicsMax,
+    windowMs: config.publishNewTopicsWindowMs,
+    rememberMs: config.hotLogMaxAgeMs,
+  });
   const limits = await createPublishLimits(app, config);
   const idempotency = createIdempotencyHooks({
     store: options.idempotencyKeys,
@@ -58,7 +65,17 @@ export async function registerPublishRoute(app: FastifyInstance, options: Publis
       const body = parseInput(publishRequest, request.body, 'invalid_event');
       // Before anything looks at the payload (the publisher checks again, for in-process publishes).
       assertJsonPayload(body.payload);
-      if (isReservedTopic(body.topic)) throw new AppError('forbidden', `topic "${body.topic}" is server-internal`);
+      const principal = request.publisher as Principal;
+      assertMayPublish(principal, body);
+      // Service tokens publish for many users, under their own rate: no new-topic budget.
+      const admission = isService(principal) ? { ok: true as const } : newTopics.admit(principal.userId, body.topic);
+      if (!admission.ok) {
+        throw new AppError(
+          'rate_limited',
+          `at most ${config.publishNewTopicsMax} new topics per ${config.publishNewTopicsWindowMs} ms per publisher`,
+          { headers: FixedWindowLimit.retryAfterHeader(admission) },
+        );
+      }
       const record = await publisher.publish(body);
       reply.code(record.critical ? 201 : 202);
       return { id: formatEventId(record.id) };

@@ -11,6 +11,7 @@ import {
   EVENT_TYPES,
   TOPIC_MAX_LENGTH,
   TOPIC_PATTERN,
+  isServerEmittedType,
   type ControlEventType,
   type ErrorCode,
   type EventType,
@@ -73,9 +74,13 @@ const ERROR_MEANINGS: Record<ErrorCode, string> = {
   invalid_request: 'a parameter or body field is invalid',
   unauthorized: 'missing, malformed, forged or expired credentials; a reused ticket',
   forbidden: 'authenticated, but not allowed (scope, other user, server-internal topic)',
-  forbidden_topic: 'the token does not grant a requested topic',
+  forbidden_topic: 'the token does not grant a requested topic, or its publish_topics claim does not cover the topic',
+  forbidden_type: 'the event type is published by the server only (`ai.generation.*`, `task.*`)',
   not_found: 'no such resource for this user',
+  request_timeout: 'the request (headers and body) did not arrive within REQUEST_TIMEOUT_MS',
   payload_too_large: 'body over 64 KiB',
+  url_too_long: 'a path parameter is longer than the server accepts',
+  headers_too_large: 'the request line and headers are over 16 KiB',
   too_many_connections: 'stream limit per user or per IP reached (see Retry-After)',
   rate_limited:
     'publish rate (per token, per topic), or running generations/tasks per user, over the limit (see Retry-After)',
@@ -83,6 +88,8 @@ const ERROR_MEANINGS: Record<ErrorCode, string> = {
   idempotency_key_reused: 'this Idempotency-Key was used with another body',
   store_unavailable: 'the store is down: the critical event was not stored (retry)',
   bus_unavailable: 'the bus (Redis) is down or unreachable for this operation (retry)',
+  auth_unavailable:
+    'the identity provider’s keys (JWKS) cannot be fetched to check this token (retry after Retry-After)',
   shutting_down: 'this instance is stopping: reconnect, another instance answers',
   internal_error: 'a bug or an unexpected failure (logged)',
 };
@@ -169,7 +176,7 @@ function componentSchemas(): Record<string, JsonObject> {
     };
   }
   schemas['PublishRequest'] = {
-    oneOf: EVENT_TYPES.map((type) => ({
+    oneOf: EVENT_TYPES.filter((type) => !isServerEmittedType(type)).map((type) => ({
       type: 'object',
       title: type,
       required: ['topic', 'type', 'payload'],

@@ -39,11 +39,17 @@ export interface ApiOperation {
 }
 
 const USER_AUTH: readonly Credential[] = ['bearer', 'cookie'];
-/** Every route that authenticates can also fail its authentication. */
-const AUTH_ERRORS: readonly ErrorCode[] = ['unauthorized'];
+/**
+ * Every route that authenticates can also fail its authentication, or find the identity
+ * provider's keys unreachable (JWKS mode: 503, retry).
+ */
+const AUTH_ERRORS: readonly ErrorCode[] = ['unauthorized', 'auth_unavailable'];
+/** A cookie-authenticated request that changes something, sent from another site's page. */
+const CROSS_SITE_ERRORS: readonly ErrorCode[] = ['forbidden'];
 /** Starting a generation or a task: a validated body, per-user limits, a journalled start. */
 const JOB_START_ERRORS: readonly ErrorCode[] = [
   ...AUTH_ERRORS,
+  ...CROSS_SITE_ERRORS,
   'invalid_json',
   'invalid_request',
   'rate_limited',
@@ -53,6 +59,8 @@ const JOB_START_ERRORS: readonly ErrorCode[] = [
 ];
 /** Reading or cancelling a generation or a task by id (another user's is `not_found` too). */
 const JOB_BY_ID_ERRORS: readonly ErrorCode[] = [...AUTH_ERRORS, 'invalid_request', 'not_found'];
+/** Cancelling one: a POST, so a cookie from another site is refused too. */
+const JOB_CANCEL_ERRORS: readonly ErrorCode[] = [...JOB_BY_ID_ERRORS, ...CROSS_SITE_ERRORS];
 
 /** The API, in the order /docs shows it. */
 export const API_OPERATIONS: readonly ApiOperation[] = [
@@ -82,7 +90,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
       'Tickets do not open polls or call the API. Empty body.',
     credentials: USER_AUTH,
     responses: { 200: { description: 'A ticket.', schema: api.ticketResponse } },
-    errors: [...AUTH_ERRORS],
+    errors: [...AUTH_ERRORS, ...CROSS_SITE_ERRORS, 'rate_limited', 'bus_unavailable'],
   },
   {
     method: 'get',
@@ -100,7 +108,14 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
         contentType: 'text/event-stream',
       },
     },
-    errors: [...AUTH_ERRORS, 'invalid_request', 'forbidden_topic', 'too_many_connections', 'shutting_down'],
+    errors: [
+      ...AUTH_ERRORS,
+      'invalid_request',
+      'forbidden_topic',
+      'too_many_connections',
+      'bus_unavailable',
+      'shutting_down',
+    ],
   },
   {
     method: 'post',
@@ -130,7 +145,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     responses: {
       200: { description: 'Events after `after`.', schema: api.pollResponse, jsonSchemaRef: 'PollResponse' },
     },
-    errors: [...AUTH_ERRORS, 'invalid_request', 'forbidden_topic'],
+    errors: [...AUTH_ERRORS, 'invalid_request', 'forbidden_topic', 'too_many_connections'],
   },
   {
     method: 'post',
@@ -144,7 +159,9 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
       'durably. Body at most 64 KiB. Per PUBLISH_RATE_WINDOW_MS: PUBLISH_RATE_MAX per user token, ' +
       'PUBLISH_RATE_MAX_SERVICE per service token (scope `events:service`), PUBLISH_TOPIC_RATE_MAX per ' +
       'topic. With `Idempotency-Key`, a retry within 24 h gets the first answer again (same status ' +
-      'and id, header `Idempotent-Replayed: true`) and the event exists once.',
+      'and id, header `Idempotent-Replayed: true`) and the event exists once. Server-emitted types ' +
+      '(`ai.generation.*`, `task.*`) are refused (403 `forbidden_type`); a token with a ' +
+      '`publish_topics` claim publishes only to the topics its patterns match.',
     credentials: USER_AUTH,
     headers: api.publishHeaders,
     body: {
@@ -162,6 +179,8 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
       'invalid_event',
       'invalid_request',
       'forbidden',
+      'forbidden_topic',
+      'forbidden_type',
       'idempotency_key_in_flight',
       'payload_too_large',
       'idempotency_key_reused',
@@ -212,7 +231,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     credentials: USER_AUTH,
     params: api.idParams,
     responses: { 202: { description: 'Cancelled, or already finished.', schema: api.generationCreated } },
-    errors: JOB_BY_ID_ERRORS,
+    errors: JOB_CANCEL_ERRORS,
   },
   {
     method: 'get',
@@ -272,7 +291,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     credentials: USER_AUTH,
     params: api.idParams,
     responses: { 202: { description: 'Cancelled, or already finished.', schema: api.taskCreated } },
-    errors: JOB_BY_ID_ERRORS,
+    errors: JOB_CANCEL_ERRORS,
   },
   {
     method: 'get',

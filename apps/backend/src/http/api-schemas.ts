@@ -10,7 +10,9 @@
 import {
   ERROR_CODES,
   MAX_GENERATION_TOKENS,
-  TOPIC_PATTERN,
+  USER_ID_MAX_LENGTH,
+  isServableUserId,
+  isValidTopic,
   type ControlEvents,
   type DevTokenResponse,
   type ErrorBody,
@@ -22,6 +24,7 @@ import { GENERATION_REQUEST_SCHEMA, validateEventPayload } from '@infinitescribe
 import { z } from 'zod';
 import { PROVIDER_KINDS } from '../ai/ai-provider.js';
 import type { ProviderView } from '../ai/generation-routes.js';
+import { isValidPublishPattern } from '../auth/publish-topics.js';
 import type { GenerationView } from '../ai/generation-service.js';
 import type { ComponentHealth } from '../events/event-record.js';
 import { IDEMPOTENCY_KEY_PATTERN } from '../idempotency/idempotency-hooks.js';
@@ -46,17 +49,20 @@ export const errorBody = z.strictObject({
 });
 
 export const devTokenRequest = z.strictObject({
-  userId: z
-    .string()
-    .min(1)
-    .max(100)
-    .regex(/^[A-Za-z0-9_.@-]+$/, 'userId may hold only letters, digits and _ . @ -'),
+  userId: z.string().refine(isServableUserId, {
+    message: `userId must be 1 to ${USER_ID_MAX_LENGTH} characters, without commas, whitespace or control characters`,
+  }),
   topics: z
-    .array(z.string().regex(TOPIC_PATTERN, 'not a valid topic'))
+    .array(z.string().refine(isValidTopic, 'not a valid topic'))
     .max(100)
     .optional()
     .meta({ description: 'Extra topics the token grants (the `topics` claim).' }),
   scope: z.string().max(500).optional().meta({ description: 'Space-separated scopes, e.g. `events:publish`.' }),
+  publishTopics: z
+    .array(z.string().refine(isValidPublishPattern, 'not a valid topic pattern'))
+    .max(100)
+    .optional()
+    .meta({ description: 'Where the token may publish (the `publish_topics` claim), e.g. `["doc:*", "user:{sub}"]`.' }),
   expiresIn: z.number().int().min(5).max(86_400).optional().meta({ description: 'Lifetime in seconds (3600).' }),
 });
 export const devTokenResponse = z.strictObject({ accessToken: z.string(), expiresIn: z.number().int() });

@@ -1,4 +1,5 @@
 import { AppError } from '../errors.js';
+import { FixedWindowLimit } from '../resilience/fixed-window-limit.js';
 import { instanceTagOf, type JobIdParts } from './job-id.js';
 
 /**
@@ -41,6 +42,8 @@ export interface JobRegistryOptions {
   parseId: (id: string) => JobIdParts | undefined;
   /** What a job is called in errors, e.g. "generation". */
   noun: string;
+  /** Jobs one user may start per window (on this instance); unset: no bound. */
+  createRate?: { max: number; windowMs: number };
   now: () => number;
 }
 
@@ -56,13 +59,38 @@ export class JobRegistry<TJob extends RegisteredJob> {
   private readonly jobs = new Map<string, TJob>();
   private readonly repairing = new Set<string>();
   private nextPruneAt = Number.NEGATIVE_INFINITY;
+  private readonly creations: FixedWindowLimit | undefined;
 
   constructor(private readonly options: JobRegistryOptions) {
     this.instanceTag = instanceTagOf(options.instanceId);
+    const { createRate } = options;
+    this.creations = createRate && new FixedWindowLimit({ ...createRate, now: options.now });
+  }
+
+  /**
+   * Counts a new job of `userId` against its creation rate: every job is journalled (its request
+   * stored), so a create-and-cancel loop would fill the store however few run at once.
+   * @throws AppError `rate_limited` with `Retry-After` past the rate.
+   */
+  admitCreation(userId: string): void {
+    const decision = this.creations?.take(userId);
+    if (decision === undefined || decision.ok) return;
+    const { max, windowMs } = this.options.createRate as { max: number; windowMs: number };
+    throw new AppError(
+      'rate_limited',
+      `at most ${max} ${this.options.noun}s may be started per ${windowMs} ms per user`,
+      {
+        headers: FixedWindowLimit.retryAfterHeader(decision),
+      },
+    );
   }
 
   has(id: string): boolean {
     return this.jobs.has(id);
+  }
+
+  get(id: string): TJob | undefined {
+    return this.jobs.get(id);
   }
 
   /** Registers a job (and forgets finished ones past their time). */

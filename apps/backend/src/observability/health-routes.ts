@@ -18,7 +18,22 @@ export interface HealthRoutesOptions {
 export function registerHealthRoutes(app: FastifyInstance, options: HealthRoutesOptions): void {
   app.get('/healthz', async () => ({ status: 'ok' }));
 
-  const checkReadiness = () => readiness(options);
+  // Raw errors go to the log (once each, not on every probe), never into the public answer.
+  const logged = new Map<string, string | undefined>();
+  const checkReadiness = async () => {
+    const report = await readiness(options);
+    for (const [component, health] of [
+      ['bus', report.bus],
+      ['store', report.store],
+    ] as const) {
+      if (health.cause === logged.get(component)) continue;
+      logged.set(component, health.cause);
+      if (health.cause !== undefined) {
+        app.log.warn({ component, status: health.status, cause: health.cause }, `${component} is ${health.status}`);
+      }
+    }
+    return withoutCauses(report);
+  };
   options.metrics.setReadinessSource(checkReadiness);
 
   app.get('/readyz', async (_request, reply) => {
@@ -58,6 +73,12 @@ async function safeHealth(check: () => Promise<ComponentHealth>): Promise<Compon
   try {
     return await check();
   } catch (error) {
-    return { status: 'down', detail: (error as Error).message };
+    return { status: 'down', detail: 'health check failed', cause: (error as Error).message };
   }
+}
+
+function withoutCauses<TReport extends { bus: ComponentHealth; store: ComponentHealth }>(report: TReport): TReport {
+  const { cause: _busCause, ...bus } = report.bus;
+  const { cause: _storeCause, ...store } = report.store;
+  return { ...report, bus, store };
 }

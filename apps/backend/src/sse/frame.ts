@@ -6,7 +6,16 @@ import { formatEventId } from '../events/event-id.js';
  * SSE wire frames. JSON.stringify never emits a raw line break (it escapes \n and \r inside
  * strings), so every `data:` is a single line whatever the payload holds; event names come from
  * the catalogue and ids from event-id.ts, neither of which can contain a line break either.
+ * JSON.stringify does leave U+2028 and U+2029 raw, which some SSE parsers and JavaScript line
+ * handling treat as line ends: they go out escaped (`\u2028`), which parses back to the same string.
  */
+
+const LINE_SEPARATORS = /[\u2028\u2029]/g;
+
+/** JSON text made safe for a `data:` line: U+2028 and U+2029 as their JSON escapes. */
+function escapeLineSeparators(json: string): string {
+  return json.replace(LINE_SEPARATORS, (separator) => (separator === '\u2028' ? '\\u2028' : '\\u2029'));
+}
 
 /** The envelope a published event carries in its `data:` line. */
 export function toEnvelope(record: EventRecord): Envelope {
@@ -34,7 +43,7 @@ export function eventFrame(record: EventRecord): Buffer {
 }
 
 function frameWith(record: EventRecord, json: string): Buffer {
-  return Buffer.from(`id: ${formatEventId(record.id)}\nevent: ${record.type}\ndata: ${json}\n\n`);
+  return Buffer.from(`id: ${formatEventId(record.id)}\nevent: ${record.type}\ndata: ${escapeLineSeparators(json)}\n\n`);
 }
 
 /** {@link envelopeJson}, or `undefined` for an event that cannot be serialised. */
@@ -80,7 +89,7 @@ export function trySharedEventFrame(record: EventRecord): SharedFrame | undefine
 
 /** A control event: no `id:` line, so it never moves the client's resume point. */
 export function controlFrame<TType extends ControlEventType>(type: TType, data: ControlEvents[TType]): string {
-  return `event: ${type}\ndata: ${JSON.stringify(data)}\n\n`;
+  return `event: ${type}\ndata: ${escapeLineSeparators(JSON.stringify(data))}\n\n`;
 }
 
 /** The reconnection delay the browser should use; sent first on every stream. */

@@ -1,5 +1,6 @@
 import { POLL_PATH, type PollResponse } from '@infinitescribe/protocol';
 import type { FastifyInstance } from 'fastify';
+import { randomUUID } from 'node:crypto';
 import { z } from 'zod';
 import type { EventRecord } from '../events/event-record.js';
 import { formatEventId } from '../events/event-id.js';
@@ -63,12 +64,19 @@ export function registerPollRoute(app: FastifyInstance, services: StreamRouteSer
     // Without `after`, the poll starts at the current head, read before subscribing: anything
     // published between the two is then found by the replay below instead of being skipped.
     const after = query.after ?? formatEventId(await services.bus.headId());
+    // A waiting poll holds a connection and subscriptions like a stream: it counts against the
+    // same per-user and per-address limits (429 past them).
+    const release = await services.connections.admit({
+      userId: principal.userId,
+      ip: request.ip,
+      connectionId: randomUUID(),
+    });
     const waiter = new PollWaiter();
-    // Subscribed before the hot log is read: an event published meanwhile is in one or the other.
-    await services.connections.subscribe(topics, waiter);
     const abort = new AbortController();
     request.raw.once('close', () => abort.abort());
     try {
+      // Subscribed before the hot log is read: an event published meanwhile is in one or the other.
+      await services.connections.subscribe(topics, waiter);
       const plan: ReplayPlan = await planReplay(
         {
           bus: services.bus,
@@ -107,6 +115,7 @@ export function registerPollRoute(app: FastifyInstance, services: StreamRouteSer
         .send(`{"events":[${items.join(',')}],${JSON.stringify(tail).slice(1)}`);
     } finally {
       services.connections.unsubscribe(topics, waiter);
+      release();
     }
   });
 }

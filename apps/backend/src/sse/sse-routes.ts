@@ -41,7 +41,18 @@ const SSE_HEADERS = {
 
 /** `GET /api/sse/stream` and `POST /api/sse/connections/:connectionId/refresh`. */
 export function registerStreamRoutes(app: FastifyInstance, services: StreamRouteServices): void {
-  app.get(STREAM_PATH, (request, reply) => openStream(services, request, reply));
+  // Fastify's automatic HEAD would run the stream handler, which writes the stream itself.
+  app.get(STREAM_PATH, { exposeHeadRoute: false }, (request, reply) => openStream(services, request, reply));
+  app.head(STREAM_PATH, async (request, reply) => {
+    // What a GET would answer, without opening a stream: the same refusals, or the SSE headers.
+    // Tickets are not taken here: a HEAD must not use one up.
+    if (services.isClosing()) throw new AppError('shutting_down', 'this instance is shutting down; reconnect');
+    resolveTopics(
+      await services.authenticator.authenticate(request),
+      (request.query as Record<string, unknown>)['topics'],
+    );
+    return reply.code(200).headers(SSE_HEADERS).send();
+  });
 
   app.post<{ Params: { connectionId: string } }>('/api/sse/connections/:connectionId/refresh', async (request) => {
     const principal = await services.authenticator.authenticate(request);

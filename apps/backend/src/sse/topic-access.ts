@@ -32,8 +32,13 @@ export function resolveTopics(principal: Principal, requested: unknown): string[
     throw new AppError('invalid_request', `at most ${MAX_TOPICS_PER_STREAM} topics per stream`);
   }
   for (const topic of topics) {
-    const reserved = RESERVED_TOPICS.has(topic);
-    if (reserved || !isValidTopic(topic) || !canSubscribe(principal, topic)) throw new ForbiddenTopicError(topic);
+    if (!isValidTopic(topic)) {
+      throw new ForbiddenTopicError(
+        topic,
+        `"${topic}" is not a valid topic; percent-encode each topic in the query (a raw "+" reads as a space)`,
+      );
+    }
+    if (RESERVED_TOPICS.has(topic) || !canSubscribe(principal, topic)) throw new ForbiddenTopicError(topic);
   }
   return topics.length > 0 ? topics : grantedTopics(principal);
 }

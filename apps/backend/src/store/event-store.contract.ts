@@ -287,6 +287,18 @@ export function describeEventStoreContract(name: string, hooks: EventStoreContra
       expect(await store.deleteOlderThan(new Date(T0))).toBe(0);
     });
 
+    it('deletes old events of some topics only, when asked to', async () => {
+      const at = (offsetMs: number): string => new Date(T0 + offsetMs).toISOString();
+      await appendAll([
+        storedEvent(1, { ts: at(-2_000) }),
+        storedEvent(2, { ts: at(-1_000), topic: 'other' }),
+        storedEvent(3, { ts: at(1_000), topic: 'other' }),
+      ]);
+      expect(await store.deleteOlderThan(new Date(T0), { topics: ['other'] })).toBe(1);
+      const left = await store.readAfter({ topics: ['task:1', 'other'], after: 0, limit: 10 });
+      expect(left.map((e) => e.id)).toEqual([1, 3]);
+    });
+
     it('reports up when healthy and down (without throwing) once closed', async () => {
       expect(await store.health()).toEqual({ status: 'up' });
       expect(store.knownDown()).toBeUndefined();

@@ -63,8 +63,8 @@ export interface EventStore {
    * crash (no clean shutdown) cannot reuse a stale marker; `undefined` when none was recorded.
    */
   takeRecordedHeadId(): Promise<number | undefined>;
-  /** Deletes events published before `cutoff`; returns how many. */
-  deleteOlderThan(cutoff: Date): Promise<number>;
+  /** Deletes events published before `cutoff` (only on `topics`, when given); returns how many. */
+  deleteOlderThan(cutoff: Date, options?: { topics?: readonly string[] }): Promise<number>;
   health(): Promise<ComponentHealth>;
   /**
    * What the store knows about its own state without asking the database (closed, an open

@@ -125,7 +125,9 @@ describe('PostgresEventStore without a server', () => {
       await expect(store.init()).rejects.toThrow();
       const health = await store.health();
       expect(health.status).toBe('down');
-      expect(health.detail).toMatch(/ECONNREFUSED/);
+      // The raw error is the cause (logged by /readyz), not the detail it serves.
+      expect(health.detail).toBe('the database does not answer');
+      expect(health.cause).toMatch(/ECONNREFUSED/);
     } finally {
       await store.close();
     }
@@ -145,7 +147,11 @@ describe('PostgresEventStore without a server', () => {
     try {
       const started = Date.now();
       const health = await store.health();
-      expect(health).toEqual({ status: 'down', detail: 'no answer to SELECT 1 within 200 ms' });
+      expect(health).toEqual({
+        status: 'down',
+        detail: 'the database does not answer',
+        cause: 'no answer to SELECT 1 within 200 ms',
+      });
       expect(Date.now() - started).toBeLessThan(2_000);
     } finally {
       for (const socket of sockets) socket.destroy();

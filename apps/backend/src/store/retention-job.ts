@@ -6,6 +6,8 @@ export interface RetentionJobOptions {
   store: Pick<EventStore, 'deleteOlderThan'>;
   /** Events published longer ago than this are deleted. */
   retentionMs: number;
+  /** Shorter-lived topics: their events are deleted once older than their own retention. */
+  shortLived?: { topics: readonly string[]; retentionMs: number };
   /** Time between runs. The first run happens one interval after start (call `runOnce` for an immediate one). */
   intervalMs: number;
   /** Told about failed runs; default: failures are silent (the next run tries again). */
@@ -28,11 +30,16 @@ export interface RetentionJob {
  * unref'ed (it never keeps the process alive) and a failed run is logged, never thrown.
  */
 export function startRetentionJob(options: RetentionJobOptions): RetentionJob {
-  const { store, retentionMs, intervalMs, logger, now = Date.now } = options;
+  const { store, retentionMs, intervalMs, logger, shortLived, now = Date.now } = options;
   if (!(retentionMs > 0)) throw new RangeError(`retentionMs must be > 0, got ${retentionMs}`);
   if (!(intervalMs > 0)) throw new RangeError(`intervalMs must be > 0, got ${intervalMs}`);
 
-  const runOnce = (): Promise<number> => store.deleteOlderThan(new Date(now() - retentionMs));
+  const runOnce = async (): Promise<number> => {
+    const deleted = await store.deleteOlderThan(new Date(now() - retentionMs));
+    if (!shortLived) return deleted;
+    const cutoff = new Date(now() - shortLived.retentionMs);
+    return deleted + (await store.deleteOlderThan(cutoff, { topics: shortLived.topics }));
+  };
   let running = false;
   const timer = setInterval(() => {
     // A run slower than the interval (huge backlog, slow database) must not pile up behind itself.

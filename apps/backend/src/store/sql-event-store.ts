@@ -44,6 +44,7 @@ export const EVENT_STORE_SQL = {
     ON CONFLICT (key) DO UPDATE SET value = GREATEST(realtime_meta.value::bigint, EXCLUDED.value::bigint)::text`,
   takeRecordedHeadId: `DELETE FROM realtime_meta WHERE key = '${HEAD_ID_KEY}' RETURNING value`,
   deleteOlderThan: 'DELETE FROM events WHERE ts < $1::timestamptz',
+  deleteOlderThanOnTopics: 'DELETE FROM events WHERE ts < $1::timestamptz AND topic = ANY($2)',
   ping: 'SELECT 1',
 } as const;
 
@@ -177,8 +178,11 @@ export abstract class SqlEventStore implements EventStore {
     return value === undefined ? undefined : toSafeInteger(value, HEAD_ID_KEY);
   }
 
-  async deleteOlderThan(cutoff: Date): Promise<number> {
-    const { rowCount } = await this.query(EVENT_STORE_SQL.deleteOlderThan, [cutoff.toISOString()]);
+  async deleteOlderThan(cutoff: Date, options: { topics?: readonly string[] } = {}): Promise<number> {
+    const { rowCount } =
+      options.topics === undefined
+        ? await this.query(EVENT_STORE_SQL.deleteOlderThan, [cutoff.toISOString()])
+        : await this.query(EVENT_STORE_SQL.deleteOlderThanOnTopics, [cutoff.toISOString(), [...options.topics]]);
     return rowCount;
   }
 
@@ -186,7 +190,11 @@ export abstract class SqlEventStore implements EventStore {
     if (this.closed) return { status: 'down', detail: 'closed' };
     const breaker = this.settings.breaker;
     if (breaker && !breaker.isCallPermitted) {
-      return { status: 'down', detail: `circuit breaker ${breaker.state}; last error: ${breaker.lastError ?? 'none'}` };
+      return {
+        status: 'down',
+        detail: `circuit breaker ${breaker.state}`,
+        ...(breaker.lastError === undefined ? {} : { cause: breaker.lastError }),
+      };
     }
     return undefined;
   }
@@ -205,7 +213,7 @@ export abstract class SqlEventStore implements EventStore {
     try {
       await (breaker ? breaker.run(ping) : ping());
     } catch (error) {
-      return { status: 'down', detail: describeError(error) };
+      return { status: 'down', detail: 'the database does not answer', cause: describeError(error) };
     }
     return this.initialised ? { status: 'up' } : { status: 'down', detail: 'not initialised (migrations pending)' };
   }

@@ -32,6 +32,7 @@ export function createTaskService(dependencies: TaskServiceDependencies): TaskRu
     catalog: new TaskCatalog([demoTask, outlineDraftPolishTask]),
     maxConcurrentPerUser: config.taskMaxConcurrentPerUser,
     maxQueuedPerUser: config.taskMaxQueuedPerUser,
+    createRate: { max: config.taskCreateRateMax, windowMs: config.taskCreateRateWindowMs },
     progressIntervalMs: config.taskProgressIntervalMs,
     maxDurationMs: config.taskMaxDurationMs,
     continueAfterRestart: continuesAfterRestart(services.bus.kind, config.instanceId),

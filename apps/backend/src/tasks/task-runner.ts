@@ -1,11 +1,12 @@
 import { userTopic } from '@infinitescribe/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import { ProviderError, type AIProvider } from '../ai/ai-provider.js';
-import type { EventBus, Unsubscribe } from '../bus/event-bus.js';
+import type { EventBus } from '../bus/event-bus.js';
 import { AppError, InvalidEventError } from '../errors.js';
 import type { EventPublisher } from '../events/event-publisher.js';
 import type { EventRecord } from '../events/event-record.js';
 import type { Metrics } from '../observability/metrics.js';
+import { JobCancels } from '../jobs/job-cancels.js';
 import { TASK_JOURNAL_TOPIC } from '../jobs/journal-events.js';
 import type { EventStore } from '../store/event-store.js';
 import type { TaskCatalog } from './task-catalog.js';
@@ -43,6 +44,8 @@ export interface TaskRunnerOptions {
   maxConcurrentPerUser: number;
   /** Tasks past the concurrency limit wait, up to this many per user; more is a 429. */
   maxQueuedPerUser: number;
+  /** Tasks one user may start per window (TASK_CREATE_RATE_MAX per TASK_CREATE_RATE_WINDOW_MS). */
+  createRate?: { max: number; windowMs: number };
   /** TASK_PROGRESS_INTERVAL_MS. */
   progressIntervalMs: number;
   /** A task not finished this long after creation fails (TASK_MAX_DURATION_MS). */
@@ -77,8 +80,7 @@ interface Task {
   result?: unknown;
   error?: string;
   deadline?: NodeJS.Timeout;
-  unsubscribe?: Unsubscribe;
-  /** Journalled and subscribed: it may run. */
+  /** Journalled, and cancels from other instances can reach it: it may run. */
   ready: boolean;
   /** It holds a running slot and starts once ready. */
   startWhenReady: boolean;
@@ -105,6 +107,7 @@ export class TaskRunner {
   private readonly tasks: JobRegistry<Task>;
   private readonly slots = new Map<string, UserSlots>();
   private readonly log: TaskLog;
+  private readonly cancels: JobCancels;
   private readonly now: () => number;
   private readonly continueAfterRestart: boolean;
   private stopping = false;
@@ -120,7 +123,14 @@ export class TaskRunner {
       maxDurationMs: options.maxDurationMs,
       parseId: parseTaskId,
       noun: 'task',
+      ...(options.createRate ? { createRate: options.createRate } : {}),
       now: this.now,
+    });
+    this.cancels = new JobCancels({
+      bus: options.bus,
+      publisher: options.publisher,
+      logger: options.logger,
+      onCancel: (jobId, userId) => this.onRemoteCancel(jobId, userId),
     });
   }
 
@@ -137,6 +147,7 @@ export class TaskRunner {
    */
   async start(): Promise<void> {
     const { logger } = this.options;
+    await this.cancels.listen();
     try {
       const lookback = this.options.recoveryLookbackMs ?? DEFAULT_RECOVERY_LOOKBACK_MS;
       const unfinished = await this.log.unfinished(this.now() - lookback);
@@ -166,6 +177,7 @@ export class TaskRunner {
   async create(userId: string, kind: string, input: unknown): Promise<string> {
     if (this.stopping) throw new AppError('shutting_down', 'the server is shutting down');
     const prepared = this.options.catalog.prepare(kind, input);
+    this.tasks.admitCreation(userId);
     const { maxConcurrentPerUser, maxQueuedPerUser } = this.options;
     const slots = this.slots.get(userId) ?? { running: 0, waiting: [] };
     const runNow = slots.running < maxConcurrentPerUser;
@@ -179,15 +191,16 @@ export class TaskRunner {
     const task = this.newTask({ id: newTaskId(this.tasks.instanceTag, this.now()), userId, prepared });
     this.admit(task, slots);
     try {
-      await this.publish(TASK_JOURNAL_TOPIC, 'journal.started', journalEntry(task.id, userId, prepared), true);
-      // A `cancelled` published by another instance (where the cancel request landed) stops it here.
-      task.unsubscribe = await this.options.bus.subscribe(task.topic, (event) => this.onOwnerEvent(task, event));
+      // Normally listening since start(): a cancel landing on another instance must reach it.
+      await Promise.all([
+        this.publish(TASK_JOURNAL_TOPIC, 'journal.started', journalEntry(task.id, userId, prepared), true),
+        this.cancels.listen(),
+      ]);
     } catch (error) {
       this.tasks.delete(task.id);
       const at = slots.waiting.indexOf(task);
       if (at >= 0) slots.waiting.splice(at, 1);
       else if (task.startWhenReady) this.release(userId);
-      await task.unsubscribe?.().catch(() => undefined);
       throw error;
     }
     this.ready(task, this.options.maxDurationMs);
@@ -197,7 +210,8 @@ export class TaskRunner {
   /**
    * Cancels a task of `userId`: a queued one leaves the queue, a running one is aborted; either
    * way `task.cancelled` is published. Finished ones are left as they are. One on another instance
-   * is cancelled by publishing `cancelled`, which that instance hears on the bus and obeys.
+   * is cancelled by publishing `cancelled` here, then asking that instance to stop it
+   * (job-cancels.ts).
    * @throws AppError `not_found` for an unknown id or another user's task.
    */
   async cancel(userId: string, taskId: string): Promise<void> {
@@ -213,6 +227,9 @@ export class TaskRunner {
     await this.publish(userTopic(userId), 'task.cancelled', { taskId }, true);
     // The instance running it counts its outcome; nobody else will for an orphan.
     if (this.tasks.isOrphan(taskId)) this.options.metrics.tasks.inc({ kind: logged.kind, outcome: 'cancelled' });
+    await this.cancels.request(taskId, userId).catch((error: unknown) => {
+      this.options.logger.warn({ err: error, taskId }, 'cancelled, but its instance could not be told to stop');
+    });
   }
 
   /**
@@ -245,6 +262,7 @@ export class TaskRunner {
     const open = this.tasks.all().filter((task) => !isTerminal(task.status));
     for (const task of open) this.interrupt(task, 'shutdown');
     await settleWithin(Promise.allSettled(open.map((task) => task.done)), SETTLE_WAIT_MS);
+    await this.cancels.close();
   }
 
   private newTask(fields: { id: string; userId: string; prepared: PreparedTask; checkpoint?: TaskCheckpoint }): Task {
@@ -290,7 +308,7 @@ export class TaskRunner {
     if (runNow) task.startWhenReady = true;
   }
 
-  /** Journalled and subscribed: arms its time limit and starts it if it holds a slot. */
+  /** Journalled, and reachable by cancels: arms its time limit and starts it if it holds a slot. */
   private ready(task: Task, timeLeftMs: number): void {
     task.deadline = setTimeout(() => this.interrupt(task, 'timeout'), timeLeftMs);
     task.ready = true;
@@ -320,12 +338,6 @@ export class TaskRunner {
       return false;
     }
     const task = this.newTask({ id: taskId, userId, prepared, checkpoint });
-    try {
-      task.unsubscribe = await this.options.bus.subscribe(task.topic, (event) => this.onOwnerEvent(task, event));
-    } catch (error) {
-      this.options.logger.warn({ err: error, taskId }, 'a handed-over task cannot be cancelled here; it fails');
-      return false;
-    }
     this.admit(task, this.slots.get(userId) ?? { running: 0, waiting: [] });
     this.ready(task, timeLeft);
     this.options.metrics.tasks.inc({ kind, outcome: 'continued' });
@@ -409,7 +421,6 @@ export class TaskRunner {
     }
     task.finishedAt = this.now();
     clearTimeout(task.deadline);
-    void task.unsubscribe?.().catch(() => undefined);
     this.options.metrics.tasks.inc({ kind: task.prepared.kind, outcome: 'handed_over' });
     task.markDone();
     return true;
@@ -461,15 +472,14 @@ export class TaskRunner {
     if (details.error !== undefined) task.error = details.error;
     task.finishedAt = this.now();
     clearTimeout(task.deadline);
-    void task.unsubscribe?.().catch(() => undefined);
     this.options.metrics.tasks.inc({ kind: task.prepared.kind, outcome: status });
     task.markDone();
   }
 
-  private onOwnerEvent(task: Task, event: EventRecord): void {
-    if (event.type !== 'task.cancelled') return;
-    if ((event.payload as { taskId?: unknown }).taskId !== task.id) return;
-    this.interrupt(task, 'remote');
+  /** Another instance took a cancel request for a task and published its `cancelled`. */
+  private onRemoteCancel(taskId: string, userId: string): void {
+    const task = this.tasks.get(taskId);
+    if (task && task.userId === userId) this.interrupt(task, 'remote');
   }
 
   private interrupt(task: Task, reason: StopReason): void {

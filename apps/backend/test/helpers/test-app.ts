@@ -12,7 +12,10 @@ export interface TestApp {
   app: FastifyInstance;
   url: string;
   /** Signs a token for `userId` (1 h unless `expiresIn` seconds are given). */
-  token(userId: string, claims?: { topics?: string[]; scope?: string; expiresIn?: number }): Promise<string>;
+  token(
+    userId: string,
+    claims?: { topics?: string[]; scope?: string; publishTopics?: string[]; expiresIn?: number },
+  ): Promise<string>;
   /** Publishes through the HTTP API with a publisher token; resolves with the status and body. */
   publish(event: {
     topic: string;
@@ -53,6 +56,7 @@ export async function startTestApp(
       expiresIn: claims.expiresIn ?? 3600,
       ...(claims.topics ? { topics: claims.topics } : {}),
       ...(claims.scope ? { scope: claims.scope } : {}),
+      ...(claims.publishTopics ? { publishTopics: claims.publishTopics } : {}),
     });
   const publisherToken = await token('publisher', { scope: 'events:publish' });
   return {
@@ -74,4 +78,16 @@ export async function startTestApp(
     },
     close: () => app.close(),
   };
+}
+
+/** `POST /api/events` with `body` as given (a string is sent verbatim) and, when given, a Bearer `token`. */
+export function publishRaw(server: TestApp, body: unknown, token?: string): Promise<Response> {
+  return fetch(`${server.url}/api/events`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      ...(token !== undefined ? { authorization: `Bearer ${token}` } : {}),
+    },
+    body: typeof body === 'string' ? body : JSON.stringify(body),
+  });
 }
