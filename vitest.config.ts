@@ -16,7 +16,7 @@ export default defineConfig({
         '**/testing/**',
         '**/*.contract.ts',
         'apps/backend/src/main.ts',
-        'apps/backend/src/ai/fake-openai-server.ts',
+        'packages/server/src/adapters/ai/testing/fake-openai-server.ts',
       ],
       reporter: ['text-summary', 'json-summary'],
       thresholds: {

@@ -5,7 +5,7 @@ import { Agent, request, type ClientRequest } from 'node:http';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { signDevToken } from '../apps/backend/src/auth/dev-token.js';
+import { signDevToken } from '../packages/server/src/adapters/auth/dev-token.js';
 import type { ProviderCommand, ProviderReply, ProviderRequestLog } from './fake-provider.js';
 import { Histogram, type LatencySummary, nowMs } from './histogram.js';
 import { fmtInt, fmtMs, log, quiet, waitForQuiet } from './phases.js';

@@ -3,7 +3,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { cpus } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createScratchDatabase } from '../apps/backend/test/helpers/scratch-database.js';
+import { createScratchDatabase } from '../packages/server/test/helpers/scratch-database.js';
 import { LoadPool } from './load-pool.js';
 import {
   type Bench,

@@ -4,7 +4,7 @@ import { nowMs } from './histogram.js';
 
 /**
  * The `--scenario=ai` model: an OpenAI-compatible Chat Completions server (the same wire format as
- * apps/backend/src/ai/fake-openai-server.ts) run as a child process (forkTs), so its work and
+ * packages/server/src/adapters/ai/testing/fake-openai-server.ts) run as a child process (forkTs), so its work and
  * timers stay out of the server's and the orchestrator's. Every request streams `max_tokens`
  * tokens at `TOKENS_PER_SECOND`, paced by the clock (token i is written at start + (i + 1) / rate),
  * and records when each token was written (`nowMs()` of this process; the orchestrator measures the

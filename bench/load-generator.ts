@@ -1,5 +1,5 @@
 import { connect, type Socket } from 'node:net';
-import { signDevToken } from '../apps/backend/src/auth/dev-token.js';
+import { signDevToken } from '../packages/server/src/adapters/auth/dev-token.js';
 import { Histogram, nowMs } from './histogram.js';
 import type { LoadCommand, LoadReply, LoadStats, OpenResult } from './ipc.js';
 

@@ -1,5 +1,5 @@
 import { Agent, request } from 'node:http';
-import { signDevToken } from '../apps/backend/src/auth/dev-token.js';
+import { signDevToken } from '../packages/server/src/adapters/auth/dev-token.js';
 import { nowMs } from './histogram.js';
 
 /** The token every scenario's publisher uses on our server: `events:publish` on `broadcast`. */

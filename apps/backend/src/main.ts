@@ -1,6 +1,6 @@
-import { buildApp } from './app.js';
-import { ConfigError, parseConfig } from './config.js';
-import { createLogger } from './observability/logger.js';
+import { buildApp } from '../../../packages/server/src/plugin.js';
+import { ConfigError, parseConfig } from '../../../packages/server/src/core/config.js';
+import { createLogger } from '../../../packages/server/src/adapters/observability/logger.js';
 
 /**
  * Process entry: config → app → listen, and a graceful stop on SIGTERM/SIGINT that ends streams

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import { build } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServerProcess, type ServerProcess } from '../../backend/test/helpers/server-process.js';
+import { startServerProcess, type ServerProcess } from '../../../packages/server/test/helpers/server-process.js';
 import {
   browserTestsEnabled,
   devToken,

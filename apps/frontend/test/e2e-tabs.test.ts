@@ -6,7 +6,7 @@
  */
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startServerProcess, type ServerProcess } from '../../backend/test/helpers/server-process.js';
+import { startServerProcess, type ServerProcess } from '../../../packages/server/test/helpers/server-process.js';
 import {
   browserTestsEnabled,
   ensureFrontendBuilt,

@@ -10,8 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../backend/test/helpers/free-port.js';
-import { startServerProcess, type ServerProcess } from '../../backend/test/helpers/server-process.js';
+import { freePort } from '../../../packages/server/test/helpers/free-port.js';
+import { startServerProcess, type ServerProcess } from '../../../packages/server/test/helpers/server-process.js';
 import { joinContinuation } from '../src/lib/continuation.js';
 import {
   browserTestsEnabled,

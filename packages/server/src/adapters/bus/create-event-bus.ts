@@ -1,0 +1,51 @@
+import type { EventRecord } from '../../core/event-record.js';
+import type { CircuitBreakerOptions } from '../../core/circuit-breaker.js';
+import type { BusLogger, RedisEventBusOptions } from './redis-event-bus.js';
+import type { EventBus } from './event-bus.js';
+import { MemoryEventBus } from './memory-event-bus.js';
+import { RedisEventBus } from './redis-event-bus.js';
+
+/** Options of {@link createEventBus}. */
+export interface EventBusOptions {
+  redisUrl: string | undefined;
+  hotLogMaxEvents: number;
+  hotLogMaxAgeMs: number;
+  /** In-process only: estimated bytes of the whole hot log (Redis bounds each topic; see docs/scaling.md). */
+  hotLogMaxBytes?: number;
+  /** Key prefix (and hash tag) of the Redis bus; deployments sharing one Redis need distinct ones. */
+  redisKeyPrefix?: string;
+  /** Where the bus reports what it cannot throw (failed sweeps, events lost in a long blip, listeners that threw). */
+  logger?: BusLogger;
+  /** Redis only: the `redis` circuit breaker (see redis-event-bus.ts, "Redis unreachable"). */
+  breaker?: Pick<CircuitBreakerOptions, 'failureThreshold' | 'coolDownMs' | 'onStateChange'>;
+  /** Redis only: a command unanswered this long fails. */
+  commandTimeoutMs?: number;
+  /** Redis only: the self-addressed probe that catches a wedged subscriber. */
+  probe?: RedisEventBusOptions['probe'];
+  /** Redis only: a topic's streams should resume (see RedisEventBusOptions.onLiveGap). */
+  onLiveGap?: (topic: string) => void;
+  /** Redis only: told of each event delivered locally only, while Redis was unreachable. */
+  onLocalPublish?: (event: EventRecord) => void;
+  /** Redis only: this instance starts serving on its own (see RedisEventBusOptions.onIsland). */
+  onIsland?: (since: number) => void;
+}
+
+/** The bus the configuration asks for: Redis when `REDIS_URL` is set, else in-process. */
+export function createEventBus(options: EventBusOptions): EventBus {
+  const limits = { maxEvents: options.hotLogMaxEvents, maxAgeMs: options.hotLogMaxAgeMs };
+  if (options.redisUrl !== undefined) {
+    return new RedisEventBus({
+      url: options.redisUrl,
+      limits,
+      keyPrefix: options.redisKeyPrefix,
+      logger: options.logger,
+      breaker: options.breaker,
+      commandTimeoutMs: options.commandTimeoutMs,
+      probe: options.probe,
+      onLiveGap: options.onLiveGap,
+      onLocalPublish: options.onLocalPublish,
+      onIsland: options.onIsland,
+    });
+  }
+  return new MemoryEventBus({ ...limits, maxBytes: options.hotLogMaxBytes }, Date.now, options.logger);
+}

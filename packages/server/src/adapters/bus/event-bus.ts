@@ -1,0 +1,68 @@
+import type { ComponentHealth, EventDraft, EventRecord } from '../../core/event-record.js';
+
+/**
+ * The bus refused a publish before anything went out (Redis unreachable and the event critical,
+ * or no id slot for local delivery): the event is certainly not published.
+ */
+export class PublishRefusedError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'PublishRefusedError';
+  }
+}
+
+/** Called for each live event on a subscribed topic, in id order. */
+export type BusListener = (event: EventRecord) => void;
+
+/** Where an adapter reports what it cannot throw (pino and Fastify loggers fit). */
+export interface BusLogger {
+  warn(details: object, message: string): void;
+}
+
+/** Ends a subscription. */
+export type Unsubscribe = () => Promise<void>;
+
+/** Result of reading the hot log after a given id. */
+export interface HotLogRead {
+  /** Events with id > `after` on the requested topics, ascending by id. */
+  events: EventRecord[];
+  /**
+   * Topics whose hot log no longer reaches back to `after` (trimmed by size or age, or started
+   * after it): events on them between `after` and `oldestId` may be gone from the hot log.
+   */
+  gapTopics: string[];
+  /** Oldest id the hot log still vouches for on these topics (the resume point a reset names). */
+  oldestId: number;
+  /** More than `limit` events matched: the oldest were left out, so the read is incomplete. */
+  truncated: boolean;
+  /**
+   * Entries of the log that could not be decoded and were left out (the read is incomplete); only
+   * a log written by another version can hold such an entry.
+   */
+  unreadable?: number;
+}
+
+/**
+ * The bus + hot log port: assigns ids, keeps a bounded per-topic log and fans events out to
+ * every instance. Id assignment, append and fan-out happen as one atomic step, so a reader that
+ * subscribed before reading the log can stitch log and live together by id alone.
+ */
+export interface EventBus {
+  readonly kind: 'memory' | 'redis';
+  /**
+   * Connects and seeds the id counter so that no id at or below `idFloor` is ever issued.
+   * `coveredFrom` is the id from which a fresh (empty) log still vouches that nothing was lost:
+   * the head recorded at a clean shutdown, otherwise `idFloor`.
+   */
+  start(options: { idFloor: number; coveredFrom: number }): Promise<void>;
+  /** Assigns the next id, appends to the topic's hot log and fans out; resolves with the record. */
+  publish(draft: EventDraft): Promise<EventRecord>;
+  /** Live events on `topic`; resolves once the subscription is active. */
+  subscribe(topic: string, listener: BusListener): Promise<Unsubscribe>;
+  /** Reads the hot log after `after` on `topics`, at most `limit` events (the newest are kept). */
+  read(topics: readonly string[], after: number, limit: number): Promise<HotLogRead>;
+  /** The highest id issued so far. */
+  headId(): Promise<number>;
+  health(): Promise<ComponentHealth>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,199 @@
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } from 'vitest';
+import { startFreezableProxy, type FreezableProxy } from '../../../test/helpers/freezable-proxy.js';
+import { hasRedisServer, startRedisProcess, type RedisProcess } from '../../../test/helpers/redis-process.js';
+import { ID_SLOTS } from '../../core/event-id.js';
+import type { EventDraft } from '../../core/event-record.js';
+import type { BreakerState } from '../../core/circuit-breaker.js';
+import { RedisEventBus, redisBusKeys, type RedisEventBusOptions } from './redis-event-bus.js';
+
+const available = hasRedisServer();
+
+function draft(topic: string, critical = false): EventDraft {
+  return {
+    topic,
+    type: 'notification',
+    payload: { title: 'x', level: 'info' },
+    ts: new Date().toISOString(),
+    critical,
+  };
+}
+
+async function waitUntil(predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error('condition not met in time');
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+/** A started bus with ids above now, closed by the suite's `afterEach` (it is added to `open`). */
+async function startedBus(open: RedisEventBus[], options: RedisEventBusOptions): Promise<RedisEventBus> {
+  const bus = new RedisEventBus(options);
+  open.push(bus);
+  const floor = Date.now() * 1000;
+  await bus.start({ idFloor: floor, coveredFrom: floor });
+  return bus;
+}
+
+/**
+ * One instance (A) loses Redis while another (B) keeps it: A's path to its own Redis goes through
+ * a proxy that black-holes it, so A's commands time out and its breaker opens, as with a Redis
+ * that hangs or a network that drops packets.
+ */
+describe.skipIf(!available)('RedisEventBus when Redis is unreachable from one instance (own Redis)', () => {
+  let redis: RedisProcess;
+  let proxy: FreezableProxy;
+  const open: RedisEventBus[] = [];
+
+  const started = (url: string, overrides: Partial<RedisEventBusOptions>) =>
+    startedBus(open, { url, limits: { maxEvents: 100, maxAgeMs: 3_600_000 }, keyPrefix: 'po', ...overrides });
+
+  beforeAll(async () => {
+    redis = await startRedisProcess();
+    proxy = await startFreezableProxy(redis.port);
+  });
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((bus) => bus.close()));
+  });
+  afterAll(async () => {
+    await proxy?.close();
+    await redis?.stop();
+  });
+
+  it('opens its breaker, delivers locally, refuses critical events, then rejoins with an honest gap everywhere', async () => {
+    const states: BreakerState[] = [];
+    const gapsOnA = vi.fn();
+    const gapsOnB = vi.fn();
+    const a = await started(`redis://127.0.0.1:${proxy.port}`, {
+      connectionName: 'bus-a',
+      commandTimeoutMs: 200,
+      breaker: { failureThreshold: 2, coolDownMs: 200, onStateChange: (state) => states.push(state) },
+      onLiveGap: gapsOnA,
+    });
+    const b = await started(redis.url, { connectionName: 'bus-b', onLiveGap: gapsOnB });
+    const seenByA: number[] = [];
+    const seenByB: number[] = [];
+    await a.subscribe('t', (event) => seenByA.push(event.id));
+    await b.subscribe('t', (event) => seenByB.push(event.id));
+    const first = await b.publish(draft('t'));
+    await waitUntil(() => seenByA.length === 1 && seenByB.length === 1);
+
+    proxy.freeze('bus-a:');
+    // Outcome unknown (sent, no answer): refused rather than delivered twice.
+    await expect(a.publish(draft('t'))).rejects.toThrow(/no answer from Redis/);
+    await expect(a.publish(draft('t'))).rejects.toThrow(/no answer from Redis/);
+    expect(states.at(-1)).toBe('open');
+    // Open: nothing is sent any more; delivered here only, with an id above everything A knew.
+    const local = await a.publish(draft('t'));
+    expect(local.id).toBeGreaterThan(first.id);
+    expect(seenByA).toEqual([first.id, local.id]);
+    await expect(a.publish(draft('t', true))).rejects.toThrow(/critical events are refused/);
+    expect(await a.health()).toMatchObject({
+      status: 'degraded',
+      detail: expect.stringMatching(/local delivery only/),
+    });
+    expect(await a.headId()).toBe(local.id);
+    // Reads answer from what this island knows: exact from where A stood, a gap from before.
+    expect(await a.read(['t'], first.id, 10)).toMatchObject({ events: [local], gapTopics: [] });
+    expect((await a.read(['t'], first.id - 1, 10)).gapTopics).toEqual(['t']);
+    expect((await a.read(['t'], local.id, 10)).gapTopics).toEqual([]);
+    // B, on the other side, goes on; A does not see it.
+    const onB = await b.publish(draft('t'));
+    // A reader of A's island that comes to B: B's log never had A's id, nor A's reader B's event.
+    expect((await b.read(['t', 'other'], local.id, 10)).gapTopics).toEqual(['t', 'other']);
+    await waitUntil(() => seenByB.length === 2);
+    expect(seenByB).not.toContain(local.id);
+
+    proxy.thaw();
+    // Back: A re-reads the log (gets B's event), marks the topic it published on and tells B.
+    await waitUntil(async () => (await a.health()).status === 'up');
+    expect(seenByA).toContain(onB.id);
+    await waitUntil(() => gapsOnB.mock.calls.length === 1);
+    expect(gapsOnB).toHaveBeenCalledWith('t');
+    expect(gapsOnA).toHaveBeenCalledWith('t');
+    // Anyone resuming from before the rejoin on that topic is told something may be missing.
+    expect((await b.read(['t'], onB.id, 10)).gapTopics).toEqual(['t']);
+    expect((await b.read(['other'], first.id, 10)).gapTopics).toEqual([]);
+    // And live delivery is one id space again, above every id of the outage.
+    const after = await a.publish(draft('t'));
+    expect(after.id).toBeGreaterThan(Math.max(local.id, onB.id));
+    await waitUntil(() => seenByA.at(-1) === after.id && seenByB.at(-1) === after.id);
+    expect((await b.read(['t'], onB.id, 10)).events.map((event) => event.id)).toEqual([after.id]);
+    expect(states.at(-1)).toBe('closed');
+  }, 30_000);
+});
+
+/** Two instances cut off from Redis at once (their own Redis, stopped), publishing side by side. */
+describe.skipIf(!available)('RedisEventBus ids while Redis is down (own Redis, stopped)', () => {
+  let redis: RedisProcess;
+  const open: RedisEventBus[] = [];
+
+  const started = (prefix: string, overrides: Partial<RedisEventBusOptions> = {}) =>
+    startedBus(open, {
+      url: redis.url,
+      limits: { maxEvents: 1_000, maxAgeMs: 3_600_000 },
+      keyPrefix: prefix,
+      commandTimeoutMs: 500,
+      // Reconnect attempts close together, so the rejoin is prompt once Redis is back.
+      redisOptions: { retryStrategy: () => 100 },
+      ...overrides,
+    });
+
+  beforeEach(async () => {
+    redis = await startRedisProcess();
+  });
+  afterEach(async () => {
+    await Promise.all(open.splice(0).map((bus) => bus.close()));
+    await redis?.stop();
+  });
+
+  it('never gives one id to two events, even when both instances publish in the same instant, and rejoins above them all', async () => {
+    const a = await started('ids');
+    const b = await started('ids');
+    const before = await a.publish(draft('t'));
+    await waitUntil(async () => (await b.headId()) >= before.id);
+    await redis.stop();
+    await waitUntil(async () => (await a.health()).status !== 'up' && (await b.health()).status !== 'up');
+    const fromA: number[] = [];
+    const fromB: number[] = [];
+    for (let pair = 0; pair < 40; pair++) {
+      const [onA, onB] = await Promise.all([a.publish(draft('t')), b.publish(draft(`u${pair % 3}`))]);
+      fromA.push(onA.id);
+      fromB.push(onB.id);
+    }
+    const all = [...fromA, ...fromB];
+    expect(new Set(all).size).toBe(all.length);
+    for (const ids of [fromA, fromB]) {
+      for (let index = 1; index < ids.length; index++) expect(ids[index]).toBeGreaterThan(ids[index - 1] ?? 0);
+      expect(ids[0]).toBeGreaterThan(before.id);
+      expect(ids.every((id) => String(id).length <= 64 && Number.isSafeInteger(id))).toBe(true);
+    }
+    // Redis comes back empty; once both have rejoined, its counter is above every id issued meanwhile.
+    await redis.start();
+    await waitUntil(async () => (await a.health()).status === 'up' && (await b.health()).status === 'up', 20_000);
+    const next = await a.publish(draft('t'));
+    expect(next.id).toBeGreaterThan(Math.max(...all));
+  }, 60_000);
+
+  it('refuses local publishes without an id slot: when none was free, or when its lease may have run out', async () => {
+    const admin = new Redis(redis.url);
+    try {
+      // Every slot leased to others for an hour.
+      const until = String(Date.now() + 3_600_000);
+      const leases = Array.from({ length: ID_SLOTS - 1 }, (_, index) => [String(index + 1), `other|${until}`]);
+      await admin.hset(redisBusKeys('full').slots, Object.fromEntries(leases));
+    } finally {
+      admin.disconnect();
+    }
+    const slotless = await started('full');
+    const leased = await started('short', { idSlotTtlMs: 1_000 });
+    await redis.stop();
+    await waitUntil(async () => (await slotless.health()).status !== 'up' && (await leased.health()).status !== 'up');
+    await expect(slotless.publish(draft('t'))).rejects.toThrow(/no id slot/);
+    // Within its lease (renewed every third of it while connected): local delivery works.
+    expect((await leased.publish(draft('t'))).id % ID_SLOTS).not.toBe(0);
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+    await expect(leased.publish(draft('t'))).rejects.toThrow(/no id slot/);
+  }, 30_000);
+});

@@ -1,0 +1,568 @@
+/**
+ * Redis bus + hot log: the scaled-out adapter of the EventBus port. This file holds the adapter
+ * itself (connections, breaker, publish, read, health); the rest is split by concept:
+ * - redis-bus-keys.ts: the key layout;
+ * - redis-scripts.ts: the Lua scripts (id, append, trim, PUBLISH in one step; reads; sweep; rejoin);
+ * - redis-topic-subscriptions.ts: SUBSCRIBE per topic, in-order delivery, catch-up after a blip;
+ * - redis-outage.ts: local delivery while Redis is unreachable, and the rejoin;
+ * - bus-probe.ts: the self-addressed probe that catches a wedged subscriber;
+ * - redis-replies.ts: decoding what Redis returns.
+ *
+ * Publish is one EVALSHA (one round trip): id, XADD, trim, watermark, PUBLISH, atomically. Because
+ * PUBLISH happens inside the script, live messages arrive in id order, and a reader that subscribed
+ * before reading the log can stitch both by id.
+ *
+ * Redis Cluster trade-off: the single hash tag puts every key of a deployment in ONE slot, hence on
+ * one shard. That is what makes a single Lua script able to assign ids from one counter and append
+ * to any topic's log atomically, which gives the one global, strictly increasing id order the
+ * protocol promises (one Last-Event-ID resumes a connection spanning many topics). The price: the
+ * bus does not shard; its throughput is one Redis primary's (tens of thousands of publishes/s),
+ * and replicas only add read capacity and failover. Alternatives, if that ever is the bottleneck:
+ * - hash tag per topic (`{is:<topic>}`) + an id counter that is not in the same slot: ids become
+ *   (time, shard, seq) tuples ordered per shard only, and a multi-topic resume needs a vector of
+ *   positions (an opaque, longer Last-Event-ID);
+ * - several independent buses, partitioned by topic family, each with its own id space, when a
+ *   connection never spans partitions.
+ * Also for Cluster: PUBLISH is broadcast to every node of a cluster; SPUBLISH/SSUBSCRIBE (Redis 7
+ * sharded pub/sub) on `{is}:ch:<topic>` would keep it on the shard that owns the slot. This class
+ * takes a single-node URL; running on a Cluster needs an ioredis `Cluster` client and SSUBSCRIBE.
+ *
+ * Operational requirement: Redis must not evict these keys (`maxmemory-policy noeviction` or a
+ * `volatile-*` policy; none of these keys has a TTL). Losing individual keys is not a supported
+ * failure; losing all of them (restart without persistence, failover to an empty replica) is.
+ *
+ * Ids never go backwards: every publish passes the highest id this instance has seen as a floor,
+ * and a script that finds the epoch missing moves the counter (and the coverage floor) past the old
+ * counter, that floor and TIME*1000. Clients holding pre-loss ids get `gapTopics` (so
+ * `stream.reset`, the critical events from the store, `complete: false`). The one hole: an id that
+ * ran ahead of Redis's clock (a future idFloor, >10 publishes/ms) and that this instance never
+ * saw; at start the store's highest id covers the critical ones. A Redis that lost its data is
+ * reported like a blip the log cannot cover: every topic reports a live gap.
+ *
+ * Ids are unique cluster-wide, whatever fails: the publish script issues only multiples of
+ * ID_SLOTS (residue 0), and an instance serving on its own only ids of the residue it leases
+ * (redis-id-slot.ts), so no two issuers ever share an id (event-id.ts).
+ *
+ * Redis unreachable (docs/runbook.md, "Redis down"): the command connection is not ready, or the
+ * `redis` circuit breaker is open (commands timed out or failed `failureThreshold` times in a
+ * row). The bus then fails fast instead of queueing commands, serves this instance alone, says
+ * `degraded`, and rejoins when Redis is back (redis-outage.ts). New subscriptions are served
+ * locally meanwhile and subscribed in Redis on the way back.
+ *
+ * Wedged subscriber: with `probe`, a self-addressed PUBLISH must come back through the
+ * subscriber connection (bus-probe.ts); when it does not, health() is `down` (/readyz 503) and the
+ * subscriber is reconnected, which re-reads the log from where each topic stood.
+ */
+import { randomBytes, randomInt } from 'node:crypto';
+import { Redis, type RedisOptions } from 'ioredis';
+import { ID_SLOTS } from '../../core/event-id.js';
+import type { ComponentHealth, EventDraft, EventRecord } from '../../core/event-record.js';
+import {
+  CircuitBreaker,
+  CircuitOpenError,
+  type BreakerState,
+  type CircuitBreakerOptions,
+} from '../../core/circuit-breaker.js';
+import { quitRedis } from '../redis/quit-redis.js';
+import { withTimeout } from '../../core/with-timeout.js';
+import { BusProbe } from './bus-probe.js';
+import type { BusListener, BusLogger, EventBus, HotLogRead, Unsubscribe } from './event-bus.js';
+import type { HotLogLimits } from './memory-event-bus.js';
+import { redisBusKeys, type RedisBusKeys } from './redis-bus-keys.js';
+import { RedisIdSlot } from './redis-id-slot.js';
+import { RedisOutage } from './redis-outage.js';
+import { draftJson, parseRecords, stringArray, toId, topicReply } from './redis-replies.js';
+import {
+  HEAD_SCRIPT,
+  PUBLISH_SCRIPT,
+  READ_SCRIPT,
+  REJOIN_SCRIPT,
+  SLOT_SCRIPT,
+  START_SCRIPT,
+  SWEEP_SCRIPT,
+} from './redis-scripts.js';
+import { TopicSubscriptions } from './redis-topic-subscriptions.js';
+
+export type { BusLogger } from './event-bus.js';
+export { redisBusKeys, type RedisBusKeys } from './redis-bus-keys.js';
+
+/** Options of {@link RedisEventBus}. */
+export interface RedisEventBusOptions {
+  url: string;
+  limits: HotLogLimits;
+  /** Key prefix and hash tag; several deployments (or test runs) can share one Redis. Default `is`. */
+  keyPrefix?: string;
+  /** Base of the Redis client names (`<name>:cmd`, `<name>:sub`), as CLIENT LIST shows them. */
+  connectionName?: string;
+  /** Extra ioredis options for both connections (timeouts, TLS, retry strategy). */
+  redisOptions?: RedisOptions;
+  /** Idle topics whose watermark is kept exactly; beyond, they fold into one floor. Default 50 000. */
+  maxIdleTopics?: number;
+  /** How often the idle sweep runs. Default min(maxAgeMs, 60 s). */
+  sweepIntervalMs?: number;
+  logger?: BusLogger;
+  /**
+   * Told when a subscriber reconnect could not recover everything a topic missed (its log was
+   * trimmed past the last delivered id, or Redis lost its data), or when an instance that
+   * delivered locally during an outage rejoins: the topic's connections should resume.
+   */
+  onLiveGap?: (topic: string) => void;
+  /** The `redis` breaker (default: 3 failures in a row, 5 s cool-down). */
+  breaker?: Pick<CircuitBreakerOptions, 'failureThreshold' | 'coolDownMs' | 'onStateChange'>;
+  /** Longest wait for one command before it counts as failed (outcome unknown). Default 3 000 ms. */
+  commandTimeoutMs?: number;
+  /** Events kept for local resumes while Redis is unreachable. Default 10 000. */
+  localBufferMaxEvents?: number;
+  /** Told of each event delivered locally only, because Redis was unreachable. */
+  onLocalPublish?: (event: EventRecord) => void;
+  /**
+   * Told when this instance starts serving on its own (Redis unreachable), before any event it
+   * publishes alone is delivered, with the highest id it knew then: its streams must be told that
+   * events may be missing from there on (RedisOutage).
+   */
+  onIsland?: (since: number) => void;
+  /** Lease TTL of this instance's id slot (redis-id-slot.ts). Default 15 minutes. */
+  idSlotTtlMs?: number;
+  /**
+   * The self-addressed probe (bus-probe.ts): `intervalMs` between probes (0 disables it),
+   * `timeoutMs` before an unanswered one means a wedged subscriber (default 2 × intervalMs),
+   * `id` names the probe channel (default: random).
+   */
+  probe?: { intervalMs: number; timeoutMs?: number; id?: string };
+}
+
+type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
+
+/** The command connection once the scripts are defined on it. */
+interface ScriptedRedis extends Redis {
+  isStart: ScriptCall;
+  isPublish: ScriptCall;
+  isRead: ScriptCall;
+  isHead: ScriptCall;
+  isSweep: ScriptCall;
+  isRejoin: ScriptCall;
+  isSlot: ScriptCall;
+}
+
+const SWEEP_BATCH = 500;
+const DEFAULT_MAX_IDLE_TOPICS = 50_000;
+const DEFAULT_COMMAND_TIMEOUT_MS = 3_000;
+const DEFAULT_LOCAL_BUFFER_MAX_EVENTS = 10_000;
+
+export class RedisEventBus implements EventBus {
+  readonly kind = 'redis' as const;
+  private readonly keys: RedisBusKeys;
+  private readonly command: ScriptedRedis;
+  private readonly subscriber: Redis;
+  private readonly subscriptions: TopicSubscriptions;
+  private readonly outage: RedisOutage;
+  /** Highest id this instance has seen: a floor for the next id even if Redis forgets its counter. */
+  private highestKnown = 0;
+  private subscriberWasReady = false;
+  private started = false;
+  private closed = false;
+  private lastError: string | undefined;
+  private sweepTimer: NodeJS.Timeout | undefined;
+  private sweeping: Promise<void> | undefined;
+  private readonly breaker: CircuitBreaker;
+  private readonly commandTimeoutMs: number;
+  /** Tells this instance's gap notices from other instances'. */
+  private readonly busId = randomBytes(8).toString('hex');
+  private readonly probe: BusProbe | undefined;
+  private readonly probeChannel: string;
+  /** The residue of the id space this instance may use on its own (redis-id-slot.ts). */
+  private readonly idSlot: RedisIdSlot;
+
+  constructor(private readonly options: RedisEventBusOptions) {
+    this.keys = redisBusKeys(options.keyPrefix ?? 'is');
+    this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
+    const name = options.connectionName ?? 'infinitescribe';
+    const base: RedisOptions = { maxRetriesPerRequest: 3, ...options.redisOptions, lazyConnect: true };
+    // A publish whose connection dropped before its answer has an unknown outcome and fails (the
+    // caller answers 503); re-sent after a reconnect, it would go out twice under two ids.
+    this.command = new Redis(options.url, {
+      ...base,
+      connectionName: `${name}:cmd`,
+      autoResendUnfulfilledCommands: false,
+    }) as ScriptedRedis;
+    // Re-subscribing is done by TopicSubscriptions, not ioredis, so the log can be re-read once it is acknowledged.
+    this.subscriber = new Redis(options.url, { ...base, connectionName: `${name}:sub`, autoResubscribe: false });
+    this.command.defineCommand('isStart', { lua: START_SCRIPT, numberOfKeys: 2 });
+    this.command.defineCommand('isPublish', { lua: PUBLISH_SCRIPT, numberOfKeys: 7 });
+    this.command.defineCommand('isRead', { lua: READ_SCRIPT });
+    this.command.defineCommand('isHead', { lua: HEAD_SCRIPT, numberOfKeys: 2 });
+    this.command.defineCommand('isSweep', { lua: SWEEP_SCRIPT, numberOfKeys: 4 });
+    this.command.defineCommand('isRejoin', { lua: REJOIN_SCRIPT, numberOfKeys: 6 });
+    this.command.defineCommand('isSlot', { lua: SLOT_SCRIPT, numberOfKeys: 1 });
+    this.idSlot = new RedisIdSlot({
+      lease: async (preferred, ttlMs) =>
+        toId(
+          await this.redisCall(() =>
+            this.command.isSlot(this.keys.slots, this.busId, ttlMs, preferred, randomInt(ID_SLOTS - 1)),
+          ),
+        ),
+      ttlMs: options.idSlotTtlMs,
+      logger: options.logger,
+    });
+    const knownId = () => this.highestKnown;
+    const noteId = (id: number) => this.noteId(id);
+    this.subscriptions = new TopicSubscriptions({
+      subscriber: this.subscriber,
+      channelPrefix: this.keys.channelPrefix,
+      logger: options.logger,
+      knownId,
+      noteId,
+      redisUsable: () => this.redisUsable,
+      readCounter: async () => toId(await this.redisCall(() => this.command.get(this.keys.seq)), true),
+      readLog: (topic, after) => this.readRedis([topic], after, this.options.limits.maxEvents),
+      onOpenedLocally: () => void this.outage.enter(),
+      onReceived: (record) => this.outage.received(record),
+      onGapNotice: (topic, message) => this.outage.onGapNotice(topic, message),
+      reportLiveGap: (topic, message, details) => this.outage.reportLiveGap(topic, message, details),
+    });
+    this.outage = new RedisOutage({
+      busId: this.busId,
+      localBufferMaxEvents: options.localBufferMaxEvents ?? DEFAULT_LOCAL_BUFFER_MAX_EVENTS,
+      subscriptions: this.subscriptions,
+      logger: options.logger,
+      onLiveGap: options.onLiveGap,
+      onLocalPublish: options.onLocalPublish,
+      onIsland: options.onIsland,
+      knownId,
+      noteId,
+      idSlot: () => this.idSlot.current(),
+      canRejoin: () => this.started && !this.closed && this.redisUsable && this.subscriber.status === 'ready',
+      markGaps: (topics) => this.markGaps(topics),
+      describeConnections: () => this.describeConnections(),
+    });
+    // The breaker reports its initial state at once: the outage must exist by then.
+    this.breaker = new CircuitBreaker({
+      ...options.breaker,
+      dependency: 'redis',
+      onStateChange: (state: BreakerState, dependency: string) => {
+        options.breaker?.onStateChange?.(state, dependency);
+        if (state === 'closed') void this.outage.rejoin();
+        // Redis is surely unreachable: serve alone from now, and say so at once.
+        else if (state === 'open' && this.started && !this.closed) this.outage.enter();
+      },
+    });
+    this.probeChannel = this.keys.probePrefix + (options.probe?.id ?? this.busId);
+    const probeInterval = options.probe?.intervalMs ?? 0;
+    if (probeInterval > 0) {
+      this.probe = new BusProbe({
+        intervalMs: probeInterval,
+        timeoutMs: options.probe?.timeoutMs ?? 2 * probeInterval,
+        send: async (nonce) => {
+          void this.outage.rejoin();
+          return Number(await this.redisCall(() => this.command.publish(this.probeChannel, nonce)));
+        },
+        canSend: () => this.started && !this.closed && this.redisUsable,
+        onWedged: (detail) => {
+          this.options.logger?.warn({ channel: this.probeChannel }, `${detail}; reconnecting the subscriber`);
+          // A fresh connection re-subscribes every topic and re-reads the log from where it stood.
+          this.subscriber.disconnect(true);
+        },
+      });
+    }
+    for (const client of [this.command, this.subscriber]) {
+      client.on('error', (error: Error) => {
+        this.lastError = error.message;
+      });
+    }
+    // Failed (re)connects count against the breaker, so the gauge shows an unreachable Redis.
+    this.command.on('error', (error: Error) => {
+      if (this.started && this.command.status !== 'ready') this.breaker.recordFailure(error);
+    });
+    this.command.on('ready', () => {
+      if (!this.started) return;
+      this.breaker.recordSuccess();
+      // At once: a Redis that restarted empty forgot every slot lease.
+      void this.idSlot.renew();
+      void this.outage.rejoin();
+    });
+    this.subscriber.on('message', (channel: string, message: string) => this.onMessage(channel, message));
+    this.subscriber.on('ready', () => this.onSubscriberReady());
+  }
+
+  async start(options: { idFloor: number; coveredFrom: number }): Promise<void> {
+    try {
+      await Promise.all([this.command.connect(), this.subscriber.connect()]);
+      const reply = await this.command.isStart(this.keys.seq, this.keys.epoch, options.idFloor, options.coveredFrom);
+      const [seq] = stringArray(reply, 'start');
+      this.noteId(Math.max(toId(seq), options.idFloor));
+      if (this.probe) await this.subscriber.subscribe(this.probeChannel);
+      await this.idSlot.start();
+    } catch (error) {
+      this.command.disconnect();
+      this.subscriber.disconnect();
+      throw error;
+    }
+    this.started = true;
+    const interval = this.options.sweepIntervalMs ?? Math.min(this.options.limits.maxAgeMs, 60_000);
+    this.sweepTimer = setInterval(() => void this.sweepIdleTopics(), interval);
+    this.sweepTimer.unref();
+    this.probe?.start();
+  }
+
+  /**
+   * Publishes through Redis, or locally while Redis is unreachable (see the file comment).
+   * @throws when Redis failed or timed out (outcome unknown: the event may still be published),
+   *   and for a critical event while Redis is unreachable.
+   */
+  async publish(draft: EventDraft): Promise<EventRecord> {
+    if (!(await this.isRedisReachable())) return this.publishLocally(draft);
+    try {
+      return await this.redisCall(() => this.publishToRedis(draft));
+    } catch (error) {
+      // Open before the command was sent: nothing reached Redis, so local delivery is safe.
+      if (error instanceof CircuitOpenError) return this.publishLocally(draft);
+      throw error;
+    }
+  }
+
+  private async publishToRedis(draft: EventDraft): Promise<EventRecord> {
+    const json = draftJson(draft);
+    const keys = this.keys;
+    const reply = await this.command.isPublish(
+      keys.seq,
+      keys.epoch,
+      keys.logPrefix + draft.topic,
+      keys.trim,
+      keys.idle,
+      keys.active,
+      keys.dropped,
+      draft.topic,
+      this.highestKnown,
+      this.options.limits.maxEvents,
+      this.options.limits.maxAgeMs,
+      json,
+      keys.channelPrefix + draft.topic,
+    );
+    const id = toId(reply);
+    this.noteId(id);
+    return { ...draft, id };
+  }
+
+  private publishLocally(draft: EventDraft): EventRecord {
+    if (this.closed) throw new Error('the Redis bus is closed');
+    return this.outage.publish(draft);
+  }
+
+  async subscribe(topic: string, listener: BusListener): Promise<Unsubscribe> {
+    if (this.closed) throw new Error('the Redis bus is closed');
+    return this.subscriptions.subscribe(topic, listener);
+  }
+
+  /**
+   * Reads the Redis log; while Redis is unreachable, what this instance knows (gaps reported).
+   * From an id an instance issued alone (not a multiple of ID_SLOTS), every topic is a gap: that
+   * id never entered the log, what its island published after it is not there, and the log's
+   * events below it (published meanwhile) never reached its reader.
+   */
+  async read(topics: readonly string[], after: number, limit: number): Promise<HotLogRead> {
+    if (this.redisUsable) {
+      try {
+        const read = await this.readRedis(topics, after, limit);
+        return after % ID_SLOTS === 0 ? read : { ...read, gapTopics: [...new Set(topics)] };
+      } catch (error) {
+        this.options.logger?.warn({ err: error }, 'hot log read failed; answering from this instance alone');
+      }
+    }
+    return this.outage.enter().read(topics, after, limit);
+  }
+
+  private async readRedis(topics: readonly string[], after: number, limit: number): Promise<HotLogRead> {
+    const unique = [...new Set(topics)];
+    const keys = this.keys;
+    const count = Math.max(0, Math.floor(limit));
+    const reply = await this.redisCall(() =>
+      this.command.isRead(
+        5 + unique.length,
+        keys.seq,
+        keys.epoch,
+        keys.trim,
+        keys.idle,
+        keys.dropped,
+        ...unique.map((topic) => keys.logPrefix + topic),
+        this.highestKnown,
+        after,
+        count,
+        this.options.limits.maxAgeMs,
+        ...unique,
+      ),
+    );
+    if (!Array.isArray(reply)) throw new Error('unexpected reply to the read script');
+    const head = toId(reply[0]);
+    this.noteId(head);
+    const gapTopics: string[] = [];
+    let events: EventRecord[] = [];
+    let oldestId = head;
+    let unreadable = 0;
+    unique.forEach((topic, index) => {
+      const [coverageRaw, oldestRaw, json] = topicReply(reply[index + 1]);
+      const coverage = toId(coverageRaw);
+      if (after < coverage) gapTopics.push(topic);
+      oldestId = Math.min(oldestId, oldestRaw === '' ? coverage : toId(oldestRaw));
+      // One entry that cannot be decoded is left out (and counted), never the whole read.
+      const decoded = parseRecords(json);
+      events = events.concat(decoded.records);
+      unreadable += decoded.unreadable;
+    });
+    events.sort((a, b) => a.id - b.id);
+    const truncated = events.length > count;
+    if (truncated) events = events.slice(events.length - count);
+    return { events, gapTopics, oldestId, truncated, ...(unreadable > 0 ? { unreadable } : {}) };
+  }
+
+  /** The Redis counter; while Redis is unreachable, the highest id this instance knows. */
+  async headId(): Promise<number> {
+    if (this.redisUsable) {
+      try {
+        const head = toId(
+          await this.redisCall(() => this.command.isHead(this.keys.seq, this.keys.epoch, this.highestKnown)),
+        );
+        this.noteId(head);
+        return head;
+      } catch {
+        // Answered below: a lower bound of the counter, which is what callers compare against.
+      }
+    }
+    return this.highestKnown;
+  }
+
+  async health(): Promise<ComponentHealth> {
+    if (this.closed) return { status: 'down', detail: 'closed' };
+    if (!this.started) return { status: 'down', detail: 'not started' };
+    // Connected but deaf: this instance's streams get nothing, so it must not take traffic.
+    const wedged = this.probe?.wedged();
+    if (wedged !== undefined) return { status: 'down', detail: wedged };
+    const connected = this.redisUsable && this.subscriber.status === 'ready';
+    if (connected && !this.outage.active && this.breaker.state === 'closed') return { status: 'up' };
+    const local = this.outage.active ? `; ${this.outage.publishedCount} events delivered locally only` : '';
+    const mode = connected ? 're-syncing with Redis' : 'Redis unreachable, local delivery only';
+    const cause = this.lastError === undefined ? {} : { cause: this.lastError };
+    // Local connections stay open and catch up from the log when Redis returns.
+    return { status: 'degraded', detail: `${mode} (${this.describeConnections()})${local}`, ...cause };
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    this.probe?.stop();
+    this.breaker.dispose();
+    await this.outage.settled();
+    await this.idSlot.stop(this.redisUsable);
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    this.subscriptions.close();
+    await this.sweeping;
+    await Promise.all([quitRedis(this.command), quitRedis(this.subscriber)]);
+  }
+
+  /**
+   * Trims aged entries of topics idle for maxAgeMs, deletes emptied logs and bounds the number of
+   * idle watermarks. Runs on a timer; exposed for tests and operations. Never throws.
+   */
+  async sweepIdleTopics(): Promise<void> {
+    if (this.sweeping || this.closed || this.command.status !== 'ready') return this.sweeping;
+    const keys = this.keys;
+    const run = async () => {
+      try {
+        for (;;) {
+          const seen = await this.command.isSweep(
+            keys.trim,
+            keys.idle,
+            keys.active,
+            keys.dropped,
+            keys.logPrefix,
+            this.options.limits.maxAgeMs,
+            SWEEP_BATCH,
+            this.options.maxIdleTopics ?? DEFAULT_MAX_IDLE_TOPICS,
+          );
+          if (typeof seen !== 'number' || seen < SWEEP_BATCH || this.closed) return;
+        }
+      } catch (error) {
+        this.options.logger?.warn({ err: error }, 'hot log sweep failed; it runs again later');
+      }
+    };
+    this.sweeping = run().finally(() => {
+      this.sweeping = undefined;
+    });
+    return this.sweeping;
+  }
+
+  private onMessage(channel: string, message: string): void {
+    if (channel === this.probeChannel) return this.probe?.received(message);
+    this.subscriptions.onMessage(channel, message);
+  }
+
+  private onSubscriberReady(): void {
+    if (!this.subscriberWasReady) {
+      this.subscriberWasReady = true;
+      return;
+    }
+    if (this.closed) return;
+    if (this.probe) {
+      this.probe.reset();
+      this.subscriber.subscribe(this.probeChannel).catch((error: unknown) => {
+        this.options.logger?.warn({ err: error }, 'probe re-subscribe failed');
+      });
+    }
+    this.subscriptions.resubscribeAll();
+    void this.outage.rejoin();
+  }
+
+  /** REJOIN_SCRIPT: gap marks on `topics` and a notice to the other instances; the id it marked at. */
+  private async markGaps(topics: readonly string[]): Promise<number> {
+    const keys = this.keys;
+    const mark = await this.redisCall(() =>
+      this.command.isRejoin(
+        keys.seq,
+        keys.epoch,
+        keys.trim,
+        keys.idle,
+        keys.active,
+        keys.dropped,
+        this.highestKnown,
+        this.busId,
+        keys.channelPrefix,
+        ...topics,
+      ),
+    );
+    return toId(mark);
+  }
+
+  private noteId(id: number): void {
+    if (id > this.highestKnown) this.highestKnown = id;
+  }
+
+  /** Whether commands may go to Redis now: connected, and the breaker lets calls through. */
+  private get redisUsable(): boolean {
+    return this.command.status === 'ready' && this.breaker.isCallPermitted;
+  }
+
+  /**
+   * Whether to try Redis now. While the breaker is half-open the trial is a PING, not the
+   * caller's publish, so a Redis still wedged costs a fallback rather than a failed publish.
+   */
+  private async isRedisReachable(): Promise<boolean> {
+    if (!this.redisUsable) return false;
+    if (this.breaker.state === 'closed') return true;
+    try {
+      await this.redisCall(() => this.command.ping());
+      return true;
+    } catch {
+      return false;
+    }
+  }
+
+  /** One command through the breaker, bounded by the command timeout. */
+  private redisCall<T>(operation: () => Promise<T>): Promise<T> {
+    return this.breaker.run(() =>
+      withTimeout(operation(), this.commandTimeoutMs, `no answer from Redis within ${this.commandTimeoutMs} ms`),
+    );
+  }
+
+  private describeConnections(): string {
+    return `command connection ${this.command.status}, subscriber ${this.subscriber.status}, breaker ${this.breaker.state}`;
+  }
+}

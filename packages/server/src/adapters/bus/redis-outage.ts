@@ -1,0 +1,187 @@
+import { nextEventIdInSlot } from '../../core/event-id.js';
+import type { EventDraft, EventRecord } from '../../core/event-record.js';
+import { PublishRefusedError, type BusLogger } from './event-bus.js';
+import { LocalFallback } from './local-fallback.js';
+import type { TopicSubscriptions } from './redis-topic-subscriptions.js';
+
+/**
+ * The Redis bus while Redis is unreachable, and its way back (docs/runbook.md, "Redis down").
+ *
+ * While Redis is unreachable the instance is an island: a non-critical publish gets a local id
+ * (max(highest known + 1, now × 1000) raised to this instance's id slot residue: still increasing,
+ * and never an id another instance issues; without a slot, it is refused) and reaches this
+ * instance's subscribers only, kept in a bounded LocalFallback that answers reads (with a gap for anything older than the
+ * outage); a critical publish is refused, since its promise ("every subscriber on every instance
+ * gets it, live or on resume") is one an island cannot keep.
+ *
+ * Rejoin, once both connections are ready: every topic re-subscribes and catches up from the log
+ * (as after a blip), then the topics published on locally get a gap mark (REJOIN_SCRIPT). Why a
+ * mark rather than appending the local events to the log: their ids interleave with ids other
+ * instances issued meanwhile, and a stream that is past an id never receives a lower one. So the
+ * honest outcome is a `stream.reset {gap}` for every reader from before the rejoin on those
+ * topics (their critical events come back from the store; non-critical events published on an
+ * island reach only that island's clients), and a gap notice that makes every instance's live
+ * streams on those topics resume (`onLiveGap`).
+ */
+
+/** What {@link RedisOutage} needs from the bus. */
+export interface RedisOutageOptions {
+  /** Tells this instance's gap notices from other instances'. */
+  busId: string;
+  localBufferMaxEvents: number;
+  subscriptions: TopicSubscriptions;
+  logger?: BusLogger;
+  /** A topic's streams should resume (see RedisEventBusOptions.onLiveGap). */
+  onLiveGap?: (topic: string) => void;
+  /** Told of each event delivered locally only. */
+  onLocalPublish?: (event: EventRecord) => void;
+  /** Told when this instance starts serving on its own, with the highest id it knew then. */
+  onIsland?: (since: number) => void;
+  knownId(): number;
+  noteId(id: number): void;
+  /** This instance's id slot, while its lease is surely valid (redis-id-slot.ts). */
+  idSlot(): number | undefined;
+  /** Started, not closed, and both connections usable: a rejoin can be tried now. */
+  canRejoin(): boolean;
+  /** Marks `topics` as gaps in Redis and tells the other instances; resolves with the id it marked at. */
+  markGaps(topics: readonly string[]): Promise<number>;
+  /** The connections' state, for log lines and errors. */
+  describeConnections(): string;
+}
+
+export class RedisOutage {
+  /** Set while Redis is unreachable and until the rejoin has marked what was delivered locally. */
+  private local: LocalFallback | undefined;
+  /** Topics whose live gap was already reported during this outage (one resume per topic). */
+  private readonly gapReported = new Set<string>();
+  private rejoining: Promise<void> | undefined;
+
+  constructor(private readonly options: RedisOutageOptions) {}
+
+  /** Whether the bus is (still) serving on its own. */
+  get active(): boolean {
+    return this.local !== undefined;
+  }
+
+  /** Events published here while Redis was unreachable, in this outage. */
+  get publishedCount(): number {
+    return this.local?.publishedCount ?? 0;
+  }
+
+  /** Starts serving on this instance alone (idempotent). */
+  enter(): LocalFallback {
+    if (!this.local) {
+      // From the id known before the outage: that is where what this island knows begins.
+      this.local = new LocalFallback(this.options.knownId(), this.options.localBufferMaxEvents);
+      this.options.logger?.warn(
+        { connections: this.options.describeConnections() },
+        'Redis is unreachable: delivering on this instance only until it returns',
+      );
+      // Before any local id goes out: from here on this instance's ids can pass over other
+      // instances' events its streams will not get, and each stream must be told first.
+      this.options.onIsland?.(this.local.since);
+    }
+    return this.local;
+  }
+
+  /**
+   * Publishes on this instance alone.
+   * @throws for a critical event.
+   */
+  publish(draft: EventDraft): EventRecord {
+    if (draft.critical) {
+      throw new PublishRefusedError(
+        `Redis is unreachable (${this.options.describeConnections()}): critical events are refused while only local delivery works`,
+      );
+    }
+    const slot = this.options.idSlot();
+    if (slot === undefined) {
+      throw new PublishRefusedError(
+        'Redis is unreachable and this instance holds no id slot (none was free, or its lease may have run out): an id issued here could be issued elsewhere too',
+      );
+    }
+    const local = this.enter(); // before the id: the fallback vouches from the id known before it
+    const record: EventRecord = {
+      ...draft,
+      id: nextEventIdInSlot(this.options.knownId(), Date.now(), slot),
+      island: local.since,
+    };
+    this.options.noteId(record.id);
+    local.add(record, true);
+    this.options.subscriptions.deliverLocal(record);
+    this.options.onLocalPublish?.(record);
+    return record;
+  }
+
+  /** Keeps a record received from Redis for local resumes, while the outage lasts. */
+  received(record: EventRecord): void {
+    this.local?.add(record, false);
+  }
+
+  /** Tells a topic's streams to resume; during an outage, once per topic. */
+  reportLiveGap(topic: string, message: string, details: object = {}): void {
+    if (this.local) {
+      if (this.gapReported.has(topic)) return;
+      this.gapReported.add(topic);
+    }
+    this.options.logger?.warn({ topic, ...details }, message);
+    this.options.onLiveGap?.(topic);
+  }
+
+  /** Another instance rejoined after delivering locally on this topic: its streams must resume. */
+  onGapNotice(topic: string, message: string): void {
+    try {
+      const notice = JSON.parse(message) as { gap?: unknown; from?: unknown };
+      if (notice.from === this.options.busId || typeof notice.gap !== 'number') return;
+      this.options.noteId(notice.gap);
+      this.reportLiveGap(topic, 'events were delivered on another instance only, during a Redis outage');
+    } catch (error) {
+      this.options.logger?.warn({ err: error }, 'ignored a malformed gap notice');
+    }
+  }
+
+  /**
+   * The way back from local delivery, once Redis is reachable: every topic re-subscribes and
+   * re-reads the log, then the topics published on locally get their gap mark and notice, and
+   * their streams here resume. Single-flight; retried on the next reconnect, breaker close or
+   * probe round if it fails.
+   */
+  rejoin(): Promise<void> {
+    if (this.rejoining || !this.local) return this.rejoining ?? Promise.resolve();
+    if (!this.options.canRejoin()) return Promise.resolve();
+    const run = async () => {
+      const local = this.local;
+      if (!local) return;
+      try {
+        if (!(await this.options.subscriptions.resyncPending())) return;
+        const topics = [...local.publishedTopics];
+        if (topics.length > 0) {
+          this.options.noteId(await this.options.markGaps(topics));
+          for (const topic of topics) {
+            if (this.options.subscriptions.has(topic))
+              this.reportLiveGap(topic, 'events were delivered locally only during a Redis outage');
+          }
+        }
+        if (this.local === local) {
+          this.local = undefined;
+          this.gapReported.clear();
+          this.options.logger?.warn(
+            { publishedLocally: local.publishedCount, topics },
+            'Redis is reachable again: re-synced from the log',
+          );
+        }
+      } catch (error) {
+        this.options.logger?.warn({ err: error }, 'rejoin after a Redis outage failed; retrying later');
+      }
+    };
+    this.rejoining = run().finally(() => {
+      this.rejoining = undefined;
+    });
+    return this.rejoining;
+  }
+
+  /** Resolves once a rejoin in progress has ended (for close). */
+  async settled(): Promise<void> {
+    await this.rejoining;
+  }
+}

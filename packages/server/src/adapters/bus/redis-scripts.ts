@@ -1,0 +1,257 @@
+import { ID_SLOTS } from '../../core/event-id.js';
+
+/**
+ * Lua scripts of the Redis bus (see redis-bus-keys.ts for the key layout). Each one runs
+ * atomically inside Redis, so id assignment, append, trimming and PUBLISH are one step, and a read
+ * sees one consistent state of the logs and their trim watermarks.
+ *
+ * Ids are Lua numbers (doubles): exact up to 2^53, which is the id space's limit anyway. They are
+ * always formatted with `%.0f`, because Lua's tostring would switch to exponent notation. A stream
+ * entry id is `<event id>-0`, so XRANGE by event id needs no lookup. Time comes from Redis's TIME,
+ * one clock for every instance.
+ */
+
+const PRELUDE = `
+local function fmt(n) return string.format('%.0f', n) end
+local function num(v) if v then return tonumber(v) or 0 end return 0 end
+local function now_ms()
+  local t = redis.call('TIME')
+  return tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+end
+local function entry_id(entry) return tonumber(string.match(entry[1], '^(%d+)')) end
+-- The newest entry older than the age cut (ids are >= their publish time * 1000, so an id below
+-- the cut is certainly older than the age limit), or 0.
+local function newest_aged(log_key, age_cut)
+  if age_cut <= 0 then return 0 end
+  local aged = redis.call('XREVRANGE', log_key, '(' .. fmt(age_cut) .. '-0', '-', 'COUNT', 1)
+  if aged[1] then return entry_id(aged[1]) end
+  return 0
+end
+-- Returns the id counter (raised to the caller's floor) and the coverage floor. A missing epoch
+-- means Redis lost its data since the bus started: every id a client may hold (the old counter,
+-- the caller's highest known id, anything issued before now) is declared not covered (a reader
+-- at or above the coverage has no gap, hence the + 1), and the counter jumps past all of them, so
+-- ids never go backwards and every pre-loss id gets an honest gap.
+local function ensure_epoch(seq_key, epoch_key, floor, now)
+  local seq = math.max(num(redis.call('GET', seq_key)), floor)
+  local epoch = redis.call('GET', epoch_key)
+  if epoch then return seq, tonumber(epoch) end
+  local coverage = math.max(seq, now * 1000) + 1
+  redis.call('SET', epoch_key, fmt(coverage))
+  redis.call('SET', seq_key, fmt(coverage))
+  return coverage, coverage
+end
+`;
+
+/**
+ * start. KEYS: seq, epoch. ARGV: idFloor, coveredFrom.
+ * Raises the counter to idFloor (never lowers it); creates the epoch if missing (a fresh Redis:
+ * coverage starts at coveredFrom, as the port defines it). Returns {seq, epoch, created}.
+ */
+export const START_SCRIPT = `${PRELUDE}
+local seq = num(redis.call('GET', KEYS[1]))
+local id_floor = tonumber(ARGV[1])
+local created = 0
+local epoch = redis.call('GET', KEYS[2])
+if epoch then
+  epoch = tonumber(epoch)
+else
+  epoch = math.max(tonumber(ARGV[2]), seq)
+  redis.call('SET', KEYS[2], fmt(epoch))
+  created = 1
+end
+if id_floor > seq then
+  seq = id_floor
+  redis.call('SET', KEYS[1], fmt(seq))
+end
+return { fmt(seq), fmt(epoch), created }
+`;
+
+/**
+ * publish. KEYS: seq, epoch, log, trim, idle, active, dropped.
+ * ARGV: topic, floor, maxEvents, maxAgeMs, draft JSON (an object without id), channel.
+ * 1. id = max(counter + 1, caller's floor + 1, TIME in ms * 1000), re-creating a lost epoch first,
+ *    rounded up to the next multiple of ID_SLOTS (Redis's residue; event-id.ts);
+ * 2. XADD `<id>-0` with the record JSON (id first) and store the counter;
+ * 3. a topic new to the trim hash inherits its watermark (from `idle`, else the `dropped` floor);
+ * 4. trim exactly by count and by age, recording the highest trimmed id as the watermark;
+ * 5. mark the topic active (for the idle sweep) and PUBLISH the record. Returns the id.
+ */
+export const PUBLISH_SCRIPT = `${PRELUDE}
+local seq_key, epoch_key, log_key, trim_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local idle_key, active_key, dropped_key = KEYS[5], KEYS[6], KEYS[7]
+local topic, floor = ARGV[1], tonumber(ARGV[2])
+local max_events, max_age, draft, channel = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
+local now = now_ms()
+local seq = ensure_epoch(seq_key, epoch_key, floor, now)
+local id = math.max(seq + 1, now * 1000)
+id = id + (${ID_SLOTS} - id % ${ID_SLOTS}) % ${ID_SLOTS}
+if id > 9007199254740991 then return redis.error_reply('ERR event id space exhausted (2^53)') end
+local id_str = fmt(id)
+local record = '{"id":' .. id_str .. ',' .. string.sub(draft, 2)
+redis.call('XADD', log_key, id_str .. '-0', 'r', record)
+redis.call('SET', seq_key, id_str)
+if redis.call('HEXISTS', trim_key, topic) == 0 then
+  local base = redis.call('ZSCORE', idle_key, topic)
+  if base then redis.call('ZREM', idle_key, topic) else base = redis.call('GET', dropped_key) end
+  redis.call('HSET', trim_key, topic, fmt(num(base)))
+end
+local cut = 0
+local len = redis.call('XLEN', log_key)
+if len > max_events then
+  local over = redis.call('XRANGE', log_key, '-', '+', 'COUNT', len - max_events)
+  cut = entry_id(over[#over])
+end
+cut = math.max(cut, newest_aged(log_key, (now - max_age) * 1000))
+if cut > 0 then
+  redis.call('XTRIM', log_key, 'MINID', fmt(cut) .. '-1')
+  if cut > num(redis.call('HGET', trim_key, topic)) then redis.call('HSET', trim_key, topic, fmt(cut)) end
+end
+redis.call('ZADD', active_key, now, topic)
+redis.call('PUBLISH', channel, record)
+return id_str
+`;
+
+/**
+ * read. KEYS: seq, epoch, trim, idle, dropped, then one log key per topic.
+ * ARGV: floor, after, limit, maxAgeMs, then the topics (same order as their log keys).
+ * Age trimming is applied virtually (entries past the age limit count as trimmed), so the script
+ * only writes when it has to re-create a lost epoch. Returns {seq, per topic {coverage, oldest id
+ * still held or '', newest limit+1 record JSONs after max(after, watermark), newest first}}.
+ */
+export const READ_SCRIPT = `${PRELUDE}
+local now = now_ms()
+local seq, epoch = ensure_epoch(KEYS[1], KEYS[2], tonumber(ARGV[1]), now)
+local after, limit, max_age = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local dropped = num(redis.call('GET', KEYS[5]))
+local age_cut = (now - max_age) * 1000
+local out = { fmt(seq) }
+for i = 5, #ARGV do
+  local topic, log_key = ARGV[i], KEYS[i + 1]
+  local wm = redis.call('HGET', KEYS[3], topic)
+  if not wm then wm = redis.call('ZSCORE', KEYS[4], topic) end
+  if wm then wm = tonumber(wm) else wm = dropped end
+  wm = math.max(wm, newest_aged(log_key, age_cut))
+  local first_from = '-'
+  if wm > 0 then first_from = '(' .. fmt(wm) .. '-0' end
+  local first = redis.call('XRANGE', log_key, first_from, '+', 'COUNT', 1)
+  local oldest = ''
+  if first[1] then oldest = fmt(entry_id(first[1])) end
+  local from = math.max(after, wm)
+  local entries = redis.call('XREVRANGE', log_key, '+', '(' .. fmt(from) .. '-0', 'COUNT', limit + 1)
+  local records = {}
+  for j, entry in ipairs(entries) do records[j] = entry[2][2] end
+  out[#out + 1] = { fmt(math.max(epoch, wm)), oldest, records }
+end
+return out
+`;
+
+/** head. KEYS: seq, epoch. ARGV: floor. Returns the counter (re-creating a lost epoch first). */
+export const HEAD_SCRIPT = `${PRELUDE}
+local seq = ensure_epoch(KEYS[1], KEYS[2], tonumber(ARGV[1]), now_ms())
+return fmt(seq)
+`;
+
+/**
+ * sweep. KEYS: trim, idle, active, dropped. ARGV: log key prefix, maxAgeMs, batch, maxIdleTopics.
+ * Topics with no publish for maxAgeMs get their aged entries trimmed; an emptied log is deleted
+ * and its watermark moves from the trim hash to the `idle` sorted set. Past maxIdleTopics, the
+ * idle topics with the lowest watermarks are folded into the `dropped` floor (a conservative
+ * watermark for every topic Redis no longer knows). Returns how many topics it looked at.
+ * Log keys are derived from the topics, not declared in KEYS: fine on a single node and on a
+ * Cluster, since every key shares the hash tag (same slot).
+ */
+export const SWEEP_SCRIPT = `${PRELUDE}
+local trim_key, idle_key, active_key, dropped_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local now = now_ms()
+local max_age = tonumber(ARGV[2])
+local stale = redis.call('ZRANGEBYSCORE', active_key, '-inf', '(' .. fmt(now - max_age), 'LIMIT', 0, tonumber(ARGV[3]))
+for _, topic in ipairs(stale) do
+  local log_key = ARGV[1] .. topic
+  local wm = num(redis.call('HGET', trim_key, topic))
+  local cut = newest_aged(log_key, (now - max_age) * 1000)
+  if cut > 0 then
+    redis.call('XTRIM', log_key, 'MINID', fmt(cut) .. '-1')
+    wm = math.max(wm, cut)
+  end
+  if redis.call('XLEN', log_key) == 0 then
+    redis.call('DEL', log_key)
+    redis.call('ZREM', active_key, topic)
+    redis.call('HDEL', trim_key, topic)
+    redis.call('ZADD', idle_key, fmt(wm), topic)
+  else
+    if cut > 0 then redis.call('HSET', trim_key, topic, fmt(wm)) end
+    redis.call('ZADD', active_key, now, topic)
+  end
+end
+local excess = redis.call('ZCARD', idle_key) - tonumber(ARGV[4])
+if excess > 0 then
+  local popped = redis.call('ZPOPMIN', idle_key, excess)
+  local top = tonumber(popped[#popped])
+  if top > num(redis.call('GET', dropped_key)) then redis.call('SET', dropped_key, fmt(top)) end
+end
+return #stale
+`;
+
+/**
+ * rejoin. KEYS: seq, epoch, trim, idle, active, dropped.
+ * ARGV: floor, sender id, channel prefix, then the topics this instance published on while Redis
+ * was unreachable (local delivery only). Those events never entered the log, and their ids
+ * interleave with ids other instances issued meanwhile, so no reader from before now can be
+ * resumed exactly on those topics: the counter moves to `mark` (>= every id issued so far), each
+ * topic's watermark moves to `mark` (readers from before it get a gap: stream.reset, then the
+ * critical events from the store), and a gap notice `{"gap":mark,"from":sender}` is published on
+ * each topic so that live subscribers on every instance can tell their streams to resume.
+ * Returns mark.
+ */
+export const REJOIN_SCRIPT = `${PRELUDE}
+local now = now_ms()
+local seq = ensure_epoch(KEYS[1], KEYS[2], tonumber(ARGV[1]), now)
+local mark = math.max(seq, now * 1000 - 1)
+redis.call('SET', KEYS[1], fmt(mark))
+local notice = '{"gap":' .. fmt(mark) .. ',"from":"' .. ARGV[2] .. '"}'
+for i = 4, #ARGV do
+  local topic = ARGV[i]
+  local wm = redis.call('HGET', KEYS[3], topic)
+  if not wm then
+    wm = redis.call('ZSCORE', KEYS[4], topic)
+    if wm then redis.call('ZREM', KEYS[4], topic) else wm = redis.call('GET', KEYS[6]) end
+  end
+  redis.call('HSET', KEYS[3], topic, fmt(math.max(num(wm), mark)))
+  redis.call('ZADD', KEYS[5], now, topic)
+  redis.call('PUBLISH', ARGV[3] .. topic, notice)
+end
+return fmt(mark)
+`;
+
+/**
+ * id slot. KEYS: slots. ARGV: owner (bus id), ttlMs, preferred slot (0: none), random start.
+ * Leases a residue of the id space for local ids while Redis is unreachable (redis-id-slot.ts):
+ * the preferred slot if it is free, expired or the owner's already (a renewal), else the first such
+ * slot from a random start. Slots are 1…ID_SLOTS-1 (0 is Redis's counter). ttlMs 0 releases the
+ * preferred slot. Returns the slot leased, or 0 when none is free.
+ */
+export const SLOT_SCRIPT = `${PRELUDE}
+local now = now_ms()
+local owner, ttl, preferred, start = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local function available(slot)
+  local lease = redis.call('HGET', KEYS[1], tostring(slot))
+  if not lease then return true end
+  local bar = string.find(lease, '|', 1, true)
+  return string.sub(lease, 1, bar - 1) == owner or tonumber(string.sub(lease, bar + 1)) <= now
+end
+local chosen = 0
+if preferred > 0 and available(preferred) then
+  chosen = preferred
+elseif ttl > 0 then
+  for i = 0, ${ID_SLOTS - 2} do
+    local slot = 1 + (start + i) % ${ID_SLOTS - 1}
+    if available(slot) then
+      chosen = slot
+      break
+    end
+  end
+end
+if chosen > 0 then redis.call('HSET', KEYS[1], tostring(chosen), owner .. '|' .. fmt(now + ttl)) end
+return chosen
+`;

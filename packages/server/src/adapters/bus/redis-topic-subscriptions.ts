@@ -1,0 +1,271 @@
+import type { Redis } from 'ioredis';
+import type { EventRecord } from '../../core/event-record.js';
+import type { BusListener, BusLogger, HotLogRead, Unsubscribe } from './event-bus.js';
+import { parseRecord } from './redis-replies.js';
+
+/**
+ * The subscriber side of the Redis bus: one SUBSCRIBE per topic with local listeners
+ * (reference-counted), each record handed to them once and in id order, and the catch-up after a
+ * subscriber blip.
+ *
+ * Blips lose nothing: each topic remembers the last id it delivered. When the subscriber
+ * connection comes back, every topic re-subscribes, holds live messages, re-reads the log after
+ * that id, delivers what was missed, then releases the held messages (dropping any id already
+ * delivered). What the log no longer holds is reported as a live gap: the topic's streams resume.
+ */
+
+/** What {@link TopicSubscriptions} needs from the bus. */
+export interface TopicSubscriptionsOptions {
+  /** The subscriber connection (ioredis re-subscribes nothing by itself: autoResubscribe off). */
+  subscriber: Redis;
+  channelPrefix: string;
+  logger?: BusLogger;
+  /** The highest id this instance has seen, and the way to raise it (ids delivered count). */
+  knownId(): number;
+  noteId(id: number): void;
+  /** Whether Redis takes commands now; when it does not, topics open locally (see the bus). */
+  redisUsable(): boolean;
+  /** The id counter, read before SUBSCRIBE: every live message of a new subscription is above it. */
+  readCounter(): Promise<number>;
+  /** Reads one topic's log after `after` (at most the hot log's size). */
+  readLog(topic: string, after: number): Promise<HotLogRead>;
+  /** A topic opened while Redis is unreachable: the bus serves it locally until the rejoin. */
+  onOpenedLocally(): void;
+  /** Every record received from Redis, before it is delivered. */
+  onReceived(record: EventRecord): void;
+  /** A gap notice (a message starting with {@link GAP_NOTICE_PREFIX}) arrived on a topic channel. */
+  onGapNotice(topic: string, message: string): void;
+  /** What a topic missed cannot be recovered: its streams must resume. */
+  reportLiveGap(topic: string, message: string, details?: object): void;
+}
+
+/** Gap notices travel on the topic channels; records (JSON objects with an id first) never start so. */
+export const GAP_NOTICE_PREFIX = '{"gap":';
+
+/** Re-reads of the log after a blip before giving up on a topic (its streams then resume). */
+const CATCH_UP_ATTEMPTS = 8;
+
+interface TopicState {
+  topic: string;
+  channel: string;
+  /** One wrapper per subscription, so the same function subscribed twice counts twice. */
+  listeners: Set<BusListener>;
+  /** Highest id handed to the listeners: live messages at or below it are duplicates. */
+  lastDelivered: number;
+  /** SUBSCRIBE acknowledged at least once, or opened while Redis was unreachable. */
+  active: boolean;
+  /** Opened (or its re-read given up) while Redis was unreachable: rejoin subscribes and re-reads it. */
+  needsResync: boolean;
+  /** Live messages held back while the log is re-read after a subscriber reconnect. */
+  held: EventRecord[] | undefined;
+  resyncs: number;
+  resyncChain: Promise<void>;
+  ready: Promise<void>;
+}
+
+export class TopicSubscriptions {
+  private readonly topics = new Map<string, TopicState>();
+  /** Per channel, the tail of its SUBSCRIBE/UNSUBSCRIBE operations, which must not overtake. */
+  private readonly channelOps = new Map<string, Promise<void>>();
+  private closed = false;
+
+  constructor(private readonly options: TopicSubscriptionsOptions) {}
+
+  /** Whether a local listener is subscribed to `topic`. */
+  has(topic: string): boolean {
+    return this.topics.has(topic);
+  }
+
+  /** Live records of `topic` for `listener`; resolves once the subscription is active. */
+  async subscribe(topic: string, listener: BusListener): Promise<Unsubscribe> {
+    let state = this.topics.get(topic);
+    if (!state) state = this.openTopic(topic);
+    const own: BusListener = (event) => listener(event);
+    state.listeners.add(own);
+    try {
+      await state.ready;
+    } catch (error) {
+      state.listeners.delete(own);
+      throw error;
+    }
+    const subscribed = state;
+    let done = false;
+    return async () => {
+      if (done) return;
+      done = true;
+      subscribed.listeners.delete(own);
+      if (subscribed.listeners.size > 0 || this.topics.get(topic) !== subscribed) return;
+      this.topics.delete(topic);
+      if (this.closed) return;
+      await this.enqueue(subscribed.channel, async () => {
+        // A newer subscription to the topic queued its SUBSCRIBE after this; leave it be.
+        if (this.topics.has(topic)) return;
+        await this.options.subscriber.unsubscribe(subscribed.channel);
+      });
+    };
+  }
+
+  /** A message on a topic channel (the bus routes its probe channel elsewhere). */
+  onMessage(channel: string, message: string): void {
+    if (!channel.startsWith(this.options.channelPrefix)) return;
+    const state = this.topics.get(channel.slice(this.options.channelPrefix.length));
+    if (!state) return;
+    if (message.startsWith(GAP_NOTICE_PREFIX)) return this.options.onGapNotice(state.topic, message);
+    let record: EventRecord;
+    try {
+      record = parseRecord(message);
+    } catch (error) {
+      this.options.logger?.warn({ err: error, channel }, 'ignored a malformed bus message');
+      return;
+    }
+    this.options.onReceived(record);
+    this.offer(state, record);
+  }
+
+  /** A record published on this instance alone (Redis unreachable): delivered like a received one. */
+  deliverLocal(record: EventRecord): void {
+    const state = this.topics.get(record.topic);
+    if (state) this.offer(state, record);
+  }
+
+  /** The subscriber connection is back after a drop: every topic re-subscribes and catches up. */
+  resubscribeAll(): void {
+    for (const state of this.topics.values()) if (state.active) this.resync(state);
+  }
+
+  /**
+   * For the rejoin after an outage: re-subscribes and re-reads the topics opened (or given up) while
+   * Redis was unreachable, waits for every catch-up in progress, and tells whether all are back.
+   */
+  async resyncPending(): Promise<boolean> {
+    for (const state of this.topics.values()) if (state.needsResync) this.resync(state);
+    await Promise.all([...this.topics.values()].map((state) => state.resyncChain));
+    return ![...this.topics.values()].some((state) => state.needsResync);
+  }
+
+  close(): void {
+    this.closed = true;
+    this.topics.clear();
+  }
+
+  private openTopic(topic: string): TopicState {
+    const state: TopicState = {
+      topic,
+      channel: this.options.channelPrefix + topic,
+      listeners: new Set(),
+      lastDelivered: 0,
+      active: false,
+      needsResync: false,
+      held: undefined,
+      resyncs: 0,
+      resyncChain: Promise.resolve(),
+      ready: Promise.resolve(),
+    };
+    this.topics.set(topic, state);
+    if (!this.options.redisUsable() || this.options.subscriber.status !== 'ready') {
+      // Redis unreachable: local publishes reach it now; the rejoin subscribes and re-reads the log
+      // from the highest id this instance knew.
+      this.options.onOpenedLocally();
+      state.lastDelivered = this.options.knownId();
+      state.active = true;
+      state.needsResync = true;
+      return state;
+    }
+    state.ready = this.enqueue(state.channel, async () => {
+      // The counter before SUBSCRIBE: every live message is above it, and a reconnect re-reads from
+      // it if nothing was delivered yet.
+      state.lastDelivered = await this.options.readCounter();
+      await this.options.subscriber.subscribe(state.channel);
+      state.active = true;
+    });
+    state.ready.catch(() => {
+      if (this.topics.get(topic) === state) this.topics.delete(topic);
+    });
+    return state;
+  }
+
+  /** Runs `operation` after every earlier SUBSCRIBE/UNSUBSCRIBE of the same channel. */
+  private enqueue(channel: string, operation: () => Promise<void>): Promise<void> {
+    const previous = this.channelOps.get(channel) ?? Promise.resolve();
+    const result = previous.then(operation);
+    const tail = result.catch(() => undefined);
+    this.channelOps.set(channel, tail);
+    void tail.then(() => {
+      if (this.channelOps.get(channel) === tail) this.channelOps.delete(channel);
+    });
+    return result;
+  }
+
+  /** Delivers now, or holds while the topic catches up after a reconnect. */
+  private offer(state: TopicState, record: EventRecord): void {
+    if (state.held) state.held.push(record);
+    else this.deliver(state, record);
+  }
+
+  /** Hands a record to every listener of the topic, once, in id order. */
+  private deliver(state: TopicState, record: EventRecord): void {
+    if (record.id <= state.lastDelivered || this.topics.get(state.topic) !== state) return;
+    state.lastDelivered = record.id;
+    this.options.noteId(record.id);
+    for (const listener of state.listeners) {
+      try {
+        listener(record);
+      } catch (error) {
+        this.options.logger?.warn({ err: error, topic: state.topic }, 'a bus listener threw');
+      }
+    }
+  }
+
+  /** After a subscriber reconnect: re-subscribe, re-read what was missed, then go live again. */
+  private resync(state: TopicState): void {
+    state.held ??= [];
+    state.resyncs++;
+    const run = async () => {
+      try {
+        await this.enqueue(state.channel, async () => {
+          if (this.topics.get(state.topic) === state) await this.options.subscriber.subscribe(state.channel);
+        });
+        state.needsResync = false;
+        await this.catchUp(state);
+      } catch (error) {
+        state.needsResync = true;
+        // The connection dropped again: the next 'ready' queues another resync.
+        this.options.logger?.warn({ err: error, topic: state.topic }, 'bus re-subscribe failed');
+      } finally {
+        state.resyncs--;
+        if (state.resyncs === 0) {
+          const held = state.held ?? [];
+          state.held = undefined;
+          for (const record of held) this.deliver(state, record);
+        }
+      }
+    };
+    state.resyncChain = state.resyncChain.then(run);
+  }
+
+  private async catchUp(state: TopicState): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      if (this.closed || this.topics.get(state.topic) !== state) return;
+      try {
+        const read = await this.options.readLog(state.topic, state.lastDelivered);
+        if (read.gapTopics.length > 0) {
+          this.options.reportLiveGap(state.topic, 'live events were lost while the bus subscriber was disconnected', {
+            after: state.lastDelivered,
+            since: read.oldestId,
+          });
+        }
+        for (const record of read.events) this.deliver(state, record);
+        return;
+      } catch (error) {
+        if (attempt >= CATCH_UP_ATTEMPTS) {
+          this.options.logger?.warn({ err: error, topic: state.topic }, 'could not re-read the hot log after a blip');
+          // Rejoin tries again; meanwhile the streams resume (what they missed may be gone).
+          state.needsResync = true;
+          this.options.reportLiveGap(state.topic, 'the hot log could not be re-read after a blip');
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 100 * 2 ** attempt)));
+      }
+    }
+  }
+}

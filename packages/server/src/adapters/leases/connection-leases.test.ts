@@ -1,0 +1,147 @@
+import type { FastifyBaseLogger } from 'fastify';
+import { Redis } from 'ioredis';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { hasRedisServer, startRedisProcess, type RedisProcess } from '../../../test/helpers/redis-process.js';
+import { MemoryEventBus } from '../bus/memory-event-bus.js';
+import { TooManyConnectionsError } from '../../core/errors.js';
+import { createLogger } from '../observability/logger.js';
+import { Metrics } from '../observability/metrics.js';
+import { ConnectionManager } from '../../services/sse/connection-manager.js';
+import { RedisConnectionLeases } from './connection-leases.js';
+
+const available = hasRedisServer();
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe.skipIf(!available)('cluster-wide connection leases (own Redis)', () => {
+  let redis: RedisProcess;
+  let admin: Redis;
+  const leases: RedisConnectionLeases[] = [];
+  const managers: ConnectionManager[] = [];
+
+  function createLeases(ttlMs = 60_000): RedisConnectionLeases {
+    const created = new RedisConnectionLeases({ url: redis.url, keyPrefix: 'lt', ttlMs });
+    leases.push(created);
+    return created;
+  }
+
+  function createManager(shared: RedisConnectionLeases): ConnectionManager {
+    const manager = new ConnectionManager({
+      bus: new MemoryEventBus({ maxEvents: 10, maxAgeMs: 60_000 }),
+      metrics: new Metrics({ defaultMetrics: false }),
+      logger: createLogger({ level: 'silent' }) as FastifyBaseLogger,
+      maxConnectionsPerUser: 2,
+      maxConnectionsPerIp: 100,
+      heartbeatMs: 60_000,
+      leases: shared,
+    });
+    managers.push(manager);
+    return manager;
+  }
+
+  beforeAll(async () => {
+    redis = await startRedisProcess();
+    admin = new Redis(redis.url);
+  });
+  afterEach(async () => {
+    for (const manager of managers.splice(0)) manager.stop();
+    await Promise.all(leases.splice(0).map((created) => created.close()));
+    await admin.flushall();
+  });
+  afterAll(async () => {
+    admin?.disconnect();
+    await redis?.stop();
+  });
+
+  it('grants up to the limit, renews an existing lease, refuses past it and frees on release', async () => {
+    const store = createLeases();
+    await admin.ping();
+    await expect(store.acquire({ userId: 'u', connectionId: 'c1' }, 2)).resolves.toEqual({
+      granted: true,
+      counted: true,
+    });
+    await expect(store.acquire({ userId: 'u', connectionId: 'c2' }, 2)).resolves.toEqual({
+      granted: true,
+      counted: true,
+    });
+    await expect(store.acquire({ userId: 'u', connectionId: 'c2' }, 2)).resolves.toMatchObject({ granted: true });
+    await expect(store.acquire({ userId: 'u', connectionId: 'c3' }, 2)).resolves.toEqual({ granted: false, held: 2 });
+    await expect(store.acquire({ userId: 'other', connectionId: 'c4' }, 2)).resolves.toMatchObject({ granted: true });
+    await store.release({ userId: 'u', connectionId: 'c1' });
+    await expect(store.acquire({ userId: 'u', connectionId: 'c3' }, 2)).resolves.toMatchObject({ granted: true });
+    expect(await admin.zrange('{lt}:conns:u', 0, -1)).toEqual(['c2', 'c3']);
+  });
+
+  it('expires leases that are not refreshed, keeps refreshed ones, and re-adds them after Redis lost them', async () => {
+    const store = createLeases(300);
+    await store.acquire({ userId: 'u', connectionId: 'dead' }, 2);
+    await store.acquire({ userId: 'u', connectionId: 'alive' }, 2);
+    for (let round = 0; round < 4; round++) {
+      await sleep(120);
+      await store.refresh([{ userId: 'u', connectionId: 'alive' }]);
+    }
+    expect(await admin.zrange('{lt}:conns:u', 0, -1)).toEqual(['alive']);
+    await admin.flushall();
+    await store.refresh([{ userId: 'u', connectionId: 'alive' }]);
+    await expect(store.acquire({ userId: 'u', connectionId: 'new' }, 2)).resolves.toMatchObject({ granted: true });
+    await expect(store.acquire({ userId: 'u', connectionId: 'more' }, 2)).resolves.toEqual({ granted: false, held: 2 });
+    expect(await admin.pttl('{lt}:conns:u')).toBeGreaterThan(0);
+  });
+
+  it('renews the leases of many users with a few script calls, not one per user', async () => {
+    const store = createLeases(60_000);
+    // Waits for the connection (a refresh before it is skipped, as after a Redis outage).
+    await store.acquire({ userId: 'm0', connectionId: 'c0' }, 10);
+    const leased = Array.from({ length: 1_200 }, (_, index) => ({
+      userId: `m${index % 1_000}`,
+      connectionId: `c${index}`,
+    }));
+    await store.refresh(leased);
+    const calls = async () => {
+      const stats = await admin.info('commandstats');
+      return ['evalsha', 'eval'].reduce(
+        (sum, name) => sum + Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0),
+        0,
+      );
+    };
+    const before = await calls();
+    await store.refresh(leased);
+    // 1,200 leases in batches of 500: three scripts (sent together), whatever the number of users.
+    expect((await calls()) - before).toBe(3);
+    expect(await admin.zrange('{lt}:conns:m0', 0, -1)).toEqual(['c0', 'c1000']);
+    expect(await admin.zcard('{lt}:conns:m999')).toBe(1);
+    expect(await admin.pttl('{lt}:conns:m999')).toBeGreaterThan(50_000);
+  });
+
+  it('grants uncounted when Redis is unreachable', async () => {
+    const unreachable = new RedisConnectionLeases({
+      url: 'redis://127.0.0.1:1',
+      ttlMs: 1_000,
+      redisOptions: { retryStrategy: () => null },
+    });
+    leases.push(unreachable);
+    await expect(unreachable.acquire({ userId: 'u', connectionId: 'c' }, 1)).resolves.toEqual({
+      granted: true,
+      counted: false,
+    });
+    await unreachable.release({ userId: 'u', connectionId: 'c' });
+    await unreachable.refresh([{ userId: 'u', connectionId: 'c' }]);
+  });
+
+  it('makes ConnectionManager.admit count the user across managers (instances)', async () => {
+    const a = createManager(createLeases());
+    const b = createManager(createLeases());
+    const first = await a.admit({ userId: 'u', ip: '10.0.0.1', connectionId: 'a1' });
+    await b.admit({ userId: 'u', ip: '10.0.0.2', connectionId: 'b1' });
+    await expect(b.admit({ userId: 'u', ip: '10.0.0.2', connectionId: 'b2' })).rejects.toBeInstanceOf(
+      TooManyConnectionsError,
+    );
+    // The refusal gave the local slot back: B holds exactly one stream of the user.
+    expect(b.stats()).toMatchObject({ users: 1 });
+    first();
+    first();
+    expect(a.stats()).toMatchObject({ users: 0 });
+    await expect.poll(() => admin.zcard('{lt}:conns:u')).toBe(1);
+    const again = await b.admit({ userId: 'u', ip: '10.0.0.2', connectionId: 'b2' });
+    again();
+  });
+});

@@ -1,0 +1,204 @@
+import { Redis, type RedisOptions } from 'ioredis';
+import { quitRedis } from '../redis/quit-redis.js';
+import { withTimeout } from '../../core/with-timeout.js';
+
+/** One open stream, as the cluster-wide count knows it. */
+export interface ConnectionLease {
+  userId: string;
+  connectionId: string;
+}
+
+/** Outcome of {@link ConnectionLeases.acquire}. */
+export type LeaseResult =
+  | { granted: true; counted: boolean }
+  /** The user already holds `held` streams across the cluster. */
+  | { granted: false; held: number };
+
+/**
+ * Streams per user counted across every instance, so MAX_CONNECTIONS_PER_USER holds for the
+ * cluster and not per instance. Best effort by design: when the counter is unreachable, a lease
+ * is granted uncounted (the per-instance limit still holds) rather than refusing every stream.
+ */
+export interface ConnectionLeases {
+  /** Takes a lease for a new stream unless the user holds `limit` already. Never rejects. */
+  acquire(lease: ConnectionLease, limit: number): Promise<LeaseResult>;
+  /** Gives a lease back (the stream ended). Never rejects; a lost release expires with its TTL. */
+  release(lease: ConnectionLease): Promise<void>;
+  /** Re-asserts the leases of streams still open, before their TTL runs out (and after Redis lost them). */
+  refresh(leases: readonly ConnectionLease[]): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Options of {@link RedisConnectionLeases}. */
+export interface RedisConnectionLeasesOptions {
+  url: string;
+  /** Keys are `{<prefix>}:<keyspace>:<userId>` (one hash tag, like the bus: a refresh spans many users). Default `is`. */
+  keyPrefix?: string;
+  /** What is counted: `conns` (streams, the default), `generations`… Each keyspace has its own limit. */
+  keyspace?: string;
+  /** How long a lease lives without refresh: a killed instance's streams stop counting after it. */
+  ttlMs: number;
+  /** Longest wait for Redis when a stream opens; past it the lease is granted uncounted. Default 1 000 ms. */
+  timeoutMs?: number;
+  connectionName?: string;
+  redisOptions?: RedisOptions;
+  logger?: { warn(details: object, message: string): void };
+}
+
+/**
+ * acquire. KEYS: the user's sorted set (member = connection id, score = expiry in ms, Redis
+ * time). ARGV: connection id, ttl ms, limit. Drops expired leases, refuses past the limit (returns
+ * the count held), else adds or renews the lease and returns -1. One script: two instances
+ * admitting the same user at once cannot both take the last slot.
+ */
+const ACQUIRE_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
+if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
+  local held = redis.call('ZCARD', KEYS[1])
+  if held >= tonumber(ARGV[3]) then return held end
+end
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
+redis.call('PEXPIRE', KEYS[1], ARGV[2])
+return -1
+`;
+
+/**
+ * refresh, for many users at once. KEYS: the users' sorted sets. ARGV: ttl ms; every connection
+ * id, each followed by a line break; per key (in KEYS order) how many of those ids are its own,
+ * comma-separated. Besides the keys, three arguments whatever the number of leases: building an
+ * argument per id costs the instance's event loop far more than these two strings. Returns the
+ * keys renewed.
+ */
+const REFRESH_SCRIPT = `
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local ttl = tonumber(ARGV[1])
+local expiry = now + ttl
+local ids = {}
+for id in string.gmatch(ARGV[2], '([^\\n]+)\\n') do ids[#ids + 1] = id end
+local k, at = 0, 1
+for count in string.gmatch(ARGV[3], '%d+') do
+  k = k + 1
+  redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', now)
+  for i = at, at + tonumber(count) - 1 do redis.call('ZADD', KEYS[k], expiry, ids[i]) end
+  at = at + tonumber(count)
+  redis.call('PEXPIRE', KEYS[k], ttl)
+end
+return k
+`;
+
+/**
+ * Most leases one refresh script renews. A script blocks Redis while it runs (every publish of
+ * every instance waits), so a refresh of many streams is cut into calls of this size, about a
+ * millisecond of Redis time each, that Redis can interleave with other clients' commands; they
+ * are sent together, so a refresh still costs one round trip.
+ */
+const REFRESH_BATCH = 500;
+
+type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
+
+interface ScriptedRedis extends Redis {
+  isLeaseAcquire: ScriptCall;
+  isLeaseRefresh: ScriptCall;
+}
+
+/**
+ * Leases in Redis, one sorted set per user whose scores are expiry times: instances refresh their
+ * streams' leases every ttl/3 and remove them on close, so the streams of an instance that died
+ * (kill -9) stop counting once their TTL has passed. The client does not queue commands while
+ * disconnected: a stream never waits for a Redis that is not there.
+ */
+export class RedisConnectionLeases implements ConnectionLeases {
+  private readonly client: ScriptedRedis;
+  private readonly prefix: string;
+  private readonly timeoutMs: number;
+  /** Resolves once connected the first time: until then a stream waits (bounded) rather than going uncounted. */
+  private readonly firstReady: Promise<void>;
+
+  constructor(private readonly options: RedisConnectionLeasesOptions) {
+    this.prefix = `{${options.keyPrefix ?? 'is'}}:${options.keyspace ?? 'conns'}:`;
+    this.timeoutMs = options.timeoutMs ?? 1_000;
+    this.client = new Redis(options.url, {
+      maxRetriesPerRequest: 1,
+      enableOfflineQueue: false,
+      ...options.redisOptions,
+      connectionName: options.connectionName ?? 'infinitescribe:leases',
+    }) as ScriptedRedis;
+    this.client.defineCommand('isLeaseAcquire', { lua: ACQUIRE_SCRIPT, numberOfKeys: 1 });
+    // The number of keys varies per call: it is the first argument.
+    this.client.defineCommand('isLeaseRefresh', { lua: REFRESH_SCRIPT });
+    // Failures surface on the command that hits them; this only keeps ioredis from printing them.
+    this.client.on('error', () => undefined);
+    this.firstReady = new Promise((resolve) => this.client.once('ready', () => resolve()));
+  }
+
+  async acquire(lease: ConnectionLease, limit: number): Promise<LeaseResult> {
+    try {
+      const call = async () => {
+        await this.firstReady;
+        return this.client.isLeaseAcquire(this.prefix + lease.userId, lease.connectionId, this.options.ttlMs, limit);
+      };
+      const held = Number(
+        await withTimeout(call(), this.timeoutMs, `no answer from Redis within ${this.timeoutMs} ms`),
+      );
+      return held < 0 ? { granted: true, counted: true } : { granted: false, held };
+    } catch (error) {
+      this.options.logger?.warn(
+        { err: error, userId: lease.userId },
+        'cluster-wide connection count unavailable; only the per-instance limit applies',
+      );
+      return { granted: true, counted: false };
+    }
+  }
+
+  async release(lease: ConnectionLease): Promise<void> {
+    try {
+      await this.client.zrem(this.prefix + lease.userId, lease.connectionId);
+    } catch {
+      // Expires with its TTL.
+    }
+  }
+
+  async refresh(leases: readonly ConnectionLease[]): Promise<void> {
+    if (leases.length === 0 || this.client.status !== 'ready') return;
+    const byUser = new Map<string, string[]>();
+    for (const lease of leases) {
+      // Ids are ours (random UUIDs, job ids): never empty, never a line break, which separates them.
+      if (lease.connectionId === '' || lease.connectionId.includes('\n')) continue;
+      const ids = byUser.get(lease.userId);
+      if (ids) ids.push(lease.connectionId);
+      else byUser.set(lease.userId, [lease.connectionId]);
+    }
+    const calls: Promise<unknown>[] = [];
+    let keys: string[] = [];
+    let ids = '';
+    let counts: number[] = [];
+    let batched = 0;
+    const flush = () => {
+      calls.push(this.client.isLeaseRefresh(keys.length, ...keys, this.options.ttlMs, ids, counts.join(',')));
+      keys = [];
+      ids = '';
+      counts = [];
+      batched = 0;
+    };
+    for (const [userId, userIds] of byUser) {
+      keys.push(this.prefix + userId);
+      counts.push(userIds.length);
+      ids += `${userIds.join('\n')}\n`;
+      batched += userIds.length;
+      if (batched >= REFRESH_BATCH) flush();
+    }
+    if (keys.length > 0) flush();
+    const results = await Promise.allSettled(calls);
+    const failed = results.find((result) => result.status === 'rejected');
+    if (failed) {
+      this.options.logger?.warn({ err: failed.reason }, 'connection lease refresh failed; retried on the next round');
+    }
+  }
+
+  close(): Promise<void> {
+    return quitRedis(this.client);
+  }
+}

@@ -1,0 +1,259 @@
+import { LAST_EVENT_ID_HEADER, STREAM_PATH } from '@infinitescribe/protocol';
+import { randomUUID } from 'node:crypto';
+import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { Authenticator } from '../services/auth/authenticator.js';
+import type { EventBus } from '../adapters/bus/event-bus.js';
+import type { Config } from '../core/config.js';
+import { AppError, ForbiddenTopicError } from '../core/errors.js';
+import { formatEventId } from '../core/event-id.js';
+import type { EventRecord } from '../core/event-record.js';
+import type { Metrics } from '../adapters/observability/metrics.js';
+import type { EventStore } from '../adapters/store/event-store.js';
+import { canSubscribe } from '../core/principal.js';
+import { SSEConnection } from '../services/sse/connection.js';
+import type { ConnectionManager } from '../services/sse/connection-manager.js';
+import { controlFrame, retryFrame, trySharedEventFrame } from '../services/sse/frame.js';
+import { planReplay } from '../services/sse/replay.js';
+import { resolveTopics } from '../services/sse/topic-access.js';
+
+/** Everything the stream routes need. */
+export interface StreamRouteServices {
+  config: Config;
+  instanceId: string;
+  authenticator: Authenticator;
+  connections: ConnectionManager;
+  bus: EventBus;
+  store: EventStore;
+  metrics: Metrics;
+  /** True once shutdown has begun: new streams are refused so clients go elsewhere. */
+  isClosing: () => boolean;
+}
+
+/**
+ * The SSE headers of docs/http-api.md. No `Connection` or `Transfer-Encoding` by hand (both are illegal in
+ * HTTP/2); `no-transform` and `X-Accel-Buffering` stop proxies from compressing or buffering.
+ */
+const SSE_HEADERS = {
+  'content-type': 'text/event-stream; charset=utf-8',
+  'cache-control': 'no-cache, no-transform',
+  'x-accel-buffering': 'no',
+} as const;
+
+/** `GET /api/sse/stream` and `POST /api/sse/connections/:connectionId/refresh`. */
+export function registerStreamRoutes(app: FastifyInstance, services: StreamRouteServices): void {
+  // Fastify's automatic HEAD would run the stream handler, which writes the stream itself.
+  app.get(STREAM_PATH, { exposeHeadRoute: false }, (request, reply) => openStream(services, request, reply));
+  app.head(STREAM_PATH, async (request, reply) => {
+    // What a GET would answer, without opening a stream: the same refusals, or the SSE headers.
+    // Tickets are not taken here: a HEAD must not use one up.
+    if (services.isClosing()) throw new AppError('shutting_down', 'this instance is shutting down; reconnect');
+    resolveTopics(
+      await services.authenticator.authenticate(request),
+      (request.query as Record<string, unknown>)['topics'],
+    );
+    return reply.code(200).headers(SSE_HEADERS).send();
+  });
+
+  app.post<{ Params: { connectionId: string } }>('/api/sse/connections/:connectionId/refresh', async (request) => {
+    const principal = await services.authenticator.authenticate(request);
+    const connection = services.connections.get(request.params.connectionId);
+    if (!connection) throw new AppError('not_found', 'no open stream with this id on this instance');
+    if (connection.userId !== principal.userId) {
+      throw new AppError('forbidden', 'the token belongs to another user than the stream');
+    }
+    const lost = connection.topics.find((topic) => !canSubscribe(principal, topic));
+    if (lost !== undefined) throw new ForbiddenTopicError(lost);
+    connection.setExpiry(principal.expiresAt, services.config.authExpiryWarningMs);
+    return { connectionId: connection.id, expiresAt: new Date(connection.expiresAt).toISOString() };
+  });
+}
+
+async function openStream(services: StreamRouteServices, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+  const { config, connections, metrics } = services;
+  if (services.isClosing()) throw new AppError('shutting_down', 'this instance is shutting down; reconnect');
+  const principal = await services.authenticator.authenticate(request, { allowTicket: true });
+  const query = request.query as Record<string, unknown>;
+  const topics = resolveTopics(principal, query['topics']);
+  const headerId = request.headers[LAST_EVENT_ID_HEADER];
+  const lastEventId = typeof headerId === 'string' ? headerId : (asString(query['lastEventId']) ?? undefined);
+  const connectionId = randomUUID();
+  // Per-instance limits, then the user's streams across the cluster: a 429 is still a normal reply.
+  const release = await connections.admit({ userId: principal.userId, ip: request.ip, connectionId });
+  // The admission awaited Redis: the instance may have begun shutting down, or the client left.
+  if (services.isClosing()) {
+    release();
+    throw new AppError('shutting_down', 'this instance is shutting down; reconnect');
+  }
+  if (request.raw.socket.destroyed) {
+    release();
+    reply.hijack();
+    return;
+  }
+
+  // From here on the stream is ours: refusals are over, everything else travels in-band.
+  reply.hijack();
+  const response = reply.raw;
+  // Headers set by hooks (CORS) live on the reply, which hijack bypasses: carry them over.
+  for (const [name, value] of Object.entries(reply.getHeaders())) {
+    if (value !== undefined) response.setHeader(name, value);
+  }
+  response.writeHead(200, SSE_HEADERS);
+  response.socket?.setNoDelay(true);
+  response.socket?.setKeepAlive(true, 30_000);
+  const log = request.log;
+  // The stream outlives its request: its close is logged by the server's logger, so the request's
+  // child logger is not kept alive for the stream's whole life.
+  const serverLog = request.server.log;
+  const connection = new SSEConnection(
+    { id: connectionId, userId: principal.userId, ip: request.ip, topics },
+    response,
+    {
+      maxBufferedBytes: config.maxBufferedBytes,
+      onIslandNotice: () => metrics.streamResets.inc({ reason: 'gap' }),
+      onClose: (closed, reason) => {
+        connections.unregister(closed, reason);
+        release();
+        serverLog.debug({ connectionId: closed.id, reason }, 'stream closed');
+      },
+    },
+  );
+  // A fresh stream starts after the current head and says so: a client with no resume point yet
+  // keeps that id, and the stream itself catches up on whatever lands before its subscription is
+  // active, so nothing published after the connect is ever missed.
+  const startId = lastEventId === undefined ? await currentHead(services) : undefined;
+  connection.write(
+    retryFrame(config.retryMs) +
+      controlFrame('connection.established', {
+        connectionId: connection.id,
+        instanceId: services.instanceId,
+        topics: [...topics],
+        ...(startId === undefined ? {} : { lastEventId: formatEventId(startId) }),
+      }),
+  );
+  // Checked from here on by the connection manager's sweep (no timer per stream).
+  connection.setExpiry(principal.expiresAt, config.authExpiryWarningMs);
+  log.debug({ connectionId: connection.id, userId: principal.userId, topics }, 'stream opened');
+
+  try {
+    await connections.register(connection);
+    if (lastEventId !== undefined) await resume(services, connection, { lastEventId, log });
+    else if (startId !== undefined) await catchUp(services, connection, startId);
+    // A resync the setup did not take up (a fresh stream has no resume to plan again) ends the
+    // stream, as it ends a live one.
+    if (connection.takeResync()) connection.close('resync');
+    connection.goLive();
+  } catch (error) {
+    log.error({ err: error, connectionId: connection.id }, 'stream setup failed');
+    metrics.errors.inc({ code: 'internal_error' });
+    connection.close('replay_failed');
+  }
+}
+
+/** The head id, or undefined when the bus cannot tell (the stream then simply starts live). */
+async function currentHead(services: StreamRouteServices): Promise<number | undefined> {
+  try {
+    return await services.bus.headId();
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Sends what was published on the stream's topics after `startId`, before going live. An event that
+ * cannot be sent is skipped, and the stream told with `stream.reset {gap}`.
+ */
+async function catchUp(services: StreamRouteServices, connection: SSEConnection, startId: number): Promise<void> {
+  connection.skipThrough(startId);
+  const read = await services.bus.read(connection.topics, startId, services.config.replayMaxEvents);
+  const { skipped } = await sendAll(connection, read.events);
+  if (skipped > 0 || (read.unreadable ?? 0) > 0) {
+    connection.write(controlFrame('stream.reset', { reason: 'gap' }));
+    services.metrics.streamResets.inc({ reason: 'gap' });
+  }
+}
+
+/**
+ * Writes replayed events at the client's pace (a backlog larger than MAX_BUFFERED_BYTES streams
+ * out instead of ending as a slow consumer); one that cannot be serialised (only a record from
+ * before payloads were checked can be one) is skipped and counted, so it can never close the
+ * stream or stop the replay.
+ */
+async function sendAll(
+  connection: SSEConnection,
+  events: readonly EventRecord[],
+): Promise<{ sent: number; skipped: number }> {
+  let sent = 0;
+  let skipped = 0;
+  for (const event of events) {
+    if (connection.isClosed) break;
+    const frame = trySharedEventFrame(event);
+    if (frame === undefined) skipped++;
+    else if (await connection.replayEvent(event, frame)) sent++;
+  }
+  return { sent, skipped };
+}
+
+async function resume(
+  services: StreamRouteServices,
+  connection: SSEConnection,
+  resumeFrom: { lastEventId: string; log: FastifyBaseLogger },
+): Promise<void> {
+  let from = resumeFrom.lastEventId;
+  let replayed = 0;
+  let complete = true;
+  // A resync during the replay (the bus lost events on a topic, e.g. at a Redis rejoin) plans it
+  // again from where the client got to, which tells the loss in-band, rather than ending a stream
+  // that has not even said stream.resumed yet (its client would come back at once for the same).
+  for (let plans = 1; ; plans++) {
+    const part = await replayPart(services, connection, from, resumeFrom.log);
+    replayed += part.replayed;
+    complete &&= part.complete;
+    if (!connection.takeResync()) break;
+    const point = connection.resumePoint;
+    if (point === undefined || plans > MAX_REPLANS) {
+      connection.close('resync');
+      return;
+    }
+    from = formatEventId(point);
+  }
+  connection.write(controlFrame('stream.resumed', { replayed, complete }));
+}
+
+/** Resyncs one resume takes up by planning again before it gives up and ends the stream. */
+const MAX_REPLANS = 3;
+
+/** Plans the replay from `lastEventId` and writes it (its reset first); the part of the resume it was. */
+async function replayPart(
+  services: StreamRouteServices,
+  connection: SSEConnection,
+  lastEventId: string,
+  log: FastifyBaseLogger,
+): Promise<{ replayed: number; complete: boolean }> {
+  const { metrics } = services;
+  const plan = await planReplay(
+    {
+      bus: services.bus,
+      store: services.store,
+      maxEvents: services.config.replayMaxEvents,
+      onStoreError: (error) => {
+        metrics.errors.inc({ code: 'store_unavailable' });
+        log.warn({ err: error, connectionId: connection.id }, 'store unreadable during replay; resuming without it');
+      },
+    },
+    connection.topics,
+    lastEventId,
+  );
+  if (plan.reset) {
+    connection.write(controlFrame('stream.reset', plan.reset));
+    metrics.streamResets.inc({ reason: plan.reset.reason });
+  }
+  if (plan.after !== undefined) connection.skipThrough(plan.after);
+  const { sent: replayed, skipped } = await sendAll(connection, plan.events);
+  if (skipped > 0) log.warn({ connectionId: connection.id, skipped }, 'replay skipped events it cannot serialise');
+  metrics.replayedEvents.inc(replayed);
+  return { replayed, complete: plan.complete && skipped === 0 };
+}
+
+function asString(value: unknown): string | undefined {
+  return typeof value === 'string' ? value : undefined;
+}

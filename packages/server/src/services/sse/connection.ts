@@ -1,0 +1,289 @@
+import { ServerResponse } from 'node:http';
+import type { EventRecord } from '../../core/event-record.js';
+import { formatEventId } from '../../core/event-id.js';
+import { controlFrame, type SharedFrame } from './frame.js';
+
+/**
+ * Why a connection ended; each is a label of the disconnect metric. `resync`: the bus could not
+ * keep the stream's topics exact (a live gap), so the stream ends and its client resumes;
+ * `replay_failed`: setting the stream up (replay, catch-up) failed.
+ */
+export type CloseReason =
+  'client_closed' | 'slow_consumer' | 'auth_expired' | 'shutdown' | 'error' | 'replay_failed' | 'resync';
+
+/** Who is on a connection and what it may receive. */
+export interface ConnectionIdentity {
+  id: string;
+  userId: string;
+  ip: string;
+  topics: readonly string[];
+}
+
+/** Options of {@link SSEConnection}. */
+export interface ConnectionOptions {
+  /**
+   * Past this many bytes waiting for the client (refused by the kernel, or live events queued
+   * behind a replay), the client is too slow and is disconnected. A replay never piles up
+   * against it: it is written at the client's pace.
+   */
+  maxBufferedBytes: number;
+  /** Called exactly once when the connection ends, whichever way it ends. */
+  onClose: (connection: SSEConnection, reason: CloseReason) => void;
+  /** Called when the stream is told of a bus outage (a `stream.reset`), for the metrics. */
+  onIslandNotice?: () => void;
+}
+
+/**
+ * One open stream. It starts in `replaying` state: live events are queued while the replay is
+ * written ({@link SSEConnection.replayEvent}, at the client's pace), then
+ * {@link SSEConnection.goLive} flushes the queue. Every event passes one filter —
+ * id greater than the last one sent — which is what makes the replay/live seam free of gaps and
+ * duplicates, because ids are assigned, logged and fanned out in one atomic step.
+ */
+export class SSEConnection {
+  readonly id: string;
+  readonly userId: string;
+  readonly ip: string;
+  readonly topics: readonly string[];
+  /** Token expiry (ms since epoch); {@link SSEConnection.setExpiry} moves it. */
+  expiresAt = Infinity;
+  /** When `auth.expiring` is due (ms since epoch); Infinity once sent. */
+  private warnAt = Infinity;
+  /**
+   * When the next heartbeat is due (ms since epoch), kept by the connection manager's sweep: one
+   * timer for all streams, and each stream's heartbeats fall at its own phase (its open time),
+   * so they are spread over the interval instead of all written in one burst.
+   */
+  nextHeartbeatAt = Infinity;
+  private state: 'replaying' | 'live' | 'closed' = 'replaying';
+  /** The bus outage (its `since` id) this stream was last told of. */
+  private islandNoticed: number | undefined;
+  private lastSentId = -1;
+  private pending: { record: EventRecord; frame: SharedFrame }[] = [];
+  /** Bytes of the live events in {@link SSEConnection.pending}. */
+  private pendingBytes = 0;
+  /** Ends a replay's wait for the client (see {@link SSEConnection.replayEvent}) when the stream ends. */
+  private wake: (() => void) | undefined;
+  /** A resync came while replaying (see {@link SSEConnection.resync}). */
+  private resyncWanted = false;
+  /** Something went through the response (so its headers did): shared frames may skip it. */
+  private headersWritten = false;
+  /** An HTTP/1 response, whose socket carries this body alone (not an HTTP/2 session's). */
+  private readonly ownsSocket: boolean;
+
+  constructor(
+    identity: ConnectionIdentity,
+    private readonly response: ServerResponse,
+    private readonly options: ConnectionOptions,
+  ) {
+    this.id = identity.id;
+    this.userId = identity.userId;
+    this.ip = identity.ip;
+    this.topics = identity.topics;
+    this.ownsSocket = response instanceof ServerResponse;
+    // 'close' fires on every ending: client abort, socket error, proxy kill, our own end().
+    response.once('close', () => {
+      this.finish('client_closed');
+      // The client's FIN leaves the socket half-open; our side must end too, or the socket (and
+      // server.close()) lingers until the OS gives up.
+      response.socket?.destroy();
+    });
+    response.on('error', () => this.finish('error'));
+    // A client (or proxy) that half-closes its side has left: Node's HTTP server allows half-open
+    // sockets and would keep streaming into it until a keep-alive timeout.
+    response.socket?.once('end', () => this.close('client_closed'));
+  }
+
+  get isClosed(): boolean {
+    return this.state === 'closed';
+  }
+
+  /** Bytes waiting for the client: handed to the socket and not taken yet, or queued behind a replay. */
+  get bufferedBytes(): number {
+    return this.response.writableLength + this.pendingBytes;
+  }
+
+  /** Offers a published event; sent at most once, in id order. */
+  deliver(record: EventRecord, frame: SharedFrame): boolean {
+    if (this.state === 'replaying') {
+      this.pending.push({ record, frame });
+      this.pendingBytes += frame.plain.length;
+      // A client that stops reading during a replay is not waited for forever: the live events
+      // piling up behind the replay count against the bound.
+      this.checkBuffered();
+      return false;
+    }
+    return this.sendEvent(record, frame);
+  }
+
+  /**
+   * Writes an event of a replay or catch-up at the client's pace: once more than a socket buffer
+   * (at most half of `maxBufferedBytes`) waits for the client, it resolves only when this event
+   * has been handed to the kernel (or the stream ended). So a backlog of any size streams out
+   * instead of piling up in memory (a client is not a slow consumer for being sent a big resume;
+   * with the in-memory bus a whole replay would otherwise be written in one tick, into a corked
+   * socket). Resolves whether the event was sent.
+   */
+  async replayEvent(record: EventRecord, frame: SharedFrame): Promise<boolean> {
+    let flushed: () => void = () => undefined;
+    const taken = new Promise<void>((resolve) => (flushed = resolve));
+    if (!this.sendEvent(record, frame, () => flushed())) return false;
+    const window = Math.min(this.response.writableHighWaterMark, this.options.maxBufferedBytes / 2);
+    if (this.state !== 'closed' && this.response.writableLength > window) {
+      this.wake = flushed;
+      await taken;
+      this.wake = undefined;
+    }
+    return true;
+  }
+
+  /** Writes an event; returns whether it was sent (not already past it). */
+  private sendEvent(record: EventRecord, frame: SharedFrame, onFlushed?: () => void): boolean {
+    if (this.state === 'closed' || record.id <= this.lastSentId) return false;
+    // Its id may pass over events of other instances this stream will not get: said first.
+    if (record.island !== undefined) this.noticeIsland(record.island);
+    this.lastSentId = record.id;
+    this.writeShared(frame, onFlushed);
+    return true;
+  }
+
+  /**
+   * Tells the stream, once per bus outage, that events may be missing from `since` on (the highest
+   * id its instance knew when it lost Redis): `stream.reset {gap, since}`, which a native
+   * EventSource reads like any other event. Returns whether it was written now.
+   */
+  noticeIsland(since: number): boolean {
+    if (this.state === 'closed' || this.islandNoticed === since) return false;
+    this.islandNoticed = since;
+    this.write(controlFrame('stream.reset', { reason: 'gap', since: formatEventId(since) }));
+    this.options.onIslandNotice?.();
+    return true;
+  }
+
+  /** Sets the resume point: nothing at or below `id` is sent any more. */
+  skipThrough(id: number): void {
+    this.lastSentId = Math.max(this.lastSentId, id);
+  }
+
+  /** Where the client stands: the last event sent, or the resume point; undefined with neither. */
+  get resumePoint(): number | undefined {
+    return this.lastSentId >= 0 ? this.lastSentId : undefined;
+  }
+
+  /**
+   * The bus could not keep the stream's topics exact (a live gap). A live stream ends and its
+   * client resumes; a stream still replaying is not ended: its setup plans the replay again from
+   * where it got to (sse-routes.ts), which tells the same gap in-band, without a reconnect.
+   * Returns whether the stream was ended.
+   */
+  resync(): boolean {
+    if (this.state === 'replaying') {
+      this.resyncWanted = true;
+      return false;
+    }
+    if (this.state === 'closed') return false;
+    this.close('resync');
+    return true;
+  }
+
+  /** Whether a resync came while replaying, since the last call. */
+  takeResync(): boolean {
+    const wanted = this.resyncWanted;
+    this.resyncWanted = false;
+    return wanted && this.state === 'replaying';
+  }
+
+  /** Ends the replay: flushes live events queued meanwhile that the replay did not cover. */
+  goLive(): number {
+    if (this.state !== 'replaying') return 0;
+    this.state = 'live';
+    const queued = this.pending;
+    this.pending = [];
+    this.pendingBytes = 0;
+    let sent = 0;
+    for (const { record, frame } of queued) if (this.sendEvent(record, frame)) sent++;
+    return sent;
+  }
+
+  /** Writes raw bytes (control frames, heartbeats); closes the connection past the buffer bound. */
+  write(chunk: Buffer | string): void {
+    if (this.state === 'closed') return;
+    this.response.write(chunk);
+    this.headersWritten = true;
+    this.checkBuffered();
+  }
+
+  /**
+   * The fan-out's hot path: a frame written as the same bytes to every connection (events,
+   * heartbeats). Once the headers are out and nothing waits in the response's own buffer, it goes
+   * straight to the socket as a pre-built chunk: one socket write, where going through the
+   * response costs a size line built per write, a cork and a deferred uncork per connection and a
+   * 4-buffer writev. Same bytes on the wire, same order (the response writes to that socket
+   * directly too, in call order). `onFlushed` is called once the frame is handed to the kernel.
+   */
+  writeShared(frame: SharedFrame, onFlushed?: () => void): void {
+    if (this.state === 'closed') return;
+    const socket = this.response.socket;
+    if (
+      this.ownsSocket &&
+      this.headersWritten &&
+      socket !== null &&
+      socket.writable &&
+      this.response.writableLength === socket.writableLength
+    ) {
+      socket.write(this.response.chunkedEncoding ? frame.chunked : frame.plain, onFlushed);
+    } else {
+      this.response.write(frame.plain, onFlushed);
+    }
+    this.checkBuffered();
+  }
+
+  private checkBuffered(): void {
+    if (this.bufferedBytes > this.options.maxBufferedBytes) this.close('slow_consumer');
+  }
+
+  /**
+   * Sets the token expiry: `auth.expiring` is sent `warningMs` before it (at once if that is past)
+   * and the stream ends with `auth.expired` at it. A refresh calls it again with the new expiry.
+   */
+  setExpiry(expiresAt: number, warningMs: number, now = Date.now()): void {
+    this.expiresAt = expiresAt;
+    this.warnAt = expiresAt - warningMs;
+    this.checkExpiry(now);
+  }
+
+  /** Sends what the token's expiry calls for by `now`; run by the manager's sweep. */
+  checkExpiry(now: number): void {
+    if (now >= this.warnAt) {
+      this.warnAt = Infinity;
+      this.write(
+        controlFrame('auth.expiring', { connectionId: this.id, expiresAt: new Date(this.expiresAt).toISOString() }),
+      );
+    }
+    if (now >= this.expiresAt) this.close('auth_expired', controlFrame('auth.expired', { connectionId: this.id }));
+  }
+
+  /**
+   * Ends the stream. A clean end lets the client reconnect and resume; a slow consumer's socket is
+   * destroyed, since its buffered bytes would otherwise keep the memory we are trying to free.
+   */
+  close(reason: CloseReason, finalChunk?: string): void {
+    if (this.state === 'closed') return;
+    if (reason === 'slow_consumer' || reason === 'error') {
+      this.finish(reason);
+      this.response.destroy();
+      return;
+    }
+    this.finish(reason);
+    this.response.end(finalChunk);
+  }
+
+  private finish(reason: CloseReason): void {
+    if (this.state === 'closed') return;
+    this.state = 'closed';
+    this.pending = [];
+    this.pendingBytes = 0;
+    this.wake?.();
+    this.options.onClose(this, reason);
+  }
+}
