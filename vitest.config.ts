@@ -2,7 +2,12 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
-    include: ['apps/*/src/**/*.test.{ts,tsx}', 'apps/*/test/**/*.test.{ts,tsx}', 'packages/*/src/**/*.test.{ts,tsx}'],
+    include: [
+      'apps/*/src/**/*.test.{ts,tsx}',
+      'apps/*/test/**/*.test.{ts,tsx}',
+      'packages/*/src/**/*.test.{ts,tsx}',
+      'packages/*/test/**/*.test.{ts,tsx}',
+    ],
     environment: 'node',
     pool: 'forks',
     testTimeout: 30_000,
@@ -16,11 +21,10 @@ export default defineConfig({
         '**/testing/**',
         '**/*.contract.ts',
         'apps/backend/src/main.ts',
-        'packages/server/src/adapters/ai/testing/fake-openai-server.ts',
       ],
       reporter: ['text-summary', 'json-summary'],
       thresholds: {
-        'apps/backend/src/sse/**': { lines: 85 },
+        'packages/server/src/services/sse/**': { lines: 85 },
         'packages/protocol/src/**': { lines: 85 },
       },
     },

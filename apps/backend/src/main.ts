@@ -1,6 +1,5 @@
-import { buildApp } from '../../../packages/server/src/plugin.js';
-import { ConfigError, parseConfig } from '../../../packages/server/src/core/config.js';
-import { createLogger } from '../../../packages/server/src/adapters/observability/logger.js';
+import { buildApp, ConfigError, createLogger, parseConfig } from '@infinitescribe/server';
+import { DEMO_TASK_KINDS } from './task-kinds/demo-task-kinds.js';
 
 /**
  * Process entry: config → app → listen, and a graceful stop on SIGTERM/SIGINT that ends streams
@@ -22,7 +21,7 @@ async function main(): Promise<void> {
   if (config.jwt.kind === 'secret' && config.jwt.isDevSecret) {
     logger.warn('JWT_SECRET is not set: using the public development secret. Never do this in production.');
   }
-  const app = await buildApp({ config, logger });
+  const app = await buildApp({ config, logger, taskKinds: DEMO_TASK_KINDS });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

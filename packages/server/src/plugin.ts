@@ -37,6 +37,7 @@ import { createEventStore } from './adapters/store/create-event-store.js';
 import type { EventStore } from './adapters/store/event-store.js';
 import { startRetentionJob } from './services/store/retention-job.js';
 import { createTaskService } from './services/tasks/create-task-service.js';
+import type { RunnableTaskKind } from './services/tasks/task-kind.js';
 import { registerTaskRoutes } from './routes/task-routes.js';
 
 /** What {@link buildApp} needs; adapters default to what the configuration selects. */
@@ -46,6 +47,8 @@ export interface AppDependencies {
   bus?: EventBus;
   store?: EventStore;
   tickets?: TicketStore;
+  /** The task kinds `POST /api/tasks` runs (none by default). */
+  taskKinds?: readonly RunnableTaskKind[];
 }
 
 /** The running parts of the server, for main.ts, tests and benchmarks. */
@@ -240,10 +243,21 @@ export async function buildApp(dependencies: AppDependencies): Promise<FastifyIn
   await generations.start();
   registerGenerationRoutes(app, { authenticator, generations });
   const provider = generations.provider;
-  const tasks = createTaskService({ config, instanceId, bus, store, publisher, metrics, logger: app.log, provider });
+  const taskKinds = dependencies.taskKinds ?? [];
+  const tasks = createTaskService({
+    config,
+    instanceId,
+    bus,
+    store,
+    publisher,
+    metrics,
+    logger: app.log,
+    provider,
+    taskKinds,
+  });
   await tasks.start();
   registerTaskRoutes(app, { authenticator, tasks });
-  await registerApiDocs(app);
+  await registerApiDocs(app, tasks.kinds());
 
   const staticDir = config.staticDir ?? DEFAULT_STATIC_DIR;
   if (existsSync(staticDir)) await app.register(fastifyStatic, { root: staticDir, wildcard: false });

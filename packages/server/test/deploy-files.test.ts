@@ -101,7 +101,7 @@ function bindMounts(name: string): { source: string; target: string }[] {
     });
 }
 
-/** The environment variables the server reads: the keys of the schema in src/config.ts. */
+/** The environment variables the server reads: the keys of the schema in packages/server/src/core/config.ts. */
 function configVariables(): Set<string> {
   const source = read('packages/server/src/core/config.ts');
   return new Set([...source.matchAll(/^ {4}([A-Z][A-Z0-9_]*):/gm)].map((match) => match[1] ?? ''));

@@ -1,6 +1,6 @@
 import { setTimeout as delay } from 'node:timers/promises';
 import { z } from 'zod';
-import { defineTaskKind, TaskError } from '../../../../packages/server/src/services/tasks/task-kind.js';
+import { defineTaskKind, TaskError } from '@infinitescribe/server';
 
 /** Bounds of the demo's input. */
 export const DEMO_MAX_STAGES = 20;

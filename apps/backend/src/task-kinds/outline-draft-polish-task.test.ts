@@ -5,7 +5,7 @@ import {
   type AIProvider,
   type CompletionChunk,
   type CompletionRequest,
-} from '../../../../packages/server/src/adapters/ai/ai-provider.js';
+} from '@infinitescribe/server';
 import { outlineDraftPolishTask, stagePrompts } from './outline-draft-polish-task.js';
 
 /** A provider answering each request with the next scripted list of words (or error). */

@@ -1,7 +1,7 @@
 import { z } from 'zod';
-import { toProviderError } from '../../../../packages/server/src/adapters/ai/ai-provider.js';
-import { MAX_PROMPT_CHARS, MAX_TOKENS_LIMIT } from '../../../../packages/server/src/routes/api-schemas.js';
-import { defineTaskKind, TaskError, type TaskContext } from '../../../../packages/server/src/services/tasks/task-kind.js';
+import { toProviderError } from '@infinitescribe/server';
+import { MAX_PROMPT_CHARS, MAX_TOKENS_LIMIT } from '@infinitescribe/server';
+import { defineTaskKind, TaskError, type TaskContext } from '@infinitescribe/server';
 
 /** Token budget of each stage unless the input names one. */
 export const STAGE_MAX_TOKENS = { outline: 150, draft: 400, polish: 400 } as const;

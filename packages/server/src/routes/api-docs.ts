@@ -20,8 +20,7 @@ import { EVENT_SCHEMAS } from '@infinitescribe/protocol/schemas';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ERROR_STATUS } from '../core/errors.js';
-import { demoTask } from '../../../../apps/backend/src/task-kinds/demo-task.js';
-import { outlineDraftPolishTask } from '../../../../apps/backend/src/task-kinds/outline-draft-polish-task.js';
+import type { TaskKindInfo } from '../services/tasks/task-kind.js';
 import { API_OPERATIONS, type ApiOperation, type Credential } from './api-operations.js';
 import { CONTROL_EVENT_SCHEMAS, errorBody, pollResponse, streamReset } from './api-schemas.js';
 
@@ -94,8 +93,6 @@ const ERROR_MEANINGS: Record<ErrorCode, string> = {
   internal_error: 'a bug or an unexpected failure (logged)',
 };
 
-const TASK_KINDS = [demoTask, outlineDraftPolishTask].map((kind) => kind.info());
-
 const ref = (name: string): JsonObject => ({ $ref: `#/components/schemas/${name}` });
 
 function toJsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonObject {
@@ -103,8 +100,11 @@ function toJsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonObject {
   return rest;
 }
 
-/** The OpenAPI 3.1 document of the whole HTTP API and the stream's events. */
-export function buildApiDocument(): ApiDocument {
+/**
+ * The OpenAPI 3.1 document of the whole HTTP API and the stream's events, with the task kinds this
+ * server offers (`TaskRequest` is one schema per kind).
+ */
+export function buildApiDocument(taskKinds: readonly TaskKindInfo[]): ApiDocument {
   const paths: ApiDocument['paths'] = {};
   for (const operation of API_OPERATIONS) {
     paths[operation.path] = { ...paths[operation.path], [operation.method]: operationObject(operation) };
@@ -129,7 +129,7 @@ export function buildApiDocument(): ApiDocument {
       { name: 'operations', description: 'Health, readiness and metrics' },
     ],
     paths,
-    components: { schemas: componentSchemas(), securitySchemes: SECURITY_SCHEMES },
+    components: { schemas: componentSchemas(taskKinds), securitySchemes: SECURITY_SCHEMES },
   };
 }
 
@@ -140,7 +140,7 @@ const SECURITY_SCHEMES: Record<Credential, JsonObject> = {
   metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, when set.' },
 };
 
-function componentSchemas(): Record<string, JsonObject> {
+function componentSchemas(taskKinds: readonly TaskKindInfo[]): Record<string, JsonObject> {
   const schemas: Record<string, JsonObject> = { ErrorBody: toJsonSchema(errorBody, 'output') };
   const mapping: Record<string, string> = {};
   for (const type of EVENT_TYPES) {
@@ -200,7 +200,7 @@ function componentSchemas(): Record<string, JsonObject> {
     },
   };
   schemas['TaskRequest'] = {
-    oneOf: TASK_KINDS.map((kind) => ({
+    oneOf: taskKinds.map((kind) => ({
       type: 'object',
       title: kind.kind,
       description: `${kind.description} Stages: ${kind.stages.join(', ')}.`,
@@ -350,9 +350,9 @@ const STREAM_DESCRIPTION = [
  * Serves the document at `/docs/json` (and `/docs/yaml`) and Swagger UI at `/docs`. Its routes
  * are hidden (`schema.hide`), like the static files: they are not part of the API.
  */
-export async function registerApiDocs(app: FastifyInstance): Promise<void> {
+export async function registerApiDocs(app: FastifyInstance, taskKinds: readonly TaskKindInfo[]): Promise<void> {
   // @fastify/swagger's types know static documents up to OpenAPI 3.0; it serves a 3.1 one as is.
-  const document = buildApiDocument() as unknown as StaticDocumentSpec['document'];
+  const document = buildApiDocument(taskKinds) as unknown as StaticDocumentSpec['document'];
   await app.register(swagger, { mode: 'static', specification: { document } });
   await app.register(swaggerUi, { routePrefix: DOCS_PATH });
 }

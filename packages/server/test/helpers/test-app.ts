@@ -3,6 +3,7 @@ import { buildApp, type AppDependencies } from '../../src/plugin.js';
 import { signDevToken } from '../../src/adapters/auth/dev-token.js';
 import { parseConfig } from '../../src/core/config.js';
 import { PgliteEventStore } from '../../src/adapters/store/pglite-event-store.js';
+import { DEMO_TASK_KINDS } from '../../../../apps/backend/src/task-kinds/demo-task-kinds.js';
 
 /** HS256 secret every test server and test token share. */
 export const TEST_JWT_SECRET = 'test-secret-0123456789-0123456789-0123456789';
@@ -45,7 +46,7 @@ export async function startTestApp(
     ...env,
   });
   const store = dependencies.store ?? new PgliteEventStore();
-  const app = await buildApp({ config, ...dependencies, store });
+  const app = await buildApp({ config, taskKinds: DEMO_TASK_KINDS, ...dependencies, store });
   await app.listen({ port: 0, host: '127.0.0.1' });
   const address = app.server.address();
   if (address === null || typeof address === 'string') throw new Error('no TCP address');

@@ -6,9 +6,8 @@ import type { EventPublisher } from '../events/event-publisher.js';
 import type { Metrics } from '../../adapters/observability/metrics.js';
 import type { EventStore } from '../../adapters/store/event-store.js';
 import { continuesAfterRestart } from '../jobs/job-registry.js';
-import { demoTask } from '../../../../../apps/backend/src/task-kinds/demo-task.js';
-import { outlineDraftPolishTask } from '../../../../../apps/backend/src/task-kinds/outline-draft-polish-task.js';
 import { TaskCatalog } from './task-catalog.js';
+import type { RunnableTaskKind } from './task-kind.js';
 import { TaskRunner } from './task-runner.js';
 
 /** What {@link createTaskService} wires together. */
@@ -22,14 +21,16 @@ export interface TaskServiceDependencies {
   logger: FastifyBaseLogger;
   /** The AI provider, shared with the generation service (`generations.provider`). */
   provider: AIProvider;
+  /** The kinds this server runs (the host's, e.g. the standalone host's demo kinds). */
+  taskKinds: readonly RunnableTaskKind[];
 }
 
-/** The task runner with the shipped kinds and the configured limits; call `start()` before serving. */
+/** The task runner with the given kinds and the configured limits; call `start()` before serving. */
 export function createTaskService(dependencies: TaskServiceDependencies): TaskRunner {
-  const { config, ...services } = dependencies;
+  const { config, taskKinds, ...services } = dependencies;
   return new TaskRunner({
     ...services,
-    catalog: new TaskCatalog([demoTask, outlineDraftPolishTask]),
+    catalog: new TaskCatalog(taskKinds),
     maxConcurrentPerUser: config.taskMaxConcurrentPerUser,
     maxQueuedPerUser: config.taskMaxQueuedPerUser,
     createRate: { max: config.taskCreateRateMax, windowMs: config.taskCreateRateWindowMs },
