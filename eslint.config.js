@@ -34,6 +34,26 @@ const layerRules = LAYERS.map((layer, index) => {
   };
 });
 
+/** The publisher SDK runs in processes that never start the server: HTTP and the protocol only. */
+const publisherRule = {
+  files: [`${SERVER}/publisher/**/*.ts`],
+  ignores: ['**/*.test.ts'],
+  rules: {
+    'no-restricted-imports': [
+      'error',
+      {
+        patterns: [
+          PACKAGE_FILES,
+          {
+            group: ['../*', '!../publisher/**'],
+            message: 'the publisher SDK stands alone: it imports nothing of the server but its own folder',
+          },
+        ],
+      },
+    ],
+  },
+};
+
 export default tseslint.config(
   { ignores: ['**/node_modules/**', '**/dist/**', 'coverage/**', 'data/**'] },
   js.configs.recommended,
@@ -49,6 +69,7 @@ export default tseslint.config(
     },
   },
   ...layerRules,
+  publisherRule,
   {
     files: ['**/*.js', '**/*.mjs'],
     languageOptions: { globals: { process: 'readonly', console: 'readonly' } },

@@ -26,3 +26,11 @@ export {
   type TaskRunContext,
 } from './services/tasks/task-kind.js';
 export { MAX_PROMPT_CHARS, MAX_TOKENS_LIMIT } from './routes/api-schemas.js';
+export {
+  createPublisher,
+  type BuiltInPublishable,
+  type Publisher,
+  type PublisherOptions,
+  type PublishInput,
+} from './publisher/create-publisher.js';
+export { PublishError } from './publisher/publish-error.js';
