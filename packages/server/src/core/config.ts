@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { z } from 'zod';
-import { PROVIDER_KINDS, type ProviderKind } from '../adapters/ai/ai-provider.js';
+import { PROVIDER_KINDS, type ProviderKind } from './provider-kinds.js';
 
 /** Providers that need AI_API_KEY (local OpenAI-compatible servers usually need none). */
 const KEYED_PROVIDERS: ReadonlySet<ProviderKind | undefined> = new Set([

@@ -1,5 +1,5 @@
 import { isValidTopic, userTopic } from '@infinitescribe/protocol';
-import { matchesPublishPatterns } from '../adapters/auth/publish-topics.js';
+import { matchesPublishPatterns } from './publish-topics.js';
 
 /** Who a verified token or ticket speaks for, and what it grants. */
 export interface Principal {

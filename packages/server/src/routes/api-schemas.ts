@@ -24,7 +24,7 @@ import { GENERATION_REQUEST_SCHEMA, validateEventPayload } from '@infinitescribe
 import { z } from 'zod';
 import { PROVIDER_KINDS } from '../adapters/ai/ai-provider.js';
 import type { ProviderView } from './generation-routes.js';
-import { isValidPublishPattern } from '../adapters/auth/publish-topics.js';
+import { isValidPublishPattern } from '../core/publish-topics.js';
 import type { GenerationView } from '../services/generations/generation-service.js';
 import type { ComponentHealth } from '../core/event-record.js';
 import { IDEMPOTENCY_KEY_PATTERN } from './idempotency-hooks.js';

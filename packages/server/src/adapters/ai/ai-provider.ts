@@ -55,16 +55,9 @@ export class ProviderError extends Error {
   }
 }
 
-/** Which service a provider speaks to (AI_PROVIDER). */
-export const PROVIDER_KINDS = [
-  'offline',
-  'openai-compatible',
-  'openai',
-  'azure-openai',
-  'anthropic',
-  'google',
-] as const;
-export type ProviderKind = (typeof PROVIDER_KINDS)[number];
+import type { ProviderKind } from '../../core/provider-kinds.js';
+
+export { PROVIDER_KINDS, type ProviderKind } from '../../core/provider-kinds.js';
 
 /** How a provider presents itself (GET /api/ai/provider, logs, the UI's label). */
 export interface ProviderInfo {

@@ -1,5 +1,5 @@
 import { SignJWT } from 'jose';
-import { PUBLISH_TOPICS_CLAIM } from './publish-topics.js';
+import { PUBLISH_TOPICS_CLAIM } from '../../core/publish-topics.js';
 
 /** Claims of a development token. */
 export interface DevTokenClaims {

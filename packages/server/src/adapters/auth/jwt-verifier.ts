@@ -4,7 +4,7 @@ import type { JwtConfig } from '../../core/config.js';
 import { AppError, UnauthorizedError } from '../../core/errors.js';
 import { JwksKeySource, type JwksKeySourceOptions } from './jwks-key-source.js';
 import type { Principal } from '../../core/principal.js';
-import { PUBLISH_TOPICS_CLAIM, readPublishTopicsClaim } from './publish-topics.js';
+import { PUBLISH_TOPICS_CLAIM, readPublishTopicsClaim } from '../../core/publish-topics.js';
 
 /** Verifies access tokens into principals. */
 export interface JwtVerifier {
