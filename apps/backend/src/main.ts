@@ -1,5 +1,6 @@
-import { buildApp, ConfigError, createLogger, parseConfig } from '@infinitescribe/server';
-import { DEMO_TASK_KINDS } from './task-kinds/demo-task-kinds.js';
+import { createLogger } from '@infinitescribe/server';
+import { buildApp } from './app.js';
+import { ConfigError, parseConfig } from './config.js';
 
 /**
  * Process entry: config → app → listen, and a graceful stop on SIGTERM/SIGINT that ends streams
@@ -18,10 +19,10 @@ async function main(): Promise<void> {
     throw error;
   }
   const logger = createLogger({ level: config.logLevel });
-  if (config.jwt.kind === 'secret' && config.jwt.isDevSecret) {
+  if (config.usesDevSecret) {
     logger.warn('JWT_SECRET is not set: using the public development secret. Never do this in production.');
   }
-  const app = await buildApp({ config, logger, taskKinds: DEMO_TASK_KINDS });
+  const app = await buildApp({ config, logger });
   let stopping = false;
   const stop = (signal: string) => {
     if (stopping) return;

@@ -1,16 +1,46 @@
 /**
- * `@infinitescribe/server`: the realtime server as a library. The standalone host (apps/backend)
- * and teams' own backends use only what this file exports.
+ * `@infinitescribe/server`: the realtime server as a library (docs/library.md). The standalone
+ * host (apps/backend) and teams' own backends use only what this file exports.
  */
-export { buildApp, type AppDependencies, type RealtimeServices } from './plugin.js';
-export { parseConfig, ConfigError, type Config, type JwtConfig } from './core/config.js';
+export { realtimePlugin } from './plugin.js';
+export {
+  envNameOf,
+  inEnvTerms,
+  REALTIME_ENV_NAMES,
+  realtimeOptionsFromEnv,
+  RealtimeOptionsError,
+  resolveRealtimeOptions,
+  type JwtOptions,
+  type OptionProblem,
+  type RealtimePluginOptions,
+  type ResolvedRealtimeOptions,
+} from './plugin/options.js';
+export {
+  type Realtime,
+  type RealtimeEventMap,
+  type RealtimeInternals,
+  type RealtimePublishInput,
+} from './plugin/realtime-api.js';
+export { realtimeServerOptions, type RealtimeServerOptions } from './plugin/server-options.js';
+export { registerNotFound, type ErrorCounter } from './routes/error-handler.js';
+export type { RealtimeSettings, JwtSettings } from './core/settings.js';
 export { AppError } from './core/errors.js';
+export type { EventBus } from './adapters/bus/event-bus.js';
+export type { EventStore } from './adapters/store/event-store.js';
+export type { TicketStore } from './adapters/auth/ticket-store.js';
 export { createLogger } from './adapters/observability/logger.js';
 export {
-  ProviderError,
+  defineEventType,
+  EventCatalog,
+  type EventMapOf,
+  type EventTypeDefinition,
+} from './services/events/event-types.js';
+export {
   lastUserText,
+  ProviderError,
   toProviderError,
   type AIProvider,
+  type ChatMessage,
   type CompletionChunk,
   type CompletionRequest,
   type CompletionUsage,

@@ -62,7 +62,7 @@ describe('AI generations across a restart (PGlite on disk)', () => {
     const text = String(view['text']);
     expect(text.startsWith(before)).toBe(true);
     expect(text.length).toBeGreaterThan(before.length);
-    const stored = await second.app.realtime.store.readAfter({ topics: ['user:u1'], after: 0, limit: 1000 });
+    const stored = await second.app.realtime.internals.store.readAfter({ topics: ['user:u1'], after: 0, limit: 1000 });
     const outcomes = outcomesIn(stored, id);
     expect(outcomes.map((event) => event.payload)).toEqual([{ generationId: id, text, usage: expect.anything() }]);
     // The checkpoint is stored, so a client whose hot log died with the first process replays it.
@@ -155,7 +155,11 @@ describe('AI generations across a restart (PGlite on disk)', () => {
     ]);
 
     const server = await start(dir);
-    const stored = await server.app.realtime.store.readAfter({ topics: ['user:u1', 'user:u2'], after: 0, limit: 1000 });
+    const stored = await server.app.realtime.internals.store.readAfter({
+      topics: ['user:u1', 'user:u2'],
+      after: 0,
+      limit: 1000,
+    });
     expect(outcomesIn(stored, crashed).map((event) => event.payload)).toEqual([
       { generationId: crashed, error: RESTART_ERROR, text: '' },
     ]);

@@ -58,7 +58,12 @@ describe('connection lifecycle', () => {
         }
       }
       await Promise.all(streams.map((entry) => entry.stream.established));
-      expect(app.app.realtime.connections.stats()).toEqual({ connections: 2_000, users: 2_000, ips: 1, topics: 2_000 });
+      expect(app.app.realtime.internals.connections.stats()).toEqual({
+        connections: 2_000,
+        users: 2_000,
+        ips: 1,
+        topics: 2_000,
+      });
       expect(await metric(app, 'sse_connections_active')).toBe(2_000);
 
       for (const { way, stream } of streams) {
@@ -69,11 +74,11 @@ describe('connection lifecycle', () => {
       await Promise.all(streams.filter((entry) => entry.way !== 'server_expiry').map((entry) => entry.stream.closed));
       // Expiring tokens end their streams server-side: auth.expired, then the response ends (the
       // socket itself may stay open for keep-alive reuse, as HTTP allows).
-      await waitUntil(() => app.app.realtime.connections.size === 0);
+      await waitUntil(() => app.app.realtime.internals.connections.size === 0);
       const expiring = streams.filter((entry) => entry.way === 'server_expiry').map((entry) => entry.stream);
       await waitUntil(() => expiring.every((stream) => stream.eventNames.at(-1) === 'auth.expired'));
       for (const { stream } of streams) stream.socket.destroy();
-      expect(app.app.realtime.connections.stats()).toEqual({ connections: 0, users: 0, ips: 0, topics: 0 });
+      expect(app.app.realtime.internals.connections.stats()).toEqual({ connections: 0, users: 0, ips: 0, topics: 0 });
       expect(await metric(app, 'sse_connections_active')).toBe(0);
       expect(await metric(app, 'sse_connections_total')).toBe(2_000);
       const text = await (await fetch(`${app.url}/metrics`)).text();
@@ -108,7 +113,7 @@ describe('connection lifecycle', () => {
     expect(byIp.status).toBe(429);
     await byIp.body?.cancel();
     for (const stream of [...open, third]) stream.socket.destroy();
-    await waitUntil(() => app.app.realtime.connections.size === 0);
+    await waitUntil(() => app.app.realtime.internals.connections.size === 0);
     const after = openRawStream(port, '/api/sse/stream', token);
     await after.established;
     after.socket.destroy();
@@ -127,7 +132,7 @@ describe('connection lifecycle', () => {
     const stalled = openRawStream(port, path, await app.token('stalled', { topics: ['broadcast'] }), { read: false });
     await Promise.all([...readers, stalled].map((stream) => stream.established));
     // A paused client never reads the server's reset, so the server's registry is what tells.
-    const stalledIsOpen = () => app.app.realtime.connections.size === 101;
+    const stalledIsOpen = () => app.app.realtime.internals.connections.size === 101;
     const body = 'x'.repeat(19_000);
     const published: string[] = [];
     // Every event must reach all 100 readers while the stalled one is still connected and
@@ -144,7 +149,7 @@ describe('connection lifecycle', () => {
     for (const reader of readers) expect(reader.ids).toEqual(published);
     const text = await (await fetch(`${app.url}/metrics`)).text();
     expect(text).toMatch(/sse_disconnects_total\{reason="slow_consumer"\} 1/);
-    expect(app.app.realtime.connections.size).toBe(100);
+    expect(app.app.realtime.internals.connections.size).toBe(100);
     stalled.socket.destroy();
     for (const reader of readers) reader.socket.destroy();
   }, 180_000);
@@ -158,7 +163,7 @@ describe('connection lifecycle', () => {
     const backlog: string[] = [];
     // 12 MB: more than the kernel's socket buffers take from a client that does not read.
     for (let index = 0; index < 640; index++) {
-      const record = await app.app.realtime.publisher.publish({
+      const record = await app.app.realtime.internals.publisher.publish({
         topic: 'doc:backlog',
         type: 'notification',
         payload: { title: `big ${index}`, body, level: 'info' },
@@ -171,7 +176,7 @@ describe('connection lifecycle', () => {
     const stalled = openRawStream(port, path, token, options);
     await Promise.all([pausing.established, stalled.established]);
     await new Promise((resolve) => setTimeout(resolve, 300));
-    expect(app.app.realtime.connections.size).toBe(2);
+    expect(app.app.realtime.internals.connections.size).toBe(2);
     pausing.socket.resume();
     await waitUntil(() => pausing.eventNames.includes('stream.resumed'));
     expect(pausing.ids).toEqual(backlog.slice(1));
@@ -184,7 +189,7 @@ describe('connection lifecycle', () => {
       });
       live.push(id);
     }
-    await waitUntil(() => app.app.realtime.connections.size === 1);
+    await waitUntil(() => app.app.realtime.internals.connections.size === 1);
     await waitUntil(() => pausing.ids.length === backlog.length - 1 + live.length);
     expect(pausing.ids).toEqual([...backlog.slice(1), ...live]);
     expect(await metric(app, 'sse_disconnects_total')).toBe(1);

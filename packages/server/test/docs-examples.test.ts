@@ -5,7 +5,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { EventSource } from 'eventsource';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../src/core/config.js';
+import { parseConfig } from '../../../apps/backend/src/config.js';
 import { openStream, published } from './helpers/sse-reader.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
 import { startTestApp, TEST_JWT_SECRET, type TestApp } from './helpers/test-app.js';
@@ -208,7 +208,7 @@ const RUNNERS: Record<string, ((server: TestApp) => Promise<void>) | 'run in Chr
       (title) => titles.push(title),
     );
     try {
-      await waitUntil(() => server.app.realtime.connections.size > 0, 'the stream');
+      await waitUntil(() => server.app.realtime.internals.connections.size > 0, 'the stream');
       await server.publish({ topic: 'user:docs-native', payload: { title: 'one', level: 'info' } });
       await waitUntil(() => titles.length === 1, 'the first notification');
       // Cut the connection, publish while it is down: the example reconnects with a new ticket and

@@ -113,7 +113,7 @@ describe('POST /api/events with Idempotency-Key (embedded)', () => {
     const again = await publishWithKey(server, { token, key, body });
     expect(again.status).toBe(201);
     expect(await again.json()).toEqual(await first.json());
-    const stored = await server.app.realtime.store.readAfter({ topics: ['user:idem2'], after: 0, limit: 10 });
+    const stored = await server.app.realtime.internals.store.readAfter({ topics: ['user:idem2'], after: 0, limit: 10 });
     expect(stored).toHaveLength(1);
   });
 

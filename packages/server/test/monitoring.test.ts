@@ -119,7 +119,7 @@ describe('monitoring: the dashboard and the alert rules query metrics the server
     await stream.ended;
     families = parseExposition(await (await fetch(`${server.url}/metrics`)).text());
     declaredLabels = new Map(
-      server.app.realtime.metrics.registry
+      server.app.realtime.internals.metrics.registry
         .getMetricsAsArray()
         // prom-client keeps the declared label names on the metric; its types do not show them.
         .map((metric) => [metric.name, (metric as { labelNames?: string[] }).labelNames ?? []]),

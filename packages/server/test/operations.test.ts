@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../src/core/config.js';
+import { parseConfig } from '../../../apps/backend/src/config.js';
 import { ofType, openStream, published, type StreamReader } from './helpers/sse-reader.js';
 import { configProblems as problemsOf } from './helpers/config-problems.js';
 import { expectJsonError } from './helpers/http-assertions.js';
@@ -106,7 +106,7 @@ describe('operations endpoints (default configuration)', () => {
     first.close();
     second.close();
     await eventually(async () => sample(await metrics(), 'sse_connections_active') === 0, 'no active connection');
-    expect(server.app.realtime.connections.stats()).toEqual({ connections: 0, users: 0, ips: 0, topics: 0 });
+    expect(server.app.realtime.internals.connections.stats()).toEqual({ connections: 0, users: 0, ips: 0, topics: 0 });
   });
 
   it('counts errors by code, resets by reason and replayed events', async () => {
@@ -270,7 +270,8 @@ describe('parseConfig', () => {
       maxConnectionsPerUser: 16,
       maxConnectionsPerIp: 2_000,
       corsOrigins: ['http://a.example', 'http://b.example'],
-      jwt: { kind: 'secret', secret: SECRET, isDevSecret: false },
+      jwt: { kind: 'secret', secret: SECRET },
+      usesDevSecret: false,
       devLogin: true,
     });
     expect(Object.isFrozen(config)).toBe(true);

@@ -41,7 +41,7 @@ describe('GET /api/sse/poll', () => {
    */
   async function untilSubscribed(before: number): Promise<void> {
     const deadline = Date.now() + 10_000;
-    while (server.app.realtime.connections.stats().topics <= before) {
+    while (server.app.realtime.internals.connections.stats().topics <= before) {
       if (Date.now() > deadline) throw new Error('the poll never subscribed');
       await new Promise((resolve) => setTimeout(resolve, 10));
     }
@@ -49,7 +49,7 @@ describe('GET /api/sse/poll', () => {
 
   it('without `after`, waits for the next event and returns it', async () => {
     const token = await server.token('poll-wait');
-    const before = server.app.realtime.connections.stats().topics;
+    const before = server.app.realtime.internals.connections.stats().topics;
     const waiting = poll(token, '?timeoutMs=20000');
     await untilSubscribed(before);
     const { id } = await server.publish({ topic: 'user:poll-wait', payload: { title: 'next', level: 'warning' } });

@@ -33,7 +33,7 @@ describe('POST /api/events', () => {
       expect(Object.keys(body)).toEqual(['id']);
       expect(body.id).toMatch(ID_PATTERN);
       await stream.waitFor((events) => published(events).some((event) => event.id === body.id));
-      const stored = await server.app.realtime.store.readAfter({ topics: ['user:p1'], after: 0, limit: 100 });
+      const stored = await server.app.realtime.internals.store.readAfter({ topics: ['user:p1'], after: 0, limit: 100 });
       expect(stored.map((event) => String(event.id))).not.toContain(body.id);
     } finally {
       stream.close();
@@ -49,7 +49,7 @@ describe('POST /api/events', () => {
     expect(response.status).toBe(201);
     const { id } = (await response.json()) as { id: string };
     expect(id).toMatch(ID_PATTERN);
-    const stored = await server.app.realtime.store.readAfter({ topics: ['user:p2'], after: 0, limit: 100 });
+    const stored = await server.app.realtime.internals.store.readAfter({ topics: ['user:p2'], after: 0, limit: 100 });
     expect(stored).toHaveLength(1);
     expect(stored[0]).toMatchObject({
       topic: 'user:p2',
@@ -175,7 +175,7 @@ describe('POST /api/events', () => {
     try {
       // task.completed is server-emitted (403 forbidden_type over HTTP): published in-process, as
       // the task runner does, through the same event path.
-      const record = await server.app.realtime.publisher.publish({
+      const record = await server.app.realtime.internals.publisher.publish({
         topic: 'user:odd',
         type: 'task.completed',
         payload,
@@ -185,7 +185,11 @@ describe('POST /api/events', () => {
       await stream.waitFor((events) => published(events).some((event) => event.id === id));
       const [live] = published(stream.events);
       expect((JSON.parse(live?.data ?? '{}') as { payload: unknown }).payload).toEqual(payload);
-      const [stored] = await server.app.realtime.store.readAfter({ topics: ['user:odd'], after: 0, limit: 1 });
+      const [stored] = await server.app.realtime.internals.store.readAfter({
+        topics: ['user:odd'],
+        after: 0,
+        limit: 1,
+      });
       expect(stored?.payload).toEqual(payload);
     } finally {
       stream.close();

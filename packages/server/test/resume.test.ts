@@ -17,7 +17,7 @@ interface Trial {
 }
 
 async function publishOn(trial: Trial, topic: string, critical = false): Promise<void> {
-  const record = await trial.server.app.realtime.publisher.publish({
+  const record = await trial.server.app.realtime.internals.publisher.publish({
     topic,
     type: 'notification',
     payload: { title: `on ${topic}`, level: 'info' },
@@ -243,7 +243,7 @@ describe('a topic resync while a resume is in progress', () => {
     const stream = await openStream(server.url, { token, query: { topics: topic }, lastEventId: ids[0] });
     await stream.waitFor((events) => events.some((event) => event.event === 'connection.established'));
     marked = true;
-    expect(server.app.realtime.connections.resyncTopic(topic)).toBe(0);
+    expect(server.app.realtime.internals.connections.resyncTopic(topic)).toBe(0);
     await stream.waitFor((events) => events.some((event) => event.event === 'stream.resumed'));
     expect(published(stream.events).map((event) => event.id)).toEqual(ids.slice(1));
     expect(ofType(stream.events, 'stream.reset')).toEqual([expect.objectContaining({ reason: 'gap' })]);

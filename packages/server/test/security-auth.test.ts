@@ -7,7 +7,7 @@
 import { SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createJwtVerifier } from '../src/adapters/auth/jwt-verifier.js';
-import { parseConfig } from '../src/core/config.js';
+import { parseConfig } from '../../../apps/backend/src/config.js';
 import { expectJsonError } from './helpers/http-assertions.js';
 import { startJwksServer, type JwksServer } from './helpers/jwks-server.js';
 import { startServerProcess } from './helpers/server-process.js';

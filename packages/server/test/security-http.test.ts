@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryTicketStore } from '../src/adapters/auth/memory-ticket-store.js';
 import { RedisTicketStore } from '../src/adapters/auth/redis-ticket-store.js';
 import { MemoryEventBus } from '../src/adapters/bus/memory-event-bus.js';
-import { parseConfig } from '../src/core/config.js';
+import { parseConfig } from '../../../apps/backend/src/config.js';
 import type { EventDraft, EventRecord } from '../src/core/event-record.js';
 import { createLogger } from '../src/adapters/observability/logger.js';
 import { PgliteEventStore } from '../src/adapters/store/pglite-event-store.js';

@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryEventBus } from '../src/adapters/bus/memory-event-bus.js';
-import { parseConfig } from '../src/core/config.js';
+import { parseConfig } from '../../../apps/backend/src/config.js';
 import { idFloorAt } from '../src/core/event-id.js';
 import { GENERATION_JOURNAL_TOPIC, TASK_JOURNAL_TOPIC } from '../src/core/journal-events.js';
 import { PgliteEventStore } from '../src/adapters/store/pglite-event-store.js';

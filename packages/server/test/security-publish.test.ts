@@ -74,7 +74,11 @@ describe('security: server-emitted types over POST /api/events', () => {
         }
       }
     }
-    const stored = await server.app.realtime.store.readAfter({ topics: ['user:victim'], after: 0, limit: 100 });
+    const stored = await server.app.realtime.internals.store.readAfter({
+      topics: ['user:victim'],
+      after: 0,
+      limit: 100,
+    });
     expect(stored).toEqual([]);
   });
 
@@ -105,7 +109,11 @@ describe('security: server-emitted types over POST /api/events', () => {
     const view = await api(server, victim, `GET /api/ai/generations/${generationId}`);
     expect(view['status']).toBe('completed');
     expect(view['text']).not.toContain('FORGED');
-    const stored = await server.app.realtime.store.readAfter({ topics: ['user:victim'], after: 0, limit: 1_000 });
+    const stored = await server.app.realtime.internals.store.readAfter({
+      topics: ['user:victim'],
+      after: 0,
+      limit: 1_000,
+    });
     expect(JSON.stringify(stored)).not.toContain('FORGED');
   });
 

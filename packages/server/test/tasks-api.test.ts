@@ -311,7 +311,7 @@ describe('tasks over HTTP + SSE', () => {
 
     // Several progress events (and a stage boundary) go by while disconnected.
     const topic = 'user:u1';
-    const { bus } = server.app.realtime;
+    const { bus } = server.app.realtime.internals;
     const missed = async () =>
       (await bus.read([topic], Number(lastId), 10_000)).events.filter((event) => event.type === 'task.progress');
     const deadline = Date.now() + 20_000;

@@ -56,7 +56,7 @@ describe('tasks across a restart (PGlite on disk)', () => {
       percent: 100,
       result: { stages: 3 },
     });
-    const stored = await second.app.realtime.store.readAfter({ topics: ['user:u1'], after: 0, limit: 1000 });
+    const stored = await second.app.realtime.internals.store.readAfter({ topics: ['user:u1'], after: 0, limit: 1000 });
     expect(outcomesIn(stored, id).map((event) => event.type)).toEqual(['task.completed']);
     // Stage starts are stored: each stage started once, in order, across both processes.
     const stages = stored
@@ -91,7 +91,11 @@ describe('tasks across a restart (PGlite on disk)', () => {
     ]);
 
     const server = await start(dir);
-    const stored = await server.app.realtime.store.readAfter({ topics: ['user:u1', 'user:u2'], after: 0, limit: 1000 });
+    const stored = await server.app.realtime.internals.store.readAfter({
+      topics: ['user:u1', 'user:u2'],
+      after: 0,
+      limit: 1000,
+    });
     expect(outcomesIn(stored, crashed).map((event) => event.payload)).toEqual([
       { taskId: crashed, error: RESTART_ERROR, stage: 'Draft' },
     ]);

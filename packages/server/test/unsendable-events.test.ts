@@ -36,7 +36,7 @@ describe('an event in the log that cannot be serialised', () => {
     try {
       await stream.waitFor((events) => events.some((event) => event.event === 'connection.established'));
       // Straight onto the bus, as an older instance could have published it.
-      await expect(server.app.realtime.bus.publish(poisoned('user:poison-live'))).resolves.toMatchObject({
+      await expect(server.app.realtime.internals.bus.publish(poisoned('user:poison-live'))).resolves.toMatchObject({
         id: expect.any(Number),
       });
       const next = await server.publish({ topic: 'user:poison-live' });
@@ -50,7 +50,7 @@ describe('an event in the log that cannot be serialised', () => {
   it('is skipped by a resume, which says it is incomplete and stays open; a poll answers 200 with a reset', async () => {
     const token = await server.token('poison');
     const first = await server.publish({ topic: 'user:poison' });
-    await server.app.realtime.bus.publish(poisoned('user:poison'));
+    await server.app.realtime.internals.bus.publish(poisoned('user:poison'));
     const after = await server.publish({ topic: 'user:poison' });
 
     const stream = await openStream(server.url, { token, lastEventId: first.id });

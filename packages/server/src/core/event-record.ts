@@ -1,6 +1,3 @@
-import type { EventType } from '@infinitescribe/protocol';
-import type { JournalEventType } from './journal-events.js';
-
 /**
  * One published event as the server keeps it: in the hot log, in the store, on the bus.
  * `id` is its position in the single id space (see event-id.ts); `payload` has passed the catalogue
@@ -9,7 +6,8 @@ import type { JournalEventType } from './journal-events.js';
 export interface EventRecord {
   id: number;
   topic: string;
-  type: EventType | JournalEventType;
+  /** A catalogue type (built in, or one of the host's own) or, on the journal topics, a journal type. */
+  type: string;
   /** ISO-8601 publish time. */
   ts: string;
   payload: unknown;

@@ -20,6 +20,7 @@ import { EVENT_SCHEMAS } from '@infinitescribe/protocol/schemas';
 import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ERROR_STATUS } from '../core/errors.js';
+import type { EventTypeDefinition } from '../services/events/event-types.js';
 import type { TaskKindInfo } from '../services/tasks/task-kind.js';
 import { API_OPERATIONS, type ApiOperation, type Credential } from './api-operations.js';
 import { CONTROL_EVENT_SCHEMAS, errorBody, pollResponse, streamReset } from './api-schemas.js';
@@ -95,6 +96,37 @@ const ERROR_MEANINGS: Record<ErrorCode, string> = {
 
 const ref = (name: string): JsonObject => ({ $ref: `#/components/schemas/${name}` });
 
+/** What the document describes of one server: its task kinds and the host's own event types. */
+export interface ApiDocumentInput {
+  taskKinds: readonly TaskKindInfo[];
+  eventTypes?: readonly EventTypeDefinition[];
+}
+
+/** One event type as documented: built in (from the protocol's catalogue) or the host's own. */
+interface DocumentedType {
+  type: string;
+  schema: z.ZodType;
+  description: string;
+  publishable: boolean;
+}
+
+function documentedTypes(eventTypes: readonly EventTypeDefinition[]): DocumentedType[] {
+  return [
+    ...EVENT_TYPES.map((type) => ({
+      type,
+      schema: EVENT_SCHEMAS[type] as z.ZodType,
+      description: EVENT_DESCRIPTIONS[type],
+      publishable: !isServerEmittedType(type),
+    })),
+    ...eventTypes.map((definition) => ({
+      type: definition.name,
+      schema: definition.schema,
+      description: `${definition.description ?? 'An event type of this server’s own.'}${definition.critical ? ' Critical unless the publish says otherwise.' : ''}`,
+      publishable: true,
+    })),
+  ];
+}
+
 function toJsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonObject {
   const { $schema: _dialect, ...rest } = z.toJSONSchema(schema, { io, unrepresentable: 'any' });
   return rest;
@@ -104,10 +136,11 @@ function toJsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonObject {
  * The OpenAPI 3.1 document of the whole HTTP API and the stream's events, with the task kinds this
  * server offers (`TaskRequest` is one schema per kind).
  */
-export function buildApiDocument(taskKinds: readonly TaskKindInfo[]): ApiDocument {
+export function buildApiDocument(input: ApiDocumentInput): ApiDocument {
+  const types = documentedTypes(input.eventTypes ?? []);
   const paths: ApiDocument['paths'] = {};
   for (const operation of API_OPERATIONS) {
-    paths[operation.path] = { ...paths[operation.path], [operation.method]: operationObject(operation) };
+    paths[operation.path] = { ...paths[operation.path], [operation.method]: operationObject(operation, types) };
   }
   return {
     openapi: '3.1.0',
@@ -129,7 +162,7 @@ export function buildApiDocument(taskKinds: readonly TaskKindInfo[]): ApiDocumen
       { name: 'operations', description: 'Health, readiness and metrics' },
     ],
     paths,
-    components: { schemas: componentSchemas(taskKinds), securitySchemes: SECURITY_SCHEMES },
+    components: { schemas: componentSchemas(input.taskKinds, types), securitySchemes: SECURITY_SCHEMES },
   };
 }
 
@@ -140,14 +173,14 @@ const SECURITY_SCHEMES: Record<Credential, JsonObject> = {
   metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, when set.' },
 };
 
-function componentSchemas(taskKinds: readonly TaskKindInfo[]): Record<string, JsonObject> {
+function componentSchemas(
+  taskKinds: readonly TaskKindInfo[],
+  types: readonly DocumentedType[],
+): Record<string, JsonObject> {
   const schemas: Record<string, JsonObject> = { ErrorBody: toJsonSchema(errorBody, 'output') };
   const mapping: Record<string, string> = {};
-  for (const type of EVENT_TYPES) {
-    schemas[`payload.${type}`] = {
-      ...toJsonSchema(EVENT_SCHEMAS[type], 'output'),
-      description: EVENT_DESCRIPTIONS[type],
-    };
+  for (const { type, schema, description } of types) {
+    schemas[`payload.${type}`] = { ...toJsonSchema(schema, 'output'), description };
     schemas[`envelope.${type}`] = {
       type: 'object',
       description: `\`data:\` of \`event: ${type}\`.`,
@@ -163,7 +196,7 @@ function componentSchemas(taskKinds: readonly TaskKindInfo[]): Record<string, Js
   }
   schemas['Envelope'] = {
     description: 'The `data:` of every published event.',
-    oneOf: EVENT_TYPES.map((type) => ref(`envelope.${type}`)),
+    oneOf: types.map(({ type }) => ref(`envelope.${type}`)),
     discriminator: { propertyName: 'type', mapping },
   };
   schemas['EnvelopeWithId'] = {
@@ -176,18 +209,20 @@ function componentSchemas(taskKinds: readonly TaskKindInfo[]): Record<string, Js
     };
   }
   schemas['PublishRequest'] = {
-    oneOf: EVENT_TYPES.filter((type) => !isServerEmittedType(type)).map((type) => ({
-      type: 'object',
-      title: type,
-      required: ['topic', 'type', 'payload'],
-      additionalProperties: false,
-      properties: {
-        topic: { type: 'string', pattern: TOPIC_PATTERN.source, maxLength: TOPIC_MAX_LENGTH },
-        type: { const: type },
-        payload: ref(`payload.${type}`),
-        critical: { type: 'boolean', description: 'Stored durably before the 201.' },
-      },
-    })),
+    oneOf: types
+      .filter(({ publishable }) => publishable)
+      .map(({ type }) => ({
+        type: 'object',
+        title: type,
+        required: ['topic', 'type', 'payload'],
+        additionalProperties: false,
+        properties: {
+          topic: { type: 'string', pattern: TOPIC_PATTERN.source, maxLength: TOPIC_MAX_LENGTH },
+          type: { const: type },
+          payload: ref(`payload.${type}`),
+          critical: { type: 'boolean', description: 'Stored durably before the 201.' },
+        },
+      })),
     discriminator: { propertyName: 'type' },
   };
   const poll = toJsonSchema(pollResponse, 'output');
@@ -212,14 +247,14 @@ function componentSchemas(taskKinds: readonly TaskKindInfo[]): Record<string, Js
   return schemas;
 }
 
-function operationObject(operation: ApiOperation): JsonObject {
+function operationObject(operation: ApiOperation, types: readonly DocumentedType[]): JsonObject {
   const isStream = operation.operationId === 'openStream';
   const security = operation.credentials.map((credential) => ({ [credential]: [] }));
   return {
     operationId: operation.operationId,
     tags: [operation.tag],
     summary: operation.summary,
-    description: isStream ? STREAM_DESCRIPTION : operation.description,
+    description: isStream ? streamDescription(types) : operation.description,
     // The metrics token applies only when it is configured.
     security: operation.credentials.includes('metricsToken') ? [{}, ...security] : security,
     parameters: [
@@ -245,7 +280,7 @@ function operationObject(operation: ApiOperation): JsonObject {
           },
         }
       : {}),
-    responses: { ...successResponses(operation, isStream), ...errorResponses(operation.errors) },
+    responses: { ...successResponses(operation, isStream ? types : undefined), ...errorResponses(operation.errors) },
   };
 }
 
@@ -265,7 +300,9 @@ function parameters(schema: z.ZodObject | undefined, location: 'path' | 'query' 
   });
 }
 
-function successResponses(operation: ApiOperation, isStream: boolean): JsonObject {
+/** `streamTypes`: the stream's published types, for the stream operation only. */
+function successResponses(operation: ApiOperation, streamTypes: readonly DocumentedType[] | undefined): JsonObject {
+  const isStream = streamTypes !== undefined;
   const responses: JsonObject = {};
   for (const [status, response] of Object.entries(operation.responses)) {
     const contentType = response.contentType ?? 'application/json';
@@ -277,7 +314,7 @@ function successResponses(operation: ApiOperation, isStream: boolean): JsonObjec
     responses[status] = {
       description: response.description,
       ...(isStream ? { headers: STREAM_HEADERS } : {}),
-      content: { [contentType]: { schema, ...(isStream ? { 'x-sse-events': sseEvents() } : {}) } },
+      content: { [contentType]: { schema, ...(streamTypes ? { 'x-sse-events': sseEvents(streamTypes) } : {}) } },
     };
   }
   return responses;
@@ -306,15 +343,10 @@ const STREAM_HEADERS: JsonObject = {
 };
 
 /** Every frame the stream can carry, published (with `id:`) or control (without). */
-function sseEvents(): JsonObject {
+function sseEvents(types: readonly DocumentedType[]): JsonObject {
   const events: JsonObject = {};
-  for (const type of EVENT_TYPES) {
-    events[type] = {
-      kind: 'published',
-      idLine: true,
-      data: ref(`envelope.${type}`),
-      description: EVENT_DESCRIPTIONS[type],
-    };
+  for (const { type, description } of types) {
+    events[type] = { kind: 'published', idLine: true, data: ref(`envelope.${type}`), description };
   }
   for (const type of CONTROL_EVENT_TYPES) {
     events[type] = {
@@ -327,32 +359,33 @@ function sseEvents(): JsonObject {
   return events;
 }
 
-const STREAM_DESCRIPTION = [
-  'Credentials: `Authorization: Bearer <jwt>`, or `?ticket=` (EventSource), or the `access_token` cookie. ' +
-    'Refusals (401, 403, 429, 503) come before the stream starts, as JSON.',
-  '',
-  'Frames: `retry: <RETRY_MS>` first. Published events: `id: <id>`, `event: <type>`, `data: <envelope>` ' +
-    '(`{topic, type, ts, payload}`, one line). Control events: `event: <type>`, `data: <object>`, no `id:` ' +
-    'line, so they never move the resume point.',
-  '',
-  'Resume: send the last id seen as `Last-Event-ID` (browsers do on reconnect) or `lastEventId`. ' +
-    'The stream replays what its topics got after it, then goes live, with no gap and no duplicate, and ' +
-    'ends the replay with `stream.resumed`. An id older than the hot log gives `stream.reset {gap}` and the ' +
-    'critical events still stored; an unknown id gives `stream.reset {unknown_id}`. Never a 4xx for a bad id.',
-  '',
-  'Events (`x-sse-events` of the 200 response has each one’s `data` schema):',
-  '',
-  ...EVENT_TYPES.map((type) => `- \`${type}\`: ${EVENT_DESCRIPTIONS[type]}`),
-  ...CONTROL_EVENT_TYPES.map((type) => `- \`${type}\` (control): ${CONTROL_DESCRIPTIONS[type]}`),
-].join('\n');
+const streamDescription = (types: readonly DocumentedType[]): string =>
+  [
+    'Credentials: `Authorization: Bearer <jwt>`, or `?ticket=` (EventSource), or the `access_token` cookie. ' +
+      'Refusals (401, 403, 429, 503) come before the stream starts, as JSON.',
+    '',
+    'Frames: `retry: <RETRY_MS>` first. Published events: `id: <id>`, `event: <type>`, `data: <envelope>` ' +
+      '(`{topic, type, ts, payload}`, one line). Control events: `event: <type>`, `data: <object>`, no `id:` ' +
+      'line, so they never move the resume point.',
+    '',
+    'Resume: send the last id seen as `Last-Event-ID` (browsers do on reconnect) or `lastEventId`. ' +
+      'The stream replays what its topics got after it, then goes live, with no gap and no duplicate, and ' +
+      'ends the replay with `stream.resumed`. An id older than the hot log gives `stream.reset {gap}` and the ' +
+      'critical events still stored; an unknown id gives `stream.reset {unknown_id}`. Never a 4xx for a bad id.',
+    '',
+    'Events (`x-sse-events` of the 200 response has each one’s `data` schema):',
+    '',
+    ...types.map(({ type, description }) => `- \`${type}\`: ${description}`),
+    ...CONTROL_EVENT_TYPES.map((type) => `- \`${type}\` (control): ${CONTROL_DESCRIPTIONS[type]}`),
+  ].join('\n');
 
 /**
  * Serves the document at `/docs/json` (and `/docs/yaml`) and Swagger UI at `/docs`. Its routes
  * are hidden (`schema.hide`), like the static files: they are not part of the API.
  */
-export async function registerApiDocs(app: FastifyInstance, taskKinds: readonly TaskKindInfo[]): Promise<void> {
+export async function registerApiDocs(app: FastifyInstance, input: ApiDocumentInput): Promise<void> {
   // @fastify/swagger's types know static documents up to OpenAPI 3.0; it serves a 3.1 one as is.
-  const document = buildApiDocument(taskKinds) as unknown as StaticDocumentSpec['document'];
+  const document = buildApiDocument(input) as unknown as StaticDocumentSpec['document'];
   await app.register(swagger, { mode: 'static', specification: { document } });
   await app.register(swaggerUi, { routePrefix: DOCS_PATH });
 }

@@ -1,5 +1,5 @@
 import type { FastifyInstance } from 'fastify';
-import type { Config } from '../core/config.js';
+import type { RealtimeSettings } from '../core/settings.js';
 import { AppError } from '../core/errors.js';
 import { FixedWindowLimit } from '../core/fixed-window-limit.js';
 import { devTokenRequest } from './api-schemas.js';
@@ -10,7 +10,7 @@ import type { TicketStore } from '../adapters/auth/ticket-store.js';
 
 /** Options of {@link registerAuthRoutes}. */
 export interface AuthRoutesOptions {
-  config: Config;
+  config: Readonly<RealtimeSettings>;
   authenticator: Authenticator;
   tickets: TicketStore;
 }
@@ -21,9 +21,8 @@ export function registerAuthRoutes(app: FastifyInstance, options: AuthRoutesOpti
   const { jwt } = config;
   if (config.devLogin && jwt.kind === 'secret') {
     app.log.warn(
-      { host: config.host },
       'DEV LOGIN IS ON: POST /api/auth/dev-token signs a token for any user, topics and scope, for anyone ' +
-        'who can reach this server. Set AUTH_DEV_LOGIN=false unless this is a development machine.',
+        'who can reach this server. Turn devLogin (AUTH_DEV_LOGIN) off unless this is a development machine.',
     );
     app.post('/api/auth/dev-token', async (request) => {
       const body = parseInput(devTokenRequest, request.body ?? {});

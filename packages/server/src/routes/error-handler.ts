@@ -69,8 +69,18 @@ export function registerErrorHandling(app: FastifyInstance, metrics: Metrics): v
     else request.log.debug({ code: appError.code }, appError.message);
     return reply.code(appError.status).headers(appError.headers).send(publicBody(appError));
   });
+}
+
+/** Counts an error the API answers (sse_errors_total{code}); hosts pass the plugin's when they have it. */
+export type ErrorCounter = (code: ErrorCode) => void;
+
+/**
+ * A 404 in the API's error shape, for hosts whose unknown URLs should answer like the API (the
+ * standalone host; a team's own backend usually keeps its own). Fastify allows one per prefix.
+ */
+export function registerNotFound(app: FastifyInstance, countError: ErrorCounter = () => undefined): void {
   app.setNotFoundHandler((request, reply) => {
-    metrics.errors.inc({ code: 'not_found' });
+    countError('not_found');
     return reply
       .code(404)
       .send(new AppError('not_found', `no route ${request.method} ${request.url.split('?')[0]}`).toBody());
@@ -81,10 +91,12 @@ export function registerErrorHandling(app: FastifyInstance, metrics: Metrics): v
  * Fastify's framework-level errors (a URL that does not decode, a path parameter over its length)
  * answered in the API's error shape instead of Fastify's own.
  */
-export function frameworkErrorHandler(metrics: Metrics): NonNullable<FastifyServerOptions['frameworkErrors']> {
+export function frameworkErrorHandler(
+  countError: ErrorCounter = () => undefined,
+): NonNullable<FastifyServerOptions['frameworkErrors']> {
   return (error: FastifyError, request: FastifyRequest, reply: FastifyReply) => {
     const appError = toAppError(error);
-    metrics.errors.inc({ code: appError.code });
+    countError(appError.code);
     request.log.debug({ code: appError.code }, appError.message);
     void reply.code(appError.status).headers(appError.headers).send(publicBody(appError));
   };
@@ -106,13 +118,15 @@ const BAD_FRAMING = { code: 'invalid_request', message: 'malformed HTTP request'
  * headers, a request too slow to arrive) still gets `{"error": {"code", "message"}}`, then the
  * connection is closed (after a parse error the rest of its bytes cannot be trusted).
  */
-export function clientErrorHandler(metrics: Metrics): (error: Error & { code?: string }, socket: Socket) => void {
+export function clientErrorHandler(
+  countError: ErrorCounter = () => undefined,
+): (error: Error & { code?: string }, socket: Socket) => void {
   return (error, socket) => {
     // A reset connection, or one already gone: nobody to answer.
     if (error.code === 'ECONNRESET' || socket.destroyed) return;
     const { code, message } = CLIENT_ERRORS[error.code ?? ''] ?? BAD_FRAMING;
     const appError = new AppError(code, message);
-    metrics.errors.inc({ code });
+    countError(code);
     if (socket.writable) {
       const body = JSON.stringify(appError.toBody());
       socket.write(

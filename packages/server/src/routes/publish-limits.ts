@@ -1,7 +1,7 @@
 import rateLimit from '@fastify/rate-limit';
 import type { FastifyInstance, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import type { Principal } from '../core/principal.js';
-import type { Config } from '../core/config.js';
+import type { RealtimeSettings } from '../core/settings.js';
 import { AppError } from '../core/errors.js';
 
 /**
@@ -21,7 +21,10 @@ export function isService(principal: Principal | undefined): boolean {
  * PUBLISH_RATE_MAX_SERVICE for service tokens), then per topic (PUBLISH_TOPIC_RATE_MAX, whoever
  * publishes: one runaway publisher cannot flood one user's stream). Counters are per instance.
  */
-export async function createPublishLimits(app: FastifyInstance, config: Config): Promise<preHandlerAsyncHookHandler[]> {
+export async function createPublishLimits(
+  app: FastifyInstance,
+  config: RealtimeSettings,
+): Promise<preHandlerAsyncHookHandler[]> {
   const window = config.publishRateWindowMs;
   await app.register(rateLimit, {
     global: false,

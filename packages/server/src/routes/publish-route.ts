@@ -2,7 +2,7 @@ import type { PublishResponse } from '@infinitescribe/protocol';
 import type { FastifyInstance } from 'fastify';
 import type { Authenticator } from '../services/auth/authenticator.js';
 import type { Principal } from '../core/principal.js';
-import type { Config } from '../core/config.js';
+import type { RealtimeSettings } from '../core/settings.js';
 import { AppError } from '../core/errors.js';
 import { createIdempotencyHooks } from './idempotency-hooks.js';
 import type { IdempotencyStore } from '../adapters/idempotency/idempotency-store.js';
@@ -28,7 +28,7 @@ declare module 'fastify' {
 
 /** Options of {@link registerPublishRoute}. */
 export interface PublishRouteOptions {
-  config: Config;
+  config: Readonly<RealtimeSettings>;
   authenticator: Authenticator;
   publisher: EventPublisher;
   /** Where `Idempotency-Key`s are kept, per publisher (see idempotency/idempotency-hooks.ts). */

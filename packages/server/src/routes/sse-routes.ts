@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { Authenticator } from '../services/auth/authenticator.js';
 import type { EventBus } from '../adapters/bus/event-bus.js';
-import type { Config } from '../core/config.js';
+import type { RealtimeSettings } from '../core/settings.js';
 import { AppError, ForbiddenTopicError } from '../core/errors.js';
 import { formatEventId } from '../core/event-id.js';
 import type { EventRecord } from '../core/event-record.js';
@@ -18,7 +18,7 @@ import { resolveTopics } from '../services/sse/topic-access.js';
 
 /** Everything the stream routes need. */
 export interface StreamRouteServices {
-  config: Config;
+  config: Readonly<RealtimeSettings>;
   instanceId: string;
   authenticator: Authenticator;
   connections: ConnectionManager;

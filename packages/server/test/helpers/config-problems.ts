@@ -1,5 +1,5 @@
 import { expect } from 'vitest';
-import { ConfigError, parseConfig } from '../../src/core/config.js';
+import { ConfigError, parseConfig } from '../../../../apps/backend/src/config.js';
 
 /** The problems `parseConfig` reports for `env`; fails the test if it accepts it. */
 export function configProblems(env: Record<string, string>): string[] {

@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import { buildApp, type AppDependencies } from '../../src/plugin.js';
+import { buildApp, type AppDependencies } from '../../../../apps/backend/src/app.js';
 import { signDevToken } from '../../src/adapters/auth/dev-token.js';
-import { parseConfig } from '../../src/core/config.js';
+import { parseConfig } from '../../../../apps/backend/src/config.js';
 import { PgliteEventStore } from '../../src/adapters/store/pglite-event-store.js';
 import { DEMO_TASK_KINDS } from '../../../../apps/backend/src/task-kinds/demo-task-kinds.js';
 

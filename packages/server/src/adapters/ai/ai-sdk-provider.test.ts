@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { parseConfig } from '../../core/config.js';
+import { parseConfig } from '../../../../../apps/backend/src/config.js';
 import { CONTINUE_INSTRUCTION } from './ai-provider.js';
 import { createAIProvider } from './create-ai-provider.js';
 import { FakeOpenAIServer } from './testing/fake-openai-server.js';

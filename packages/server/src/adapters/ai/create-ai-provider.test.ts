@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { configProblems as problemsOf } from '../../../test/helpers/config-problems.js';
-import { parseConfig } from '../../core/config.js';
+import { parseConfig } from '../../../../../apps/backend/src/config.js';
 import { AISdkProvider } from './ai-sdk-provider.js';
 import { createAIProvider } from './create-ai-provider.js';
 import { OfflineProvider } from './offline-provider.js';

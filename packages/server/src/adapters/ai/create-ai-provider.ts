@@ -1,5 +1,5 @@
 import type { LanguageModel } from 'ai';
-import type { Config } from '../../core/config.js';
+import type { RealtimeSettings } from '../../core/settings.js';
 import { AISdkProvider } from './ai-sdk-provider.js';
 import type { AIProvider, ProviderKind } from './ai-provider.js';
 import { OfflineProvider } from './offline-provider.js';
@@ -17,8 +17,8 @@ export const DEFAULT_BASE_URLS = {
 } as const;
 
 type AIConfig = Pick<
-  Config,
-  | 'aiProvider'
+  RealtimeSettings,
+  | 'aiService'
   | 'aiClient'
   | 'aiBaseUrl'
   | 'aiApiKey'
@@ -47,7 +47,7 @@ const LABELS: Record<Exclude<ProviderKind, 'offline'>, string> = {
  * is imported only here and only when configured.
  */
 export function createAIProvider(config: AIConfig): AIProvider {
-  const { aiProvider: kind, aiModel: model, aiApiKey: apiKey } = config;
+  const { aiService: kind, aiModel: model, aiApiKey: apiKey } = config;
   if (kind === 'offline') {
     return new OfflineProvider({ tokensPerSecond: config.aiOfflineTokensPerSecond, seed: config.aiOfflineSeed });
   }

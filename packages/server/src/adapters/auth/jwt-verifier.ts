@@ -1,6 +1,6 @@
 import { errors, jwtVerify, type CryptoKey, type JWTPayload, type JWTVerifyGetKey } from 'jose';
 import { isServableUserId, USER_ID_MAX_LENGTH } from '@infinitescribe/protocol';
-import type { JwtConfig } from '../../core/config.js';
+import type { JwtSettings } from '../../core/settings.js';
 import { AppError, UnauthorizedError } from '../../core/errors.js';
 import { JwksKeySource, type JwksKeySourceOptions } from './jwks-key-source.js';
 import type { Principal } from '../../core/principal.js';
@@ -18,7 +18,7 @@ export interface JwtVerifier {
 
 /** Options of {@link createJwtVerifier}. */
 export interface JwtVerifierOptions {
-  jwt: JwtConfig;
+  jwt: JwtSettings;
   issuer?: string;
   audience?: string;
   /** Required `typ` header (e.g. `at+jwt`, RFC 9068); unset: not checked. */

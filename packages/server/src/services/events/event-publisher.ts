@@ -1,5 +1,4 @@
 import { isValidTopic } from '@infinitescribe/protocol';
-import { validateEventPayload } from '@infinitescribe/protocol/schemas';
 import type { FastifyBaseLogger } from 'fastify';
 import { randomBytes } from 'node:crypto';
 import { PublishRefusedError, type EventBus } from '../../adapters/bus/event-bus.js';
@@ -8,6 +7,7 @@ import type { Metrics } from '../../adapters/observability/metrics.js';
 import type { EventStore, KeyedEventRecord, PendingEvent } from '../../adapters/store/event-store.js';
 import type { EventDraft, EventRecord } from '../../core/event-record.js';
 import { isJournalEventType, validateJournalEvent } from '../../core/journal-events.js';
+import { EventCatalog } from './event-types.js';
 import { serialisePayload } from './payload-json.js';
 
 /** Retries of a confirmation the store refused (then the repair pass takes over). */
@@ -29,6 +29,8 @@ export interface EventPublisherOptions {
   store: EventStore;
   metrics: Metrics;
   logger: FastifyBaseLogger;
+  /** The types publishes are validated against (default: the built-in catalogue only). */
+  catalog?: EventCatalog;
   now?: () => Date;
 }
 
@@ -52,9 +54,11 @@ export interface EventPublisherOptions {
  */
 export class EventPublisher {
   private readonly now: () => Date;
+  private readonly catalog: EventCatalog;
 
   constructor(private readonly options: EventPublisherOptions) {
     this.now = options.now ?? (() => new Date());
+    this.catalog = options.catalog ?? new EventCatalog();
   }
 
   /**
@@ -80,7 +84,7 @@ export class EventPublisher {
     }
     const validation = isJournalEventType(input.type)
       ? validateJournalEvent(input.topic, input.type, input.payload)
-      : validateEventPayload(input.type, input.payload);
+      : this.catalog.validate(input.type, input.payload);
     if (!validation.ok) throw new InvalidEventError(validation.message);
     return {
       topic: input.topic,
@@ -88,7 +92,7 @@ export class EventPublisher {
       payload: validation.payload,
       payloadJson: serialisePayload(validation.payload),
       ts: this.now().toISOString(),
-      critical: input.critical === true,
+      critical: input.critical ?? this.catalog.criticalByDefault(validation.type),
     };
   }
 

@@ -1,17 +1,18 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { EventBus } from '../../adapters/bus/event-bus.js';
-import type { Config } from '../../core/config.js';
+import type { RealtimeSettings } from '../../core/settings.js';
 import type { EventPublisher } from '../events/event-publisher.js';
 import type { Metrics } from '../../adapters/observability/metrics.js';
 import type { ConnectionLeases } from '../../adapters/leases/connection-leases.js';
 import type { EventStore } from '../../adapters/store/event-store.js';
+import type { AIProvider } from '../../adapters/ai/ai-provider.js';
 import { createAIProvider } from '../../adapters/ai/create-ai-provider.js';
 import { continuesAfterRestart } from '../jobs/job-registry.js';
 import { GenerationService } from './generation-service.js';
 
 /** What {@link createGenerationService} wires together. */
 export interface GenerationServiceDependencies {
-  config: Readonly<Config>;
+  config: Readonly<RealtimeSettings>;
   instanceId: string;
   bus: EventBus;
   store: EventStore;
@@ -20,12 +21,14 @@ export interface GenerationServiceDependencies {
   logger: FastifyBaseLogger;
   /** Cluster-wide count of running generations per user (with Redis); see GenerationServiceOptions.leases. */
   leases?: ConnectionLeases;
+  /** The host's own provider; default: the one the settings select. */
+  provider?: AIProvider;
 }
 
 /** The generation service with the configured provider and limits; call `start()` before serving. */
 export function createGenerationService(dependencies: GenerationServiceDependencies): GenerationService {
   const { config, logger, instanceId, bus, store, publisher, metrics, leases } = dependencies;
-  const provider = createAIProvider(config);
+  const provider = dependencies.provider ?? createAIProvider(config);
   if (provider.info.kind === 'offline') {
     logger.info(
       'AI: using the offline demo provider (no AI model); set AI_PROVIDER or AI_BASE_URL / AI_API_KEY, and AI_MODEL',

@@ -1,7 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { AIProvider } from '../../adapters/ai/ai-provider.js';
 import type { EventBus } from '../../adapters/bus/event-bus.js';
-import type { Config } from '../../core/config.js';
+import type { RealtimeSettings } from '../../core/settings.js';
 import type { EventPublisher } from '../events/event-publisher.js';
 import type { Metrics } from '../../adapters/observability/metrics.js';
 import type { EventStore } from '../../adapters/store/event-store.js';
@@ -12,7 +12,7 @@ import { TaskRunner } from './task-runner.js';
 
 /** What {@link createTaskService} wires together. */
 export interface TaskServiceDependencies {
-  config: Readonly<Config>;
+  config: Readonly<RealtimeSettings>;
   instanceId: string;
   bus: EventBus;
   store: EventStore;
