@@ -7,6 +7,7 @@ export default defineConfig({
       'apps/*/test/**/*.test.{ts,tsx}',
       'packages/*/src/**/*.test.{ts,tsx}',
       'packages/*/test/**/*.test.{ts,tsx}',
+      'examples/*/test/**/*.test.{ts,tsx}',
     ],
     environment: 'node',
     pool: 'forks',

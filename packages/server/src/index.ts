@@ -44,6 +44,7 @@ export {
   type CompletionChunk,
   type CompletionRequest,
   type CompletionUsage,
+  type HostAIProvider,
   type ProviderInfo,
 } from './adapters/ai/ai-provider.js';
 export {

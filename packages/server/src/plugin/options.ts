@@ -6,7 +6,7 @@
  * The plugin itself never reads `process.env`.
  */
 import { z } from 'zod';
-import type { AIProvider } from '../adapters/ai/ai-provider.js';
+import type { HostAIProvider } from '../adapters/ai/ai-provider.js';
 import type { EventBus } from '../adapters/bus/event-bus.js';
 import type { TicketStore } from '../adapters/auth/ticket-store.js';
 import type { EventStore } from '../adapters/store/event-store.js';
@@ -161,7 +161,7 @@ export type RealtimePluginOptions = {
   /** Task kinds `POST /api/tasks` and `app.realtime.tasks.start` run (see defineTaskKind). */
   taskKinds?: readonly RunnableTaskKind[];
   /** The AI provider generations and task kinds use; default: what the `ai*` settings select (offline when none). */
-  aiProvider?: AIProvider;
+  aiProvider?: HostAIProvider;
   /** Adapters built by the host (tests, custom deployments); default: what the settings select. */
   adapters?: { bus?: EventBus; store?: EventStore; tickets?: TicketStore };
   /** Mount the routes under this prefix (also honoured when the plugin is registered inside a prefixed context). */
@@ -173,7 +173,7 @@ export interface ResolvedRealtimeOptions {
   settings: Readonly<RealtimeSettings>;
   eventTypes: readonly EventTypeDefinition[];
   taskKinds: readonly RunnableTaskKind[];
-  aiProvider: AIProvider | undefined;
+  aiProvider: HostAIProvider | undefined;
   adapters: { bus?: EventBus; store?: EventStore; tickets?: TicketStore };
 }
 
@@ -213,8 +213,8 @@ const objects = {
     )
     .default([]),
   aiProvider: z
-    .custom<AIProvider>(
-      (value) => typeof value === 'object' && value !== null && typeof (value as AIProvider).stream === 'function',
+    .custom<HostAIProvider>(
+      (value) => typeof value === 'object' && value !== null && typeof (value as HostAIProvider).stream === 'function',
       'an AIProvider: an object with stream(request, signal)',
     )
     .optional(),

@@ -7,6 +7,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { randomBytes } from 'node:crypto';
+import { fromHostProvider } from '../adapters/ai/ai-provider.js';
 import { createJwtVerifier } from '../adapters/auth/jwt-verifier.js';
 import { MemoryTicketStore } from '../adapters/auth/memory-ticket-store.js';
 import { RedisTicketStore } from '../adapters/auth/redis-ticket-store.js';
@@ -196,7 +197,7 @@ export async function startRealtime(app: FastifyInstance, options: ResolvedRealt
   const generations = createGenerationService({
     ...jobs,
     leases: generationLeases,
-    ...(options.aiProvider ? { provider: options.aiProvider } : {}),
+    ...(options.aiProvider ? { provider: fromHostProvider(options.aiProvider) } : {}),
   });
   const provider = generations.provider;
   const tasks = createTaskService({ ...jobs, provider, taskKinds: options.taskKinds });

@@ -147,7 +147,9 @@ export const generationView = z.strictObject({
   error: z.string().optional().meta({ description: 'Why it failed.' }),
 });
 export const providerInfo = z.strictObject({
-  kind: z.enum(PROVIDER_KINDS).meta({ description: 'AI_PROVIDER: which service generations come from.' }),
+  kind: z
+    .enum([...PROVIDER_KINDS, 'custom'])
+    .meta({ description: 'AI_PROVIDER: which service generations come from (custom: a provider the host passed in).' }),
   label: z.string(),
   model: z.string().meta({ description: 'AI_MODEL: the model of a request that names none.' }),
   models: z.array(z.string()).meta({ description: 'Every model a request may name (AI_MODEL, then AI_MODELS).' }),

@@ -61,7 +61,8 @@ export { PROVIDER_KINDS, type ProviderKind } from '../../core/provider-kinds.js'
 
 /** How a provider presents itself (GET /api/ai/provider, logs, the UI's label). */
 export interface ProviderInfo {
-  kind: ProviderKind;
+  /** One of ours, or `custom` for a provider the host passed in. */
+  kind: ProviderKind | 'custom';
   /** Human label, e.g. "Offline demo provider (no AI model)". */
   label: string;
   model: string;
@@ -77,6 +78,26 @@ export interface AIProvider {
   stream(request: CompletionRequest): AsyncIterable<CompletionChunk>;
   /** Frees what the provider holds (pooled connections); called once, after every stream ended. */
   close?(): Promise<void>;
+}
+
+/**
+ * A provider as a host may pass it to the plugin (`aiProvider`): `stream(request, signal)`, with
+ * `info` optional. Every {@link AIProvider} is one.
+ */
+export interface HostAIProvider {
+  readonly info?: Partial<ProviderInfo>;
+  stream(request: CompletionRequest, signal: AbortSignal): AsyncIterable<CompletionChunk>;
+  close?(): Promise<void>;
+}
+
+/** A host's provider as the port the services use: `info` filled in, the signal passed both ways. */
+export function fromHostProvider(provider: HostAIProvider): AIProvider {
+  const model = provider.info?.model ?? 'custom';
+  return {
+    info: { kind: provider.info?.kind ?? 'custom', label: provider.info?.label ?? `Custom provider (${model})`, model },
+    stream: (request) => provider.stream(request, request.signal),
+    ...(provider.close ? { close: () => provider.close?.() ?? Promise.resolve() } : {}),
+  };
 }
 
 /** Longest text of a provider's (an error body, a malformed chunk) quoted in a {@link ProviderError}. */
