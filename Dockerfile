@@ -15,6 +15,7 @@ COPY packages/protocol/package.json packages/protocol/
 COPY packages/client/package.json packages/client/
 COPY packages/react/package.json packages/react/
 COPY packages/server/package.json packages/server/
+COPY examples/writing-app/package.json examples/writing-app/
 COPY apps/backend/package.json apps/backend/
 COPY apps/frontend/package.json apps/frontend/
 RUN npm ci --no-audit --no-fund
