@@ -394,12 +394,15 @@ export class RedisEventBus implements EventBus {
     if (!Array.isArray(reply)) throw new Error('unexpected reply to the read script');
     const head = toId(reply[0]);
     this.noteId(head);
+    // Not `head`: that is raised to the highest id this instance knows, which may be one it
+    // issued alone, above ids Redis has not issued yet.
+    const liveAbove = toId(reply[1]);
     const gapTopics: string[] = [];
     let events: EventRecord[] = [];
     let oldestId = head;
     let unreadable = 0;
     unique.forEach((topic, index) => {
-      const [coverageRaw, oldestRaw, json] = topicReply(reply[index + 1]);
+      const [coverageRaw, oldestRaw, json] = topicReply(reply[index + 2]);
       const coverage = toId(coverageRaw);
       if (after < coverage) gapTopics.push(topic);
       oldestId = Math.min(oldestId, oldestRaw === '' ? coverage : toId(oldestRaw));
@@ -411,7 +414,7 @@ export class RedisEventBus implements EventBus {
     events.sort((a, b) => a.id - b.id);
     const truncated = events.length > count;
     if (truncated) events = events.slice(events.length - count);
-    return { events, gapTopics, oldestId, truncated, ...(unreadable > 0 ? { unreadable } : {}) };
+    return { events, gapTopics, oldestId, truncated, liveAbove, ...(unreadable > 0 ? { unreadable } : {}) };
   }
 
   /** The Redis counter; while Redis is unreachable, the highest id this instance knows. */

@@ -116,8 +116,9 @@ return id_str
  * read. KEYS: seq, epoch, trim, idle, dropped, then one log key per topic.
  * ARGV: floor, after, limit, maxAgeMs, then the topics (same order as their log keys).
  * Age trimming is applied virtually (entries past the age limit count as trimmed), so the script
- * only writes when it has to re-create a lost epoch. Returns {seq, per topic {coverage, oldest id
- * still held or '', newest limit+1 record JSONs after max(after, watermark), newest first}}.
+ * only writes when it has to re-create a lost epoch. Returns {seq (raised to the floor), the counter
+ * itself (every id issued so far is at or below it, every later one above), per topic {coverage,
+ * oldest id still held or '', newest limit+1 record JSONs after max(after, watermark), newest first}}.
  */
 export const READ_SCRIPT = `${PRELUDE}
 local now = now_ms()
@@ -125,7 +126,7 @@ local seq, epoch = ensure_epoch(KEYS[1], KEYS[2], tonumber(ARGV[1]), now)
 local after, limit, max_age = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local dropped = num(redis.call('GET', KEYS[5]))
 local age_cut = (now - max_age) * 1000
-local out = { fmt(seq) }
+local out = { fmt(seq), fmt(num(redis.call('GET', KEYS[1]))) }
 for i = 5, #ARGV do
   local topic, log_key = ARGV[i], KEYS[i + 1]
   local wm = redis.call('HGET', KEYS[3], topic)
