@@ -191,8 +191,8 @@ export class RedisEventBus implements EventBus {
     this.command.defineCommand('isPublish', { lua: PUBLISH_SCRIPT, numberOfKeys: 7 });
     this.command.defineCommand('isRead', { lua: READ_SCRIPT });
     this.command.defineCommand('isHead', { lua: HEAD_SCRIPT, numberOfKeys: 2 });
-    this.command.defineCommand('isSweep', { lua: SWEEP_SCRIPT, numberOfKeys: 4 });
-    this.command.defineCommand('isRejoin', { lua: REJOIN_SCRIPT, numberOfKeys: 6 });
+    this.command.defineCommand('isSweep', { lua: SWEEP_SCRIPT, numberOfKeys: 5 });
+    this.command.defineCommand('isRejoin', { lua: REJOIN_SCRIPT, numberOfKeys: 7 });
     this.command.defineCommand('isSlot', { lua: SLOT_SCRIPT, numberOfKeys: 1 });
     this.idSlot = new RedisIdSlot({
       lease: async (preferred, ttlMs) =>
@@ -377,12 +377,13 @@ export class RedisEventBus implements EventBus {
     const count = Math.max(0, Math.floor(limit));
     const reply = await this.redisCall(() =>
       this.command.isRead(
-        5 + unique.length,
+        6 + unique.length,
         keys.seq,
         keys.epoch,
         keys.trim,
         keys.idle,
         keys.dropped,
+        keys.gaps,
         ...unique.map((topic) => keys.logPrefix + topic),
         this.highestKnown,
         after,
@@ -476,6 +477,7 @@ export class RedisEventBus implements EventBus {
             keys.idle,
             keys.active,
             keys.dropped,
+            keys.gaps,
             keys.logPrefix,
             this.options.limits.maxAgeMs,
             SWEEP_BATCH,
@@ -525,6 +527,7 @@ export class RedisEventBus implements EventBus {
         keys.idle,
         keys.active,
         keys.dropped,
+        keys.gaps,
         this.highestKnown,
         this.busId,
         keys.channelPrefix,
