@@ -1,6 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventBus } from '../src/adapters/bus/event-bus.js';
 import { MemoryEventBus } from '../src/adapters/bus/memory-event-bus.js';
+import type { EventStore, KeyedEventRecord, StoreReadQuery } from '../src/adapters/store/event-store.js';
+import { PgliteEventStore } from '../src/adapters/store/pglite-event-store.js';
 import { withReadLatency } from './helpers/latency-bus.js';
 import { randomInt, seededRandom } from './helpers/random.js';
 import { ofType, openStream, published, type StreamReader } from './helpers/sse-reader.js';
@@ -254,5 +256,93 @@ describe('a topic resync while a resume is in progress', () => {
     await stream.ended;
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).not.toMatch(/sse_disconnects_total\{reason="resync"\}/);
+  });
+});
+
+/** A point a store call waits at until the test lets it go on. */
+interface Hold {
+  /** Resolves once a call has arrived and is waiting. */
+  reached: Promise<void>;
+  release(): void;
+}
+
+function hold(): Hold & { arrive(): Promise<void> } {
+  let arrived: () => void = () => undefined;
+  let release: () => void = () => undefined;
+  const reached = new Promise<void>((resolve) => (arrived = resolve));
+  const released = new Promise<void>((resolve) => (release = resolve));
+  return {
+    reached,
+    release,
+    arrive: () => {
+      arrived();
+      return released;
+    },
+  };
+}
+
+describe('a gap resume while critical events are being stored', () => {
+  const topic = 'doc:pending';
+  let server: TestApp;
+  /** The next store read of the topic waits here (armed by the test). */
+  let readHold: ReturnType<typeof hold> | undefined;
+  /** The next confirmation (the id given to a pending row) of the topic waits here. */
+  let confirmHold: ReturnType<typeof hold> | undefined;
+  beforeAll(async () => {
+    const store = new PgliteEventStore();
+    const holding: EventStore = new Proxy(store, {
+      get(target, property, receiver) {
+        if (property === 'readAfter') {
+          return async (query: StoreReadQuery) => {
+            const waiting = query.topics.includes(topic) ? readHold : undefined;
+            if (waiting) readHold = undefined;
+            await waiting?.arrive();
+            return target.readAfter(query);
+          };
+        }
+        if (property === 'confirm') {
+          return async (record: KeyedEventRecord) => {
+            const waiting = record.topic === topic ? confirmHold : undefined;
+            if (waiting) confirmHold = undefined;
+            await waiting?.arrive();
+            return target.confirm(record);
+          };
+        }
+        const value: unknown = Reflect.get(target, property, receiver);
+        return typeof value === 'function' ? value.bind(target) : value;
+      },
+    });
+    // Two events per topic in the hot log: a resume from the first of four is a gap.
+    server = await startTestApp({ HOT_LOG_MAX_EVENTS: '2' }, { store: holding });
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('delivers a critical event published during the replay whose id the store did not have yet, even when a later one is stored', async () => {
+    const token = await server.token('pending', { topics: [topic] });
+    const ids: string[] = [];
+    for (let index = 0; index < 4; index++) ids.push((await server.publish({ topic })).id);
+    const storeRead = hold();
+    readHold = storeRead;
+    const stream = await openStream(server.url, { token, query: { topics: topic }, lastEventId: ids[0] });
+    // The resume has read the hot log and waits for the store. Meanwhile: one critical event on the
+    // bus (live, queued behind the replay) whose row has no id yet, and one stored whole after it.
+    await storeRead.reached;
+    const firstConfirm = hold();
+    confirmHold = firstConfirm;
+    const first = server.publish({ topic, critical: true });
+    await firstConfirm.reached;
+    const second = await server.publish({ topic, critical: true });
+    expect(second.status).toBe(201);
+    storeRead.release();
+    await stream.waitFor((events) => events.some((event) => event.event === 'stream.resumed'));
+    firstConfirm.release();
+    const { id: firstId } = await first;
+    await stream.waitFor((events) => published(events).some((event) => event.id === second.id));
+    expect(published(stream.events).map((event) => event.id)).toEqual([ids[2], ids[3], firstId, second.id]);
+    expect(ofType(stream.events, 'stream.reset')).toEqual([expect.objectContaining({ reason: 'gap' })]);
+    stream.close();
+    await stream.ended;
   });
 });

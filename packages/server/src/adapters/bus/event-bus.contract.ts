@@ -92,6 +92,12 @@ export function describeEventBusContract(name: string, factory: EventBusFactory)
       expect((await bus.read(['a', 'b'], third.id, 100)).events).toEqual([]);
     });
 
+    it('says from which id on everything goes out after a read: the highest id issued at the read, on any topic', async () => {
+      await bus.publish(draft('a'));
+      const last = await bus.publish(draft('elsewhere'));
+      expect((await bus.read(['a'], floor, 100)).liveAbove).toBe(last.id);
+    });
+
     it('reports a gap for a topic trimmed past the reader, and none for one still covered', async () => {
       const small = await started({ maxEvents: 3, maxAgeMs: 3_600_000 });
       const ids: number[] = [];

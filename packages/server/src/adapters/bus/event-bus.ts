@@ -36,6 +36,12 @@ export interface HotLogRead {
   /** More than `limit` events matched: the oldest were left out, so the read is incomplete. */
   truncated: boolean;
   /**
+   * The highest id issued when the log was read: every event above it went out after the read,
+   * so a subscription active before the read gets it live. Absent when the read cannot promise
+   * that (an instance serving alone while Redis is unreachable never gets other instances' events).
+   */
+  liveAbove?: number;
+  /**
    * Entries of the log that could not be decoded and were left out (the read is incomplete); only
    * a log written by another version can hold such an entry.
    */

@@ -10,6 +10,8 @@
  *   {is}:idle           zset    topic -> watermark, for topics whose log aged out and was deleted
  *   {is}:dropped        string  watermark of idle topics folded away (bounded memory), a floor for
  *                               every topic Redis no longer knows
+ *   {is}:gaps           hash    topic -> gap mark set at a rejoin after an outage: readers from below
+ *                               it get a gap, yet the log's entries below it stay readable
  *   {is}:slots          hash    id slot (1–99) -> "<bus id>|<lease expiry, ms>": the residue of the id
  *                               space an instance may use while Redis is unreachable (redis-id-slot.ts)
  *   {is}:ch:<topic>     pub/sub channel carrying the record JSON
@@ -26,6 +28,7 @@ export interface RedisBusKeys {
   idle: string;
   active: string;
   dropped: string;
+  gaps: string;
   slots: string;
   logPrefix: string;
   channelPrefix: string;
@@ -47,6 +50,7 @@ export function redisBusKeys(prefix: string): RedisBusKeys {
     idle: `${tag}:idle`,
     active: `${tag}:active`,
     dropped: `${tag}:dropped`,
+    gaps: `${tag}:gaps`,
     slots: `${tag}:slots`,
     logPrefix: `${tag}:log:`,
     channelPrefix: `${tag}:ch:`,

@@ -122,6 +122,30 @@ describe.skipIf(!available)('RedisEventBus when Redis is unreachable from one in
     expect((await b.read(['t'], onB.id, 10)).events.map((event) => event.id)).toEqual([after.id]);
     expect(states.at(-1)).toBe('closed');
   }, 30_000);
+
+  it('keeps an event Redis published before a rejoin readable: the rejoin tells the gap and hides nothing the log holds', async () => {
+    const a = await started(`redis://127.0.0.1:${proxy.port}`, {
+      connectionName: 'mark-a',
+      commandTimeoutMs: 200,
+      breaker: { failureThreshold: 2, coolDownMs: 200 },
+    });
+    const b = await started(redis.url, { connectionName: 'mark-b' });
+    const first = await b.publish(draft('m'));
+    proxy.freeze('mark-a:');
+    await expect(a.publish(draft('m'))).rejects.toThrow(/no answer from Redis/);
+    await expect(a.publish(draft('m'))).rejects.toThrow(/no answer from Redis/);
+    // A serves 'm' alone; B goes on in Redis with a critical event, below the mark A's rejoin sets.
+    await a.publish(draft('m'));
+    const critical = await b.publish(draft('m', true));
+    proxy.thaw();
+    await waitUntil(async () => (await a.health()).status === 'up');
+    // A reader from before the rejoin gets the gap, and still every event the log holds.
+    for (const bus of [a, b]) {
+      const read = await bus.read(['m'], first.id, 10);
+      expect(read.gapTopics).toEqual(['m']);
+      expect(read.events.map((event) => event.id)).toEqual([critical.id]);
+    }
+  }, 30_000);
 });
 
 /** Two instances cut off from Redis at once (their own Redis, stopped), publishing side by side. */

@@ -191,8 +191,8 @@ export class RedisEventBus implements EventBus {
     this.command.defineCommand('isPublish', { lua: PUBLISH_SCRIPT, numberOfKeys: 7 });
     this.command.defineCommand('isRead', { lua: READ_SCRIPT });
     this.command.defineCommand('isHead', { lua: HEAD_SCRIPT, numberOfKeys: 2 });
-    this.command.defineCommand('isSweep', { lua: SWEEP_SCRIPT, numberOfKeys: 4 });
-    this.command.defineCommand('isRejoin', { lua: REJOIN_SCRIPT, numberOfKeys: 6 });
+    this.command.defineCommand('isSweep', { lua: SWEEP_SCRIPT, numberOfKeys: 5 });
+    this.command.defineCommand('isRejoin', { lua: REJOIN_SCRIPT, numberOfKeys: 7 });
     this.command.defineCommand('isSlot', { lua: SLOT_SCRIPT, numberOfKeys: 1 });
     this.idSlot = new RedisIdSlot({
       lease: async (preferred, ttlMs) =>
@@ -377,12 +377,13 @@ export class RedisEventBus implements EventBus {
     const count = Math.max(0, Math.floor(limit));
     const reply = await this.redisCall(() =>
       this.command.isRead(
-        5 + unique.length,
+        6 + unique.length,
         keys.seq,
         keys.epoch,
         keys.trim,
         keys.idle,
         keys.dropped,
+        keys.gaps,
         ...unique.map((topic) => keys.logPrefix + topic),
         this.highestKnown,
         after,
@@ -394,12 +395,15 @@ export class RedisEventBus implements EventBus {
     if (!Array.isArray(reply)) throw new Error('unexpected reply to the read script');
     const head = toId(reply[0]);
     this.noteId(head);
+    // Not `head`: that is raised to the highest id this instance knows, which may be one it
+    // issued alone, above ids Redis has not issued yet.
+    const liveAbove = toId(reply[1]);
     const gapTopics: string[] = [];
     let events: EventRecord[] = [];
     let oldestId = head;
     let unreadable = 0;
     unique.forEach((topic, index) => {
-      const [coverageRaw, oldestRaw, json] = topicReply(reply[index + 1]);
+      const [coverageRaw, oldestRaw, json] = topicReply(reply[index + 2]);
       const coverage = toId(coverageRaw);
       if (after < coverage) gapTopics.push(topic);
       oldestId = Math.min(oldestId, oldestRaw === '' ? coverage : toId(oldestRaw));
@@ -411,7 +415,7 @@ export class RedisEventBus implements EventBus {
     events.sort((a, b) => a.id - b.id);
     const truncated = events.length > count;
     if (truncated) events = events.slice(events.length - count);
-    return { events, gapTopics, oldestId, truncated, ...(unreadable > 0 ? { unreadable } : {}) };
+    return { events, gapTopics, oldestId, truncated, liveAbove, ...(unreadable > 0 ? { unreadable } : {}) };
   }
 
   /** The Redis counter; while Redis is unreachable, the highest id this instance knows. */
@@ -473,6 +477,7 @@ export class RedisEventBus implements EventBus {
             keys.idle,
             keys.active,
             keys.dropped,
+            keys.gaps,
             keys.logPrefix,
             this.options.limits.maxAgeMs,
             SWEEP_BATCH,
@@ -522,6 +527,7 @@ export class RedisEventBus implements EventBus {
         keys.idle,
         keys.active,
         keys.dropped,
+        keys.gaps,
         this.highestKnown,
         this.busId,
         keys.channelPrefix,

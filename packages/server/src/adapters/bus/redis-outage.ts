@@ -21,7 +21,10 @@ import type { TopicSubscriptions } from './redis-topic-subscriptions.js';
  * honest outcome is a `stream.reset {gap}` for every reader from before the rejoin on those
  * topics (their critical events come back from the store; non-critical events published on an
  * island reach only that island's clients), and a gap notice that makes every instance's live
- * streams on those topics resume (`onLiveGap`).
+ * streams on those topics resume (`onLiveGap`). The mark hides nothing the log holds: events
+ * published in Redis before it (this instance publishes there again as soon as Redis answers,
+ * before its rejoin has run) are still replayed to those readers, as the store may not show a
+ * critical one yet.
  */
 
 /** What {@link RedisOutage} needs from the bus. */

@@ -113,11 +113,14 @@ return id_str
 `;
 
 /**
- * read. KEYS: seq, epoch, trim, idle, dropped, then one log key per topic.
+ * read. KEYS: seq, epoch, trim, idle, dropped, gaps, then one log key per topic.
  * ARGV: floor, after, limit, maxAgeMs, then the topics (same order as their log keys).
- * Age trimming is applied virtually (entries past the age limit count as trimmed), so the script
- * only writes when it has to re-create a lost epoch. Returns {seq, per topic {coverage, oldest id
- * still held or '', newest limit+1 record JSONs after max(after, watermark), newest first}}.
+ * A reader from below a topic's gap mark (REJOIN_SCRIPT) gets a gap, and still every entry the log
+ * holds above the watermark. Age trimming is applied virtually (entries past the age limit count
+ * as trimmed), so the script only writes when it has to re-create a lost epoch. Returns {seq
+ * (raised to the floor), the counter itself (every id issued so far is at or below it, every later
+ * one above), per topic {coverage, oldest id still held or '', newest limit+1 record JSONs after
+ * max(after, watermark), newest first}}.
  */
 export const READ_SCRIPT = `${PRELUDE}
 local now = now_ms()
@@ -125,9 +128,9 @@ local seq, epoch = ensure_epoch(KEYS[1], KEYS[2], tonumber(ARGV[1]), now)
 local after, limit, max_age = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local dropped = num(redis.call('GET', KEYS[5]))
 local age_cut = (now - max_age) * 1000
-local out = { fmt(seq) }
+local out = { fmt(seq), fmt(num(redis.call('GET', KEYS[1]))) }
 for i = 5, #ARGV do
-  local topic, log_key = ARGV[i], KEYS[i + 1]
+  local topic, log_key = ARGV[i], KEYS[i + 2]
   local wm = redis.call('HGET', KEYS[3], topic)
   if not wm then wm = redis.call('ZSCORE', KEYS[4], topic) end
   if wm then wm = tonumber(wm) else wm = dropped end
@@ -141,7 +144,8 @@ for i = 5, #ARGV do
   local entries = redis.call('XREVRANGE', log_key, '+', '(' .. fmt(from) .. '-0', 'COUNT', limit + 1)
   local records = {}
   for j, entry in ipairs(entries) do records[j] = entry[2][2] end
-  out[#out + 1] = { fmt(math.max(epoch, wm)), oldest, records }
+  local gap = num(redis.call('HGET', KEYS[6], topic))
+  out[#out + 1] = { fmt(math.max(epoch, wm, gap)), oldest, records }
 end
 return out
 `;
@@ -153,16 +157,18 @@ return fmt(seq)
 `;
 
 /**
- * sweep. KEYS: trim, idle, active, dropped. ARGV: log key prefix, maxAgeMs, batch, maxIdleTopics.
- * Topics with no publish for maxAgeMs get their aged entries trimmed; an emptied log is deleted
- * and its watermark moves from the trim hash to the `idle` sorted set. Past maxIdleTopics, the
- * idle topics with the lowest watermarks are folded into the `dropped` floor (a conservative
- * watermark for every topic Redis no longer knows). Returns how many topics it looked at.
+ * sweep. KEYS: trim, idle, active, dropped, gaps. ARGV: log key prefix, maxAgeMs, batch,
+ * maxIdleTopics. Topics with no publish for maxAgeMs get their aged entries trimmed; an emptied log
+ * is deleted and its watermark (raised to its gap mark, which has no entry left to keep readable)
+ * moves from the trim hash to the `idle` sorted set; a gap mark the watermark has passed is
+ * deleted. Past maxIdleTopics, the idle topics with the lowest watermarks are folded into the
+ * `dropped` floor (a conservative watermark for every topic Redis no longer knows). Returns how
+ * many topics it looked at.
  * Log keys are derived from the topics, not declared in KEYS: fine on a single node and on a
  * Cluster, since every key shares the hash tag (same slot).
  */
 export const SWEEP_SCRIPT = `${PRELUDE}
-local trim_key, idle_key, active_key, dropped_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local trim_key, idle_key, active_key, dropped_key, gaps_key = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
 local now = now_ms()
 local max_age = tonumber(ARGV[2])
 local stale = redis.call('ZRANGEBYSCORE', active_key, '-inf', '(' .. fmt(now - max_age), 'LIMIT', 0, tonumber(ARGV[3]))
@@ -174,13 +180,17 @@ for _, topic in ipairs(stale) do
     redis.call('XTRIM', log_key, 'MINID', fmt(cut) .. '-1')
     wm = math.max(wm, cut)
   end
+  local gap = num(redis.call('HGET', gaps_key, topic))
   if redis.call('XLEN', log_key) == 0 then
+    wm = math.max(wm, gap)
     redis.call('DEL', log_key)
     redis.call('ZREM', active_key, topic)
     redis.call('HDEL', trim_key, topic)
+    redis.call('HDEL', gaps_key, topic)
     redis.call('ZADD', idle_key, fmt(wm), topic)
   else
     if cut > 0 then redis.call('HSET', trim_key, topic, fmt(wm)) end
+    if gap > 0 and gap <= wm then redis.call('HDEL', gaps_key, topic) end
     redis.call('ZADD', active_key, now, topic)
   end
 end
@@ -194,15 +204,18 @@ return #stale
 `;
 
 /**
- * rejoin. KEYS: seq, epoch, trim, idle, active, dropped.
+ * rejoin. KEYS: seq, epoch, trim, idle, active, dropped, gaps.
  * ARGV: floor, sender id, channel prefix, then the topics this instance published on while Redis
  * was unreachable (local delivery only). Those events never entered the log, and their ids
  * interleave with ids other instances issued meanwhile, so no reader from before now can be
  * resumed exactly on those topics: the counter moves to `mark` (>= every id issued so far), each
- * topic's watermark moves to `mark` (readers from before it get a gap: stream.reset, then the
+ * topic gets `mark` as its gap mark (readers from before it get a gap: stream.reset, then the
  * critical events from the store), and a gap notice `{"gap":mark,"from":sender}` is published on
  * each topic so that live subscribers on every instance can tell their streams to resume.
- * Returns mark.
+ * The mark is not a watermark: what the log holds below it (events other instances, or this one,
+ * published in Redis before this script ran, critical ones among them, whose stored copy may not
+ * have its id yet) stays readable. The topic keeps or takes its watermark in the trim hash, where
+ * the idle sweep finds it. Returns mark.
  */
 export const REJOIN_SCRIPT = `${PRELUDE}
 local now = now_ms()
@@ -212,12 +225,12 @@ redis.call('SET', KEYS[1], fmt(mark))
 local notice = '{"gap":' .. fmt(mark) .. ',"from":"' .. ARGV[2] .. '"}'
 for i = 4, #ARGV do
   local topic = ARGV[i]
-  local wm = redis.call('HGET', KEYS[3], topic)
-  if not wm then
-    wm = redis.call('ZSCORE', KEYS[4], topic)
+  if redis.call('HEXISTS', KEYS[3], topic) == 0 then
+    local wm = redis.call('ZSCORE', KEYS[4], topic)
     if wm then redis.call('ZREM', KEYS[4], topic) else wm = redis.call('GET', KEYS[6]) end
+    redis.call('HSET', KEYS[3], topic, fmt(num(wm)))
   end
-  redis.call('HSET', KEYS[3], topic, fmt(math.max(num(wm), mark)))
+  redis.call('HSET', KEYS[7], topic, fmt(mark))
   redis.call('ZADD', KEYS[5], now, topic)
   redis.call('PUBLISH', ARGV[3] .. topic, notice)
 end

@@ -65,6 +65,11 @@ export async function planReplay(
     stored = await sources.store.readAfter({
       topics: hot.truncated || unseen ? topics : hot.gapTopics,
       after,
+      // Only what went out before the hot log was read: the rest comes live. The store shows a
+      // critical event once it has its id, a moment after it went out (event-publisher.ts), so a
+      // stored event from after that read could pass over one that went out before it and has no
+      // id in the store yet: the stream would then drop that one when it comes live.
+      ...(hot.liveAbove === undefined ? {} : { before: hot.liveAbove + 1 }),
       limit: sources.maxEvents,
     });
   } catch (error) {
