@@ -17,7 +17,7 @@ export interface IdentityProvider {
  * another API of yours is refused.
  */
 export async function buildApp(idp: IdentityProvider, dataDir: string): Promise<FastifyInstance> {
-  const app = Fastify();
+  const app = Fastify({ pluginTimeout: 60_000 }); // the plugin opens its store while it registers
   await app.register(realtimePlugin, {
     prefix: '/realtime',
     jwt: { jwksUrl: idp.jwksUrl, issuer: idp.issuer, audience: idp.audience },

@@ -54,7 +54,8 @@ interface Doc {
 
 /** The app: its own routes, and the realtime layer under /realtime. */
 export async function buildWritingApp(options: WritingAppOptions): Promise<FastifyInstance> {
-  const app = Fastify({ logger: options.logger ?? false });
+  // The plugin opens its store while it registers; give it more than Fastify's default 10 s on a busy machine.
+  const app = Fastify({ logger: options.logger ?? false, pluginTimeout: 60_000 });
   await app.register(realtimePlugin, {
     prefix: '/realtime',
     jwt: { secret: options.jwtSecret },

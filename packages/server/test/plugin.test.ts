@@ -38,7 +38,7 @@ const commentAdded = defineEventType('comment.added', z.strictObject({ docId: z.
 });
 
 async function host(options: Record<string, unknown> = {}): Promise<{ app: FastifyInstance; url: string }> {
-  const app = Fastify();
+  const app = Fastify({ pluginTimeout: 120_000 });
   apps.push(app);
   await app.register(realtimePlugin, { jwt: { secret: SECRET }, dataDir: dataDir(), ...options });
   const url = await app.listen({ port: 0, host: '127.0.0.1' });
@@ -47,7 +47,7 @@ async function host(options: Record<string, unknown> = {}): Promise<{ app: Fasti
 
 describe('realtimePlugin options', () => {
   it('fails register with one error naming every problem', async () => {
-    const app = Fastify();
+    const app = Fastify({ pluginTimeout: 120_000 });
     const failure = await app
       .register(realtimePlugin, {
         jwt: { secret: 'short' },
@@ -71,7 +71,7 @@ describe('realtimePlugin options', () => {
 
   it('refuses a custom type that shadows a built-in or server type, naming it, before anything opens', async () => {
     for (const name of ['notification', 'task.completed', 'ai.generation.custom', 'stream.reset', 'bad name']) {
-      const app = Fastify();
+      const app = Fastify({ pluginTimeout: 120_000 });
       const failure = await app
         .register(realtimePlugin, {
           jwt: { secret: SECRET },
@@ -128,7 +128,7 @@ describe('realtimePlugin in a host app', () => {
   });
 
   it('mounts every route under the prefix of the context it is registered in, beside the host’s own', async () => {
-    const app = Fastify();
+    const app = Fastify({ pluginTimeout: 120_000 });
     apps.push(app);
     app.get('/api/events', async () => ({ mine: true }));
     await app.register(

@@ -29,6 +29,9 @@ export interface RealtimeServerOptions {
 export function realtimeServerOptions(options: RealtimeServerOptions = {}): FastifyHttpOptions<Server> {
   const { trustProxy = false, requestTimeoutMs = 30_000, countError } = options;
   return {
+    // The plugin opens its store and runs migrations while it registers: on a busy machine that
+    // can outlast Fastify's default of 10 s for a plugin to start.
+    pluginTimeout: 120_000,
     // A hop count trusts that many hops from the socket inwards (Fastify refuses plain numbers).
     trustProxy: typeof trustProxy === 'number' ? (_address: string, hop: number) => hop < trustProxy : trustProxy,
     // Fastify's own 503 while closing has its body, not the API's: the plugin's onRequest hook answers.
