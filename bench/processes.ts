@@ -53,7 +53,7 @@ export async function stopChild(child: ChildProcess, graceMs: number): Promise<v
   clearTimeout(timer);
 }
 
-/** A server started as `node --import tsx <entry>` (no npx/tsx wrapper, so the PID is the server's). */
+/** A server started as `node <entry>` (`--import tsx` for a .ts entry; no npx/tsx wrapper, so the PID is the server's). */
 export interface ServerProcess {
   pid: number;
   /** Where the server writes a heap snapshot on SIGUSR2 (see {@link forceFullGc}). */
@@ -80,8 +80,7 @@ export async function startServer(options: {
     '--heapsnapshot-signal=SIGUSR2',
     `--diagnostic-dir=${options.diagnosticDir}`,
     ...profileArgs(),
-    '--import',
-    'tsx',
+    ...(options.entry.endsWith('.ts') ? TS_SOURCE_ARGS : []),
   ];
   const child = track(
     spawn(process.execPath, [...nodeArgs, options.entry], {
@@ -135,8 +134,11 @@ export async function runCleanups(cleanups: Cleanups): Promise<void> {
 /** Variables of the caller's environment that would point a server elsewhere than the benchmark says. */
 const SCRUBBED_ENV = ['REDIS_URL', 'DATABASE_URL', 'JWT_JWKS_URL', 'INSTANCE_ID', 'STATIC_DIR', 'CORS_ORIGINS'];
 
-/** Our server's entry, started as it is shipped. */
-export const OUR_ENTRY = 'apps/backend/src/main.ts';
+/** Our server's entry, started as it is shipped: compiled (`npm run bench` runs `npm run compile` first). */
+export const OUR_ENTRY = 'apps/backend/dist/main.js';
+
+/** Runs a TypeScript entry from the sources: tsx, and the workspace packages' source export condition. */
+const TS_SOURCE_ARGS = ['--conditions=@infinitescribe/source', '--import', 'tsx'];
 
 /**
  * How every scenario runs our server: production mode, warnings only, the default heartbeat, its
@@ -198,7 +200,7 @@ export function startOurServer(options: {
 export function forkTs(file: string): ChildProcess {
   return track(
     fork(file, [], {
-      execArgv: [...profileArgs(), '--import', 'tsx', '--expose-gc'],
+      execArgv: [...profileArgs(), ...TS_SOURCE_ARGS, '--expose-gc'],
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     }),
   );

@@ -1,5 +1,5 @@
 import { join } from 'node:path';
-import { build, type Rollup } from 'vite';
+import { build, defaultClientConditions, type Rollup } from 'vite';
 import { describe, expect, it } from 'vitest';
 import { REPO_ROOT } from './helpers/e2e.js';
 
@@ -8,6 +8,7 @@ async function bundledModules(entries: Record<string, string>): Promise<string[]
   const output = (await build({
     configFile: false,
     logLevel: 'silent',
+    resolve: { conditions: ['@infinitescribe/source', ...defaultClientConditions] },
     build: {
       write: false,
       minify: false,

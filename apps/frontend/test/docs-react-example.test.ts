@@ -2,7 +2,7 @@ import react from '@vitejs/plugin-react';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
-import { build } from 'vite';
+import { build, defaultClientConditions } from 'vite';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startServerProcess, type ServerProcess } from '../../../packages/server/test/helpers/server-process.js';
 import {
@@ -59,6 +59,8 @@ createRoot(document.getElementById('root')!).render(<App userId=${JSON.stringify
       mode: 'production',
       logLevel: 'silent',
       plugins: [react()],
+      // The workspace packages' sources, like the app's own build.
+      resolve: { conditions: ['@infinitescribe/source', ...defaultClientConditions] },
       build: { outDir: join(dir, 'dist'), emptyOutDir: true },
     });
     [browser, server] = await Promise.all([

@@ -7,6 +7,7 @@ import { fileURLToPath } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import YAML from 'yaml';
 import { CONFIG_VARIABLES, parseConfig } from '../../../apps/backend/src/config.js';
+import { dockerInstructions, dockerStages } from './helpers/dockerfile.js';
 import {
   checkNginxConfig,
   ensureCertificate,
@@ -120,19 +121,6 @@ function nginxTimeMs(value: string): number {
   if (!match) throw new Error(`not an nginx time: ${value}`);
   const unit = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 }[match[2] ?? 's'] ?? 1_000;
   return Number(match[1]) * unit;
-}
-
-/** The Dockerfile as instructions: continuation lines joined, comments dropped. */
-function dockerInstructions(): { keyword: string; args: string }[] {
-  return read('Dockerfile')
-    .replace(/\\\n/g, ' ')
-    .split('\n')
-    .map((line) => line.trim())
-    .filter((line) => line !== '' && !line.startsWith('#'))
-    .map((line) => {
-      const [keyword = '', ...rest] = line.split(/\s+/);
-      return { keyword: keyword.toUpperCase(), args: rest.join(' ') };
-    });
 }
 
 describe('deploy/docker-compose.yml', () => {
@@ -391,8 +379,35 @@ describe('Dockerfile', () => {
     expect(Object.keys(environment).filter((name) => !known.has(name))).toEqual([]);
     expect(args('EXPOSE')).toContain('3000');
     const command = JSON.parse(args('CMD').at(-1) ?? '[]') as string[];
-    expect(command).toEqual(['node', '--import', 'tsx', 'apps/backend/src/main.ts']);
+    // Compiled JavaScript (tsc: apps/backend/src -> dist), no TypeScript at run time.
+    expect(command).toEqual(['node', 'apps/backend/dist/main.js']);
     expect(existsSync(path.join(ROOT, 'apps/backend/src/main.ts'))).toBe(true);
+    const backendBuild = JSON.parse(read('apps/backend/package.json')) as { scripts: Record<string, string> };
+    expect(backendBuild.scripts.start).toBe('node dist/main.js');
     expect(args('HEALTHCHECK').join(' ')).toContain('/readyz');
+  });
+
+  it('builds in one stage and runs from another with production dependencies and compiled output only', () => {
+    const stages = dockerStages();
+    const runtime = stages.at(-1);
+    const build = stages.find((stage) => stage.name === 'build');
+    if (!runtime || !build) throw new Error('no runtime or build stage');
+    expect(build.instructions.filter((item) => item.keyword === 'RUN').map((item) => item.args)).toContain(
+      'npm run build',
+    );
+    const copies = runtime.instructions.filter((item) => item.keyword === 'COPY').map((item) => item.args.split(/\s+/));
+    // From the build: dist/ folders only (never its node_modules, which hold the dev tools).
+    const fromBuild = copies.filter(([flag]) => flag === '--from=build');
+    expect(fromBuild.length).toBeGreaterThan(0);
+    for (const [, source = ''] of fromBuild) expect(source).toMatch(/^\/app\/[a-z/]+\/dist$/);
+    // Everything else from a stage that installed with --omit=dev.
+    for (const [flag = ''] of copies.filter(([flag]) => flag !== '--from=build')) {
+      const stage = stages.find((candidate) => `--from=${candidate.name}` === flag);
+      const installs = stage?.instructions.filter((item) => item.keyword === 'RUN' && /^npm\b/.test(item.args));
+      expect(
+        installs?.map((item) => item.args),
+        flag,
+      ).toEqual([expect.stringMatching(/^npm ci .*--omit=dev\b/)]);
+    }
   });
 });

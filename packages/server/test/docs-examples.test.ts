@@ -1,11 +1,15 @@
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { readdir, readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { EventSource } from 'eventsource';
+import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../apps/backend/src/config.js';
+import { REALTIME_ENV_NAMES, type Publisher } from '../src/index.js';
+import { startJwksServer } from './helpers/jwks-server.js';
 import { openStream, published } from './helpers/sse-reader.js';
 import { startTcpProxy } from './helpers/tcp-proxy.js';
 import { startTestApp, TEST_JWT_SECRET, type TestApp } from './helpers/test-app.js';
@@ -138,6 +142,11 @@ interface ServicePublisherExample {
   ): Promise<{ id: string }>;
 }
 
+interface IdentityProviderExample {
+  buildApp(idp: { jwksUrl: string; issuer: string; audience: string }, dataDir: string): Promise<FastifyInstance>;
+  servicePublisher(appUrl: string, getServiceToken: () => Promise<string>): Publisher;
+}
+
 async function importExample(name: string): Promise<unknown> {
   return import(pathToFileURL(join(EXAMPLES, name)).href);
 }
@@ -239,6 +248,44 @@ const RUNNERS: Record<string, ((server: TestApp) => Promise<void>) | 'run in Chr
       expect(published(stream.events).map((received) => received.id)).toEqual([first.id, other.id]);
     } finally {
       stream.close();
+    }
+  },
+  'identity-provider.ts': async () => {
+    const { buildApp, servicePublisher } = (await importExample('identity-provider.ts')) as IdentityProviderExample;
+    const idp = await startJwksServer();
+    await idp.publish('key-1');
+    const claims = { iss: 'https://idp.example/', aud: 'https://api.example/realtime' };
+    const dataDir = await mkdtemp(join(tmpdir(), 'docs-idp-'));
+    const app = await buildApp({ jwksUrl: idp.url, issuer: claims.iss, audience: claims.aud }, dataDir);
+    try {
+      const appUrl = await app.listen({ port: 0, host: '127.0.0.1' });
+      const reader = 'auth0|5f7c8ec7c33c6c004bbafe82';
+      const stream = await openStream(`${appUrl}/realtime`, {
+        token: await idp.sign('key-1', claims, { sub: reader }),
+      });
+      try {
+        expect(stream.status).toBe(200);
+        // A token the same provider issued for another API is refused.
+        const elsewhere = await idp.sign('key-1', { ...claims, aud: 'https://api.example/billing' }, { sub: reader });
+        const refused = await openStream(`${appUrl}/realtime`, { token: elsewhere });
+        expect(refused.status).toBe(401);
+        refused.close();
+        const publisher = servicePublisher(appUrl, () =>
+          idp.sign('key-1', { ...claims, scope: 'events:publish events:service' }, { sub: 'billing@clients' }),
+        );
+        const { id } = await publisher.publish({
+          topic: `user:${reader}`,
+          type: 'notification',
+          payload: { title: 'Invoice paid', level: 'success' },
+        });
+        await stream.waitFor((events) => published(events).some((event) => event.id === id));
+      } finally {
+        stream.close();
+      }
+    } finally {
+      await app.close();
+      await idp.close();
+      await rm(dataDir, { recursive: true, force: true });
     }
   },
   // Needs a browser: built by Vite and run in Chromium against a real server by
@@ -387,5 +434,22 @@ describe('docs: configuration.md', () => {
       checked.push(name);
     }
     expect(checked.length).toBeGreaterThan(40);
+  });
+});
+
+describe('docs: library.md', () => {
+  it('names each plugin option whose variable is not the option in capitals (jwt.* are the JWT_* variables)', async () => {
+    const markdown = await readFile(join(DOCS, 'library.md'), 'utf8');
+    const capitals = (name: string) => name.replace(/[A-Z]/g, (letter) => `_${letter}`).toUpperCase();
+    const unusual = Object.entries(REALTIME_ENV_NAMES).filter(
+      ([option, variable]) => option.startsWith('jwt.') || capitals(option) !== variable,
+    );
+    expect(unusual.length).toBeGreaterThan(6);
+    const problems = unusual.filter(([option, variable]) =>
+      option.startsWith('jwt.')
+        ? !variable.startsWith('JWT_') || !markdown.includes(`\`${option}\``)
+        : !markdown.includes(`\`${option}\` is \`${variable}\``),
+    );
+    expect(problems).toEqual([]);
   });
 });

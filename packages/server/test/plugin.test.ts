@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
 import { defineEventType, realtimePlugin, RealtimeOptionsError } from '../src/index.js';
-import { spawnTracked } from './helpers/child-process.js';
+import { spawnTracked, TS_SOURCE_ARGS } from './helpers/child-process.js';
 import { openStream } from './helpers/sse-reader.js';
 import { signDevToken } from '../src/adapters/auth/dev-token.js';
 
@@ -172,7 +172,7 @@ describe('realtimePlugin in a host app', () => {
 
   it('closes everything it opened: a host process exits by itself after app.close(), mid-stream and mid-job', async () => {
     const script = fileURLToPath(new URL('./fixtures/close-and-exit.ts', import.meta.url));
-    const child = spawnTracked(process.execPath, ['--import', 'tsx', script, dataDir()]);
+    const child = spawnTracked(process.execPath, [...TS_SOURCE_ARGS, script, dataDir()]);
     const timeout = setTimeout(() => void child.stop('SIGKILL'), 20_000);
     const code = await child.exited;
     clearTimeout(timeout);

@@ -1,5 +1,5 @@
 import type { ChildProcess } from 'node:child_process';
-import { spawnTracked } from './child-process.js';
+import { spawnTracked, TS_SOURCE_ARGS, waitForOutput } from './child-process.js';
 import { TEST_JWT_SECRET } from './test-app.js';
 
 const MAIN = new URL('../../../../apps/backend/src/main.ts', import.meta.url).pathname;
@@ -19,7 +19,7 @@ export interface ServerProcess {
 
 /** Starts `src/main.ts` on 127.0.0.1:<free port> with test defaults plus `env`; resolves once it listens. */
 export async function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
-  const server = spawnTracked(process.execPath, ['--import', 'tsx', MAIN], {
+  const server = spawnTracked(process.execPath, [...TS_SOURCE_ARGS, MAIN], {
     env: {
       PATH: process.env.PATH ?? '',
       NODE_ENV: 'test',
@@ -33,25 +33,14 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
     },
   });
   const { child, exited, output } = server;
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      // Never left running unowned: the caller gets no handle to stop it by.
-      void server.stop('SIGKILL');
-      reject(new Error(`server did not start:\n${output()}`));
-    }, 60_000);
-    const onData = () => {
-      const match = /READY (http:\/\/\S+)/.exec(output());
-      if (!match?.[1]) return;
-      clearTimeout(timer);
-      child.stdout?.off('data', onData);
-      resolve(match[1]);
-    };
-    child.stdout?.on('data', onData);
-    void exited.then((code) => {
-      clearTimeout(timer);
-      reject(new Error(`server exited (${code}) before listening:\n${output()}`));
-    });
-  });
+  let url: string;
+  try {
+    url = (await waitForOutput(server, /READY (http:\/\/\S+)/, 60_000))[1] ?? '';
+  } catch (error) {
+    // Never left running unowned: the caller gets no handle to stop it by.
+    await server.stop('SIGKILL');
+    throw new Error(`server did not start: ${(error as Error).message}`);
+  }
   const pid = child.pid;
   if (pid === undefined) throw new Error('no pid');
   return {

@@ -26,11 +26,12 @@ export interface OpenStreamOptions {
 }
 
 /**
- * Opens `GET /api/sse/stream` with fetch and parses it with eventsource-parser (a third-party
+ * Opens `GET <baseUrl>/api/sse/stream` with fetch and parses it with eventsource-parser (a third-party
  * parser, so the tests check our framing against someone else's reading of the spec).
  */
 export async function openStream(baseUrl: string, options: OpenStreamOptions = {}): Promise<StreamReader> {
-  const url = new URL('/api/sse/stream', baseUrl);
+  // Under the base URL's path, so a plugin mounted under a prefix is reached there.
+  const url = new URL('api/sse/stream', baseUrl.endsWith('/') ? baseUrl : `${baseUrl}/`);
   for (const [name, value] of Object.entries(options.query ?? {})) url.searchParams.set(name, value);
   const headers: Record<string, string> = { ...options.headers };
   if (options.token) headers['authorization'] = `Bearer ${options.token}`;

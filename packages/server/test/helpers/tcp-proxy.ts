@@ -1,4 +1,5 @@
 import net from 'node:net';
+import { Transform } from 'node:stream';
 
 /** A TCP proxy in front of a server, whose connections a test can cut at will. */
 export interface TcpProxy {
@@ -12,6 +13,12 @@ export interface TcpProxy {
   cut(): void;
   /** Forwards new connections again after {@link TcpProxy.cut}. */
   restore(): void;
+  /**
+   * The next `count` requests reach the server, but their connections die (both sides) when the
+   * server's answer starts: the request was handled, and the client never hears so. Returns the
+   * first bytes of each answer cut, as they arrive.
+   */
+  dropAnswers(count: number): Buffer[];
   close(): Promise<void>;
 }
 
@@ -19,6 +26,8 @@ export interface TcpProxy {
 export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
   const pairs = new Set<[net.Socket, net.Socket]>();
   let isCut = false;
+  let answersToDrop = 0;
+  let droppedAnswers: Buffer[] = [];
   const server = net.createServer((client) => {
     if (isCut) {
       client.resetAndDestroy();
@@ -34,8 +43,23 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     };
     client.on('error', end).on('close', end);
     upstream.on('error', end).on('close', end);
+    // A request armed by dropAnswers (on a new or a kept-alive connection) has its answer cut.
+    let dropInto: Buffer[] | undefined;
+    client.on('data', () => {
+      if (dropInto || answersToDrop === 0) return;
+      answersToDrop--;
+      dropInto = droppedAnswers;
+    });
+    const gate = new Transform({
+      transform(chunk: Buffer, _encoding, done) {
+        if (!dropInto) return done(null, chunk);
+        dropInto.push(chunk);
+        end();
+        done();
+      },
+    });
     client.pipe(upstream);
-    upstream.pipe(client);
+    upstream.pipe(gate).pipe(client);
   });
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const address = server.address() as net.AddressInfo;
@@ -55,6 +79,11 @@ export async function startTcpProxy(targetPort: number): Promise<TcpProxy> {
     },
     restore() {
       isCut = false;
+    },
+    dropAnswers(count) {
+      answersToDrop = count;
+      droppedAnswers = [];
+      return droppedAnswers;
     },
     close() {
       dropAll();
