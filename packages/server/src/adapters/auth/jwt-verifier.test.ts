@@ -15,7 +15,11 @@ function sign(sub: string, expSeconds: number): Promise<string> {
 describe('the verified-token cache', () => {
   it('answers a token verified before from the cache, and refuses it at its exp although cached', async () => {
     let now = 1_900_000_000_000;
-    const verifier = createJwtVerifier({ jwt: { kind: 'secret', secret: SECRET }, maxLifetimeMs: 3_600_000, now: () => now });
+    const verifier = createJwtVerifier({
+      jwt: { kind: 'secret', secret: SECRET },
+      maxLifetimeMs: 3_600_000,
+      now: () => now,
+    });
     const exp = now / 1000 + 60;
     const token = await sign('u1', exp);
     const first = await verifier.verify(token);
@@ -30,7 +34,11 @@ describe('the verified-token cache', () => {
 
   it('never remembers a refusal, and shares a principal nobody can change', async () => {
     const now = 1_900_000_000_000;
-    const verifier = createJwtVerifier({ jwt: { kind: 'secret', secret: SECRET }, maxLifetimeMs: 3_600_000, now: () => now });
+    const verifier = createJwtVerifier({
+      jwt: { kind: 'secret', secret: SECRET },
+      maxLifetimeMs: 3_600_000,
+      now: () => now,
+    });
     const token = await sign('u2', now / 1000 + 60);
     const forged = `${token.slice(0, -4)}AAAA`;
     for (let attempt = 0; attempt < 2; attempt++) {

@@ -92,13 +92,20 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   const now = options.now ?? Date.now;
   // Imported once: handed raw bytes, jose would re-import the HMAC key on every verify, which was
   // the largest CPU cost of opening a stream and of a publish in the benchmark.
-  const jwks = jwt.kind === 'secret' ? undefined : new JwksKeySource({ ...options.jwks, url: jwt.url });
-  const key: Promise<CryptoKey> | JWTVerifyGetKey =
-    jwks === undefined
-      ? crypto.subtle.importKey('raw', new TextEncoder().encode(jwt.secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
-          'verify',
-        ])
-      : jwks.getKey;
+  let jwks: JwksKeySource | undefined;
+  let key: Promise<CryptoKey> | JWTVerifyGetKey;
+  if (jwt.kind === 'secret') {
+    key = crypto.subtle.importKey(
+      'raw',
+      new TextEncoder().encode(jwt.secret),
+      { name: 'HMAC', hash: 'SHA-256' },
+      false,
+      ['verify'],
+    );
+  } else {
+    jwks = new JwksKeySource({ ...options.jwks, url: jwt.url });
+    key = jwks.getKey;
+  }
   // A shared secret never changes under a running verifier: one generation for ever.
   const generation = () => (jwks === undefined ? 0 : jwks.currentGeneration());
   const cache = new VerifiedTokenCache(options.cacheMaxEntries ?? DEFAULT_TOKEN_CACHE_ENTRIES, now);
