@@ -4,6 +4,7 @@ import type { JwtSettings } from '../../core/settings.js';
 import { AppError, UnauthorizedError } from '../../core/errors.js';
 import { JwksKeySource, type JwksKeySourceOptions } from './jwks-key-source.js';
 import type { Principal } from '../../core/principal.js';
+import { createHs256FastPath } from './hs256-fast-path.js';
 import { PUBLISH_TOPICS_CLAIM, readPublishTopicsClaim } from '../../core/publish-topics.js';
 
 /** Verifies access tokens into principals. */
@@ -94,7 +95,13 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   // the largest CPU cost of opening a stream and of a publish in the benchmark.
   let jwks: JwksKeySource | undefined;
   let key: Promise<CryptoKey> | JWTVerifyGetKey;
+  let fastPath: ReturnType<typeof createHs256FastPath> | undefined;
   if (jwt.kind === 'secret') {
+    fastPath = createHs256FastPath(new TextEncoder().encode(jwt.secret), {
+      ...(options.issuer ? { issuer: options.issuer } : {}),
+      ...(options.audience ? { audience: options.audience } : {}),
+      ...(options.typ ? { typ: options.typ } : {}),
+    });
     key = crypto.subtle.importKey(
       'raw',
       new TextEncoder().encode(jwt.secret),
@@ -122,18 +129,19 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
       if (cached !== undefined) return cached;
       // Read before verifying: a key set fetched during the check must not vouch for this result.
       const verifiedUnder = generation();
-      let payload: JWTPayload;
-      try {
-        // jose's overloads split on the key's type, so the two kinds are called separately.
-        // The verifier's clock, not jose's own: the cache and the check agree on when a token expires.
-        const checks = { ...verifyOptions, currentDate: new Date(now()) };
-        const result =
-          key instanceof Promise ? await jwtVerify(token, await key, checks) : await jwtVerify(token, key, checks);
-        payload = result.payload;
-      } catch (error) {
-        if (error instanceof AppError) throw error;
-        throw new UnauthorizedError(describeJoseError(error), error);
-      }
+      let payload: JWTPayload | undefined = fastPath?.(token, now());
+      if (payload === undefined)
+        try {
+          // jose's overloads split on the key's type, so the two kinds are called separately.
+          // The verifier's clock, not jose's own: the cache and the check agree on when a token expires.
+          const checks = { ...verifyOptions, currentDate: new Date(now()) };
+          const result =
+            key instanceof Promise ? await jwtVerify(token, await key, checks) : await jwtVerify(token, key, checks);
+          payload = result.payload;
+        } catch (error) {
+          if (error instanceof AppError) throw error;
+          throw new UnauthorizedError(describeJoseError(error), error);
+        }
       const principal = toPrincipal(payload);
       if (principal.expiresAt - now() > maxLifetimeMs) {
         throw new UnauthorizedError(
