@@ -109,6 +109,7 @@ async function openStream(services: StreamRouteServices, request: FastifyRequest
     response,
     {
       maxBufferedBytes: config.maxBufferedBytes,
+      batcher: connections.batcher,
       onIslandNotice: () => metrics.streamResets.inc({ reason: 'gap' }),
       onClose: (closed, reason) => {
         connections.unregister(closed, reason);
