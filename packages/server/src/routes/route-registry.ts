@@ -3,6 +3,13 @@ import { AppError } from '../core/errors.js';
 import { parseInput } from './parse-input.js';
 import type { RouteDefinition } from './route-definition.js';
 
+declare module 'fastify' {
+  interface FastifyContextConfig {
+    /** The definition a route was registered from (onRoute hooks and tests compare it with /docs). */
+    definition?: RouteDefinition;
+  }
+}
+
 /**
  * Mounts route definitions on `app`. Each request is authenticated first (the definition's
  * `authenticate`), then its params, query and body are checked against the definition's schemas
@@ -17,6 +24,7 @@ export function registerRoutes(app: FastifyInstance, routes: readonly RouteDefin
       ...route.options,
       method: route.method,
       url: route.url,
+      config: { ...route.options?.config, definition: route },
       handler: async (request, reply) => {
         const principal = route.authenticate ? await route.authenticate(request) : undefined;
         const params = route.params ? parseInput(route.params, request.params) : undefined;
