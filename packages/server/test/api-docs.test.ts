@@ -87,9 +87,7 @@ describe('API reference at /docs', () => {
   });
 
   it('serves the document the code builds, as OpenAPI 3.1 with every $ref resolvable', () => {
-    expect(document).toEqual(
-      JSON.parse(JSON.stringify(buildApiDocument({ routes: definitions() }))),
-    );
+    expect(document).toEqual(JSON.parse(JSON.stringify(buildApiDocument({ routes: definitions() }))));
     expect(document.openapi).toBe('3.1.0');
     const schemas = document.components.schemas;
     for (const target of refsIn(document)) {
@@ -232,7 +230,11 @@ describe('API reference at /docs', () => {
     } finally {
       stream.close();
     }
-    expect([...called].sort()).toEqual(definitions().map((operation) => operation.operationId).sort());
+    expect([...called].sort()).toEqual(
+      definitions()
+        .map((operation) => operation.operationId)
+        .sort(),
+    );
   });
 });
 

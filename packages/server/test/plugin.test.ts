@@ -144,7 +144,9 @@ describe('realtimePlugin in a host app', () => {
     const schemas = document.components.schemas;
     // The kinds: the ones GET /api/tasks/kinds answers, each a variant of the start request with its input schema.
     const token = await signDevToken(SECRET, { userId: 'ana', expiresIn: 600 });
-    const listed = (await (await fetch(`${url}/api/tasks/kinds`, { headers: { authorization: `Bearer ${token}` } })).json()) as {
+    const listed = (await (
+      await fetch(`${url}/api/tasks/kinds`, { headers: { authorization: `Bearer ${token}` } })
+    ).json()) as {
       kinds: { kind: string }[];
     };
     const variants = schemas['TaskRequest']?.['oneOf'] as { title: string; properties: { input: JsonLike } }[];

@@ -1,11 +1,5 @@
 import type { Authenticator } from '../services/auth/authenticator.js';
-import {
-  generationCreated,
-  generationRequestAllowing,
-  generationView,
-  idParams,
-  providerInfo,
-} from './api-schemas.js';
+import { generationCreated, generationRequestAllowing, generationView, idParams, providerInfo } from './api-schemas.js';
 import type { ProviderInfo as WireProviderInfo } from '@infinitescribe/protocol';
 import type { ProviderInfo } from '../adapters/ai/ai-provider.js';
 import type { GenerationService, GenerationView } from '../services/generations/generation-service.js';
