@@ -25,11 +25,7 @@ describe('lint keeps the server’s layers (core -> adapters -> services -> rout
       "import { TaskRunner } from '../../services/tasks/task-runner.js';",
     ],
     ['adapters', `${SERVER}/adapters/ai/fixture.ts`, "import { buildApp } from '../../plugin.js';"],
-    [
-      'services',
-      `${SERVER}/services/sse/fixture.ts`,
-      "import { streamRoutes } from '../../routes/sse-routes.js';",
-    ],
+    ['services', `${SERVER}/services/sse/fixture.ts`, "import { streamRoutes } from '../../routes/sse-routes.js';"],
     ['routes', `${SERVER}/routes/fixture.ts`, "import { buildApp } from '../plugin.js';"],
     [
       'the package',

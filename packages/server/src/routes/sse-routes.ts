@@ -1,6 +1,5 @@
-import { LAST_EVENT_ID_HEADER, STREAM_PATH } from '@infinitescribe/protocol';
+import { LAST_EVENT_ID_HEADER, STREAM_PATH, type ErrorCode } from '@infinitescribe/protocol';
 import { randomUUID } from 'node:crypto';
-import type { ErrorCode } from '@infinitescribe/protocol';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { Authenticator } from '../services/auth/authenticator.js';
