@@ -123,25 +123,26 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
     ...(options.audience ? { audience: options.audience } : {}),
     ...(options.typ ? { typ: options.typ } : {}),
   };
+  const verifyWithJose = async (token: string): Promise<JWTPayload> => {
+    try {
+      // The verifier's clock, not jose's own: the cache and the check agree on when a token expires.
+      const checks = { ...verifyOptions, currentDate: new Date(now()) };
+      // jose's overloads split on the key's type, so the two kinds are called separately.
+      const result =
+        key instanceof Promise ? await jwtVerify(token, await key, checks) : await jwtVerify(token, key, checks);
+      return result.payload;
+    } catch (error) {
+      if (error instanceof AppError) throw error;
+      throw new UnauthorizedError(describeJoseError(error), error);
+    }
+  };
   return {
     async verify(token) {
       const cached = cache.get(token, generation());
       if (cached !== undefined) return cached;
       // Read before verifying: a key set fetched during the check must not vouch for this result.
       const verifiedUnder = generation();
-      let payload: JWTPayload | undefined = fastPath?.(token, now());
-      if (payload === undefined)
-        try {
-          // jose's overloads split on the key's type, so the two kinds are called separately.
-          // The verifier's clock, not jose's own: the cache and the check agree on when a token expires.
-          const checks = { ...verifyOptions, currentDate: new Date(now()) };
-          const result =
-            key instanceof Promise ? await jwtVerify(token, await key, checks) : await jwtVerify(token, key, checks);
-          payload = result.payload;
-        } catch (error) {
-          if (error instanceof AppError) throw error;
-          throw new UnauthorizedError(describeJoseError(error), error);
-        }
+      const payload = fastPath?.(token, now()) ?? (await verifyWithJose(token));
       const principal = toPrincipal(payload);
       if (principal.expiresAt - now() > maxLifetimeMs) {
         throw new UnauthorizedError(

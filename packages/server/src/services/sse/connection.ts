@@ -245,6 +245,7 @@ export class SSEConnection implements BatchedWriter {
     if (this.state === 'closed') return;
     // After the events already queued this turn: the order on the wire is the order of the calls.
     this.flushBatch();
+    if (this.isClosed) return; // that write found the client too slow
     this.response.write(chunk);
     this.headersWritten = true;
     this.checkBuffered();
@@ -261,6 +262,7 @@ export class SSEConnection implements BatchedWriter {
   writeShared(frame: SharedFrame, onFlushed?: () => void): void {
     if (this.state === 'closed') return;
     this.flushBatch();
+    if (this.isClosed) return;
     this.writeNow(frame, onFlushed);
   }
 
