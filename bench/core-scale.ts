@@ -153,7 +153,15 @@ interface ScaleResult {
   kind: ServerKind;
   label: string;
   connect: ConnectRow[];
-  memory?: { streams: number; baselineKiB: number; loadedKiB: number; perStreamKiB: number; heapPerStreamKiB: number };
+  memory?: {
+    streams: number;
+    baselineKiB: number;
+    halfKiB: number;
+    loadedKiB: number;
+    perStreamKiB: number;
+    fromZeroKiB: number;
+    heapPerStreamKiB: number;
+  };
   latency: { streams: number; rate: number; result: DeliveryResult }[];
   fanout: { streams: number; steps: DeliveryResult[]; throughput: number; saturation: number }[];
 }
@@ -188,6 +196,44 @@ async function openStreams(bench: Bench, count: number, rate: number): Promise<C
   return { streams: count, established: opened.established, failed: opened.failed, latency };
 }
 
+/**
+ * RSS per stream on a settled heap, as the slope between `size / 2` and `size` streams: both points
+ * after two full GCs and a steady RSS. Not from zero: a collected heap keeps the pages it freed
+ * (our start-up garbage is hundreds of MiB), and the first streams reuse them without growing RSS;
+ * the first half uses that slack up, the second half's growth is what streams cost. The streams are
+ * closed afterwards; the connect measurement of this size opens them again.
+ */
+async function measureMemory(bench: Bench, size: number, rate: number): Promise<NonNullable<ScaleResult['memory']>> {
+  const half = Math.floor(size / 2);
+  const baselineKiB = await settledRss(bench);
+  await openStreams(bench, half, rate);
+  await sleep(2_000);
+  const halfKiB = await settledRss(bench);
+  const halfState = await serverState(bench);
+  await openStreams(bench, size - half, rate);
+  await sleep(2_000);
+  const loadedKiB = await settledRss(bench);
+  const state = await serverState(bench);
+  const held = state.connections;
+  const added = held - halfState.connections;
+  const memory = {
+    streams: held,
+    baselineKiB,
+    halfKiB,
+    loadedKiB,
+    perStreamKiB: (loadedKiB - halfKiB) / added,
+    fromZeroKiB: (loadedKiB - baselineKiB) / held,
+    heapPerStreamKiB: (state.heapUsed - halfState.heapUsed) / 1024 / added,
+  };
+  log(
+    `${bench.spec.label} memory (settled heap): RSS ${(baselineKiB / 1024).toFixed(1)} → ${(halfKiB / 1024).toFixed(1)} ` +
+      `(${halfState.connections} streams) → ${(loadedKiB / 1024).toFixed(1)} MiB (${held}): ` +
+      `${memory.perStreamKiB.toFixed(2)} KiB/stream over the second half, ${memory.fromZeroKiB.toFixed(2)} from zero`,
+  );
+  await closeStreams(bench);
+  return memory;
+}
+
 async function warmUp(bench: Bench): Promise<void> {
   await bench.pool.reset();
   await bench.publisher.run(20, 1_000);
@@ -207,33 +253,10 @@ async function measureServer(bench: Bench, plan: ScalePlan): Promise<ScaleResult
     ]),
   ].sort((a, b) => a - b);
   for (const size of sizes) {
-    const measuresMemory = size === plan.memoryStreams;
-    let baselineKiB = 0;
-    let baselineHeap = NaN;
-    if (measuresMemory) {
-      baselineKiB = await settledRss(bench);
-      baselineHeap = (await serverState(bench)).heapUsed;
-    }
+    if (size === plan.memoryStreams) result.memory = await measureMemory(bench, size, plan.connectRate);
     await waitForQuiet(`${bench.spec.label} connect ${size}`);
     const connect = await openStreams(bench, size, plan.connectRate);
     if (plan.connectSizes.includes(size)) result.connect.push(connect);
-    if (measuresMemory) {
-      await sleep(2_000);
-      const loadedKiB = await settledRss(bench);
-      const state = await serverState(bench);
-      const held = Math.min(connect.established, state.connections);
-      result.memory = {
-        streams: held,
-        baselineKiB,
-        loadedKiB,
-        perStreamKiB: (loadedKiB - baselineKiB) / held,
-        heapPerStreamKiB: (state.heapUsed - baselineHeap) / 1024 / held,
-      };
-      log(
-        `${bench.spec.label} memory: RSS ${(baselineKiB / 1024).toFixed(1)} → ${(loadedKiB / 1024).toFixed(1)} MiB ` +
-          `for ${held} streams = ${result.memory.perStreamKiB.toFixed(2)} KiB/stream (settled heap)`,
-      );
-    }
     const latency = plan.latency.find((entry) => entry.streams === size);
     if (latency !== undefined || plan.fanout.includes(size)) await warmUp(bench);
     if (latency !== undefined) {
@@ -298,6 +321,7 @@ export async function runCoreScale(plan: ScalePlan): Promise<void> {
       // Enough tokens that no stream of a connect measurement reuses one (each is verified afresh).
       const maxStreams =
         plan.primeStreams +
+        plan.memoryStreams +
         [
           ...new Set([
             ...plan.connectSizes,
@@ -420,6 +444,12 @@ async function report(plan: ScalePlan, results: ScaleResult[], minutes: number):
     (r) => r.memory?.perStreamKiB ?? NaN,
     (v) => (Number.isFinite(v) ? v.toFixed(2) : 'n/a'),
     '≤ 1.3× minimal',
+  );
+  add(
+    `  RSS per stream from zero streams (KiB)`,
+    (r) => r.memory?.fromZeroKiB ?? NaN,
+    (v) => (Number.isFinite(v) ? v.toFixed(2) : 'n/a'),
+    'info',
   );
   add(
     `  V8 heap per stream (KiB)`,
