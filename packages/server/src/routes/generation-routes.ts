@@ -3,9 +3,9 @@ import type { Authenticator } from '../services/auth/authenticator.js';
 import { AppError } from '../core/errors.js';
 import { generationRequestAllowing, idParams } from './api-schemas.js';
 import { parseInput } from './parse-input.js';
-import type { ProviderInfo as WireProviderInfo } from '@infinitescribe/protocol';
+import type { GenerationCreated, GenerationView, ProviderInfo as WireProviderInfo } from '@infinitescribe/protocol';
 import type { ProviderInfo } from '../adapters/ai/ai-provider.js';
-import type { GenerationService, GenerationView } from '../services/generations/generation-service.js';
+import type { GenerationService } from '../services/generations/generation-service.js';
 
 /** Answer of `GET /api/ai/provider` (the protocol's `ProviderInfo`, with this server's provider kinds). */
 export type ProviderView = ProviderInfo & Pick<WireProviderInfo, 'models'>;
@@ -27,7 +27,7 @@ export function registerGenerationRoutes(app: FastifyInstance, options: Generati
   const { authenticator, generations } = options;
   const generationRequest = generationRequestAllowing(generations.models);
 
-  app.post('/api/ai/generations', async (request, reply): Promise<{ generationId: string }> => {
+  app.post('/api/ai/generations', async (request, reply): Promise<GenerationCreated> => {
     const principal = await authenticator.authenticate(request);
     if (request.body === undefined) throw new AppError('invalid_request', 'body must be a JSON object');
     const { prompt, messages, ...options } = parseInput(generationRequest, request.body);

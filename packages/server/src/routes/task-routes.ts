@@ -3,8 +3,7 @@ import type { Authenticator } from '../services/auth/authenticator.js';
 import { AppError } from '../core/errors.js';
 import { idParams, taskRequest } from './api-schemas.js';
 import { parseInput } from './parse-input.js';
-import type { TaskKindInfo } from '../services/tasks/task-kind.js';
-import type { TaskView } from '../services/tasks/task-log.js';
+import type { TaskCreated, TaskKindsResponse, TaskView } from '@infinitescribe/protocol';
 import type { TaskRunner } from '../services/tasks/task-runner.js';
 
 /** Options of {@link registerTaskRoutes}. */
@@ -22,12 +21,12 @@ export interface TaskRoutesOptions {
 export function registerTaskRoutes(app: FastifyInstance, options: TaskRoutesOptions): void {
   const { authenticator, tasks } = options;
 
-  app.get('/api/tasks/kinds', async (request): Promise<{ kinds: TaskKindInfo[] }> => {
+  app.get('/api/tasks/kinds', async (request): Promise<TaskKindsResponse> => {
     await authenticator.authenticate(request);
     return { kinds: tasks.kinds() };
   });
 
-  app.post('/api/tasks', async (request, reply): Promise<{ taskId: string }> => {
+  app.post('/api/tasks', async (request, reply): Promise<TaskCreated> => {
     const principal = await authenticator.authenticate(request);
     if (request.body === undefined) throw new AppError('invalid_request', 'body must be a JSON object');
     const body = parseInput(taskRequest, request.body);

@@ -1,4 +1,4 @@
-import type { GenerationView } from '@infinitescribe/protocol';
+import type { GenerationStatus, GenerationView } from '@infinitescribe/protocol';
 import type { FastifyBaseLogger } from 'fastify';
 import type { AIProvider, CompletionUsage } from '../../adapters/ai/ai-provider.js';
 import type { Metrics } from '../../adapters/observability/metrics.js';
@@ -166,7 +166,8 @@ export function generationJobKind(
 
     view(job) {
       const { state } = job.state;
-      const status = state === 'completed' || state === 'failed' || state === 'cancelled' ? state : 'running';
+      const status: GenerationStatus =
+        state === 'completed' || state === 'failed' || state === 'cancelled' ? state : 'running';
       const base = { generationId: job.id, status, text: job.work.emitted, seq: job.work.nextSeq - 1 };
       return job.state.state === 'failed' ? { ...base, error: job.state.error } : base;
     },
