@@ -46,7 +46,7 @@ interface Entry<TSpec, TWork> extends Job<TSpec, TWork> {
   /** Holds a running slot: runs once ready. */
   granted: boolean;
   deadline?: NodeJS.Timeout;
-  /** Resolves once it has an outcome here (or was handed over / abandoned). */
+  /** Resolves once it has an outcome here (or was handed over / abandoned) and its slot is free. */
   done: Promise<void>;
   markDone: () => void;
 }
@@ -310,6 +310,7 @@ export class JobRunner<TSpec, TWork, TCheckpoint, TView extends { status: string
       await this.finishAfterError(job, error);
     } finally {
       await this.slots.release(job.userId, job.id);
+      job.markDone();
     }
   }
 
@@ -428,7 +429,6 @@ export class JobRunner<TSpec, TWork, TCheckpoint, TView extends { status: string
     job.state = state;
     job.finishedAt = this.now();
     clearTimeout(job.deadline);
-    job.markDone();
   }
 
   /** Another instance took a cancel request for a job and published its `cancelled`. */
@@ -442,11 +442,14 @@ export class JobRunner<TSpec, TWork, TCheckpoint, TView extends { status: string
     if (state !== 'running' && state !== 'queued') return;
     job.state = { state: 'stopping', reason };
     job.controller.abort();
-    if (state === 'queued') {
-      // It leaves the queue (or gives back the slot it was granted) and never runs.
-      void this.slots.release(job.userId, job.id);
-      void this.finishAfterError(job, undefined);
-    }
+    if (state === 'queued') void this.dropQueued(job);
+  }
+
+  /** A job stopped before it ran leaves the queue (or gives back the slot it was granted) and ends. */
+  private async dropQueued(job: Entry<TSpec, TWork>): Promise<void> {
+    await this.slots.release(job.userId, job.id);
+    await this.finishAfterError(job, undefined);
+    job.markDone();
   }
 
   /** Ends an orphan with `failed`, with what the log knows of it (text so far, stage). */
