@@ -145,7 +145,8 @@ export const generationView = z.strictObject({
   status: z.enum(['running', 'completed', 'failed', 'cancelled']),
   text: z.string().meta({ description: 'Text so far (all of it once completed).' }),
   seq: z.number().int().min(-1).meta({
-    description: 'Seq of the last delta included in text (-1 before the first): the deltas that follow line up with it.',
+    description:
+      'Seq of the last delta included in text (-1 before the first): the deltas that follow line up with it.',
   }),
   error: z.string().optional().meta({ description: 'Why it failed.' }),
 });

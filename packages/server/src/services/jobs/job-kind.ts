@@ -104,7 +104,10 @@ export interface JobKind<TSpec, TWork, TCheckpoint, TView extends { status: stri
   /** The `request` of its `journal.started` entry. */
   journalRequest(spec: TSpec): Record<string, unknown>;
   /** Its kind-specific state, fresh or from a checkpoint. */
-  createWork(fields: { id: string; userId: string; topic: string; createdAt: number; spec: TSpec }, checkpoint?: TCheckpoint): TWork;
+  createWork(
+    fields: { id: string; userId: string; topic: string; createdAt: number; spec: TSpec },
+    checkpoint?: TCheckpoint,
+  ): TWork;
   /** Publishes what tells clients it started (besides the journal), if anything. */
   announce?(job: Job<TSpec, TWork>): Promise<unknown>;
   /**

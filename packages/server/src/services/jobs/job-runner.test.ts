@@ -177,7 +177,12 @@ describe.each(KINDS)('JobRunner with the $name kind', (kind) => {
 
   /** Cluster-wide counting as two instances sharing Redis do it (one key prefix per test). */
   function sharedLeases(prefix: string): RedisConnectionLeases {
-    const counter = new RedisConnectionLeases({ url: REDIS_URL, keyPrefix: prefix, keyspace: kind.name, ttlMs: 30_000 });
+    const counter = new RedisConnectionLeases({
+      url: REDIS_URL,
+      keyPrefix: prefix,
+      keyspace: kind.name,
+      ttlMs: 30_000,
+    });
     leases.push(counter);
     return counter;
   }
@@ -265,7 +270,12 @@ describe('JobRunner with the task kind’s queue', () => {
   it('a task past the cluster-wide limit waits queued on its instance and runs once the other instance’s ends', async () => {
     const prefix = `jr-${randomUUID()}`;
     const make = (instanceId: string) => {
-      const counter = new RedisConnectionLeases({ url: REDIS_URL, keyPrefix: prefix, keyspace: 'tasks', ttlMs: 30_000 });
+      const counter = new RedisConnectionLeases({
+        url: REDIS_URL,
+        keyPrefix: prefix,
+        keyspace: 'tasks',
+        ttlMs: 30_000,
+      });
       leases.push(counter);
       const runner = new tasks.TaskRunner({
         catalog: new TaskCatalog([scripted]),

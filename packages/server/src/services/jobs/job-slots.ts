@@ -73,7 +73,10 @@ export class JobSlots {
       return 'queued';
     }
     slots.running.add(jobId);
-    const lease = await leases?.acquire({ userId, connectionId: jobId }, forced ? Number.MAX_SAFE_INTEGER : maxRunningPerUser);
+    const lease = await leases?.acquire(
+      { userId, connectionId: jobId },
+      forced ? Number.MAX_SAFE_INTEGER : maxRunningPerUser,
+    );
     if (!lease || lease.granted) return 'run';
     slots.running.delete(jobId);
     if (!queueRoom) {

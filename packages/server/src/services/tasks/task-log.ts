@@ -60,7 +60,6 @@ export function checkpointState(state: unknown): TaskCheckpoint | undefined {
   return progress ? { finishedStages, progress } : { finishedStages };
 }
 
-
 /** A journalled task without an outcome in the store. */
 export interface UnfinishedTask {
   taskId: string;
