@@ -86,7 +86,9 @@ export function taskJobKind(options: TaskJobKindOptions): JobKind<PreparedTask, 
         progress: (stageIndex, fraction, message) => progress.report(stageIndex, fraction, message),
         finishedStages: [...finishedStages],
         stageFinished: (stageIndex, output) => {
-          if (job.state.state === 'running') finishedStages[stageIndex] = output;
+          // Until its outcome or checkpoint is being published: a stage that ends while it stops still counts.
+          const { state } = job.state;
+          if (state === 'running' || state === 'stopping') finishedStages[stageIndex] = output;
         },
       });
       if (job.state.state !== 'running') return result;
