@@ -92,7 +92,7 @@ export class JobRunner<TSpec, TWork, TCheckpoint, TView extends { status: string
       maxQueuedPerUser: options.maxQueuedPerUser,
       ...(options.leases ? { leases: options.leases } : {}),
       ...(options.leaseRefreshMs !== undefined ? { leaseRefreshMs: options.leaseRefreshMs } : {}),
-      onGranted: (id) => this.onGranted(id),
+      onGranted: (userId, id) => this.onGranted(userId, id),
     });
     this.cancels = new JobCancels({
       bus: options.bus,
@@ -257,11 +257,11 @@ export class JobRunner<TSpec, TWork, TCheckpoint, TView extends { status: string
     if (job.granted) this.begin(job);
   }
 
-  private onGranted(id: string): void {
+  private onGranted(userId: string, id: string): void {
     const job = this.jobs.get(id);
     if (!job || job.state.state !== 'queued') {
       // Gone meanwhile (cancelled, abandoned): the slot goes on to the next.
-      if (job) void this.slots.release(job.userId, id);
+      void this.slots.release(userId, id);
       return;
     }
     job.granted = true;

@@ -19,7 +19,7 @@ export interface JobSlotsOptions {
   /** How often the leases of running jobs are renewed (a third of their TTL). */
   leaseRefreshMs?: number;
   /** Told when a queued job got its slot: it may run now. */
-  onGranted: (jobId: string) => void;
+  onGranted: (userId: string, jobId: string) => void;
 }
 
 interface UserSlots {
@@ -149,7 +149,7 @@ export class JobSlots {
         continue;
       }
       slots.waiting.shift();
-      this.options.onGranted(next);
+      this.options.onGranted(userId, next);
     }
     return true;
   }
