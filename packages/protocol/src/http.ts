@@ -194,8 +194,6 @@ export interface ConversationTurn {
   status: GenerationStatus;
   /** The answer: all of it once settled, the text so far while running. */
   text: string;
-  /** While running: seq of the last delta in `text` (as `GenerationView.seq`). */
-  seq?: number;
   error?: string;
   createdAt: string;
 }
@@ -207,8 +205,11 @@ export interface ConversationView extends Omit<ConversationSummary, 'turnCount'>
 }
 
 /** One entry of `GET /api/ai/generations?status=running`. */
-export interface RunningGeneration extends GenerationView {
+export interface RunningGeneration {
+  generationId: string;
   status: 'running';
+  /** Text so far. */
+  text: string;
   /** The conversation whose turn it answers, if any. */
   conversationId?: string;
 }

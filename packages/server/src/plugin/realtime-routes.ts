@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { AppError } from '../core/errors.js';
 import { registerApiDocs } from '../routes/api-docs.js';
 import { registerAuthRoutes } from '../routes/auth-routes.js';
+import { registerConversationRoutes } from '../routes/conversation-routes.js';
 import { registerErrorHandling } from '../routes/error-handler.js';
 import { registerGenerationRoutes } from '../routes/generation-routes.js';
 import { registerHealthRoutes } from '../routes/health-routes.js';
@@ -50,7 +51,12 @@ export async function registerRealtimeRoutes(app: FastifyInstance, context: Real
   };
   registerStreamRoutes(app, streamServices);
   registerPollRoute(app, streamServices);
-  registerGenerationRoutes(app, { authenticator, generations: context.generations });
+  registerGenerationRoutes(app, {
+    authenticator,
+    generations: context.generations,
+    conversations: context.conversations,
+  });
+  registerConversationRoutes(app, { authenticator, conversations: context.conversations });
   registerTaskRoutes(app, { authenticator, tasks: context.tasks });
   await registerApiDocs(app, { taskKinds: context.tasks.kinds(), eventTypes: context.catalog.customTypes });
 }

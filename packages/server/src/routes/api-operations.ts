@@ -22,7 +22,7 @@ export interface ApiResponse {
 
 /** One route. `path` uses OpenAPI's `{param}`; Fastify's `:param` is derived from it. */
 export interface ApiOperation {
-  method: 'get' | 'post';
+  method: 'get' | 'post' | 'delete';
   path: string;
   operationId: string;
   tag: 'auth' | 'stream' | 'events' | 'ai' | 'tasks' | 'operations';
@@ -206,6 +206,7 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
         system: 'You are a concise writing assistant.',
         messages: [{ role: 'user', content: 'Write an opening line about the sea.' }],
         maxTokens: 40,
+        conversationId: 'chat-sea-1',
       },
     },
     responses: { 202: { description: 'Started.', schema: api.generationCreated } },
@@ -232,6 +233,59 @@ export const API_OPERATIONS: readonly ApiOperation[] = [
     params: api.idParams,
     responses: { 202: { description: 'Cancelled, or already finished.', schema: api.generationCreated } },
     errors: JOB_CANCEL_ERRORS,
+  },
+  {
+    method: 'get',
+    path: '/api/ai/generations',
+    operationId: 'listRunningGenerations',
+    tag: 'ai',
+    summary: 'Your generations still running',
+    description:
+      'Every generation of yours that is running now (chat turns or not), oldest first, with its text so far ' +
+      'and the conversation it answers: a new tab or device finds what to resume. Only `status=running`.',
+    credentials: USER_AUTH,
+    query: api.runningGenerationsQuery,
+    responses: { 200: { description: 'The running generations.', schema: api.runningGenerations } },
+    errors: [...AUTH_ERRORS, 'invalid_request', 'store_unavailable'],
+  },
+  {
+    method: 'get',
+    path: '/api/ai/conversations',
+    operationId: 'listConversations',
+    tag: 'ai',
+    summary: 'Your chat conversations, the most recently active first',
+    description:
+      'Conversations are made of generations started with a `conversationId` (one turn each), kept ' +
+      'CONVERSATION_RETENTION_MS after their last turn. Paginated: pass `nextCursor` as `cursor`.',
+    credentials: USER_AUTH,
+    query: api.conversationsQuery,
+    responses: { 200: { description: 'One page of conversations.', schema: api.conversationsPage } },
+    errors: [...AUTH_ERRORS, 'invalid_request', 'store_unavailable'],
+  },
+  {
+    method: 'get',
+    path: '/api/ai/conversations/{id}',
+    operationId: 'getConversation',
+    tag: 'ai',
+    summary: 'A conversation with its turns (owner only)',
+    description:
+      'Turns oldest first: the user message and the answer (the text so far while it runs). ' +
+      '`runningGenerationId` names the generation still answering, to resume its stream.',
+    credentials: USER_AUTH,
+    params: api.conversationIdParams,
+    responses: { 200: { description: 'The conversation.', schema: api.conversationView } },
+    errors: [...JOB_BY_ID_ERRORS, 'store_unavailable'],
+  },
+  {
+    method: 'delete',
+    path: '/api/ai/conversations/{id}',
+    operationId: 'deleteConversation',
+    tag: 'ai',
+    summary: 'Delete a conversation (owner only); its running answer is cancelled',
+    credentials: USER_AUTH,
+    params: api.conversationIdParams,
+    responses: { 204: { description: 'Deleted.' } },
+    errors: [...JOB_CANCEL_ERRORS, 'store_unavailable'],
   },
   {
     method: 'get',
