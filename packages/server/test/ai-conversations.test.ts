@@ -23,7 +23,13 @@ async function call(
   return { status: response.status, body: text === '' ? {} : (JSON.parse(text) as Json) };
 }
 
-async function ask(server: TestApp, token: string, conversationId: string, content: string, maxTokens = 30): Promise<string> {
+async function ask(
+  server: TestApp,
+  token: string,
+  conversationId: string,
+  content: string,
+  maxTokens = 30,
+): Promise<string> {
   const started = await call(server, token, 'POST', '/api/ai/generations', {
     messages: [{ role: 'user', content }],
     maxTokens,
@@ -66,7 +72,8 @@ describe('conversations: chat turns kept per user', () => {
 
     const conversation = await until(
       () => call(server, alice, 'GET', '/api/ai/conversations/chat-1'),
-      (answer) => (answer.body['turns'] as Json[] | undefined)?.every((turn) => turn['status'] === 'completed') ?? false,
+      (answer) =>
+        (answer.body['turns'] as Json[] | undefined)?.every((turn) => turn['status'] === 'completed') ?? false,
     );
     expect(conversation.status).toBe(200);
     expect(conversation.body).toMatchObject({
@@ -75,7 +82,11 @@ describe('conversations: chat turns kept per user', () => {
     });
     expect(conversation.body['runningGenerationId']).toBeUndefined();
     expect(conversation.body['turns']).toEqual([
-      expect.objectContaining({ generationId: first, prompt: 'It is a truth universally acknowledged', text: firstAnswer.body['text'] }),
+      expect.objectContaining({
+        generationId: first,
+        prompt: 'It is a truth universally acknowledged',
+        text: firstAnswer.body['text'],
+      }),
       expect.objectContaining({ generationId: second, prompt: 'Tell me more', text: secondAnswer.body['text'] }),
     ]);
     expect(secondAnswer.body['text']).not.toBe('');
@@ -144,20 +155,31 @@ describe('conversations: chat turns kept per user', () => {
   it('pages through conversations without skipping or repeating, and refuses a cursor it did not give', async () => {
     server = await startTestApp({ AI_OFFLINE_TOKENS_PER_SECOND: '2000' });
     const alice = await server.token('alice');
-    for (let index = 0; index < 5; index++) await settled(server, alice, await ask(server, alice, `c-${index}`, `Question ${index}`, 5));
+    for (let index = 0; index < 5; index++)
+      await settled(server, alice, await ask(server, alice, `c-${index}`, `Question ${index}`, 5));
     const seen: string[] = [];
     let cursor: string | undefined;
     do {
-      const page = await call(server, alice, 'GET', `/api/ai/conversations?limit=2${cursor ? `&cursor=${cursor}` : ''}`);
+      const page = await call(
+        server,
+        alice,
+        'GET',
+        `/api/ai/conversations?limit=2${cursor ? `&cursor=${cursor}` : ''}`,
+      );
       expect(page.status).toBe(200);
-      seen.push(...(page.body['conversations'] as Json[]).map((conversation) => String(conversation['conversationId'])));
+      seen.push(
+        ...(page.body['conversations'] as Json[]).map((conversation) => String(conversation['conversationId'])),
+      );
       cursor = page.body['nextCursor'] as string | undefined;
     } while (cursor);
     expect(seen).toEqual(['c-4', 'c-3', 'c-2', 'c-1', 'c-0']);
     const bad = await call(server, alice, 'GET', '/api/ai/conversations?cursor=nonsense');
     expect(bad.status).toBe(400);
     expect(bad.body).toMatchObject({ error: { code: 'invalid_request' } });
-    const badId = await call(server, alice, 'POST', '/api/ai/generations', { prompt: 'x', conversationId: 'no spaces' });
+    const badId = await call(server, alice, 'POST', '/api/ai/generations', {
+      prompt: 'x',
+      conversationId: 'no spaces',
+    });
     expect(badId.status).toBe(400);
   });
 

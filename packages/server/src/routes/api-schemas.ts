@@ -181,10 +181,11 @@ const conversationSummaryShape = {
     .meta({ description: 'The generation answering its last turn, while it runs: resume it by this id.' }),
 };
 export const conversationsPage = z.strictObject({
-  conversations: z.array(
-    z.strictObject({ ...conversationSummaryShape, turnCount: z.number().int().nonnegative() }),
-  ),
-  nextCursor: z.string().optional().meta({ description: 'Pass as `cursor` for the next, older page; absent on the last.' }),
+  conversations: z.array(z.strictObject({ ...conversationSummaryShape, turnCount: z.number().int().nonnegative() })),
+  nextCursor: z
+    .string()
+    .optional()
+    .meta({ description: 'Pass as `cursor` for the next, older page; absent on the last.' }),
 });
 export const conversationView = z.strictObject({
   ...conversationSummaryShape,

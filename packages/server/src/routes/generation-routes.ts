@@ -40,9 +40,14 @@ export function registerGenerationRoutes(app: FastifyInstance, options: Generati
     if (conversationId !== undefined) {
       // After the start (the turn needs the id). A turn the store refused leaves the generation
       // running and answered: the client streams it all the same; only its listing is missing.
-      await conversations.recordTurn(principal.userId, conversationId, generationId, conversation).catch((error: unknown) => {
-        request.log.warn({ err: error, generationId, conversationId }, 'generation started, but its turn was not recorded');
-      });
+      await conversations
+        .recordTurn(principal.userId, conversationId, generationId, conversation)
+        .catch((error: unknown) => {
+          request.log.warn(
+            { err: error, generationId, conversationId },
+            'generation started, but its turn was not recorded',
+          );
+        });
     }
     reply.code(202);
     return { generationId };

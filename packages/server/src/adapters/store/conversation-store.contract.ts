@@ -50,7 +50,9 @@ export function describeConversationStoreContract(name: string, hooks: Conversat
         turnCount: 2,
         runningGenerationId: 'g2',
       });
-      expect(found?.turns.map(({ generationId, prompt, status, answer }) => ({ generationId, prompt, status, answer }))).toEqual([
+      expect(
+        found?.turns.map(({ generationId, prompt, status, answer }) => ({ generationId, prompt, status, answer })),
+      ).toEqual([
         { generationId: 'g1', prompt: 'First question', status: 'completed', answer: 'An answer ✓' },
         { generationId: 'g2', prompt: 'Second', status: 'running', answer: '' },
       ]);
@@ -87,7 +89,9 @@ export function describeConversationStoreContract(name: string, hooks: Conversat
 
     it('lists the most recently active first, in pages that neither skip nor repeat', async () => {
       for (let index = 0; index < 5; index++) {
-        await conversations.addTurn(turn({ conversationId: `c${index}`, generationId: `g${index}`, title: `t${index}` }));
+        await conversations.addTurn(
+          turn({ conversationId: `c${index}`, generationId: `g${index}`, title: `t${index}` }),
+        );
       }
       // A new turn moves c1 to the front.
       await new Promise((resolve) => setTimeout(resolve, 5));

@@ -52,11 +52,17 @@ export interface ConversationStore {
    * Records how the turn of `generationId` ended. Only a running turn changes: the first outcome
    * stays (a late or repeated one is ignored). Returns whether a turn changed.
    */
-  settleTurn(generationId: string, outcome: { status: Exclude<TurnStatus, 'running'>; answer: string; error?: string }): Promise<boolean>;
+  settleTurn(
+    generationId: string,
+    outcome: { status: Exclude<TurnStatus, 'running'>; answer: string; error?: string },
+  ): Promise<boolean>;
   /** The user's conversations, most recently active first, after `cursor`. */
   list(userId: string, options: { limit: number; after?: ConversationCursor }): Promise<StoredConversation[]>;
   /** One conversation of the user with its turns, oldest first; `undefined` when the user has none of that id. */
-  get(userId: string, conversationId: string): Promise<{ conversation: StoredConversation; turns: StoredTurn[] } | undefined>;
+  get(
+    userId: string,
+    conversationId: string,
+  ): Promise<{ conversation: StoredConversation; turns: StoredTurn[] } | undefined>;
   /** Deletes a conversation of the user and its turns; false when the user has none of that id. */
   delete(userId: string, conversationId: string): Promise<boolean>;
   /** The conversation of each of these generations of the user that answer a turn (by generation id). */

@@ -6,7 +6,12 @@ import type {
   RunningGeneration,
 } from '@infinitescribe/protocol';
 import type { FastifyBaseLogger } from 'fastify';
-import type { ConversationStore, StoredConversation, StoredTurn, TurnStatus } from '../../adapters/store/conversation-store.js';
+import type {
+  ConversationStore,
+  StoredConversation,
+  StoredTurn,
+  TurnStatus,
+} from '../../adapters/store/conversation-store.js';
 import type { ChatMessage } from '../../adapters/ai/ai-provider.js';
 import type { EventRecord } from '../../core/event-record.js';
 import { AppError, UnavailableError } from '../../core/errors.js';
@@ -64,7 +69,12 @@ export class ConversationService {
    * user message).
    * @throws UnavailableError when the store fails.
    */
-  async recordTurn(userId: string, conversationId: string, generationId: string, messages: readonly ChatMessage[]): Promise<void> {
+  async recordTurn(
+    userId: string,
+    conversationId: string,
+    generationId: string,
+    messages: readonly ChatMessage[],
+  ): Promise<void> {
     const users = messages.filter((message) => message.role === 'user');
     await this.stored(() =>
       this.options.store.addTurn({
@@ -116,7 +126,10 @@ export class ConversationService {
     for (const turn of found.turns) {
       if (turn.status !== 'running') continue;
       await this.options.generations.cancel(userId, turn.generationId).catch((error: unknown) => {
-        this.options.logger.warn({ err: error, generationId: turn.generationId }, 'deleted a conversation whose answer could not be cancelled');
+        this.options.logger.warn(
+          { err: error, generationId: turn.generationId },
+          'deleted a conversation whose answer could not be cancelled',
+        );
       });
     }
     await this.stored(() => this.options.store.delete(userId, conversationId));
@@ -135,7 +148,10 @@ export class ConversationService {
     );
     const running = views.filter((view) => view?.status === 'running').map((view) => view!);
     const conversations = await this.stored(() =>
-      this.options.store.conversationsOf(userId, running.map((view) => view.generationId)),
+      this.options.store.conversationsOf(
+        userId,
+        running.map((view) => view.generationId),
+      ),
     );
     return running.map((view) => {
       const conversationId = conversations.get(view.generationId);
@@ -165,7 +181,10 @@ export class ConversationService {
     this.options.store
       .settleTurn(generationId, { status, answer, ...(error === undefined ? {} : { error }) })
       .catch((storeError: unknown) => {
-        this.options.logger.warn({ err: storeError, generationId }, 'turn outcome not recorded; the next read records it');
+        this.options.logger.warn(
+          { err: storeError, generationId },
+          'turn outcome not recorded; the next read records it',
+        );
       });
   }
 
@@ -173,7 +192,12 @@ export class ConversationService {
   private async current(userId: string, turn: StoredTurn): Promise<ConversationTurn> {
     const base = { generationId: turn.generationId, prompt: turn.prompt, createdAt: turn.createdAt };
     if (turn.status !== 'running') {
-      return { ...base, status: turn.status, text: turn.answer, ...(turn.error === undefined ? {} : { error: turn.error }) };
+      return {
+        ...base,
+        status: turn.status,
+        text: turn.answer,
+        ...(turn.error === undefined ? {} : { error: turn.error }),
+      };
     }
     const view = await this.options.generations.get(userId, turn.generationId).catch(() => undefined);
     if (!view) {
@@ -182,7 +206,12 @@ export class ConversationService {
       return { ...base, status: 'failed', text: '', error: 'the answer is no longer available' };
     }
     if (view.status !== 'running') this.settle(turn.generationId, view.status, view.text, view.error);
-    return { ...base, status: view.status, text: view.text, ...(view.error === undefined ? {} : { error: view.error }) };
+    return {
+      ...base,
+      status: view.status,
+      text: view.text,
+      ...(view.error === undefined ? {} : { error: view.error }),
+    };
   }
 
   private async stored<T>(operation: () => Promise<T>): Promise<T> {
