@@ -7,13 +7,13 @@
  */
 import { useChat } from '@ai-sdk/react';
 import {
-  conversationMessages,
   useConversationsApi,
   useGenerationChatTransport,
+  withOpenedText,
   type ConversationSummary,
 } from '@infinitescribe/react/chat';
 import type { UIMessage } from 'ai';
-import { useCallback, useEffect, useId, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
+import { useCallback, useEffect, useId, useMemo, useRef, useState, type FormEvent, type KeyboardEvent } from 'react';
 
 /** The conversation in the URL (`#/chat/<id>`), or none. */
 function chatIdFromHash(): string | null {
@@ -112,18 +112,19 @@ export function ChatPage() {
 /** Loads the stored turns of `chatId` (none for a new chat), then shows the chat. */
 function LoadedConversation({ chatId, onTurnSettled }: { chatId: string; onTurnSettled: () => void }) {
   const api = useConversationsApi();
+  const transport = useGenerationChatTransport();
   const [initial, setInitial] = useState<UIMessage[] | null>(null);
   const [error, setError] = useState<string | null>(null);
   useEffect(() => {
     const abort = new AbortController();
     api.get(chatId, { signal: abort.signal }).then(
-      (view) => setInitial(view ? conversationMessages(view) : []),
+      (view) => setInitial(view ? transport.messagesOf(view) : []),
       (loadError: unknown) => {
         if (!abort.signal.aborted) setError(loadError instanceof Error ? loadError.message : String(loadError));
       },
     );
     return () => abort.abort();
-  }, [api, chatId]);
+  }, [api, chatId, transport]);
   if (error) {
     return (
       <section className="card chat-main">
@@ -162,6 +163,8 @@ function ChatView(props: { chatId: string; initialMessages: UIMessage[]; onTurnS
     onFinish: () => onTurnSettled(),
     onError: () => onTurnSettled(),
   });
+  // A resumed answer keeps showing the text it was opened with until the live one catches up.
+  const shown = useMemo(() => withOpenedText(messages, initialMessages), [messages, initialMessages]);
   const [input, setInput] = useState('');
   const inputId = useId();
   const busy = status === 'submitted' || status === 'streaming';
@@ -192,8 +195,8 @@ function ChatView(props: { chatId: string; initialMessages: UIMessage[]; onTurnS
         Chat
       </h2>
       <ol className="chat-log" ref={logRef} role="log" aria-live="polite" aria-label="Messages" data-testid="chat-log">
-        {messages.length === 0 && <li className="muted chat-empty">Ask anything to start.</li>}
-        {messages.map((message) => (
+        {shown.length === 0 && <li className="muted chat-empty">Ask anything to start.</li>}
+        {shown.map((message) => (
           <li
             key={message.id}
             className={`chat-message chat-${message.role}`}
@@ -203,7 +206,7 @@ function ChatView(props: { chatId: string; initialMessages: UIMessage[]; onTurnS
             <span className="chat-author">{message.role === 'user' ? 'You' : 'Assistant'}</span>
             <p className="chat-text">
               {message.parts.map((part) => (part.type === 'text' ? part.text : '')).join('')}
-              {busy && message === messages.at(-1) && message.role === 'assistant' && (
+              {busy && message === shown.at(-1) && message.role === 'assistant' && (
                 <span className="caret" aria-hidden="true" />
               )}
             </p>

@@ -91,3 +91,28 @@ export function conversationMessages(view: ConversationView): UIMessage[] {
   }
   return messages;
 }
+
+/**
+ * What a chat shows while `useChat` resumes an answer after a reload: the AI SDK clears a resumed
+ * message before the first chunk refills it, so the answer would flash empty. Gives `messages` with
+ * each assistant message that is still shorter than the text it was opened with (a prefix of it)
+ * showing that text instead; once the live answer has caught up, it is shown as it is.
+ * @example const shown = withOpenedText(messages, initialMessages);
+ */
+export function withOpenedText(messages: UIMessage[], opened: readonly UIMessage[]): UIMessage[] {
+  const openedText = new Map(
+    opened.filter((message) => message.role === 'assistant').map((message) => [message.id, textOf(message)]),
+  );
+  if (openedText.size === 0) return messages;
+  return messages.map((message) => {
+    const before = openedText.get(message.id);
+    if (before === undefined || message.role !== 'assistant') return message;
+    const now = textOf(message);
+    if (now.length >= before.length || !before.startsWith(now)) return message;
+    return { ...message, parts: [{ type: 'text', text: before, state: 'streaming' }] };
+  });
+}
+
+function textOf(message: UIMessage): string {
+  return message.parts.map((part) => (part.type === 'text' ? part.text : '')).join('');
+}

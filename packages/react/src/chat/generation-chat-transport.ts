@@ -10,7 +10,8 @@ import type { GenerationStore, LoadedGenerationView } from '@infinitescribe/clie
 import type { GenerationMessage, GenerationRequest } from '@infinitescribe/protocol';
 import type { ChatRequestOptions, ChatTransport, UIMessage, UIMessageChunk } from 'ai';
 import { requestJson, type ServerAccess } from './authorized-fetch.js';
-import { createConversationsApi, type ConversationsApi } from './conversations-api.js';
+import type { ConversationView } from '@infinitescribe/protocol';
+import { conversationMessages, createConversationsApi, type ConversationsApi } from './conversations-api.js';
 
 /** Request fields sent with every turn (besides `messages` and `conversationId`). */
 export type ChatGenerationOptions = Pick<
@@ -46,6 +47,8 @@ export class GenerationChatTransport implements ChatTransport<UIMessage> {
   readonly conversations: ConversationsApi;
   /** Per chat: how many reconnects started, to tell a superseded reconnect from a stop. */
   private readonly reconnects = new Map<string, number>();
+  /** Per chat: the answer that was running when {@link messagesOf} opened it. */
+  private readonly opened = new Map<string, string>();
 
   constructor(private readonly options: GenerationChatTransportOptions) {
     this.conversations = createConversationsApi(options);
@@ -61,6 +64,7 @@ export class GenerationChatTransport implements ChatTransport<UIMessage> {
     } & ChatRequestOptions,
   ): Promise<ReadableStream<UIMessageChunk>> {
     const { chatId, abortSignal } = options;
+    this.opened.delete(chatId);
     const configured = typeof this.options.request === 'function' ? this.options.request(chatId) : this.options.request;
     const body = {
       ...configured,
@@ -77,6 +81,17 @@ export class GenerationChatTransport implements ChatTransport<UIMessage> {
     return this.answer(created.generationId, abortSignal, () => true);
   }
 
+  /**
+   * The messages to open a stored conversation with (`conversationMessages`), remembering its
+   * running answer: if that answer ends before `useChat` reconnects, the reconnect still brings
+   * its final text instead of leaving the text it was opened with.
+   * @example useChat({ id, transport, messages: transport.messagesOf(view), resume: true });
+   */
+  messagesOf(view: ConversationView): UIMessage[] {
+    if (view.runningGenerationId) this.opened.set(view.conversationId, view.runningGenerationId);
+    return conversationMessages(view);
+  }
+
   async reconnectToStream(
     options: { chatId: string; abortSignal?: AbortSignal } & ChatRequestOptions,
   ): Promise<ReadableStream<UIMessageChunk> | null> {
@@ -84,7 +99,10 @@ export class GenerationChatTransport implements ChatTransport<UIMessage> {
     const epoch = (this.reconnects.get(chatId) ?? 0) + 1;
     this.reconnects.set(chatId, epoch);
     const view = await this.conversations.get(chatId, abortSignal ? { signal: abortSignal } : {});
-    const generationId = view?.runningGenerationId;
+    // Kept until the next turn: a remount (React's StrictMode) reconnects twice.
+    const opened = this.opened.get(chatId);
+    const generationId =
+      view?.runningGenerationId ?? view?.turns.find((turn) => turn.generationId === opened)?.generationId;
     if (!generationId) return null;
     // The text so far first, so the answer goes on from there instead of growing from nothing.
     await this.reload(generationId).catch(() => undefined);

@@ -20,7 +20,7 @@
  */
 export { GenerationChatTransport, toGenerationMessages } from './generation-chat-transport.js';
 export type { ChatGenerationOptions, GenerationChatTransportOptions } from './generation-chat-transport.js';
-export { conversationMessages, createConversationsApi } from './conversations-api.js';
+export { conversationMessages, createConversationsApi, withOpenedText } from './conversations-api.js';
 export type { ConversationsApi } from './conversations-api.js';
 export { ApiError } from './authorized-fetch.js';
 export type { ServerAccess } from './authorized-fetch.js';

@@ -19,6 +19,8 @@ import type { EventPublisher } from '../events/event-publisher.js';
 import type { GenerationLog } from '../generations/generation-log.js';
 import type { GenerationService } from '../generations/generation-service.js';
 
+/** Outcomes go to their user's topic, `user:<id>`. */
+const USER_TOPIC_PREFIX = 'user:';
 /** Longest title, cut from the first user message. */
 const MAX_TITLE_CHARS = 80;
 
@@ -172,8 +174,17 @@ export class ConversationService {
   private observe(record: EventRecord): void {
     const status = OUTCOMES[record.type];
     if (!status) return;
-    const payload = record.payload as { generationId: string; text?: string; error?: string };
-    this.settle(payload.generationId, status, payload.text ?? '', payload.error);
+    const { generationId, text, error } = record.payload as { generationId: string; text?: string; error?: string };
+    if (text !== undefined || !record.topic.startsWith(USER_TOPIC_PREFIX)) {
+      this.settle(generationId, status, text ?? '', error);
+      return;
+    }
+    // `cancelled` (and `failed` from an older version) carries no text: the answer so far is asked for.
+    const userId = record.topic.slice(USER_TOPIC_PREFIX.length);
+    void this.options.generations.get(userId, generationId).then(
+      (view) => this.settle(generationId, status, view.text, error),
+      () => this.settle(generationId, status, '', error),
+    );
   }
 
   private settle(generationId: string, status: Exclude<TurnStatus, 'running'>, answer: string, error?: string): void {
