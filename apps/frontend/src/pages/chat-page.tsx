@@ -202,6 +202,8 @@ function ChatView(props: { chatId: string; initialMessages: UIMessage[]; onTurnS
             className={`chat-message chat-${message.role}`}
             data-testid={`chat-message-${message.role}`}
             data-message-id={message.id}
+            // A screen reader reads an answer once it is complete, not every word as it streams.
+            aria-busy={busy && message === shown.at(-1) && message.role === 'assistant' ? true : undefined}
           >
             <span className="chat-author">{message.role === 'user' ? 'You' : 'Assistant'}</span>
             <p className="chat-text">
