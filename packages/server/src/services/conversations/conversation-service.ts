@@ -17,8 +17,10 @@ import type { EventRecord } from '../../core/event-record.js';
 import { AppError, UnavailableError } from '../../core/errors.js';
 import type { EventPublisher } from '../events/event-publisher.js';
 import type { GenerationLog } from '../generations/generation-log.js';
-import type { GenerationService } from '../generations/generation-service.js';
+import type { GenerationService, GenerationView } from '../generations/generation-service.js';
 
+/** `error` of a turn whose generation is no longer in the log (past JOURNAL_RETENTION_MS), never settled. */
+const GONE_ERROR = 'the answer is no longer available';
 /** Outcomes go to their user's topic, `user:<id>`. */
 const USER_TOPIC_PREFIX = 'user:';
 /** Longest title, cut from the first user message. */
@@ -87,6 +89,9 @@ export class ConversationService {
         title: titleOf(users[0]?.content ?? ''),
       }),
     );
+    // A short answer may have settled before its turn was written, its outcome finding no row.
+    const view = await this.options.generations.get(userId, generationId).catch(() => undefined);
+    if (view && view.status !== 'running') this.settle(generationId, view.status, view.text, view.error);
   }
 
   /** The user's conversations, most recently active first; `cursor` from the previous page. */
@@ -98,8 +103,10 @@ export class ConversationService {
     );
     const page = rows.slice(0, options.limit);
     const last = page.at(-1);
+    // A turn still running in the store is checked (and settled) like a read of its conversation does.
+    const conversations = await Promise.all(page.map((row) => this.withCurrentRunning(userId, toSummary(row))));
     return {
-      conversations: page.map(toSummary),
+      conversations,
       ...(rows.length > options.limit && last ? { nextCursor: cursorOf(last) } : {}),
     };
   }
@@ -166,6 +173,16 @@ export class ConversationService {
     });
   }
 
+  private async withCurrentRunning(userId: string, summary: ConversationSummary): Promise<ConversationSummary> {
+    const generationId = summary.runningGenerationId;
+    if (generationId === undefined) return summary;
+    const view = await this.options.generations.get(userId, generationId).catch(() => undefined);
+    if (view?.status === 'running') return summary;
+    if (view) this.settle(generationId, view.status, view.text, view.error);
+    const { runningGenerationId: _settled, ...rest } = summary;
+    return rest;
+  }
+
   /** Stops observing the publisher. */
   stop(): void {
     this.stopObserving();
@@ -210,11 +227,14 @@ export class ConversationService {
         ...(turn.error === undefined ? {} : { error: turn.error }),
       };
     }
-    const view = await this.options.generations.get(userId, turn.generationId).catch(() => undefined);
-    if (!view) {
+    let view: GenerationView;
+    try {
+      view = await this.options.generations.get(userId, turn.generationId);
+    } catch (error) {
+      if (!(error instanceof AppError && error.code === 'not_found')) throw error;
       // Its generation is gone from the log (expired): nothing will settle it.
-      this.settle(turn.generationId, 'failed', '', 'the answer is no longer available');
-      return { ...base, status: 'failed', text: '', error: 'the answer is no longer available' };
+      this.settle(turn.generationId, 'failed', '', GONE_ERROR);
+      return { ...base, status: 'failed', text: '', error: GONE_ERROR };
     }
     if (view.status !== 'running') this.settle(turn.generationId, view.status, view.text, view.error);
     return {
