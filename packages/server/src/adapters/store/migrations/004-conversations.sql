@@ -31,5 +31,5 @@ CREATE TABLE conversation_turns (
   FOREIGN KEY (user_id, conversation_id) REFERENCES conversations (user_id, id) ON DELETE CASCADE
 );
 
+-- A conversation's turns, its turn count and its running turn are read by (user_id, conversation_id).
 CREATE INDEX conversation_turns_conversation_idx ON conversation_turns (user_id, conversation_id, turn_no);
-CREATE INDEX conversation_turns_running_idx ON conversation_turns (user_id) WHERE status = 'running';
