@@ -22,7 +22,9 @@ function chatIdFromHash(): string | null {
 }
 
 function newChatId(): string {
-  return `chat-${crypto.randomUUID()}`;
+  // getRandomValues, not randomUUID: the latter exists only on https (or localhost) pages.
+  const bytes = crypto.getRandomValues(new Uint8Array(12));
+  return `chat-${Array.from(bytes, (byte) => byte.toString(16).padStart(2, '0')).join('')}`;
 }
 
 /** The chat page: the user's conversations beside the open one. */
