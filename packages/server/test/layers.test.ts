@@ -25,11 +25,7 @@ describe('lint keeps the server’s layers (core -> adapters -> services -> rout
       "import { TaskRunner } from '../../services/tasks/task-runner.js';",
     ],
     ['adapters', `${SERVER}/adapters/ai/fixture.ts`, "import { buildApp } from '../../plugin.js';"],
-    [
-      'services',
-      `${SERVER}/services/sse/fixture.ts`,
-      "import { registerStreamRoutes } from '../../routes/sse-routes.js';",
-    ],
+    ['services', `${SERVER}/services/sse/fixture.ts`, "import { streamRoutes } from '../../routes/sse-routes.js';"],
     ['routes', `${SERVER}/routes/fixture.ts`, "import { buildApp } from '../plugin.js';"],
     [
       'the package',
@@ -49,7 +45,7 @@ describe('lint keeps the server’s layers (core -> adapters -> services -> rout
     [`${SERVER}/adapters/bus/fixture.ts`, "import { AppError } from '../../core/errors.js';"],
     [`${SERVER}/services/sse/fixture.ts`, "import { MemoryEventBus } from '../../adapters/bus/memory-event-bus.js';"],
     [`${SERVER}/routes/fixture.ts`, "import { EventPublisher } from '../services/events/event-publisher.js';"],
-    [`${SERVER}/plugin-fixture.ts`, "import { registerStreamRoutes } from './routes/sse-routes.js';"],
+    [`${SERVER}/plugin-fixture.ts`, "import { streamRoutes } from './routes/sse-routes.js';"],
     [`${SERVER}/publisher/fixture.ts`, "import { PublishError } from './publish-error.js';"],
   ])('allows an import of the same layer or below (%s)', async (filePath, source) => {
     const messages = await restrictedImports(

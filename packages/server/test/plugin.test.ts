@@ -5,12 +5,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { defineEventType, realtimePlugin, RealtimeOptionsError } from '../src/index.js';
+import { defineEventType, defineTaskKind, realtimePlugin, RealtimeOptionsError } from '../src/index.js';
 import { spawnTracked, TS_SOURCE_ARGS } from './helpers/child-process.js';
 import { openStream } from './helpers/sse-reader.js';
 import { signDevToken } from '../src/adapters/auth/dev-token.js';
 
 const SECRET = 'plugin-test-secret-0123456789-abcdefgh';
+type JsonLike = Record<string, unknown>;
 const folders: string[] = [];
 const apps: FastifyInstance[] = [];
 afterEach(async () => {
@@ -125,6 +126,45 @@ describe('realtimePlugin in a host app', () => {
     });
     expect(bad.status).toBe(400);
     expect(await bad.json()).toMatchObject({ error: { code: 'invalid_event' } });
+  });
+
+  it('documents at /docs the task kinds and event types the host registered, next to the built-in ones', async () => {
+    const wordCount = defineTaskKind({
+      name: 'word-count',
+      description: 'Counts the words of a text.',
+      input: z.strictObject({ text: z.string().max(1000) }),
+      stages: ['Count'],
+      run: async ({ input }) => ({ words: input.text.split(/\s+/).length }),
+    });
+    const { url } = await host({ eventTypes: [commentAdded], taskKinds: [wordCount] });
+    const document = (await (await fetch(`${url}/docs/json`)).json()) as {
+      paths: Record<string, Record<string, { description?: string; responses: Record<string, JsonLike> }>>;
+      components: { schemas: Record<string, JsonLike> };
+    };
+    const schemas = document.components.schemas;
+    // The kinds: the ones GET /api/tasks/kinds answers, each a variant of the start request with its input schema.
+    const token = await signDevToken(SECRET, { userId: 'ana', expiresIn: 600 });
+    const listed = (await (
+      await fetch(`${url}/api/tasks/kinds`, { headers: { authorization: `Bearer ${token}` } })
+    ).json()) as {
+      kinds: { kind: string }[];
+    };
+    const variants = schemas['TaskRequest']?.['oneOf'] as { title: string; properties: { input: JsonLike } }[];
+    expect(variants.map((variant) => variant.title)).toEqual(listed.kinds.map((kind) => kind.kind));
+    expect(variants.map((variant) => variant.title)).toContain('word-count');
+    expect(variants.find((variant) => variant.title === 'word-count')?.properties.input).toMatchObject({
+      properties: { text: { type: 'string', maxLength: 1000 } },
+    });
+    // The event type: its payload schema, publishable, and one of the stream's frames.
+    expect(schemas['payload.comment.added']).toMatchObject({ properties: { docId: { type: 'string' } } });
+    const publishable = (schemas['PublishRequest']?.['oneOf'] as { title: string }[]).map((variant) => variant.title);
+    expect(publishable).toEqual(expect.arrayContaining(['notification', 'comment.added']));
+    const stream = document.paths['/api/sse/stream']?.['get'];
+    const frames = (stream?.responses['200']?.['content'] as Record<string, JsonLike>)['text/event-stream']?.[
+      'x-sse-events'
+    ] as Record<string, unknown>;
+    expect(Object.keys(frames)).toEqual(expect.arrayContaining(['notification', 'comment.added', 'heartbeat']));
+    expect(stream?.description).toContain('`comment.added`');
   });
 
   it('mounts every route under the prefix of the context it is registered in, beside the host’s own', async () => {

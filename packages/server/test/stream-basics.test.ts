@@ -50,6 +50,28 @@ describe('GET /api/sse/stream', () => {
     stream.close();
   });
 
+  it('refuses a query it cannot read (a repeated parameter) with a 400 before the stream starts; other parameters pass', async () => {
+    const token = await server.token('u1');
+    for (const query of ['lastEventId=1&lastEventId=2', 'topics=user:u1&topics=user:u1', 'ticket=a&ticket=b']) {
+      for (const method of ['GET', 'HEAD']) {
+        const response = await fetch(`${server.url}/api/sse/stream?${query}`, {
+          method,
+          headers: { authorization: `Bearer ${token}` },
+        });
+        expect(response.status, `${method} ?${query}`).toBe(400);
+        if (method === 'GET') {
+          const body = (await response.json()) as { error: { code: string; message: string } };
+          expect(body.error.code).toBe('invalid_request');
+          expect(body.error.message).toContain(query.split('=')[0]);
+        } else await response.arrayBuffer();
+      }
+    }
+    // A parameter the stream does not know (a cache buster) is no error.
+    const stream = await openStream(server.url, { token, query: { _: '1700000000000' } });
+    expect(stream.status).toBe(200);
+    stream.close();
+  });
+
   it('delivers only the connection’s topics', async () => {
     const stream = await openStream(server.url, { token: await server.token('u1') });
     await server.publish({ topic: 'user:u2' });

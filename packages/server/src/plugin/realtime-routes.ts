@@ -7,15 +7,17 @@ import cors from '@fastify/cors';
 import type { FastifyInstance } from 'fastify';
 import { AppError } from '../core/errors.js';
 import { registerApiDocs } from '../routes/api-docs.js';
-import { registerAuthRoutes } from '../routes/auth-routes.js';
-import { registerConversationRoutes } from '../routes/conversation-routes.js';
+import { authRoutes } from '../routes/auth-routes.js';
+import { conversationRoutes } from '../routes/conversation-routes.js';
 import { registerErrorHandling } from '../routes/error-handler.js';
-import { registerGenerationRoutes } from '../routes/generation-routes.js';
-import { registerHealthRoutes } from '../routes/health-routes.js';
-import { registerPollRoute } from '../routes/poll-route.js';
-import { registerPublishRoute } from '../routes/publish-route.js';
-import { registerStreamRoutes } from '../routes/sse-routes.js';
-import { registerTaskRoutes } from '../routes/task-routes.js';
+import { generationRoutes } from '../routes/generation-routes.js';
+import { healthRoutes } from '../routes/health-routes.js';
+import { pollRoutes } from '../routes/poll-route.js';
+import { publishRoutes } from '../routes/publish-route.js';
+import type { RouteDefinition } from '../routes/route-definition.js';
+import { registerRoutes } from '../routes/route-registry.js';
+import { streamRoutes } from '../routes/sse-routes.js';
+import { taskRoutes } from '../routes/task-routes.js';
 import type { RealtimeContext } from './start-realtime.js';
 
 /** Registers the routes on `app`, which must be a context of their own (see the module comment). */
@@ -31,14 +33,6 @@ export async function registerRealtimeRoutes(app: FastifyInstance, context: Real
   app.addHook('onRequest', async () => {
     if (isClosing()) throw new AppError('shutting_down', 'this instance is shutting down; another one answers');
   });
-  registerHealthRoutes(app, { bus, store, metrics, metricsToken: config.metricsToken, isClosing });
-  registerAuthRoutes(app, { config, authenticator, tickets });
-  await registerPublishRoute(app, {
-    config,
-    authenticator,
-    publisher: context.publisher,
-    idempotencyKeys: context.idempotencyKeys,
-  });
   const streamServices = {
     config,
     instanceId: context.instanceId,
@@ -49,14 +43,22 @@ export async function registerRealtimeRoutes(app: FastifyInstance, context: Real
     metrics,
     isClosing,
   };
-  registerStreamRoutes(app, streamServices);
-  registerPollRoute(app, streamServices);
-  registerGenerationRoutes(app, {
-    authenticator,
-    generations: context.generations,
-    conversations: context.conversations,
-  });
-  registerConversationRoutes(app, { authenticator, conversations: context.conversations });
-  registerTaskRoutes(app, { authenticator, tasks: context.tasks });
-  await registerApiDocs(app, { taskKinds: context.tasks.kinds(), eventTypes: context.catalog.customTypes });
+  // Every route of the API, each one definition: registered here, documented at /docs from the same list.
+  const routes: RouteDefinition[] = [
+    ...authRoutes({ config, authenticator, tickets, log: app.log }),
+    ...streamRoutes(streamServices),
+    ...pollRoutes(streamServices),
+    ...(await publishRoutes(app, {
+      config,
+      authenticator,
+      publisher: context.publisher,
+      idempotencyKeys: context.idempotencyKeys,
+    })),
+    ...generationRoutes({ authenticator, generations: context.generations, conversations: context.conversations }),
+    ...conversationRoutes({ authenticator, conversations: context.conversations }),
+    ...taskRoutes({ authenticator, tasks: context.tasks }),
+    ...healthRoutes({ bus, store, metrics, metricsToken: config.metricsToken, isClosing, log: app.log }),
+  ];
+  registerRoutes(app, routes);
+  await registerApiDocs(app, { routes, eventTypes: context.catalog.customTypes });
 }

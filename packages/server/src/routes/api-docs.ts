@@ -1,8 +1,8 @@
 /**
- * The API reference at /docs (Swagger UI) and /docs/json (OpenAPI 3.1), generated from the code's
- * own schemas: the routes of api-operations.ts and the event catalogue of packages/protocol. The
- * routes keep validating with zod themselves (parse-input.ts), so @fastify/swagger runs in static
- * mode and only serves this document.
+ * The API reference at /docs (Swagger UI) and /docs/json (OpenAPI 3.1), generated from the route
+ * definitions this server registers (route-definition.ts) and its event catalogue (packages/protocol's
+ * plus the host's own types). The routes validate with their zod schemas themselves
+ * (route-registry.ts), so @fastify/swagger runs in static mode and only serves this document.
  */
 import swagger, { type StaticDocumentSpec } from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -21,22 +21,22 @@ import type { FastifyInstance } from 'fastify';
 import { z } from 'zod';
 import { ERROR_STATUS } from '../core/errors.js';
 import type { EventTypeDefinition } from '../services/events/event-types.js';
-import type { TaskKindInfo } from '../services/tasks/task-kind.js';
-import { API_OPERATIONS, type ApiOperation, type Credential } from './api-operations.js';
 import { CONTROL_EVENT_SCHEMAS, errorBody, pollResponse, streamReset } from './api-schemas.js';
+import type { Credential, JsonObject, RouteDefinition } from './route-definition.js';
 
 /** Where the UI is served; the document is at `${DOCS_PATH}/json`. */
 export const DOCS_PATH = '/docs';
 
-/** A JSON Schema or OpenAPI object, as plain JSON. */
-export type JsonObject = { [key: string]: unknown };
+export type { JsonObject };
+
+type OperationMethod = 'get' | 'post' | 'delete' | 'head';
 
 /** The OpenAPI document this module builds. */
 export interface ApiDocument {
   openapi: '3.1.0';
   info: JsonObject;
   tags: JsonObject[];
-  paths: Record<string, Partial<Record<ApiOperation['method'], JsonObject>>>;
+  paths: Record<string, Partial<Record<OperationMethod, JsonObject>>>;
   components: { schemas: Record<string, JsonObject>; securitySchemes: Record<Credential, JsonObject> };
 }
 
@@ -96,9 +96,9 @@ const ERROR_MEANINGS: Record<ErrorCode, string> = {
 
 const ref = (name: string): JsonObject => ({ $ref: `#/components/schemas/${name}` });
 
-/** What the document describes of one server: its task kinds and the host's own event types. */
+/** What the document describes of one server: its routes and the host's own event types. */
 export interface ApiDocumentInput {
-  taskKinds: readonly TaskKindInfo[];
+  routes: readonly RouteDefinition[];
   eventTypes?: readonly EventTypeDefinition[];
 }
 
@@ -133,14 +133,17 @@ function toJsonSchema(schema: z.ZodType, io: 'input' | 'output'): JsonObject {
 }
 
 /**
- * The OpenAPI 3.1 document of the whole HTTP API and the stream's events, with the task kinds this
- * server offers (`TaskRequest` is one schema per kind).
+ * The OpenAPI 3.1 document of the routes and the stream's events. A route's body can bring a
+ * component of its own (the task kinds' `TaskRequest`).
  */
 export function buildApiDocument(input: ApiDocumentInput): ApiDocument {
   const types = documentedTypes(input.eventTypes ?? []);
+  const schemas = componentSchemas(types);
   const paths: ApiDocument['paths'] = {};
-  for (const operation of API_OPERATIONS) {
-    paths[operation.path] = { ...paths[operation.path], [operation.method]: operationObject(operation, types) };
+  for (const route of input.routes) {
+    const path = route.url.replace(/:([A-Za-z0-9_]+)/g, '{$1}');
+    const method = route.method.toLowerCase() as OperationMethod;
+    paths[path] = { ...paths[path], [method]: operationObject(route, types, schemas) };
   }
   return {
     openapi: '3.1.0',
@@ -162,7 +165,7 @@ export function buildApiDocument(input: ApiDocumentInput): ApiDocument {
       { name: 'operations', description: 'Health, readiness and metrics' },
     ],
     paths,
-    components: { schemas: componentSchemas(input.taskKinds, types), securitySchemes: SECURITY_SCHEMES },
+    components: { schemas, securitySchemes: SECURITY_SCHEMES },
   };
 }
 
@@ -173,10 +176,7 @@ const SECURITY_SCHEMES: Record<Credential, JsonObject> = {
   metricsToken: { type: 'http', scheme: 'bearer', description: 'METRICS_TOKEN, when set.' },
 };
 
-function componentSchemas(
-  taskKinds: readonly TaskKindInfo[],
-  types: readonly DocumentedType[],
-): Record<string, JsonObject> {
+function componentSchemas(types: readonly DocumentedType[]): Record<string, JsonObject> {
   const schemas: Record<string, JsonObject> = { ErrorBody: toJsonSchema(errorBody, 'output') };
   const mapping: Record<string, string> = {};
   for (const { type, schema, description } of types) {
@@ -234,54 +234,53 @@ function componentSchemas(
       reset: toJsonSchema(streamReset, 'output'),
     },
   };
-  schemas['TaskRequest'] = {
-    oneOf: taskKinds.map((kind) => ({
-      type: 'object',
-      title: kind.kind,
-      description: `${kind.description} Stages: ${kind.stages.join(', ')}.`,
-      required: ['kind'],
-      additionalProperties: false,
-      properties: { kind: { const: kind.kind }, input: kind.input },
-    })),
-  };
   return schemas;
 }
 
-function operationObject(operation: ApiOperation, types: readonly DocumentedType[]): JsonObject {
-  const isStream = operation.operationId === 'openStream';
-  const security = operation.credentials.map((credential) => ({ [credential]: [] }));
+/** `schemas`: the document's components, to which a route may add its body's. */
+function operationObject(
+  route: RouteDefinition,
+  types: readonly DocumentedType[],
+  schemas: Record<string, JsonObject>,
+): JsonObject {
+  // A GET answered with an event stream carries the event catalogue: its frames and their list.
+  const isStream =
+    route.method === 'GET' && Object.values(route.answers).some((answer) => answer.contentType === 'text/event-stream');
+  const security = route.credentials.map((credential) => ({ [credential]: [] }));
   return {
-    operationId: operation.operationId,
-    tags: [operation.tag],
-    summary: operation.summary,
-    description: isStream ? streamDescription(types) : operation.description,
+    operationId: route.operationId,
+    tags: [route.tag],
+    summary: route.summary,
+    description: isStream ? `${route.description ?? ''}\n\n${streamEventList(types)}` : route.description,
     // The metrics token applies only when it is configured.
-    security: operation.credentials.includes('metricsToken') ? [{}, ...security] : security,
+    security: route.credentials.includes('metricsToken') ? [{}, ...security] : security,
     parameters: [
-      ...parameters(operation.params, 'path'),
-      ...parameters(operation.query, 'query'),
-      ...parameters(operation.headers, 'header'),
-      ...(isStream
-        ? [{ name: 'Last-Event-ID', in: 'header', schema: { type: 'string' }, description: 'Resume point (wins).' }]
-        : []),
+      ...parameters(route.params, 'path'),
+      ...parameters(route.query, 'query'),
+      ...parameters(route.headers, 'header'),
     ],
-    ...(operation.body
+    ...(route.body
       ? {
           requestBody: {
-            required: operation.body.optional !== true,
+            required: true,
             content: {
-              'application/json': {
-                schema: operation.body.jsonSchemaRef
-                  ? ref(operation.body.jsonSchemaRef)
-                  : toJsonSchema(operation.body.schema, 'input'),
-                example: operation.body.example,
-              },
+              'application/json': { schema: bodySchema(route.body, schemas), example: route.body.example },
             },
           },
         }
       : {}),
-    responses: { ...successResponses(operation, isStream ? types : undefined), ...errorResponses(operation.errors) },
+    responses: { ...successResponses(route, isStream ? types : undefined), ...errorResponses(route.errors) },
   };
+}
+
+/** The JSON Schema of a body as documented (see `RouteBody.document`). */
+function bodySchema(body: NonNullable<RouteDefinition['body']>, schemas: Record<string, JsonObject>): JsonObject {
+  const document = body.document;
+  if (document === undefined) return toJsonSchema(body.schema, 'input');
+  if ('ref' in document) return ref(document.ref);
+  if (document.component === undefined) return document.schema;
+  schemas[document.component] = document.schema;
+  return ref(document.component);
 }
 
 function parameters(schema: z.ZodObject | undefined, location: 'path' | 'query' | 'header'): JsonObject[] {
@@ -301,19 +300,23 @@ function parameters(schema: z.ZodObject | undefined, location: 'path' | 'query' 
 }
 
 /** `streamTypes`: the stream's published types, for the stream operation only. */
-function successResponses(operation: ApiOperation, streamTypes: readonly DocumentedType[] | undefined): JsonObject {
-  const isStream = streamTypes !== undefined;
+function successResponses(route: RouteDefinition, streamTypes: readonly DocumentedType[] | undefined): JsonObject {
   const responses: JsonObject = {};
-  for (const [status, response] of Object.entries(operation.responses)) {
-    const contentType = response.contentType ?? 'application/json';
-    const schema = response.jsonSchemaRef
-      ? ref(response.jsonSchemaRef)
-      : response.schema
-        ? toJsonSchema(response.schema, 'output')
+  for (const [status, answer] of Object.entries(route.answers)) {
+    // A HEAD answers headers only.
+    if (route.method === 'HEAD') {
+      responses[status] = { description: answer.description };
+      continue;
+    }
+    const contentType = answer.contentType ?? 'application/json';
+    const schema = answer.jsonSchemaRef
+      ? ref(answer.jsonSchemaRef)
+      : answer.schema
+        ? toJsonSchema(answer.schema, 'output')
         : { type: 'string' };
     responses[status] = {
-      description: response.description,
-      ...(isStream ? { headers: STREAM_HEADERS } : {}),
+      description: answer.description,
+      ...(streamTypes ? { headers: STREAM_HEADERS } : {}),
       content: { [contentType]: { schema, ...(streamTypes ? { 'x-sse-events': sseEvents(streamTypes) } : {}) } },
     };
   }
@@ -359,20 +362,9 @@ function sseEvents(types: readonly DocumentedType[]): JsonObject {
   return events;
 }
 
-const streamDescription = (types: readonly DocumentedType[]): string =>
+/** The stream's list of events, after its route's own description. */
+const streamEventList = (types: readonly DocumentedType[]): string =>
   [
-    'Credentials: `Authorization: Bearer <jwt>`, or `?ticket=` (EventSource), or the `access_token` cookie. ' +
-      'Refusals (401, 403, 429, 503) come before the stream starts, as JSON.',
-    '',
-    'Frames: `retry: <RETRY_MS>` first. Published events: `id: <id>`, `event: <type>`, `data: <envelope>` ' +
-      '(`{topic, type, ts, payload}`, one line). Control events: `event: <type>`, `data: <object>`, no `id:` ' +
-      'line, so they never move the resume point.',
-    '',
-    'Resume: send the last id seen as `Last-Event-ID` (browsers do on reconnect) or `lastEventId`. ' +
-      'The stream replays what its topics got after it, then goes live, with no gap and no duplicate, and ' +
-      'ends the replay with `stream.resumed`. An id older than the hot log gives `stream.reset {gap}` and the ' +
-      'critical events still stored; an unknown id gives `stream.reset {unknown_id}`. Never a 4xx for a bad id.',
-    '',
     'Events (`x-sse-events` of the 200 response has each one’s `data` schema):',
     '',
     ...types.map(({ type, description }) => `- \`${type}\`: ${description}`),

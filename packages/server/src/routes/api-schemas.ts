@@ -1,6 +1,6 @@
 /**
- * zod schemas of the HTTP API's requests and answers, for the OpenAPI document (api-docs.ts) and
- * the tests that hold the routes to it. Event payloads are not here: they come from the catalogue
+ * zod schemas of the HTTP API's requests and answers, used by the route definitions (which
+ * validate input with them and document them at /docs) and the tests that hold the routes to them. Event payloads are not here: they come from the catalogue
  * of packages/protocol, the one the publisher validates against.
  *
  * Answers are tied to the types the handlers return by the compile-time check at the bottom, so
@@ -77,22 +77,35 @@ export const ticketResponse = z.strictObject({
   expiresIn: z.number().int().meta({ description: 'Seconds (TICKET_TTL_MS / 1000).' }),
 });
 
+/**
+ * The stream's query (and its HEAD's). Not strict: a cache-busting parameter of a proxy or page
+ * is no error. A repeated parameter is (`?topics=a&topics=b`): which one would win is a guess.
+ */
 export const streamQuery = z.object({
-  topics: z.string().optional().meta({
+  topics: z.string({ error: 'topics must be a comma-separated string' }).optional().meta({
     description: 'Comma-separated topics. Default: `user:<sub>` plus every topic the token grants.',
   }),
-  lastEventId: z.string().optional().meta({
+  lastEventId: z.string({ error: 'lastEventId must be one id' }).optional().meta({
     description: 'Resume point for a fresh page (same meaning as the `Last-Event-ID` header, which wins).',
   }),
-  ticket: z.string().optional().meta({ description: 'One-time ticket from `POST /api/sse/ticket` (EventSource).' }),
+  ticket: z
+    .string({ error: 'ticket must be one ticket' })
+    .optional()
+    .meta({ description: 'One-time ticket from `POST /api/sse/ticket` (EventSource).' }),
+});
+/** The stream's documented headers (read by the route itself: a header that is not one string is ignored). */
+export const streamHeaders = z.object({
+  'Last-Event-ID': z.string().optional().meta({ description: 'Resume point (wins).' }),
 });
 
 export const refreshParams = z.object({ connectionId: z.string() });
 export const refreshResponse = z.strictObject({ connectionId: z.string(), expiresAt: isoTime });
 
+/** Longest a poll waits for something new. */
+const MAX_POLL_MS = 30_000;
 export const pollQuery = z.object({
   after: z.string().max(200).optional().meta({ description: 'Last id seen. Absent: start at the current head.' }),
-  timeoutMs: z.coerce.number().int().min(0).max(30_000).default(25_000),
+  timeoutMs: z.coerce.number().int().min(0).max(MAX_POLL_MS).default(25_000),
   topics: z.string().optional().meta({ description: 'Comma-separated topics, as for the stream.' }),
 });
 

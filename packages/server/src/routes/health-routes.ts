@@ -1,23 +1,24 @@
-import type { FastifyInstance } from 'fastify';
+import type { FastifyBaseLogger } from 'fastify';
 import type { EventBus } from '../adapters/bus/event-bus.js';
 import { AppError } from '../core/errors.js';
 import type { EventStore } from '../adapters/store/event-store.js';
 import type { ComponentHealth } from '../core/event-record.js';
 import type { Metrics, ReadinessReport } from '../adapters/observability/metrics.js';
+import { liveness, readiness as readinessAnswer } from './api-schemas.js';
+import { defineRoute, type RouteDefinition } from './route-definition.js';
 
-/** Options of {@link registerHealthRoutes}. */
+/** Options of {@link healthRoutes}. */
 export interface HealthRoutesOptions {
   bus: EventBus;
   store: EventStore;
   metrics: Metrics;
   metricsToken: string | undefined;
   isClosing: () => boolean;
+  log: FastifyBaseLogger;
 }
 
 /** `/healthz` (alive), `/readyz` (can serve: ok / degraded / 503) and `/metrics` (Prometheus). */
-export function registerHealthRoutes(app: FastifyInstance, options: HealthRoutesOptions): void {
-  app.get('/healthz', async () => ({ status: 'ok' }));
-
+export function healthRoutes(options: HealthRoutesOptions): RouteDefinition[] {
   // Raw errors go to the log (once each, not on every probe), never into the public answer.
   const logged = new Map<string, string | undefined>();
   const checkReadiness = async () => {
@@ -29,26 +30,65 @@ export function registerHealthRoutes(app: FastifyInstance, options: HealthRoutes
       if (health.cause === logged.get(component)) continue;
       logged.set(component, health.cause);
       if (health.cause !== undefined) {
-        app.log.warn({ component, status: health.status, cause: health.cause }, `${component} is ${health.status}`);
+        options.log.warn({ component, status: health.status, cause: health.cause }, `${component} is ${health.status}`);
       }
     }
     return withoutCauses(report);
   };
   options.metrics.setReadinessSource(checkReadiness);
 
-  app.get('/readyz', async (_request, reply) => {
-    const report = await checkReadiness();
-    reply.code(report.status === 'unavailable' ? 503 : 200);
-    return report;
-  });
-
-  app.get('/metrics', async (request, reply) => {
-    if (options.metricsToken !== undefined && request.headers.authorization !== `Bearer ${options.metricsToken}`) {
-      throw new AppError('unauthorized', 'metrics need "Authorization: Bearer <METRICS_TOKEN>"');
-    }
-    reply.header('content-type', options.metrics.registry.contentType);
-    return options.metrics.registry.metrics();
-  });
+  return [
+    defineRoute({
+      method: 'GET',
+      url: '/healthz',
+      operationId: 'liveness',
+      tag: 'operations',
+      summary: 'Liveness: 200 while the process runs',
+      credentials: [],
+      answers: { 200: { description: 'Alive.', schema: liveness } },
+      errors: [],
+      handler: async () => ({ status: 'ok' }),
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/readyz',
+      operationId: 'readiness',
+      tag: 'operations',
+      summary: 'Readiness: ok, degraded (still serving), or 503',
+      description:
+        '503 only when this instance cannot serve streams (shutting down, bus down or wedged). A ' +
+        'store that is down, or Redis unreachable (local delivery), is `degraded` with 200.',
+      credentials: [],
+      answers: {
+        200: { description: '`ok` or `degraded`.', schema: readinessAnswer },
+        503: { description: '`unavailable`: take this instance out of rotation.', schema: readinessAnswer },
+      },
+      errors: [],
+      handler: async ({ reply }) => {
+        const report = await checkReadiness();
+        reply.code(report.status === 'unavailable' ? 503 : 200);
+        return report;
+      },
+    }),
+    defineRoute({
+      method: 'GET',
+      url: '/metrics',
+      operationId: 'metrics',
+      tag: 'operations',
+      summary: 'Prometheus metrics',
+      description: 'Public unless METRICS_TOKEN is set; then `Authorization: Bearer <METRICS_TOKEN>`.',
+      credentials: ['metricsToken'],
+      answers: { 200: { description: 'Prometheus text format 0.0.4.', contentType: 'text/plain; version=0.0.4' } },
+      errors: ['unauthorized'],
+      handler: async ({ request, reply }) => {
+        if (options.metricsToken !== undefined && request.headers.authorization !== `Bearer ${options.metricsToken}`) {
+          throw new AppError('unauthorized', 'metrics need "Authorization: Bearer <METRICS_TOKEN>"');
+        }
+        reply.header('content-type', options.metrics.registry.contentType);
+        return options.metrics.registry.metrics();
+      },
+    }),
+  ];
 }
 
 async function readiness(

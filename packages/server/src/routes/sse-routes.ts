@@ -1,6 +1,7 @@
-import { LAST_EVENT_ID_HEADER, STREAM_PATH } from '@infinitescribe/protocol';
+import { LAST_EVENT_ID_HEADER, STREAM_PATH, type ErrorCode } from '@infinitescribe/protocol';
 import { randomUUID } from 'node:crypto';
-import type { FastifyBaseLogger, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
+import type { z } from 'zod';
 import type { Authenticator } from '../services/auth/authenticator.js';
 import type { EventBus } from '../adapters/bus/event-bus.js';
 import type { RealtimeSettings } from '../core/settings.js';
@@ -9,7 +10,9 @@ import { formatEventId } from '../core/event-id.js';
 import type { EventRecord } from '../core/event-record.js';
 import type { Metrics } from '../adapters/observability/metrics.js';
 import type { EventStore } from '../adapters/store/event-store.js';
-import { canSubscribe } from '../core/principal.js';
+import { canSubscribe, type Principal } from '../core/principal.js';
+import { refreshParams, refreshResponse, streamHeaders, streamQuery } from './api-schemas.js';
+import { AUTH_ERRORS, USER_AUTH, defineRoute, type RouteDefinition } from './route-definition.js';
 import { SSEConnection } from '../services/sse/connection.js';
 import type { ConnectionManager } from '../services/sse/connection-manager.js';
 import { controlFrame, retryFrame, trySharedEventFrame } from '../services/sse/frame.js';
@@ -39,43 +42,122 @@ const SSE_HEADERS = {
   'x-accel-buffering': 'no',
 } as const;
 
-/** `GET /api/sse/stream` and `POST /api/sse/connections/:connectionId/refresh`. */
-export function registerStreamRoutes(app: FastifyInstance, services: StreamRouteServices): void {
-  // Fastify's automatic HEAD would run the stream handler, which writes the stream itself.
-  app.get(STREAM_PATH, { exposeHeadRoute: false }, (request, reply) => openStream(services, request, reply));
-  app.head(STREAM_PATH, async (request, reply) => {
-    // What a GET would answer, without opening a stream: the same refusals, or the SSE headers.
-    // Tickets are not taken here: a HEAD must not use one up.
-    if (services.isClosing()) throw new AppError('shutting_down', 'this instance is shutting down; reconnect');
-    resolveTopics(
-      await services.authenticator.authenticate(request),
-      (request.query as Record<string, unknown>)['topics'],
-    );
-    return reply.code(200).headers(SSE_HEADERS).send();
-  });
+/** What the stream's description says before its list of events (api-docs.ts appends that). */
+const STREAM_DESCRIPTION = [
+  'Credentials: `Authorization: Bearer <jwt>`, or `?ticket=` (EventSource), or the `access_token` cookie. ' +
+    'Refusals (400, 401, 403, 429, 503) come before the stream starts, as JSON.',
+  '',
+  'Frames: `retry: <RETRY_MS>` first. Published events: `id: <id>`, `event: <type>`, `data: <envelope>` ' +
+    '(`{topic, type, ts, payload}`, one line). Control events: `event: <type>`, `data: <object>`, no `id:` ' +
+    'line, so they never move the resume point.',
+  '',
+  'Resume: send the last id seen as `Last-Event-ID` (browsers do on reconnect) or `lastEventId`. ' +
+    'The stream replays what its topics got after it, then goes live, with no gap and no duplicate, and ' +
+    'ends the replay with `stream.resumed`. An id older than the hot log gives `stream.reset {gap}` and the ' +
+    'critical events still stored; an unknown id gives `stream.reset {unknown_id}`. Never a 4xx for a bad id.',
+].join('\n');
 
-  app.post<{ Params: { connectionId: string } }>('/api/sse/connections/:connectionId/refresh', async (request) => {
-    const principal = await services.authenticator.authenticate(request);
-    const connection = services.connections.get(request.params.connectionId);
-    if (!connection) throw new AppError('not_found', 'no open stream with this id on this instance');
-    if (connection.userId !== principal.userId) {
-      throw new AppError('forbidden', 'the token belongs to another user than the stream');
-    }
-    const lost = connection.topics.find((topic) => !canSubscribe(principal, topic));
-    if (lost !== undefined) throw new ForbiddenTopicError(lost);
-    connection.setExpiry(principal.expiresAt, services.config.authExpiryWarningMs);
-    return { connectionId: connection.id, expiresAt: new Date(connection.expiresAt).toISOString() };
-  });
+/** `GET /api/sse/stream` (and its HEAD) and `POST /api/sse/connections/:connectionId/refresh`. */
+export function streamRoutes(services: StreamRouteServices): RouteDefinition[] {
+  const refusals: readonly ErrorCode[] = [
+    ...AUTH_ERRORS,
+    'invalid_request',
+    'forbidden_topic',
+    'too_many_connections',
+    'bus_unavailable',
+    'shutting_down',
+  ];
+  return [
+    defineRoute({
+      method: 'GET',
+      url: STREAM_PATH,
+      operationId: 'openStream',
+      tag: 'stream',
+      summary: 'Open the event stream (Server-Sent Events)',
+      description: STREAM_DESCRIPTION,
+      credentials: ['bearer', 'ticket', 'cookie'],
+      authenticate: async (request) => {
+        if (services.isClosing()) throw new AppError('shutting_down', 'this instance is shutting down; reconnect');
+        return services.authenticator.authenticate(request, { allowTicket: true });
+      },
+      query: streamQuery,
+      headers: streamHeaders,
+      answers: {
+        200: {
+          description:
+            'The stream: `retry:` first, then `connection.established`, the replay (when resuming) ' +
+            'ending with `stream.resumed`, then live events. See `x-sse-events` for every frame.',
+          contentType: 'text/event-stream',
+        },
+      },
+      errors: refusals,
+      // Fastify's automatic HEAD would run the stream handler, which writes the stream itself.
+      options: { exposeHeadRoute: false },
+      handler: ({ request, reply, principal, query }) => openStream(services, { request, reply, principal, query }),
+    }),
+    defineRoute({
+      method: 'HEAD',
+      url: STREAM_PATH,
+      operationId: 'checkStream',
+      tag: 'stream',
+      summary: 'Whether a stream would open, without opening one',
+      description: 'The same refusals as `GET`, or the SSE headers. Tickets are not taken: a HEAD must not use one up.',
+      credentials: USER_AUTH,
+      authenticate: async (request) => {
+        if (services.isClosing()) throw new AppError('shutting_down', 'this instance is shutting down; reconnect');
+        return services.authenticator.authenticate(request);
+      },
+      query: streamQuery,
+      answers: { 200: { description: 'A stream would open.', contentType: 'text/event-stream' } },
+      errors: refusals.filter((code) => code !== 'too_many_connections'),
+      handler: ({ reply, principal, query }) => {
+        resolveTopics(principal, query.topics);
+        return reply.code(200).headers(SSE_HEADERS).send();
+      },
+    }),
+    defineRoute({
+      method: 'POST',
+      url: '/api/sse/connections/:connectionId/refresh',
+      operationId: 'refreshStream',
+      tag: 'stream',
+      summary: 'Extend a live stream with a fresh token',
+      description:
+        'After `auth.expiring`: a fresh Bearer token of the same user moves the stream’s expiry ' +
+        'without reconnecting. The stream must be open on the instance that answers.',
+      credentials: USER_AUTH,
+      authenticate: (request) => services.authenticator.authenticate(request),
+      params: refreshParams,
+      answers: { 200: { description: 'The new expiry.', schema: refreshResponse } },
+      errors: [...AUTH_ERRORS, 'forbidden', 'forbidden_topic', 'not_found'],
+      handler: async ({ principal, params }) => {
+        const connection = services.connections.get(params.connectionId);
+        if (!connection) throw new AppError('not_found', 'no open stream with this id on this instance');
+        if (connection.userId !== principal.userId) {
+          throw new AppError('forbidden', 'the token belongs to another user than the stream');
+        }
+        const lost = connection.topics.find((topic) => !canSubscribe(principal, topic));
+        if (lost !== undefined) throw new ForbiddenTopicError(lost);
+        connection.setExpiry(principal.expiresAt, services.config.authExpiryWarningMs);
+        return { connectionId: connection.id, expiresAt: new Date(connection.expiresAt).toISOString() };
+      },
+    }),
+  ];
 }
 
-async function openStream(services: StreamRouteServices, request: FastifyRequest, reply: FastifyReply): Promise<void> {
+/** A stream request, authenticated and with its query checked. */
+interface StreamRequest {
+  request: FastifyRequest;
+  reply: FastifyReply;
+  principal: Principal;
+  query: z.output<typeof streamQuery>;
+}
+
+async function openStream(services: StreamRouteServices, stream: StreamRequest): Promise<void> {
   const { config, connections, metrics } = services;
-  if (services.isClosing()) throw new AppError('shutting_down', 'this instance is shutting down; reconnect');
-  const principal = await services.authenticator.authenticate(request, { allowTicket: true });
-  const query = request.query as Record<string, unknown>;
-  const topics = resolveTopics(principal, query['topics']);
+  const { request, reply, principal, query } = stream;
+  const topics = resolveTopics(principal, query.topics);
   const headerId = request.headers[LAST_EVENT_ID_HEADER];
-  const lastEventId = typeof headerId === 'string' ? headerId : (asString(query['lastEventId']) ?? undefined);
+  const lastEventId = typeof headerId === 'string' ? headerId : query.lastEventId;
   const connectionId = randomUUID();
   // Per-instance limits, then the user's streams across the cluster: a 429 is still a normal reply.
   const release = await connections.admit({ userId: principal.userId, ip: request.ip, connectionId });
@@ -252,8 +334,4 @@ async function replayPart(
   if (skipped > 0) log.warn({ connectionId: connection.id, skipped }, 'replay skipped events it cannot serialise');
   metrics.replayedEvents.inc(replayed);
   return { replayed, complete: plan.complete && skipped === 0 };
-}
-
-function asString(value: unknown): string | undefined {
-  return typeof value === 'string' ? value : undefined;
 }
