@@ -127,7 +127,7 @@ describe('AI generations over HTTP + SSE (offline provider)', () => {
     expect(types.at(-1)).toBe('ai.generation.completed');
 
     const view = await api(server, token, `GET /api/ai/generations/${id}`);
-    expect(view.body).toEqual({ generationId: id, status: 'completed', text: completed.text });
+    expect(view.body).toEqual({ generationId: id, status: 'completed', text: completed.text, seq: deltas.length - 1 });
 
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).toMatch(/ai_generations_total\{outcome="completed"\} 1/);

@@ -16,6 +16,15 @@ interface Outcome {
 const payloads = <T>(events: readonly EventSourceMessage[], type: string) =>
   ofType<{ payload: T }>(events, type).map((envelope) => envelope.payload);
 
+/** Seq of the last delta of generation `id` on the stream (-1 before the first). */
+const lastSeq = (events: readonly EventSourceMessage[], id: string) =>
+  Math.max(
+    -1,
+    ...payloads<{ generationId: string; seq: number }>(events, 'ai.generation.delta')
+      .filter((delta) => delta.generationId === id)
+      .map((delta) => delta.seq),
+  );
+
 const deltaText = (events: readonly EventSourceMessage[], id: string) =>
   payloads<{ generationId: string; seq: number; text: string }>(events, 'ai.generation.delta')
     .filter((delta) => delta.generationId === id)
@@ -126,7 +135,12 @@ describe('AI generations with an OpenAI-compatible provider (fake server)', () =
       stream: true,
       max_tokens: 64,
     });
-    expect(await view(id)).toEqual({ generationId: id, status: 'completed', text: FAKE_REPLY });
+    expect(await view(id)).toEqual({
+      generationId: id,
+      status: 'completed',
+      text: FAKE_REPLY,
+      seq: lastSeq(stream.events, id),
+    });
     const provider = await fetch(`${server.url}/api/ai/provider`, { headers: { authorization: `Bearer ${token}` } });
     expect(await provider.json()).toEqual({
       kind: 'openai-compatible',
@@ -174,7 +188,12 @@ describe('AI generations with an OpenAI-compatible provider (fake server)', () =
     await new Promise((resolve) => setTimeout(resolve, 400));
     expect(deltaText(stream.events, id)).toBe(textAtCancel);
     expect(request.chunksSent).toBeLessThan(fake.replyChunks.length);
-    expect(await view(id)).toEqual({ generationId: id, status: 'cancelled', text: textAtCancel });
+    expect(await view(id)).toEqual({
+      generationId: id,
+      status: 'cancelled',
+      text: textAtCancel,
+      seq: lastSeq(stream.events, id),
+    });
   });
 
   it('an {"error": ...} mid-stream fails the generation with the provider message', async () => {

@@ -168,12 +168,15 @@ describe('AI generations across a restart (PGlite on disk)', () => {
       generationId: crashed,
       status: 'failed',
       text: '',
+      seq: -1,
       error: RESTART_ERROR,
     });
     expect(await viewOf(server, finishedId, 'u2')).toEqual({
       generationId: finishedId,
       status: 'completed',
       text: ' done.',
+      // No delta of it in the log: the text is the outcome's.
+      seq: -1,
     });
     const metrics = await (await fetch(`${server.url}/metrics`)).text();
     expect(metrics).toMatch(/ai_generations_total\{outcome="interrupted"\} 1/);

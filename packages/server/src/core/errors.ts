@@ -46,6 +46,18 @@ export class AppError extends Error {
   }
 }
 
+/**
+ * A failure whose message is written for users (a task kind's TaskError, a ProviderError): a job
+ * that ends with one shows its message in `failed.error`. Any other error's message may carry
+ * internals, so users get a generic one and the log gets the error (see {@link userMessageOf}).
+ */
+export class UserSafeError extends Error {}
+
+/** The message of `error` if it is meant for users (an AppError or a UserSafeError), else `fallback`. */
+export function userMessageOf(error: unknown, fallback: string): string {
+  return error instanceof AppError || error instanceof UserSafeError ? error.message : fallback;
+}
+
 /** Missing, malformed, forged or expired credentials; a reused ticket. */
 export class UnauthorizedError extends AppError {
   constructor(message: string, cause?: unknown) {

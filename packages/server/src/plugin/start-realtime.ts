@@ -186,16 +186,19 @@ export async function startRealtime(app: FastifyInstance, options: ResolvedRealt
     config.corsOrigins,
   );
 
-  // With Redis, aiMaxConcurrentPerUser holds for the cluster, counted like streams.
-  const generationLeases = config.redisUrl
-    ? new RedisConnectionLeases({
-        url: config.redisUrl,
-        keyPrefix: config.redisKeyPrefix,
-        keyspace: 'generations',
-        ttlMs: config.connectionLeaseTtlMs,
-        logger: log,
-      })
-    : undefined;
+  // With Redis, aiMaxConcurrentPerUser and taskMaxConcurrentPerUser hold for the cluster, counted like streams.
+  const jobLeases = (keyspace: string) =>
+    config.redisUrl
+      ? new RedisConnectionLeases({
+          url: config.redisUrl,
+          keyPrefix: config.redisKeyPrefix,
+          keyspace,
+          ttlMs: config.connectionLeaseTtlMs,
+          logger: log,
+        })
+      : undefined;
+  const generationLeases = jobLeases('generations');
+  const taskLeases = jobLeases('tasks');
   const jobs = { config, instanceId, bus, store, publisher, metrics, logger: log };
   const generations = createGenerationService({
     ...jobs,
@@ -203,11 +206,11 @@ export async function startRealtime(app: FastifyInstance, options: ResolvedRealt
     ...(options.aiProvider ? { provider: fromHostProvider(options.aiProvider) } : {}),
   });
   const provider = generations.provider;
-  const tasks = createTaskService({ ...jobs, provider, taskKinds: options.taskKinds });
+  const tasks = createTaskService({ ...jobs, provider, taskKinds: options.taskKinds, leases: taskLeases });
   // Jobs stop first (handing over while the publisher and store still work), then their provider.
   app.addHook('onClose', async () => {
     await Promise.all([generations.stop(), tasks.stop()]);
-    await Promise.allSettled([provider.close?.(), generationLeases?.close()]);
+    await Promise.allSettled([provider.close?.(), generationLeases?.close(), taskLeases?.close()]);
   });
   // Observes the publisher from now on, so no outcome of a generation (continued ones included) is missed.
   const conversations = new ConversationService({

@@ -20,9 +20,12 @@ import {
   type ConversationsPage,
   type DevTokenResponse,
   type ErrorBody,
+  type GenerationView,
   type PollResponse,
   type PublishResponse,
   type RunningGenerationsResponse,
+  type TaskKindInfo,
+  type TaskView,
   type TicketResponse,
 } from '@infinitescribe/protocol';
 import { GENERATION_REQUEST_SCHEMA, validateEventPayload } from '@infinitescribe/protocol/schemas';
@@ -30,11 +33,8 @@ import { z } from 'zod';
 import { PROVIDER_KINDS } from '../adapters/ai/ai-provider.js';
 import type { ProviderView } from './generation-routes.js';
 import { isValidPublishPattern } from '../core/publish-topics.js';
-import type { GenerationView } from '../services/generations/generation-service.js';
 import type { ComponentHealth } from '../core/event-record.js';
 import { IDEMPOTENCY_KEY_PATTERN } from './idempotency-hooks.js';
-import type { TaskKindInfo } from '../services/tasks/task-kind.js';
-import type { TaskView } from '../services/tasks/task-log.js';
 
 /** Longest prompt a task accepts, in characters. */
 export const MAX_PROMPT_CHARS = 32_000;
@@ -162,6 +162,10 @@ export const generationView = z.strictObject({
   generationId: z.string(),
   status: z.enum(['running', 'completed', 'failed', 'cancelled']),
   text: z.string().meta({ description: 'Text so far (all of it once completed).' }),
+  seq: z.number().int().min(-1).meta({
+    description:
+      'Seq of the last delta included in text (-1 before the first): the deltas that follow line up with it.',
+  }),
   error: z.string().optional().meta({ description: 'Why it failed.' }),
 });
 export const providerInfo = z.strictObject({

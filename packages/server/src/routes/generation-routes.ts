@@ -1,8 +1,8 @@
 import type { Authenticator } from '../services/auth/authenticator.js';
 import { generationCreated, generationRequestAllowing, generationView, idParams, providerInfo } from './api-schemas.js';
-import type { ProviderInfo as WireProviderInfo } from '@infinitescribe/protocol';
+import type { GenerationCreated, GenerationView, ProviderInfo as WireProviderInfo } from '@infinitescribe/protocol';
 import type { ProviderInfo } from '../adapters/ai/ai-provider.js';
-import type { GenerationService, GenerationView } from '../services/generations/generation-service.js';
+import type { GenerationService } from '../services/generations/generation-service.js';
 import type { ConversationService } from '../services/conversations/conversation-service.js';
 import {
   AUTH_ERRORS,
@@ -58,7 +58,7 @@ export function generationRoutes(options: GenerationRoutesOptions): RouteDefinit
       },
       answers: { 202: { description: 'Started.', schema: generationCreated } },
       errors: JOB_START_ERRORS,
-      handler: async ({ request: http, principal, body, reply }): Promise<{ generationId: string }> => {
+      handler: async ({ request: http, principal, body, reply }): Promise<GenerationCreated> => {
         const { prompt, messages, conversationId, ...request } = body;
         // The original form is a conversation of one user message.
         const conversation = messages ?? [{ role: 'user' as const, content: prompt ?? '' }];

@@ -1,7 +1,6 @@
 import type { Authenticator } from '../services/auth/authenticator.js';
 import { idParams, taskCreated, taskKinds, taskRequest, taskView } from './api-schemas.js';
-import type { TaskKindInfo } from '../services/tasks/task-kind.js';
-import type { TaskView } from '../services/tasks/task-log.js';
+import type { TaskCreated, TaskKindInfo, TaskKindsResponse, TaskView } from '@infinitescribe/protocol';
 import type { TaskRunner } from '../services/tasks/task-runner.js';
 import {
   AUTH_ERRORS,
@@ -38,7 +37,7 @@ export function taskRoutes(options: TaskRoutesOptions): RouteDefinition[] {
       authenticate,
       answers: { 200: { description: 'Every kind.', schema: taskKinds } },
       errors: [...AUTH_ERRORS],
-      handler: async (): Promise<{ kinds: TaskKindInfo[] }> => ({ kinds: tasks.kinds() }),
+      handler: async (): Promise<TaskKindsResponse> => ({ kinds: tasks.kinds() }),
     }),
     defineRoute({
       method: 'POST',
@@ -59,7 +58,7 @@ export function taskRoutes(options: TaskRoutesOptions): RouteDefinition[] {
       },
       answers: { 202: { description: 'Accepted (running or queued).', schema: taskCreated } },
       errors: JOB_START_ERRORS,
-      handler: async ({ principal, body, reply }): Promise<{ taskId: string }> => {
+      handler: async ({ principal, body, reply }): Promise<TaskCreated> => {
         const taskId = await tasks.create(principal.userId, body.kind, body.input);
         reply.code(202);
         return { taskId };

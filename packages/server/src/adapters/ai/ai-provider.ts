@@ -1,4 +1,5 @@
 import type { GenerationMessage } from '@infinitescribe/protocol';
+import { UserSafeError } from '../../core/errors.js';
 
 /**
  * The provider port: one streaming text completion. Adapters: the direct OpenAI-compatible Chat
@@ -42,7 +43,7 @@ export type CompletionChunk = { type: 'delta'; text: string } | { type: 'usage';
 export type ProviderErrorKind = 'http' | 'timeout' | 'protocol' | 'aborted' | 'provider';
 
 /** The only error a provider stream throws; `message` is safe to show to the user. */
-export class ProviderError extends Error {
+export class ProviderError extends UserSafeError {
   readonly kind: ProviderErrorKind;
   /** HTTP status, for `http`. */
   readonly status: number | undefined;

@@ -1,4 +1,4 @@
-import type { EventPayload } from '@infinitescribe/protocol';
+import type { EventPayload, GenerationStatus } from '@infinitescribe/protocol';
 import { GENERATION_MESSAGE_SCHEMA } from '@infinitescribe/protocol/schemas';
 import { z } from 'zod';
 import type { EventBus } from '../../adapters/bus/event-bus.js';
@@ -11,8 +11,7 @@ import { parseGenerationId } from '../../core/job-id.js';
 /** At most this many stored events are read to find one generation. */
 const MAX_SCANNED_EVENTS = 20_000;
 
-/** Every state a generation can be in. */
-export type GenerationStatus = 'running' | 'completed' | 'failed' | 'cancelled';
+export type { GenerationStatus };
 
 const TERMINAL_STATUS: Partial<Record<string, GenerationStatus>> = {
   'ai.generation.completed': 'completed',
@@ -51,6 +50,8 @@ export interface LoggedGeneration {
   status: GenerationStatus;
   /** Full text when finished; otherwise the text so far the log still has (a prefix). */
   text: string;
+  /** Seq of the last delta in `text` as far as the log still has them (-1 before the first). */
+  seq: number;
   error?: string;
 }
 
@@ -90,15 +91,13 @@ export class GenerationLog {
     if (!started) return undefined;
     const terminal = events.find((event) => this.journal.isTerminal(event));
     const status = terminal ? (TERMINAL_STATUS[terminal.type] as GenerationStatus) : 'running';
-    const result: LoggedGeneration = { generationId, userId, status, text: '' };
+    // A stored snapshot is a checkpoint: the text up to its seq; the deltas after it are in the hot log.
+    const checkpoint = events.findLast((event) => event.type === 'ai.generation.snapshot');
+    const base = checkpoint ? (checkpoint.payload as EventPayload<'ai.generation.snapshot'>) : { seq: -1, text: '' };
+    const deltas = this.deltaText(events, generationId, base.seq + 1);
+    const result: LoggedGeneration = { generationId, userId, status, text: '', seq: deltas.nextSeq - 1 };
     const finalText = terminal ? (terminal.payload as { text?: string }).text : undefined;
-    if (finalText !== undefined) result.text = finalText;
-    else {
-      // A stored snapshot is a checkpoint: the text up to its seq; the deltas after it are in the hot log.
-      const checkpoint = events.findLast((event) => event.type === 'ai.generation.snapshot');
-      const base = checkpoint ? (checkpoint.payload as EventPayload<'ai.generation.snapshot'>) : { seq: -1, text: '' };
-      result.text = base.text + this.deltaText(events, generationId, base.seq + 1).text;
-    }
+    result.text = finalText ?? base.text + deltas.text;
     if (terminal?.type === 'ai.generation.failed') result.error = (terminal.payload as { error: string }).error;
     return result;
   }

@@ -1,6 +1,7 @@
 import type { FastifyBaseLogger } from 'fastify';
 import type { AIProvider } from '../../adapters/ai/ai-provider.js';
 import type { EventBus } from '../../adapters/bus/event-bus.js';
+import type { ConnectionLeases } from '../../adapters/leases/connection-leases.js';
 import type { RealtimeSettings } from '../../core/settings.js';
 import type { EventPublisher } from '../events/event-publisher.js';
 import type { Metrics } from '../../adapters/observability/metrics.js';
@@ -23,13 +24,16 @@ export interface TaskServiceDependencies {
   provider: AIProvider;
   /** The kinds this server runs (the host's, e.g. the standalone host's demo kinds). */
   taskKinds: readonly RunnableTaskKind[];
+  /** Cluster-wide count of running tasks per user (with Redis); see TaskRunnerOptions.leases. */
+  leases?: ConnectionLeases;
 }
 
 /** The task runner with the given kinds and the configured limits; call `start()` before serving. */
 export function createTaskService(dependencies: TaskServiceDependencies): TaskRunner {
-  const { config, taskKinds, ...services } = dependencies;
+  const { config, taskKinds, leases, ...services } = dependencies;
   return new TaskRunner({
     ...services,
+    ...(leases ? { leases, leaseRefreshMs: config.connectionLeaseTtlMs / 3 } : {}),
     catalog: new TaskCatalog(taskKinds),
     maxConcurrentPerUser: config.taskMaxConcurrentPerUser,
     maxQueuedPerUser: config.taskMaxQueuedPerUser,

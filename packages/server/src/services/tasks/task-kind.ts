@@ -4,9 +4,10 @@
  * runner (task-runner.ts) turns that into `task.*` events. Adapters: demo-task.ts,
  * outline-draft-polish-task.ts.
  */
+import type { TaskKindInfo } from '@infinitescribe/protocol';
 import { z } from 'zod';
 import type { AIProvider } from '../../adapters/ai/ai-provider.js';
-import { AppError } from '../../core/errors.js';
+import { AppError, UserSafeError } from '../../core/errors.js';
 
 /** What a running task can use and tell, besides its input. */
 export interface TaskRunContext {
@@ -53,22 +54,14 @@ export interface TaskKind<TInput> {
 }
 
 /** A failure whose message is safe to show to the user (it becomes `task.failed.error`). */
-export class TaskError extends Error {
+export class TaskError extends UserSafeError {
   constructor(message: string, options: { cause?: unknown } = {}) {
     super(message, { cause: options.cause });
     this.name = 'TaskError';
   }
 }
 
-/** How `GET /api/tasks/kinds` describes a kind. */
-export interface TaskKindInfo {
-  kind: string;
-  description: string;
-  /** The stages (of a run with the default input, when they depend on it). */
-  stages: string[];
-  /** JSON Schema of `input`. */
-  input: Record<string, unknown>;
-}
+export type { TaskKindInfo };
 
 /** A task ready to run: its input is validated and its stages known. */
 export interface PreparedTask {

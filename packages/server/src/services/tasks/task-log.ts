@@ -1,4 +1,4 @@
-import type { EventPayload } from '@infinitescribe/protocol';
+import type { EventPayload, TaskStatus, TaskView } from '@infinitescribe/protocol';
 import { EVENT_SCHEMAS } from '@infinitescribe/protocol/schemas';
 import { z } from 'zod';
 import type { EventBus } from '../../adapters/bus/event-bus.js';
@@ -12,8 +12,7 @@ import type { ProgressUpdate } from './task-progress.js';
 /** At most this many stored events are read to find one task. */
 const MAX_SCANNED_EVENTS = 20_000;
 
-/** Every state a task can be in. */
-export type TaskStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+export type { TaskStatus, TaskView };
 
 const TERMINAL_STATUS: Partial<Record<string, TaskStatus>> = {
   'task.completed': 'completed',
@@ -59,24 +58,6 @@ export function checkpointState(state: unknown): TaskCheckpoint | undefined {
   if (!parsed.success) return undefined;
   const { finishedStages, progress } = parsed.data;
   return progress ? { finishedStages, progress } : { finishedStages };
-}
-
-/** A task as the event log tells it (answer of GET /api/tasks/:id). */
-export interface TaskView {
-  taskId: string;
-  kind: string;
-  status: TaskStatus;
-  /** The current stage (the last one reached). */
-  stage: string;
-  stageIndex: number;
-  stageCount: number;
-  percent: number;
-  /** Latest progress message. */
-  message?: string;
-  /** `task.completed` result. */
-  result?: unknown;
-  /** Why it failed. */
-  error?: string;
 }
 
 /** A journalled task without an outcome in the store. */
