@@ -45,6 +45,8 @@ export interface RealtimeSettings {
   storeCleanupIntervalMs: number;
   /** The job journals (their requests: prompts, task inputs) are kept this long, less than critical events. */
   journalRetentionMs: number;
+  /** Chat conversations with no new turn for this long are deleted (CONVERSATION_RETENTION_MS). */
+  conversationRetentionMs: number;
   /** Publishes allowed per user token per window (per instance). */
   publishRateMax: number;
   /** Publishes allowed per service token (scope `events:service`) per window (per instance). */

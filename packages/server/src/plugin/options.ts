@@ -70,6 +70,7 @@ const SETTINGS = {
   storeRetentionMs: int(MINUTE, 3650 * DAY, 7 * DAY),
   storeCleanupIntervalMs: int(SECOND, DAY, HOUR),
   journalRetentionMs: int(MINUTE, 3650 * DAY, DAY),
+  conversationRetentionMs: int(MINUTE, 3650 * DAY, 30 * DAY),
   publishRateMax: int(1, 10_000_000, 200),
   publishRateMaxService: int(1, 10_000_000, 10_000),
   publishTopicRateMax: int(1, 10_000_000, 100),

@@ -27,7 +27,9 @@ import { Authenticator } from '../services/auth/authenticator.js';
 import { EventPublisher } from '../services/events/event-publisher.js';
 import { EventCatalog } from '../services/events/event-types.js';
 import { repairPendingEvents, startPendingRepair } from '../services/events/pending-event-repair.js';
+import { ConversationService } from '../services/conversations/conversation-service.js';
 import { createGenerationService } from '../services/generations/create-generation-service.js';
+import { GenerationLog } from '../services/generations/generation-log.js';
 import type { GenerationService } from '../services/generations/generation-service.js';
 import { ConnectionManager } from '../services/sse/connection-manager.js';
 import { startRetentionJob } from '../services/store/retention-job.js';
@@ -52,6 +54,7 @@ export interface RealtimeContext {
   publisher: EventPublisher;
   authenticator: Authenticator;
   generations: GenerationService;
+  conversations: ConversationService;
   tasks: TaskRunner;
   /** Set once the app starts closing: streams end, new requests are sent elsewhere. */
   isClosing(): boolean;
@@ -209,6 +212,25 @@ export async function startRealtime(app: FastifyInstance, options: ResolvedRealt
     await Promise.all([generations.stop(), tasks.stop()]);
     await Promise.allSettled([provider.close?.(), generationLeases?.close(), taskLeases?.close()]);
   });
+  // Observes the publisher from now on, so no outcome of a generation (continued ones included) is missed.
+  const conversations = new ConversationService({
+    store: store.conversations,
+    generations,
+    generationLog: new GenerationLog({ bus, store }),
+    publisher,
+    logger: log,
+    runningLookbackMs: config.aiTotalTimeoutMs,
+  });
+  const conversationRetention = startRetentionJob({
+    store: { deleteOlderThan: (cutoff) => store.conversations.deleteOlderThan(cutoff) },
+    retentionMs: config.conversationRetentionMs,
+    intervalMs: config.storeCleanupIntervalMs,
+    logger: log,
+  });
+  app.addHook('onClose', async () => {
+    conversationRetention.stop();
+    conversations.stop();
+  });
   await generations.start();
   await tasks.start();
 
@@ -233,6 +255,7 @@ export async function startRealtime(app: FastifyInstance, options: ResolvedRealt
     publisher,
     authenticator,
     generations,
+    conversations,
     tasks,
     isClosing: () => closing,
   };
