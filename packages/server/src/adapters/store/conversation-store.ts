@@ -1,3 +1,5 @@
+import type { ConversationSummary } from '@infinitescribe/protocol';
+
 /** How a turn's generation ended, or that it still runs. */
 export type TurnStatus = 'running' | 'completed' | 'failed' | 'cancelled';
 
@@ -12,17 +14,8 @@ export interface NewTurn {
   title: string;
 }
 
-/** A conversation as listed: newest activity first. */
-export interface StoredConversation {
-  conversationId: string;
-  title: string;
-  /** ISO times, to the millisecond. */
-  createdAt: string;
-  updatedAt: string;
-  turnCount: number;
-  /** The generation of its last turn while that turn is not settled. */
-  runningGenerationId?: string;
-}
+/** A conversation as listed, newest activity first: exactly what the HTTP answer lists. */
+export type StoredConversation = ConversationSummary;
 
 /** One stored turn; `answer` is empty until the turn settles. */
 export interface StoredTurn {
