@@ -27,6 +27,8 @@ export interface RealtimeSettings {
   ticketRateMax: number;
   ticketRateWindowMs: number;
   redisUrl: string | undefined;
+  /** Nodes (`host:port`) of a Redis Cluster, instead of redisUrl: sharded pub/sub (docs/scaling.md). */
+  redisClusterNodes: string[];
   /** Prefix and hash tag of every Redis key; deployments sharing one Redis need distinct ones. */
   redisKeyPrefix: string;
   databaseUrl: string | undefined;

@@ -52,6 +52,7 @@ const SETTINGS = {
   ticketRateMax: int(1, 1_000_000, 30),
   ticketRateWindowMs: int(SECOND, HOUR, MINUTE),
   redisUrl: text(),
+  redisClusterNodes: list(),
   redisKeyPrefix: pattern(
     /^[A-Za-z0-9_.-]{1,32}$/,
     'letters, digits, _ . - only (it becomes a Redis hash tag)',
@@ -235,6 +236,11 @@ const optionsSchema = z
   .refine((options) => !(options.production && options.jwt?.jwksUrl && !options.jwt.issuer), {
     message: 'required with jwksUrl in production (the iss of your identity provider)',
     path: ['jwt', 'issuer'],
+    when: () => true,
+  })
+  .refine((options) => !(options.redisUrl !== undefined && (options.redisClusterNodes?.length ?? 0) > 0), {
+    message: 'give redisUrl (one Redis) or redisClusterNodes (a Redis Cluster), not both',
+    path: ['redisClusterNodes'],
     when: () => true,
   })
   // A running job's journal entry must outlive the job, or no instance could answer for it.

@@ -17,6 +17,7 @@ import type { EventBus } from '../adapters/bus/event-bus.js';
 import { createIdempotencyStore } from '../adapters/idempotency/create-idempotency-store.js';
 import type { IdempotencyStore } from '../adapters/idempotency/idempotency-store.js';
 import { RedisConnectionLeases } from '../adapters/leases/connection-leases.js';
+import type { RedisTarget } from '../adapters/redis/redis-connection.js';
 import { Metrics } from '../adapters/observability/metrics.js';
 import { createEventStore } from '../adapters/store/create-event-store.js';
 import type { EventStore } from '../adapters/store/event-store.js';
@@ -76,6 +77,9 @@ export async function startRealtime(app: FastifyInstance, options: ResolvedRealt
     onStateChange: metrics.observeBreaker,
   };
 
+  // One Redis, a Redis Cluster, or none (everything in-process).
+  const redis: RedisTarget | undefined =
+    config.redisClusterNodes.length > 0 ? { clusterNodes: config.redisClusterNodes } : config.redisUrl;
   const store =
     adapters.store ??
     createEventStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger: log, breaker });
@@ -85,7 +89,7 @@ export async function startRealtime(app: FastifyInstance, options: ResolvedRealt
   const bus =
     adapters.bus ??
     createEventBus({
-      redisUrl: config.redisUrl,
+      redis,
       redisKeyPrefix: config.redisKeyPrefix,
       hotLogMaxEvents: config.hotLogMaxEvents,
       hotLogMaxAgeMs: config.hotLogMaxAgeMs,
@@ -101,15 +105,15 @@ export async function startRealtime(app: FastifyInstance, options: ResolvedRealt
   // Tickets and idempotency keys must work on whichever instance a retry or an EventSource lands on.
   const tickets =
     adapters.tickets ??
-    (config.redisUrl
+    (redis
       ? new RedisTicketStore({
-          url: config.redisUrl,
+          url: redis,
           keyPrefix: config.redisKeyPrefix,
           commandTimeoutMs: config.redisCommandTimeoutMs,
         })
       : new MemoryTicketStore());
   const idempotencyKeys = createIdempotencyStore({
-    redisUrl: config.redisUrl,
+    redis,
     redisKeyPrefix: config.redisKeyPrefix,
     commandTimeoutMs: config.redisCommandTimeoutMs,
   });
@@ -136,9 +140,9 @@ export async function startRealtime(app: FastifyInstance, options: ResolvedRealt
     maxConnectionsPerUser: config.maxConnectionsPerUser,
     maxConnectionsPerIp: config.maxConnectionsPerIp,
     heartbeatMs: config.heartbeatMs,
-    leases: config.redisUrl
+    leases: redis
       ? new RedisConnectionLeases({
-          url: config.redisUrl,
+          url: redis,
           keyPrefix: config.redisKeyPrefix,
           ttlMs: config.connectionLeaseTtlMs,
           logger: log,
@@ -188,9 +192,9 @@ export async function startRealtime(app: FastifyInstance, options: ResolvedRealt
 
   // With Redis, aiMaxConcurrentPerUser and taskMaxConcurrentPerUser hold for the cluster, counted like streams.
   const jobLeases = (keyspace: string) =>
-    config.redisUrl
+    redis
       ? new RedisConnectionLeases({
-          url: config.redisUrl,
+          url: redis,
           keyPrefix: config.redisKeyPrefix,
           keyspace,
           ttlMs: config.connectionLeaseTtlMs,
