@@ -30,6 +30,7 @@ import {
 } from './phases.js';
 import { runCluster } from './cluster-scenario.js';
 import { runCriticalScenario } from './critical-scenario.js';
+import { runStorm } from './storm-scenario.js';
 import {
   type Cleanups,
   OUR_ENTRY,
@@ -99,7 +100,8 @@ const SERVERS: ServerSpec[] = [
   },
 ];
 
-function parseOptions(): Plan | 'ai' | 'cluster' | { critical: { quick: boolean } } | { scale: ScalePlan } {
+function parseOptions():
+  Plan | 'ai' | 'cluster' | { critical: { quick: boolean } } | { storm: { streams: number } } | { scale: ScalePlan } {
   const { values } = parseArgs({
     options: {
       scenario: { type: 'string', default: 'core' },
@@ -119,8 +121,18 @@ function parseOptions(): Plan | 'ai' | 'cluster' | { critical: { quick: boolean 
   if (values.scenario === 'ai') return 'ai';
   if (values.scenario === 'cluster') return 'cluster';
   if (values.scenario === 'critical') return { critical: { quick: values.quick } };
+  if (values.scenario === 'storm') {
+    // --connections sizes the storm (default 10,000; --quick: 1,000); one client process holds them all.
+    const streams = Number(values.connections ?? (values.quick ? 1_000 : 10_000));
+    if (!Number.isInteger(streams) || streams < 1 || streams > STREAMS_PER_GENERATOR) {
+      throw new Error(`--connections must be an integer in 1..${STREAMS_PER_GENERATOR} for the storm`);
+    }
+    return { storm: { streams } };
+  }
   if (values.scenario !== 'baseline') {
-    throw new Error(`unknown --scenario=${values.scenario} ("core", "baseline", "ai", "cluster" or "critical")`);
+    throw new Error(
+      `unknown --scenario=${values.scenario} ("core", "baseline", "ai", "cluster", "critical" or "storm")`,
+    );
   }
   const plan = { ...(values.quick ? QUICK : CORE) };
   if (values.connections !== undefined) {
@@ -210,6 +222,7 @@ async function main(): Promise<void> {
     return;
   }
   if ('critical' in plan) return runCriticalScenario(plan.critical);
+  if ('storm' in plan) return runStorm(plan.storm);
   if ('scale' in plan) return runCoreScale(plan.scale);
   const startedAt = nowMs();
   log(`scenario ${plan.name}: ${plan.connections} streams; node ${process.version}; ${cpus().length} CPUs`);

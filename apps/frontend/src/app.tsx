@@ -8,13 +8,15 @@ import { createApiClient } from './lib/api-client.js';
 import { restoreSession, signOut, type DevSession } from './lib/dev-auth.js';
 import { EditorPage } from './pages/editor-page.js';
 
-// The charts (uPlot) load only when the operations page is opened.
+// The charts (uPlot) load only when the operations page is opened, the AI SDK only with the chat.
 const OperationsPage = lazy(async () => ({ default: (await import('./pages/operations-page.js')).OperationsPage }));
+const ChatPage = lazy(async () => ({ default: (await import('./pages/chat-page.js')).ChatPage }));
 
-type Page = 'editor' | 'operations';
+type Page = 'editor' | 'chat' | 'operations';
 
 const PAGES: { id: Page; label: string }[] = [
   { id: 'editor', label: 'Editor' },
+  { id: 'chat', label: 'Chat' },
   { id: 'operations', label: 'Operations' },
 ];
 
@@ -97,6 +99,12 @@ function SignedIn({ session, onSignOut }: { session: DevSession; onSignOut: () =
           <ErrorBoundary key="editor" area="the editor">
             <EditorPage api={api} userId={session.userId} />
           </ErrorBoundary>
+        ) : page === 'chat' ? (
+          <ErrorBoundary key="chat" area="the chat">
+            <Suspense fallback={<p className="muted">Loading the chat…</p>}>
+              <ChatPage />
+            </Suspense>
+          </ErrorBoundary>
         ) : (
           <ErrorBoundary key="operations" area="the operations page">
             <Suspense fallback={<p className="muted">Loading the charts…</p>}>
@@ -110,10 +118,14 @@ function SignedIn({ session, onSignOut }: { session: DevSession; onSignOut: () =
 }
 
 function pageFromHash(): Page {
-  return window.location.hash === '#/operations' ? 'operations' : 'editor';
+  const hash = window.location.hash;
+  if (hash === '#/operations') return 'operations';
+  // `#/chat/<conversation id>` opens one conversation (the chat page reads the id).
+  if (hash === '#/chat' || hash.startsWith('#/chat/')) return 'chat';
+  return 'editor';
 }
 
-/** The page named in the URL hash (`#/editor`, `#/operations`), so reloads and links keep it. */
+/** The page named in the URL hash (`#/editor`, `#/chat`, `#/operations`), so reloads and links keep it. */
 function usePageFromHash(): [Page, (page: Page) => void] {
   const [page, setPage] = useState<Page>(pageFromHash);
   useEffect(() => {

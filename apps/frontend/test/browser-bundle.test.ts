@@ -22,13 +22,17 @@ async function bundledModules(entries: Record<string, string>): Promise<string[]
 }
 
 describe('what a browser loads', () => {
-  it('the protocol entry, the client and the React bindings carry no zod (the schemas are behind ./schemas)', async () => {
+  it('the protocol entry, the client, the React bindings and the chat transport carry no zod (the schemas are behind ./schemas)', async () => {
     const modules = await bundledModules({
       protocol: join(REPO_ROOT, 'packages/protocol/src/index.ts'),
       client: join(REPO_ROOT, 'packages/client/src/index.ts'),
       react: join(REPO_ROOT, 'packages/react/src/index.ts'),
+      // The chat transport only types itself with `ai`: nothing of the AI SDK (or its zod) is bundled.
+      chat: join(REPO_ROOT, 'packages/react/src/chat/index.ts'),
     });
     expect(modules.some((id) => id.includes('packages/client/src/generation-store.ts'))).toBe(true);
+    expect(modules.some((id) => id.includes('packages/react/src/chat/generation-chat-transport.ts'))).toBe(true);
+    expect(modules.filter((id) => /[\\/]node_modules[\\/]ai[\\/]/.test(id))).toEqual([]);
     expect(modules.filter((id) => /[\\/]zod[\\/]/.test(id))).toEqual([]);
   });
 

@@ -191,6 +191,21 @@ describe('GenerationStore', () => {
       expect(store.get(ID).text).toBe(WORDS.join(''));
     });
 
+    it('keeps the deltas that raced a seq-less reload: a view older than the text takes nothing back', () => {
+      const client = new FakeSSEClient();
+      const store = new GenerationStore();
+      store.attach(client);
+      store.apply(delta(0, 'It '));
+      store.apply(delta(1, 'was '));
+      client.emit('reset', { reason: 'gap' });
+      // The server answered the reload before `a ` (seq 2), which the stream delivered meanwhile.
+      store.apply(delta(2, 'a '));
+      store.applyView({ generationId: ID, status: 'running', text: 'It was ' });
+      expect(store.get(ID)).toMatchObject({ text: 'It was a ', seq: 2, needsRefetch: false });
+      WORDS.slice(3).forEach((word, index) => store.apply(delta(index + 3, word)));
+      expect(store.get(ID).text).toBe(WORDS.join(''));
+    });
+
     it('takes a finished view as final unless completed already gave the text', () => {
       const store = new GenerationStore();
       store.apply(delta(0, 'a'));

@@ -263,6 +263,11 @@ function foldView(current: GenerationRecord, view: LoadedGenerationView): Genera
   }
   // A server without `seq` in its view: guess it (the fallback the view's `seq` replaces).
   const seq = inferSeq(current, view.text);
+  // Nothing held, and the view is what we show or less: it was read before the deltas that came
+  // since (they raced the reload). Taking it would drop them from the text for good.
+  if (seq === current.seq && current.text.startsWith(view.text)) {
+    return drain({ ...current, status: 'running' });
+  }
   // Nothing held to line the text up with: keep our seq and remember what the reload added.
   const unconfirmed =
     seq === current.seq && view.text.startsWith(current.text) ? view.text.slice(current.text.length) : '';

@@ -4,6 +4,7 @@ import {
   MAX_GENERATION_MESSAGES,
   MAX_GENERATION_TOKENS,
   MAX_MODEL_NAME_CHARS,
+  CONVERSATION_ID_PATTERN,
   type GenerationMessage,
   type GenerationRequest,
 } from './http.js';
@@ -63,6 +64,15 @@ export const GENERATION_REQUEST_SCHEMA = z
       description: 'Default AI_DEFAULT_MAX_TOKENS.',
     }),
     documentId: z.string().min(1).max(128).optional().meta({ description: 'Echoed in `ai.generation.started`.' }),
+    conversationId: z
+      .string()
+      .regex(CONVERSATION_ID_PATTERN, 'conversationId must be 1–128 characters of [0-9A-Za-z._:-]')
+      .optional()
+      .meta({
+        description:
+          'Records the request as a turn of this conversation of yours (created on its first turn); ' +
+          'see `GET /api/ai/conversations`. The turn is its last `user` message and the answer.',
+      }),
   })
   .refine((request) => (request.prompt === undefined) !== (request.messages === undefined), {
     message: 'send either prompt or messages (one of them, not both)',

@@ -132,6 +132,11 @@ export interface GenerationRequest {
   model?: string | undefined;
   maxTokens?: number | undefined;
   documentId?: string | undefined;
+  /**
+   * Records the request as a turn of this conversation of the user's (created on its first turn),
+   * listed by `GET /api/ai/conversations`; see `CONVERSATION_ID_PATTERN`.
+   */
+  conversationId?: string | undefined;
 }
 
 /** Answer of `POST /api/auth/dev-token`. */
@@ -151,3 +156,65 @@ export const LAST_EVENT_ID_HEADER = 'last-event-id';
 export const ACCESS_TOKEN_COOKIE = 'access_token';
 export const STREAM_PATH = '/api/sse/stream';
 export const POLL_PATH = '/api/sse/poll';
+
+/**
+ * A conversation id: chosen by the client (e.g. `useChat`'s chat id), unique per user. 1–128
+ * characters of `[0-9A-Za-z._:-]`.
+ */
+export const CONVERSATION_ID_PATTERN = /^[0-9A-Za-z._:-]{1,128}$/;
+/** Most conversations one page of `GET /api/ai/conversations` holds. */
+export const MAX_CONVERSATIONS_PAGE = 100;
+
+/** One conversation in `GET /api/ai/conversations`, the most recently active first. */
+export interface ConversationSummary {
+  conversationId: string;
+  /** The first user message, shortened. */
+  title: string;
+  /** ISO times: when its first turn and its last turn were sent. */
+  createdAt: string;
+  updatedAt: string;
+  /** How many turns (a user message and its answer) it holds. */
+  turnCount: number;
+  /** The generation answering its last turn, while it runs (resume it with its id). */
+  runningGenerationId?: string;
+}
+
+/** Answer of `GET /api/ai/conversations`. */
+export interface ConversationsPage {
+  conversations: ConversationSummary[];
+  /** Pass as `?cursor=` for the next (older) page; absent on the last page. */
+  nextCursor?: string;
+}
+
+/** One turn of a conversation: the user message and the generation that answers it. */
+export interface ConversationTurn {
+  generationId: string;
+  /** The user message the turn sent (the last `user` message of its request). */
+  prompt: string;
+  status: GenerationStatus;
+  /** The answer: all of it once settled, the text so far while running. */
+  text: string;
+  error?: string;
+  createdAt: string;
+}
+
+/** Answer of `GET /api/ai/conversations/:id`. */
+export interface ConversationView extends Omit<ConversationSummary, 'turnCount'> {
+  /** Oldest first. */
+  turns: ConversationTurn[];
+}
+
+/** One entry of `GET /api/ai/generations?status=running`. */
+export interface RunningGeneration {
+  generationId: string;
+  status: 'running';
+  /** Text so far. */
+  text: string;
+  /** The conversation whose turn it answers, if any. */
+  conversationId?: string;
+}
+
+/** Answer of `GET /api/ai/generations?status=running`. */
+export interface RunningGenerationsResponse {
+  generations: RunningGeneration[];
+}

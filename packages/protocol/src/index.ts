@@ -29,7 +29,9 @@ export {
 } from './topics.js';
 export {
   ACCESS_TOKEN_COOKIE,
+  CONVERSATION_ID_PATTERN,
   LAST_EVENT_ID_HEADER,
+  MAX_CONVERSATIONS_PAGE,
   MAX_GENERATION_INPUT_CHARS,
   MAX_GENERATION_MESSAGES,
   MAX_GENERATION_TOKENS,
@@ -38,6 +40,10 @@ export {
   STREAM_PATH,
 } from './http.js';
 export type {
+  ConversationSummary,
+  ConversationTurn,
+  ConversationView,
+  ConversationsPage,
   DevTokenResponse,
   GenerationCreated,
   GenerationMessage,
@@ -48,6 +54,8 @@ export type {
   ProviderInfo,
   PublishRequest,
   PublishResponse,
+  RunningGeneration,
+  RunningGenerationsResponse,
   TaskCreated,
   TaskKindInfo,
   TaskKindsResponse,

@@ -10,6 +10,8 @@ import {
   TaskStore,
   type BuiltInEvents,
   type EventMap,
+  type FetchLike,
+  type GetToken,
   type SSEClient,
   type SSEClientOptions,
   type StateLoaders,
@@ -25,6 +27,8 @@ export interface SSEContextValue {
   /** Absent when the provider was given a client and no loaders: lost state is then not reloaded. */
   loaders: Partial<StateLoaders>;
   scheduleFrame: FrameScheduler;
+  /** The server and credentials of a provider built from `options` (for `@infinitescribe/react/chat`). */
+  access?: { url: string; getToken: GetToken; fetch?: FetchLike };
 }
 
 const SSEContext = createContext<SSEContextValue | null>(null);
@@ -78,6 +82,15 @@ export function SSEProvider<TEvents extends EventMap = BuiltInEvents>(props: SSE
       tasks: new TaskStore(),
       loaders: { ...defaultLoaders, ...props.loaders },
       scheduleFrame: props.scheduleFrame ?? defaultFrameScheduler,
+      ...(props.options
+        ? {
+            access: {
+              url: props.options.url,
+              getToken: props.options.getToken,
+              ...(props.options.fetch ? { fetch: props.options.fetch } : {}),
+            },
+          }
+        : {}),
     };
   });
 

@@ -134,4 +134,40 @@ describe.skipIf(!available)('AI generations on two real instances (Redis + Postg
       text: completed?.text,
     });
   }, 90_000);
+  it('a chat turn started on one instance is listed, resumed and cancelled on the other, and recorded as cancelled', async () => {
+    const [a, b] = both();
+    const user = 'chat-cluster';
+    const started = await call(a.url, user, 'POST /api/ai/generations', {
+      messages: [{ role: 'user', content: 'A slow answer' }],
+      maxTokens: 400,
+      conversationId: 'cluster-chat',
+    });
+    expect(started.status).toBe(202);
+    const generationId = started.body['generationId'] as string;
+
+    const listed = await call(b.url, user, 'GET /api/ai/conversations');
+    expect(listed.body['conversations']).toEqual([
+      expect.objectContaining({ conversationId: 'cluster-chat', turnCount: 1, runningGenerationId: generationId }),
+    ]);
+    const runningOnB = await call(b.url, user, 'GET /api/ai/generations?status=running');
+    expect(runningOnB.body['generations']).toEqual([
+      expect.objectContaining({ generationId, status: 'running', conversationId: 'cluster-chat' }),
+    ]);
+    expect((await call(b.url, 'someone-else', 'GET /api/ai/conversations/cluster-chat')).status).toBe(404);
+
+    // Cancelled on B, the instance not running it: the outcome B publishes settles the turn.
+    expect((await call(b.url, user, `POST /api/ai/generations/${generationId}/cancel`)).status).toBe(202);
+    let turns: Record<string, unknown>[] = [];
+    await until(async () => {
+      turns = (await call(a.url, user, 'GET /api/ai/conversations/cluster-chat')).body['turns'] as Record<
+        string,
+        unknown
+      >[];
+      return turns[0]?.['status'] === 'cancelled';
+    }, 'the turn recorded as cancelled');
+    const view = await call(a.url, user, `GET /api/ai/generations/${generationId}`);
+    expect(view.body['status']).toBe('cancelled');
+    expect(turns[0]).toMatchObject({ generationId, prompt: 'A slow answer', status: 'cancelled' });
+    expect((await call(a.url, user, 'GET /api/ai/generations?status=running')).body).toEqual({ generations: [] });
+  }, 60_000);
 });

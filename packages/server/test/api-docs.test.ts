@@ -203,7 +203,14 @@ describe('API reference at /docs', () => {
       expect(status).toBe(202);
       const generationId = (generation as { generationId: string }).generationId;
       await call('getGeneration', { ...auth, params: { id: generationId } });
+      await call('listRunningGenerations', { ...auth, query: { status: 'running' } });
+      const { body: page } = await call('listConversations', { ...auth, query: { limit: '5' } });
+      const conversationId = (page as { conversations: { conversationId: string }[] }).conversations[0]?.conversationId;
+      expect(conversationId).toBe((example('startGeneration') as { conversationId: string }).conversationId);
+      await call('getConversation', { ...auth, params: { id: conversationId ?? '' } });
       await call('cancelGeneration', { ...auth, params: { id: generationId } });
+      expect((await call('deleteConversation', { ...auth, params: { id: conversationId ?? '' } })).status).toBe(204);
+      expect((await call('getConversation', { ...auth, params: { id: conversationId ?? '' } })).status).toBe(404);
 
       const { status: taskStatus, body: task } = await call('startTask', { ...auth, body: example('startTask') });
       expect(taskStatus).toBe(202);

@@ -163,6 +163,7 @@ describe('installed in a project of its own', () => {
         '@infinitescribe/client',
         '@infinitescribe/react',
         '@infinitescribe/react/testing',
+        '@infinitescribe/react/chat',
         '@infinitescribe/server',
       ]),
     );
@@ -186,7 +187,7 @@ describe('installed in a project of its own', () => {
         entryPoint,
       ).toEqual([]);
       const zod = urls.some((url) => url.includes('/node_modules/zod/'));
-      if (/^@infinitescribe\/(protocol|client|react)(\/testing)?$/.test(entryPoint))
+      if (/^@infinitescribe\/(protocol|client|react)(\/testing|\/chat)?$/.test(entryPoint))
         expect(zod, entryPoint).toBe(false);
       if (entryPoint === '@infinitescribe/protocol/schemas') expect(zod, entryPoint).toBe(true);
     }

@@ -5,7 +5,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
-import { defineEventType, defineTaskKind, realtimePlugin, RealtimeOptionsError } from '../src/index.js';
+import {
+  defineEventType,
+  defineTaskKind,
+  realtimeOptionsFromEnv,
+  realtimePlugin,
+  RealtimeOptionsError,
+  REALTIME_ENV_NAMES,
+} from '../src/index.js';
 import { spawnTracked, TS_SOURCE_ARGS } from './helpers/child-process.js';
 import { openStream } from './helpers/sse-reader.js';
 import { signDevToken } from '../src/adapters/auth/dev-token.js';
@@ -56,6 +63,8 @@ describe('realtimePlugin options', () => {
         // @ts-expect-error not a setting's type
         maxConnectionsPerUser: 'many',
         aiService: 'anthropic',
+        redisUrl: 'redis://127.0.0.1:6379',
+        redisClusterNodes: ['127.0.0.1:7000'],
       })
       .ready()
       .then(
@@ -65,9 +74,22 @@ describe('realtimePlugin options', () => {
     expect(failure).toBeInstanceOf(RealtimeOptionsError);
     const paths = (failure as RealtimeOptionsError).problems.map((problem) => problem.path.join('.'));
     expect(paths).toEqual(
-      expect.arrayContaining(['jwt.secret', 'heartbeatMs', 'maxConnectionsPerUser', 'aiModel', 'aiApiKey']),
+      expect.arrayContaining([
+        'jwt.secret',
+        'heartbeatMs',
+        'maxConnectionsPerUser',
+        'aiModel',
+        'aiApiKey',
+        'redisClusterNodes',
+      ]),
     );
     await app.close();
+  });
+
+  it('reads a Redis Cluster from REDIS_CLUSTER_NODES (comma-separated host:port)', () => {
+    expect(REALTIME_ENV_NAMES['redisClusterNodes']).toBe('REDIS_CLUSTER_NODES');
+    const options = realtimeOptionsFromEnv({ REDIS_CLUSTER_NODES: '10.0.0.1:7000, 10.0.0.2:7001' });
+    expect(options.redisClusterNodes).toEqual(['10.0.0.1:7000', '10.0.0.2:7001']);
   });
 
   it('refuses a custom type that shadows a built-in or server type, naming it, before anything opens', async () => {

@@ -27,6 +27,8 @@ export interface RealtimeSettings {
   ticketRateMax: number;
   ticketRateWindowMs: number;
   redisUrl: string | undefined;
+  /** Nodes (`host:port`) of a Redis Cluster, instead of redisUrl: sharded pub/sub (docs/scaling.md). */
+  redisClusterNodes: string[];
   /** Prefix and hash tag of every Redis key; deployments sharing one Redis need distinct ones. */
   redisKeyPrefix: string;
   databaseUrl: string | undefined;
@@ -45,6 +47,8 @@ export interface RealtimeSettings {
   storeCleanupIntervalMs: number;
   /** The job journals (their requests: prompts, task inputs) are kept this long, less than critical events. */
   journalRetentionMs: number;
+  /** Chat conversations with no new turn for this long are deleted (CONVERSATION_RETENTION_MS). */
+  conversationRetentionMs: number;
   /** Publishes allowed per user token per window (per instance). */
   publishRateMax: number;
   /** Publishes allowed per service token (scope `events:service`) per window (per instance). */

@@ -52,6 +52,7 @@ const SETTINGS = {
   ticketRateMax: int(1, 1_000_000, 30),
   ticketRateWindowMs: int(SECOND, HOUR, MINUTE),
   redisUrl: text(),
+  redisClusterNodes: list(),
   redisKeyPrefix: pattern(
     /^[A-Za-z0-9_.-]{1,32}$/,
     'letters, digits, _ . - only (it becomes a Redis hash tag)',
@@ -70,6 +71,7 @@ const SETTINGS = {
   storeRetentionMs: int(MINUTE, 3650 * DAY, 7 * DAY),
   storeCleanupIntervalMs: int(SECOND, DAY, HOUR),
   journalRetentionMs: int(MINUTE, 3650 * DAY, DAY),
+  conversationRetentionMs: int(MINUTE, 3650 * DAY, 30 * DAY),
   publishRateMax: int(1, 10_000_000, 200),
   publishRateMaxService: int(1, 10_000_000, 10_000),
   publishTopicRateMax: int(1, 10_000_000, 100),
@@ -234,6 +236,11 @@ const optionsSchema = z
   .refine((options) => !(options.production && options.jwt?.jwksUrl && !options.jwt.issuer), {
     message: 'required with jwksUrl in production (the iss of your identity provider)',
     path: ['jwt', 'issuer'],
+    when: () => true,
+  })
+  .refine((options) => !(options.redisUrl !== undefined && (options.redisClusterNodes?.length ?? 0) > 0), {
+    message: 'give redisUrl (one Redis) or redisClusterNodes (a Redis Cluster), not both',
+    path: ['redisClusterNodes'],
     when: () => true,
   })
   // A running job's journal entry must outlive the job, or no instance could answer for it.

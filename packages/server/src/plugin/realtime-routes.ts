@@ -8,6 +8,7 @@ import type { FastifyInstance } from 'fastify';
 import { AppError } from '../core/errors.js';
 import { registerApiDocs } from '../routes/api-docs.js';
 import { authRoutes } from '../routes/auth-routes.js';
+import { conversationRoutes } from '../routes/conversation-routes.js';
 import { registerErrorHandling } from '../routes/error-handler.js';
 import { generationRoutes } from '../routes/generation-routes.js';
 import { healthRoutes } from '../routes/health-routes.js';
@@ -53,7 +54,8 @@ export async function registerRealtimeRoutes(app: FastifyInstance, context: Real
       publisher: context.publisher,
       idempotencyKeys: context.idempotencyKeys,
     })),
-    ...generationRoutes({ authenticator, generations: context.generations }),
+    ...generationRoutes({ authenticator, generations: context.generations, conversations: context.conversations }),
+    ...conversationRoutes({ authenticator, conversations: context.conversations }),
     ...taskRoutes({ authenticator, tasks: context.tasks }),
     ...healthRoutes({ bus, store, metrics, metricsToken: config.metricsToken, isClosing, log: app.log }),
   ];

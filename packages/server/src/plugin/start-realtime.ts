@@ -17,6 +17,7 @@ import type { EventBus } from '../adapters/bus/event-bus.js';
 import { createIdempotencyStore } from '../adapters/idempotency/create-idempotency-store.js';
 import type { IdempotencyStore } from '../adapters/idempotency/idempotency-store.js';
 import { RedisConnectionLeases } from '../adapters/leases/connection-leases.js';
+import type { RedisTarget } from '../adapters/redis/redis-connection.js';
 import { Metrics } from '../adapters/observability/metrics.js';
 import { createEventStore } from '../adapters/store/create-event-store.js';
 import type { EventStore } from '../adapters/store/event-store.js';
@@ -27,7 +28,9 @@ import { Authenticator } from '../services/auth/authenticator.js';
 import { EventPublisher } from '../services/events/event-publisher.js';
 import { EventCatalog } from '../services/events/event-types.js';
 import { repairPendingEvents, startPendingRepair } from '../services/events/pending-event-repair.js';
+import { ConversationService } from '../services/conversations/conversation-service.js';
 import { createGenerationService } from '../services/generations/create-generation-service.js';
+import { GenerationLog } from '../services/generations/generation-log.js';
 import type { GenerationService } from '../services/generations/generation-service.js';
 import { ConnectionManager } from '../services/sse/connection-manager.js';
 import { startRetentionJob } from '../services/store/retention-job.js';
@@ -52,6 +55,7 @@ export interface RealtimeContext {
   publisher: EventPublisher;
   authenticator: Authenticator;
   generations: GenerationService;
+  conversations: ConversationService;
   tasks: TaskRunner;
   /** Set once the app starts closing: streams end, new requests are sent elsewhere. */
   isClosing(): boolean;
@@ -73,6 +77,9 @@ export async function startRealtime(app: FastifyInstance, options: ResolvedRealt
     onStateChange: metrics.observeBreaker,
   };
 
+  // One Redis, a Redis Cluster, or none (everything in-process).
+  const redis: RedisTarget | undefined =
+    config.redisClusterNodes.length > 0 ? { clusterNodes: config.redisClusterNodes } : config.redisUrl;
   const store =
     adapters.store ??
     createEventStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger: log, breaker });
@@ -82,7 +89,7 @@ export async function startRealtime(app: FastifyInstance, options: ResolvedRealt
   const bus =
     adapters.bus ??
     createEventBus({
-      redisUrl: config.redisUrl,
+      redis,
       redisKeyPrefix: config.redisKeyPrefix,
       hotLogMaxEvents: config.hotLogMaxEvents,
       hotLogMaxAgeMs: config.hotLogMaxAgeMs,
@@ -98,15 +105,15 @@ export async function startRealtime(app: FastifyInstance, options: ResolvedRealt
   // Tickets and idempotency keys must work on whichever instance a retry or an EventSource lands on.
   const tickets =
     adapters.tickets ??
-    (config.redisUrl
+    (redis
       ? new RedisTicketStore({
-          url: config.redisUrl,
+          url: redis,
           keyPrefix: config.redisKeyPrefix,
           commandTimeoutMs: config.redisCommandTimeoutMs,
         })
       : new MemoryTicketStore());
   const idempotencyKeys = createIdempotencyStore({
-    redisUrl: config.redisUrl,
+    redis,
     redisKeyPrefix: config.redisKeyPrefix,
     commandTimeoutMs: config.redisCommandTimeoutMs,
   });
@@ -133,9 +140,9 @@ export async function startRealtime(app: FastifyInstance, options: ResolvedRealt
     maxConnectionsPerUser: config.maxConnectionsPerUser,
     maxConnectionsPerIp: config.maxConnectionsPerIp,
     heartbeatMs: config.heartbeatMs,
-    leases: config.redisUrl
+    leases: redis
       ? new RedisConnectionLeases({
-          url: config.redisUrl,
+          url: redis,
           keyPrefix: config.redisKeyPrefix,
           ttlMs: config.connectionLeaseTtlMs,
           logger: log,
@@ -185,9 +192,9 @@ export async function startRealtime(app: FastifyInstance, options: ResolvedRealt
 
   // With Redis, aiMaxConcurrentPerUser and taskMaxConcurrentPerUser hold for the cluster, counted like streams.
   const jobLeases = (keyspace: string) =>
-    config.redisUrl
+    redis
       ? new RedisConnectionLeases({
-          url: config.redisUrl,
+          url: redis,
           keyPrefix: config.redisKeyPrefix,
           keyspace,
           ttlMs: config.connectionLeaseTtlMs,
@@ -208,6 +215,25 @@ export async function startRealtime(app: FastifyInstance, options: ResolvedRealt
   app.addHook('onClose', async () => {
     await Promise.all([generations.stop(), tasks.stop()]);
     await Promise.allSettled([provider.close?.(), generationLeases?.close(), taskLeases?.close()]);
+  });
+  // Observes the publisher from now on, so no outcome of a generation (continued ones included) is missed.
+  const conversations = new ConversationService({
+    store: store.conversations,
+    generations,
+    generationLog: new GenerationLog({ bus, store }),
+    publisher,
+    logger: log,
+    runningLookbackMs: config.aiTotalTimeoutMs,
+  });
+  const conversationRetention = startRetentionJob({
+    store: { deleteOlderThan: (cutoff) => store.conversations.deleteOlderThan(cutoff) },
+    retentionMs: config.conversationRetentionMs,
+    intervalMs: config.storeCleanupIntervalMs,
+    logger: log,
+  });
+  app.addHook('onClose', async () => {
+    conversationRetention.stop();
+    conversations.stop();
   });
   await generations.start();
   await tasks.start();
@@ -233,6 +259,7 @@ export async function startRealtime(app: FastifyInstance, options: ResolvedRealt
     publisher,
     authenticator,
     generations,
+    conversations,
     tasks,
     isClosing: () => closing,
   };

@@ -29,7 +29,7 @@ export const DOCS_PATH = '/docs';
 
 export type { JsonObject };
 
-type OperationMethod = 'get' | 'post' | 'head';
+type OperationMethod = 'get' | 'post' | 'delete' | 'head';
 
 /** The OpenAPI document this module builds. */
 export interface ApiDocument {

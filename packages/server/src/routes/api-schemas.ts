@@ -8,17 +8,22 @@
  * own: the routes validate with these, so the document cannot drift from what they accept.
  */
 import {
+  CONVERSATION_ID_PATTERN,
   ERROR_CODES,
+  MAX_CONVERSATIONS_PAGE,
   MAX_GENERATION_TOKENS,
   USER_ID_MAX_LENGTH,
   isServableUserId,
   isValidTopic,
   type ControlEvents,
+  type ConversationView,
+  type ConversationsPage,
   type DevTokenResponse,
   type ErrorBody,
   type GenerationView,
   type PollResponse,
   type PublishResponse,
+  type RunningGenerationsResponse,
   type TaskKindInfo,
   type TaskView,
   type TicketResponse,
@@ -174,6 +179,58 @@ export const providerInfo = z.strictObject({
 
 export const idParams = z.object({ id });
 
+const generationStatus = z.enum(['running', 'completed', 'failed', 'cancelled']);
+export const conversationIdParams = z.object({
+  id: z.string().regex(CONVERSATION_ID_PATTERN, 'a conversation id is 1–128 characters of [0-9A-Za-z._:-]'),
+});
+export const conversationsQuery = z.object({
+  limit: z.coerce.number().int().min(1).max(MAX_CONVERSATIONS_PAGE).default(20),
+  cursor: z.string().min(1).max(1_000).optional().meta({ description: '`nextCursor` of the previous page.' }),
+});
+const conversationSummaryShape = {
+  conversationId: z.string(),
+  title: z.string().meta({ description: 'The first user message, shortened.' }),
+  createdAt: isoTime,
+  updatedAt: isoTime.meta({ description: 'When its last turn was sent.' }),
+  runningGenerationId: z
+    .string()
+    .optional()
+    .meta({ description: 'The generation answering its last turn, while it runs: resume it by this id.' }),
+};
+export const conversationsPage = z.strictObject({
+  conversations: z.array(z.strictObject({ ...conversationSummaryShape, turnCount: z.number().int().nonnegative() })),
+  nextCursor: z
+    .string()
+    .optional()
+    .meta({ description: 'Pass as `cursor` for the next, older page; absent on the last.' }),
+});
+export const conversationView = z.strictObject({
+  ...conversationSummaryShape,
+  turns: z.array(
+    z.strictObject({
+      generationId: z.string(),
+      prompt: z.string().meta({ description: 'The user message of the turn.' }),
+      status: generationStatus,
+      text: z.string().meta({ description: 'The answer: all of it once settled, the text so far while running.' }),
+      error: z.string().optional(),
+      createdAt: isoTime,
+    }),
+  ),
+});
+export const runningGenerationsQuery = z.strictObject({
+  status: z.literal('running').meta({ description: 'Only `running` is supported.' }),
+});
+export const runningGenerations = z.strictObject({
+  generations: z.array(
+    z.strictObject({
+      generationId: z.string(),
+      status: z.literal('running'),
+      text: z.string().meta({ description: 'Text so far.' }),
+      conversationId: z.string().optional().meta({ description: 'The conversation whose turn it answers.' }),
+    }),
+  ),
+});
+
 export const taskRequest = z.strictObject({
   kind: z.string().min(1).max(100).meta({ description: 'One of `GET /api/tasks/kinds`; unknown kinds are 400.' }),
   input: z.unknown().optional().meta({ description: 'Validated by the kind (its JSON Schema is in /kinds).' }),
@@ -253,10 +310,13 @@ const _schemasDescribeTheCode: [
   Describes<typeof ticketResponse, TicketResponse>,
   Describes<typeof publishResponse, PublishResponse>,
   Describes<typeof generationView, GenerationView>,
+  Describes<typeof conversationsPage, ConversationsPage>,
+  Describes<typeof conversationView, ConversationView>,
+  Describes<typeof runningGenerations, RunningGenerationsResponse>,
   Describes<typeof providerInfo, ProviderView>,
   Describes<(typeof taskKinds.shape.kinds)['element'], TaskKindInfo>,
   Describes<typeof taskView, TaskView>,
   Same<Omit<z.output<typeof componentHealth>, 'kind'>, ComponentHealth>,
   Same<z.output<typeof streamReset>, NonNullable<PollResponse['reset']>>,
   EveryControlEventDescribed,
-] = [true, true, true, true, true, true, true, true, true, true, true];
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true];

@@ -3,6 +3,7 @@ import { generationCreated, generationRequestAllowing, generationView, idParams,
 import type { GenerationCreated, GenerationView, ProviderInfo as WireProviderInfo } from '@infinitescribe/protocol';
 import type { ProviderInfo } from '../adapters/ai/ai-provider.js';
 import type { GenerationService } from '../services/generations/generation-service.js';
+import type { ConversationService } from '../services/conversations/conversation-service.js';
 import {
   AUTH_ERRORS,
   JOB_BY_ID_ERRORS,
@@ -20,6 +21,8 @@ export type ProviderView = ProviderInfo & Pick<WireProviderInfo, 'models'>;
 export interface GenerationRoutesOptions {
   authenticator: Authenticator;
   generations: GenerationService;
+  /** Records requests with a `conversationId` as turns. */
+  conversations: ConversationService;
 }
 
 /**
@@ -28,7 +31,7 @@ export interface GenerationRoutesOptions {
  * (or the cookie); a generation is visible to its owner only (others get 404).
  */
 export function generationRoutes(options: GenerationRoutesOptions): RouteDefinition[] {
-  const { authenticator, generations } = options;
+  const { authenticator, generations, conversations } = options;
   const authenticate = authenticator.authenticate.bind(authenticator);
   return [
     defineRoute({
@@ -50,15 +53,28 @@ export function generationRoutes(options: GenerationRoutesOptions): RouteDefinit
           system: 'You are a concise writing assistant.',
           messages: [{ role: 'user', content: 'Write an opening line about the sea.' }],
           maxTokens: 40,
+          conversationId: 'chat-sea-1',
         },
       },
       answers: { 202: { description: 'Started.', schema: generationCreated } },
       errors: JOB_START_ERRORS,
-      handler: async ({ principal, body, reply }): Promise<GenerationCreated> => {
-        const { prompt, messages, ...request } = body;
+      handler: async ({ request: http, principal, body, reply }): Promise<GenerationCreated> => {
+        const { prompt, messages, conversationId, ...request } = body;
         // The original form is a conversation of one user message.
         const conversation = messages ?? [{ role: 'user' as const, content: prompt ?? '' }];
         const generationId = await generations.create(principal.userId, { ...request, messages: conversation });
+        if (conversationId !== undefined) {
+          // After the start (the turn needs the id). A turn the store refused leaves the generation
+          // running and answered: the client streams it all the same; only its listing is missing.
+          await conversations
+            .recordTurn(principal.userId, conversationId, generationId, conversation)
+            .catch((error: unknown) => {
+              http.log.warn(
+                { err: error, generationId, conversationId },
+                'generation started, but its turn was not recorded',
+              );
+            });
+        }
         reply.code(202);
         return { generationId };
       },

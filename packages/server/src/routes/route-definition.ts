@@ -77,7 +77,7 @@ export interface RouteDefinition<
   TQuery extends z.ZodObject | undefined = z.ZodObject | undefined,
   TBody extends z.ZodType | undefined = z.ZodType | undefined,
 > {
-  method: 'GET' | 'POST' | 'HEAD';
+  method: 'GET' | 'POST' | 'DELETE' | 'HEAD';
   url: string;
   operationId: string;
   tag: RouteTag;

@@ -15,7 +15,8 @@ import { refreshParams, refreshResponse, streamHeaders, streamQuery } from './ap
 import { AUTH_ERRORS, USER_AUTH, defineRoute, type RouteDefinition } from './route-definition.js';
 import { SSEConnection } from '../services/sse/connection.js';
 import type { ConnectionManager } from '../services/sse/connection-manager.js';
-import { controlFrame, retryFrame, trySharedEventFrame } from '../services/sse/frame.js';
+import { controlFrame, retryFrame, type SharedFrame } from '../services/sse/frame.js';
+import { ReplayFrames } from '../services/sse/replay-frames.js';
 import { planReplay } from '../services/sse/replay.js';
 import { resolveTopics } from '../services/sse/topic-access.js';
 
@@ -57,8 +58,12 @@ const STREAM_DESCRIPTION = [
     'critical events still stored; an unknown id gives `stream.reset {unknown_id}`. Never a 4xx for a bad id.',
 ].join('\n');
 
+/** The services, and what this instance's streams share: each replayed event's frame. */
+type StreamServices = StreamRouteServices & { replayFrames: ReplayFrames };
+
 /** `GET /api/sse/stream` (and its HEAD) and `POST /api/sse/connections/:connectionId/refresh`. */
 export function streamRoutes(services: StreamRouteServices): RouteDefinition[] {
+  const streamServices: StreamServices = { ...services, replayFrames: new ReplayFrames() };
   const refusals: readonly ErrorCode[] = [
     ...AUTH_ERRORS,
     'invalid_request',
@@ -93,7 +98,8 @@ export function streamRoutes(services: StreamRouteServices): RouteDefinition[] {
       errors: refusals,
       // Fastify's automatic HEAD would run the stream handler, which writes the stream itself.
       options: { exposeHeadRoute: false },
-      handler: ({ request, reply, principal, query }) => openStream(services, { request, reply, principal, query }),
+      handler: ({ request, reply, principal, query }) =>
+        openStream(streamServices, { request, reply, principal, query }),
     }),
     defineRoute({
       method: 'HEAD',
@@ -152,7 +158,7 @@ interface StreamRequest {
   query: z.output<typeof streamQuery>;
 }
 
-async function openStream(services: StreamRouteServices, stream: StreamRequest): Promise<void> {
+async function openStream(services: StreamServices, stream: StreamRequest): Promise<void> {
   const { config, connections, metrics } = services;
   const { request, reply, principal, query } = stream;
   const topics = resolveTopics(principal, query.topics);
@@ -245,39 +251,56 @@ async function currentHead(services: StreamRouteServices): Promise<number | unde
  * Sends what was published on the stream's topics after `startId`, before going live. An event that
  * cannot be sent is skipped, and the stream told with `stream.reset {gap}`.
  */
-async function catchUp(services: StreamRouteServices, connection: SSEConnection, startId: number): Promise<void> {
+async function catchUp(services: StreamServices, connection: SSEConnection, startId: number): Promise<void> {
   connection.skipThrough(startId);
   const read = await services.bus.read(connection.topics, startId, services.config.replayMaxEvents);
-  const { skipped } = await sendAll(connection, read.events);
+  const { skipped } = await sendAll(connection, read.events, services.replayFrames);
   if (skipped > 0 || (read.unreadable ?? 0) > 0) {
     connection.write(controlFrame('stream.reset', { reason: 'gap' }));
     services.metrics.streamResets.inc({ reason: 'gap' });
   }
 }
 
+/** Bytes of replayed frames written as one chunk (one socket write); under a socket buffer. */
+const REPLAY_RUN_BYTES = 16 * 1024;
+
 /**
  * Writes replayed events at the client's pace (a backlog larger than MAX_BUFFERED_BYTES streams
- * out instead of ending as a slow consumer); one that cannot be serialised (only a record from
- * before payloads were checked can be one) is skipped and counted, so it can never close the
- * stream or stop the replay.
+ * out instead of ending as a slow consumer), in runs of up to REPLAY_RUN_BYTES, each one write;
+ * each event's frame is built once for every stream that replays it (ReplayFrames). One that
+ * cannot be serialised (only a record from before payloads were checked can be one) is skipped
+ * and counted, so it can never close the stream or stop the replay.
  */
 async function sendAll(
   connection: SSEConnection,
   events: readonly EventRecord[],
+  frames: ReplayFrames,
 ): Promise<{ sent: number; skipped: number }> {
   let sent = 0;
   let skipped = 0;
+  let run: { record: EventRecord; frame: SharedFrame }[] = [];
+  let runBytes = 0;
   for (const event of events) {
     if (connection.isClosed) break;
-    const frame = trySharedEventFrame(event);
-    if (frame === undefined) skipped++;
-    else if (await connection.replayEvent(event, frame)) sent++;
+    const frame = frames.frameOf(event);
+    if (frame === undefined) {
+      skipped++;
+      continue;
+    }
+    run.push({ record: event, frame });
+    runBytes += frame.plain.length;
+    if (runBytes >= REPLAY_RUN_BYTES) {
+      sent += await connection.replayBatch(run);
+      run = [];
+      runBytes = 0;
+    }
   }
+  if (run.length > 0 && !connection.isClosed) sent += await connection.replayBatch(run);
   return { sent, skipped };
 }
 
 async function resume(
-  services: StreamRouteServices,
+  services: StreamServices,
   connection: SSEConnection,
   resumeFrom: { lastEventId: string; log: FastifyBaseLogger },
 ): Promise<void> {
@@ -307,7 +330,7 @@ const MAX_REPLANS = 3;
 
 /** Plans the replay from `lastEventId` and writes it (its reset first); the part of the resume it was. */
 async function replayPart(
-  services: StreamRouteServices,
+  services: StreamServices,
   connection: SSEConnection,
   lastEventId: string,
   log: FastifyBaseLogger,
@@ -331,7 +354,7 @@ async function replayPart(
     metrics.streamResets.inc({ reason: plan.reset.reason });
   }
   if (plan.after !== undefined) connection.skipThrough(plan.after);
-  const { sent: replayed, skipped } = await sendAll(connection, plan.events);
+  const { sent: replayed, skipped } = await sendAll(connection, plan.events, services.replayFrames);
   if (skipped > 0) log.warn({ connectionId: connection.id, skipped }, 'replay skipped events it cannot serialise');
   metrics.replayedEvents.inc(replayed);
   return { replayed, complete: plan.complete && skipped === 0 };

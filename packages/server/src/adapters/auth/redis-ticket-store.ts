@@ -1,14 +1,16 @@
 import { randomBytes } from 'node:crypto';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { UnavailableError } from '../../core/errors.js';
 import { quitRedis } from '../redis/quit-redis.js';
+import { connectRedis, type RedisTarget } from '../redis/redis-connection.js';
 import { withTimeout } from '../../core/with-timeout.js';
 import type { Principal } from '../../core/principal.js';
 import type { TicketStore } from './ticket-store.js';
 
 /** Options of {@link RedisTicketStore}. */
 export interface RedisTicketStoreOptions {
-  url: string;
+  /** One Redis (URL) or a Redis Cluster (its nodes). */
+  url: RedisTarget;
   /** Keys are `<prefix>:ticket:<ticket>`. Default `is`. */
   keyPrefix?: string;
   connectionName?: string;
@@ -31,7 +33,7 @@ export class RedisTicketStore implements TicketStore {
 
   constructor(private readonly options: RedisTicketStoreOptions) {
     this.prefix = `${options.keyPrefix ?? 'is'}:ticket:`;
-    this.client = new Redis(options.url, {
+    this.client = connectRedis(options.url, {
       maxRetriesPerRequest: 3,
       ...options.redisOptions,
       connectionName: options.connectionName ?? 'infinitescribe:tickets',

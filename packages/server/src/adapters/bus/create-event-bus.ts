@@ -1,13 +1,15 @@
 import type { EventRecord } from '../../core/event-record.js';
 import type { CircuitBreakerOptions } from '../../core/circuit-breaker.js';
 import type { BusLogger, RedisEventBusOptions } from './redis-event-bus.js';
+import type { RedisTarget } from '../redis/redis-connection.js';
 import type { EventBus } from './event-bus.js';
 import { MemoryEventBus } from './memory-event-bus.js';
 import { RedisEventBus } from './redis-event-bus.js';
 
 /** Options of {@link createEventBus}. */
 export interface EventBusOptions {
-  redisUrl: string | undefined;
+  /** Redis (one server, or a Cluster: sharded pub/sub), or undefined for the in-process bus. */
+  redis: RedisTarget | undefined;
   hotLogMaxEvents: number;
   hotLogMaxAgeMs: number;
   /** In-process only: estimated bytes of the whole hot log (Redis bounds each topic; see docs/scaling.md). */
@@ -30,12 +32,12 @@ export interface EventBusOptions {
   onIsland?: (since: number) => void;
 }
 
-/** The bus the configuration asks for: Redis when `REDIS_URL` is set, else in-process. */
+/** The bus the configuration asks for: Redis when `REDIS_URL` or `REDIS_CLUSTER_NODES` is set, else in-process. */
 export function createEventBus(options: EventBusOptions): EventBus {
   const limits = { maxEvents: options.hotLogMaxEvents, maxAgeMs: options.hotLogMaxAgeMs };
-  if (options.redisUrl !== undefined) {
+  if (options.redis !== undefined) {
     return new RedisEventBus({
-      url: options.redisUrl,
+      url: options.redis,
       limits,
       keyPrefix: options.redisKeyPrefix,
       logger: options.logger,

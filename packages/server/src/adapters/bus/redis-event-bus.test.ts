@@ -436,12 +436,12 @@ describe.skipIf(!available)('RedisEventBus', () => {
   });
 
   it('is what createEventBus returns when REDIS_URL is set', async () => {
-    const memory = createEventBus({ redisUrl: undefined, hotLogMaxEvents: 10, hotLogMaxAgeMs: 1_000 });
+    const memory = createEventBus({ redis: undefined, hotLogMaxEvents: 10, hotLogMaxAgeMs: 1_000 });
     expect(memory.kind).toBe('memory');
     await memory.close();
     const prefix = freshPrefix();
     const redis = createEventBus({
-      redisUrl: TEST_REDIS_URL,
+      redis: TEST_REDIS_URL,
       hotLogMaxEvents: 10,
       hotLogMaxAgeMs: 60_000,
       redisKeyPrefix: prefix,

@@ -23,9 +23,12 @@
  *   positions (an opaque, longer Last-Event-ID);
  * - several independent buses, partitioned by topic family, each with its own id space, when a
  *   connection never spans partitions.
- * Also for Cluster: PUBLISH is broadcast to every node of a cluster; SPUBLISH/SSUBSCRIBE (Redis 7
- * sharded pub/sub) on `{is}:ch:<topic>` would keep it on the shard that owns the slot. This class
- * takes a single-node URL; running on a Cluster needs an ioredis `Cluster` client and SSUBSCRIBE.
+ * On a Redis Cluster (`url` = `{ clusterNodes }`), the bus uses sharded pub/sub (Redis 7): the
+ * scripts SPUBLISH and the subscriber SSUBSCRIBEs, because a classic PUBLISH is broadcast over the
+ * cluster bus to every node and stops scaling; `{is}:ch:<topic>` carries the same hash tag as the
+ * keys, so a script may SPUBLISH to it, and only the shard that owns the slot carries the traffic.
+ * The other shards carry the rest of the deployment's Redis work only when they have other
+ * prefixes (several deployments, or buses partitioned by prefix): see docs/scaling.md.
  *
  * Operational requirement: Redis must not evict these keys (`maxmemory-policy noeviction` or a
  * `volatile-*` policy; none of these keys has a TTL). Losing individual keys is not a supported
@@ -54,7 +57,7 @@
  * subscriber is reconnected, which re-reads the log from where each topic stood.
  */
 import { randomBytes, randomInt } from 'node:crypto';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { ID_SLOTS } from '../../core/event-id.js';
 import type { ComponentHealth, EventDraft, EventRecord } from '../../core/event-record.js';
 import {
@@ -64,6 +67,7 @@ import {
   type CircuitBreakerOptions,
 } from '../../core/circuit-breaker.js';
 import { quitRedis } from '../redis/quit-redis.js';
+import { connectRedis, isCluster, type RedisTarget } from '../redis/redis-connection.js';
 import { withTimeout } from '../../core/with-timeout.js';
 import { BusProbe } from './bus-probe.js';
 import type { BusListener, BusLogger, EventBus, HotLogRead, Unsubscribe } from './event-bus.js';
@@ -79,16 +83,18 @@ import {
   REJOIN_SCRIPT,
   SLOT_SCRIPT,
   START_SCRIPT,
+  shardedPubSub,
   SWEEP_SCRIPT,
 } from './redis-scripts.js';
-import { TopicSubscriptions } from './redis-topic-subscriptions.js';
+import { type PubSub, TopicSubscriptions } from './redis-topic-subscriptions.js';
 
 export type { BusLogger } from './event-bus.js';
 export { redisBusKeys, type RedisBusKeys } from './redis-bus-keys.js';
 
 /** Options of {@link RedisEventBus}. */
 export interface RedisEventBusOptions {
-  url: string;
+  /** One Redis (URL), or a Redis Cluster (`{ clusterNodes }`: sharded pub/sub, see the file comment). */
+  url: RedisTarget;
   limits: HotLogLimits;
   /** Key prefix and hash tag; several deployments (or test runs) can share one Redis. Default `is`. */
   keyPrefix?: string;
@@ -154,6 +160,9 @@ export class RedisEventBus implements EventBus {
   private readonly keys: RedisBusKeys;
   private readonly command: ScriptedRedis;
   private readonly subscriber: Redis;
+  /** SUBSCRIBE, or SSUBSCRIBE on a Cluster. */
+  private readonly pubsub: PubSub;
+  private readonly sharded: boolean;
   private readonly subscriptions: TopicSubscriptions;
   private readonly outage: RedisOutage;
   /** Highest id this instance has seen: a floor for the next id even if Redis forgets its counter. */
@@ -180,19 +189,35 @@ export class RedisEventBus implements EventBus {
     const base: RedisOptions = { maxRetriesPerRequest: 3, ...options.redisOptions, lazyConnect: true };
     // A publish whose connection dropped before its answer has an unknown outcome and fails (the
     // caller answers 503); re-sent after a reconnect, it would go out twice under two ids.
-    this.command = new Redis(options.url, {
+    this.sharded = isCluster(options.url);
+    this.command = connectRedis(options.url, {
       ...base,
       connectionName: `${name}:cmd`,
       autoResendUnfulfilledCommands: false,
     }) as ScriptedRedis;
     // Re-subscribing is done by TopicSubscriptions, not ioredis, so the log can be re-read once it is acknowledged.
-    this.subscriber = new Redis(options.url, { ...base, connectionName: `${name}:sub`, autoResubscribe: false });
+    this.subscriber = connectRedis(
+      options.url,
+      { ...base, connectionName: `${name}:sub`, autoResubscribe: false },
+      { shardedSubscribers: true },
+    );
+    const subscriber = this.subscriber;
+    this.pubsub = this.sharded
+      ? {
+          subscribe: (channel) => subscriber.ssubscribe(channel),
+          unsubscribe: (channel) => subscriber.sunsubscribe(channel),
+        }
+      : {
+          subscribe: (channel) => subscriber.subscribe(channel),
+          unsubscribe: (channel) => subscriber.unsubscribe(channel),
+        };
+    const script = (lua: string) => (this.sharded ? shardedPubSub(lua) : lua);
     this.command.defineCommand('isStart', { lua: START_SCRIPT, numberOfKeys: 2 });
-    this.command.defineCommand('isPublish', { lua: PUBLISH_SCRIPT, numberOfKeys: 7 });
+    this.command.defineCommand('isPublish', { lua: script(PUBLISH_SCRIPT), numberOfKeys: 7 });
     this.command.defineCommand('isRead', { lua: READ_SCRIPT });
     this.command.defineCommand('isHead', { lua: HEAD_SCRIPT, numberOfKeys: 2 });
     this.command.defineCommand('isSweep', { lua: SWEEP_SCRIPT, numberOfKeys: 5 });
-    this.command.defineCommand('isRejoin', { lua: REJOIN_SCRIPT, numberOfKeys: 7 });
+    this.command.defineCommand('isRejoin', { lua: script(REJOIN_SCRIPT), numberOfKeys: 7 });
     this.command.defineCommand('isSlot', { lua: SLOT_SCRIPT, numberOfKeys: 1 });
     this.idSlot = new RedisIdSlot({
       lease: async (preferred, ttlMs) =>
@@ -208,6 +233,7 @@ export class RedisEventBus implements EventBus {
     const noteId = (id: number) => this.noteId(id);
     this.subscriptions = new TopicSubscriptions({
       subscriber: this.subscriber,
+      pubsub: this.pubsub,
       channelPrefix: this.keys.channelPrefix,
       logger: options.logger,
       knownId,
@@ -254,7 +280,11 @@ export class RedisEventBus implements EventBus {
         timeoutMs: options.probe?.timeoutMs ?? 2 * probeInterval,
         send: async (nonce) => {
           void this.outage.rejoin();
-          return Number(await this.redisCall(() => this.command.publish(this.probeChannel, nonce)));
+          const send = () =>
+            this.sharded
+              ? this.command.spublish(this.probeChannel, nonce)
+              : this.command.publish(this.probeChannel, nonce);
+          return Number(await this.redisCall(send));
         },
         canSend: () => this.started && !this.closed && this.redisUsable,
         onWedged: (detail) => {
@@ -280,8 +310,25 @@ export class RedisEventBus implements EventBus {
       void this.idSlot.renew();
       void this.outage.rejoin();
     });
-    this.subscriber.on('message', (channel: string, message: string) => this.onMessage(channel, message));
+    this.subscriber.on(this.sharded ? 'smessage' : 'message', (channel: string, message: string) =>
+      this.onMessage(channel, message),
+    );
     this.subscriber.on('ready', () => this.onSubscriberReady());
+    if (this.sharded) {
+      // On a Cluster, ioredis replaces a sharded subscriber whose connection ended ('-node') and
+      // re-subscribes its channels itself ('subscribersReady'), but what was published meanwhile
+      // never reaches it: every topic re-subscribes (acknowledged after ioredis' own SSUBSCRIBE,
+      // on the same connection) and re-reads the log, as after a single node's reconnect.
+      let lostSubscriber = false;
+      this.subscriber.on('-node', () => {
+        lostSubscriber = true;
+      });
+      this.subscriber.on('subscribersReady', () => {
+        if (!lostSubscriber || !this.started || this.closed) return;
+        lostSubscriber = false;
+        this.onSubscriberReady();
+      });
+    }
   }
 
   async start(options: { idFloor: number; coveredFrom: number }): Promise<void> {
@@ -290,7 +337,7 @@ export class RedisEventBus implements EventBus {
       const reply = await this.command.isStart(this.keys.seq, this.keys.epoch, options.idFloor, options.coveredFrom);
       const [seq] = stringArray(reply, 'start');
       this.noteId(Math.max(toId(seq), options.idFloor));
-      if (this.probe) await this.subscriber.subscribe(this.probeChannel);
+      if (this.probe) await this.pubsub.subscribe(this.probeChannel);
       await this.idSlot.start();
     } catch (error) {
       this.command.disconnect();
@@ -508,7 +555,7 @@ export class RedisEventBus implements EventBus {
     if (this.closed) return;
     if (this.probe) {
       this.probe.reset();
-      this.subscriber.subscribe(this.probeChannel).catch((error: unknown) => {
+      this.pubsub.subscribe(this.probeChannel).catch((error: unknown) => {
         this.options.logger?.warn({ err: error }, 'probe re-subscribe failed');
       });
     }

@@ -268,3 +268,13 @@ end
 if chosen > 0 then redis.call('HSET', KEYS[1], tostring(chosen), owner .. '|' .. fmt(now + ttl)) end
 return chosen
 `;
+
+/**
+ * The script for a Redis Cluster: its PUBLISHes become SPUBLISH (sharded pub/sub). A script may
+ * SPUBLISH only to a channel of its keys' slot; the bus's channels carry the keys' hash tag.
+ */
+export function shardedPubSub(script: string): string {
+  const sharded = script.replaceAll("redis.call('PUBLISH',", "redis.call('SPUBLISH',");
+  if (sharded === script) throw new Error('no PUBLISH in this script');
+  return sharded;
+}

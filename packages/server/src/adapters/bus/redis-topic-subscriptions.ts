@@ -16,8 +16,12 @@ import { parseRecord } from './redis-replies.js';
 
 /** What {@link TopicSubscriptions} needs from the bus. */
 export interface TopicSubscriptionsOptions {
-  /** The subscriber connection (ioredis re-subscribes nothing by itself: autoResubscribe off). */
-  subscriber: Redis;
+  /**
+   * The subscriber connection (ioredis re-subscribes nothing by itself: autoResubscribe off), and
+   * how it subscribes: SUBSCRIBE, or SSUBSCRIBE on a Redis Cluster (sharded pub/sub).
+   */
+  subscriber: Pick<Redis, 'status'>;
+  pubsub: PubSub;
   channelPrefix: string;
   logger?: BusLogger;
   /** The highest id this instance has seen, and the way to raise it (ids delivered count). */
@@ -37,6 +41,12 @@ export interface TopicSubscriptionsOptions {
   onGapNotice(topic: string, message: string): void;
   /** What a topic missed cannot be recovered: its streams must resume. */
   reportLiveGap(topic: string, message: string, details?: object): void;
+}
+
+/** Subscribing to a channel: classic pub/sub on one Redis, sharded pub/sub on a Cluster. */
+export interface PubSub {
+  subscribe(channel: string): Promise<unknown>;
+  unsubscribe(channel: string): Promise<unknown>;
 }
 
 /** Gap notices travel on the topic channels; records (JSON objects with an id first) never start so. */
@@ -100,7 +110,7 @@ export class TopicSubscriptions {
       await this.enqueue(subscribed.channel, async () => {
         // A newer subscription to the topic queued its SUBSCRIBE after this; leave it be.
         if (this.topics.has(topic)) return;
-        await this.options.subscriber.unsubscribe(subscribed.channel);
+        await this.options.pubsub.unsubscribe(subscribed.channel);
       });
     };
   }
@@ -175,7 +185,7 @@ export class TopicSubscriptions {
       // The counter before SUBSCRIBE: every live message is above it, and a reconnect re-reads from
       // it if nothing was delivered yet.
       state.lastDelivered = await this.options.readCounter();
-      await this.options.subscriber.subscribe(state.channel);
+      await this.options.pubsub.subscribe(state.channel);
       state.active = true;
     });
     state.ready.catch(() => {
@@ -223,7 +233,7 @@ export class TopicSubscriptions {
     const run = async () => {
       try {
         await this.enqueue(state.channel, async () => {
-          if (this.topics.get(state.topic) === state) await this.options.subscriber.subscribe(state.channel);
+          if (this.topics.get(state.topic) === state) await this.options.pubsub.subscribe(state.channel);
         });
         state.needsResync = false;
         await this.catchUp(state);

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { quitRedis } from '../redis/quit-redis.js';
+import { connectRedis, type RedisTarget } from '../redis/redis-connection.js';
 import {
   DEFAULT_ANSWER_TTL_MS,
   DEFAULT_CLAIM_TTL_MS,
@@ -15,7 +16,8 @@ import {
 
 /** Options of {@link RedisIdempotencyStore}. */
 export interface RedisIdempotencyStoreOptions extends IdempotencyRetention {
-  url: string;
+  /** One Redis (URL) or a Redis Cluster (its nodes). */
+  url: RedisTarget;
   /** Keys are `<prefix>:idempotency:<key>`. Default `is`. */
   keyPrefix?: string;
   /** A command unanswered this long fails (the publish then answers 503). Default 3000. */
@@ -55,7 +57,7 @@ export class RedisIdempotencyStore implements IdempotencyStore {
     this.prefix = `${options.keyPrefix ?? 'is'}:idempotency:`;
     this.answerTtlMs = options.answerTtlMs ?? DEFAULT_ANSWER_TTL_MS;
     this.claimTtlMs = options.claimTtlMs ?? DEFAULT_CLAIM_TTL_MS;
-    this.client = new Redis(options.url, {
+    this.client = connectRedis(options.url, {
       maxRetriesPerRequest: 1,
       commandTimeout: options.commandTimeoutMs ?? 3_000,
       ...options.redisOptions,

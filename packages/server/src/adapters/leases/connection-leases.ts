@@ -1,5 +1,6 @@
-import { Redis, type RedisOptions } from 'ioredis';
+import type { Redis, RedisOptions } from 'ioredis';
 import { quitRedis } from '../redis/quit-redis.js';
+import { connectRedis, type RedisTarget } from '../redis/redis-connection.js';
 import { withTimeout } from '../../core/with-timeout.js';
 
 /** One open stream, as the cluster-wide count knows it. */
@@ -31,7 +32,8 @@ export interface ConnectionLeases {
 
 /** Options of {@link RedisConnectionLeases}. */
 export interface RedisConnectionLeasesOptions {
-  url: string;
+  /** One Redis (URL) or a Redis Cluster (its nodes). */
+  url: RedisTarget;
   /** Keys are `{<prefix>}:<keyspace>:<userId>` (one hash tag, like the bus: a refresh spans many users). Default `is`. */
   keyPrefix?: string;
   /** What is counted: `conns` (streams, the default), `generations`… Each keyspace has its own limit. */
@@ -120,7 +122,7 @@ export class RedisConnectionLeases implements ConnectionLeases {
   constructor(private readonly options: RedisConnectionLeasesOptions) {
     this.prefix = `{${options.keyPrefix ?? 'is'}}:${options.keyspace ?? 'conns'}:`;
     this.timeoutMs = options.timeoutMs ?? 1_000;
-    this.client = new Redis(options.url, {
+    this.client = connectRedis(options.url, {
       maxRetriesPerRequest: 1,
       enableOfflineQueue: false,
       ...options.redisOptions,

@@ -1,4 +1,5 @@
 import type { ComponentHealth, EventDraft, EventRecord } from '../../core/event-record.js';
+import type { ConversationStore } from './conversation-store.js';
 
 /** A query for stored events on some topics after an id. */
 export interface StoreReadQuery {
@@ -34,6 +35,8 @@ export type KeyedEventRecord = EventRecord & { key: string };
  */
 export interface EventStore {
   readonly kind: 'pglite' | 'postgres';
+  /** The users' chat conversations, in the same database (opened, migrated and closed with it). */
+  readonly conversations: ConversationStore;
   /** Opens the connection and runs pending migrations. */
   init(): Promise<void>;
   /** Stores an event that already has its id (imports, tests). */

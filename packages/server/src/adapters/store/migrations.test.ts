@@ -45,6 +45,7 @@ describe('runMigrations', () => {
       '001-events.sql',
       '002-realtime-meta.sql',
       '003-pending-events.sql',
+      '004-conversations.sql',
     ]);
     expect(migrations[0]?.sql).toMatch(/CREATE TABLE events/);
   });
@@ -91,7 +92,7 @@ describe('runMigrations', () => {
     const { rows } = await db.query(
       "SELECT count(*)::int AS n FROM information_schema.tables WHERE table_schema = 'tenant_a'",
     );
-    expect(rows[0]).toEqual({ n: 3 });
+    expect(rows[0]).toEqual({ n: 5 });
     await expect(runMigrations(db, { schema: 'Bad-Name' })).rejects.toThrow(/invalid schema name/);
   });
 });

@@ -4,8 +4,17 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { describeEventStoreContract, storedEvent } from './event-store.contract.js';
 import { PgliteEventStore } from './pglite-event-store.js';
+import { describeConversationStoreContract } from './conversation-store.contract.js';
 
 describeEventStoreContract('PGlite (in memory)', {
+  create: async () => {
+    const store = new PgliteEventStore();
+    await store.init();
+    return store;
+  },
+});
+
+describeConversationStoreContract('PGlite (in memory)', {
   create: async () => {
     const store = new PgliteEventStore();
     await store.init();

@@ -4,6 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { requireService, TEST_DATABASE_URL } from '../../../test/helpers/services.js';
 import { describeEventStoreContract, storedEvent } from './event-store.contract.js';
+import { describeConversationStoreContract } from './conversation-store.contract.js';
 import { loadMigrations } from './migrations.js';
 import { PostgresEventStore } from './postgres-event-store.js';
 
@@ -49,6 +50,8 @@ describe.skipIf(!available)('PostgresEventStore', () => {
     },
     reopen: () => openStore(lastSchema),
   });
+
+  describeConversationStoreContract('PostgreSQL', { create: () => openStore(freshSchema()) });
 
   it('survives PostgreSQL dropping its connections: logs, then reconnects on the next use', async () => {
     const applicationName = `store-test-${randomBytes(4).toString('hex')}`;
@@ -110,7 +113,13 @@ describe.skipIf(!available)('PostgresEventStore', () => {
           [schema],
         ),
       );
-      expect(rows.map((row) => row.table_name)).toEqual(['events', 'realtime_meta', 'schema_migrations']);
+      expect(rows.map((row) => row.table_name)).toEqual([
+        'conversation_turns',
+        'conversations',
+        'events',
+        'realtime_meta',
+        'schema_migrations',
+      ]);
     });
   });
 });

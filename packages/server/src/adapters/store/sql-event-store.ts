@@ -3,7 +3,9 @@ import type { ComponentHealth, EventDraft, EventRecord } from '../../core/event-
 import type { CircuitBreaker } from '../../core/circuit-breaker.js';
 import { withTimeout } from '../../core/with-timeout.js';
 import type { EventStore, KeyedEventRecord, PendingEvent, PendingRow, StoreReadQuery } from './event-store.js';
+import type { ConversationStore } from './conversation-store.js';
 import { GroupCommit } from './group-commit.js';
+import { SqlConversationStore } from './sql-conversation-store.js';
 import { runMigrations, type RunMigrationsOptions } from './migrations.js';
 import type { SqlDatabase, SqlResult } from './sql-database.js';
 
@@ -85,6 +87,9 @@ export abstract class SqlEventStore implements EventStore {
   private initialised = false;
   private closed = false;
   private readonly writes: GroupCommit<StoreWrite>;
+  readonly conversations: ConversationStore = new SqlConversationStore({
+    query: (text, params) => this.query(text, params),
+  });
 
   protected constructor(private readonly settings: SqlEventStoreSettings) {
     this.writes = new GroupCommit({

@@ -55,6 +55,7 @@ export interface EventPublisherOptions {
 export class EventPublisher {
   private readonly now: () => Date;
   private readonly catalog: EventCatalog;
+  private readonly observers = new Set<(record: EventRecord) => void>();
 
   constructor(private readonly options: EventPublisherOptions) {
     this.now = options.now ?? (() => new Date());
@@ -73,8 +74,27 @@ export class EventPublisher {
    */
   async publish(input: PublishInput): Promise<EventRecord> {
     const draft = this.draft(input);
-    if (!draft.critical) return this.publishOnBus(draft);
-    return this.publishCritical({ ...draft, key: randomBytes(12).toString('base64url') });
+    const record = draft.critical
+      ? await this.publishCritical({ ...draft, key: randomBytes(12).toString('base64url') })
+      : await this.publishOnBus(draft);
+    for (const observer of this.observers) {
+      try {
+        observer(record);
+      } catch (error) {
+        this.options.logger.warn({ err: error, type: record.type }, 'a publish observer failed');
+      }
+    }
+    return record;
+  }
+
+  /**
+   * Calls `observer` with each event this publisher published, once it is as durable as asked
+   * (what follows a job's outcome without editing the job's code: conversations record answers).
+   * Synchronous and isolated: a throw is logged, never fails the publish. Returns the unsubscribe.
+   */
+  observe(observer: (record: EventRecord) => void): () => void {
+    this.observers.add(observer);
+    return () => this.observers.delete(observer);
   }
 
   /** Validates and serialises: everything that can refuse an event happens before it has an id. */

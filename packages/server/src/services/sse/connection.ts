@@ -1,7 +1,7 @@
 import { ServerResponse } from 'node:http';
 import type { EventRecord } from '../../core/event-record.js';
 import { formatEventId } from '../../core/event-id.js';
-import { controlFrame, type SharedFrame } from './frame.js';
+import { controlFrame, shareFrame, type SharedFrame } from './frame.js';
 import type { BatchedWriter, FrameBatcher } from './frame-batcher.js';
 
 /**
@@ -41,7 +41,7 @@ export interface ConnectionOptions {
 
 /**
  * One open stream. It starts in `replaying` state: live events are queued while the replay is
- * written ({@link SSEConnection.replayEvent}, at the client's pace), then
+ * written ({@link SSEConnection.replayBatch}, at the client's pace), then
  * {@link SSEConnection.goLive} flushes the queue. Every event passes one filter —
  * id greater than the last one sent — which is what makes the replay/live seam free of gaps and
  * duplicates, because ids are assigned, logged and fanned out in one atomic step.
@@ -71,7 +71,7 @@ export class SSEConnection implements BatchedWriter {
   /** Live frames of this event-loop turn, written together by the batcher (in id order). */
   private batch: SharedFrame[] = [];
   private batchBytes = 0;
-  /** Ends a replay's wait for the client (see {@link SSEConnection.replayEvent}) when the stream ends. */
+  /** Ends a replay's wait for the client (see {@link SSEConnection.replayBatch}) when the stream ends. */
   private wake: (() => void) | undefined;
   /** A resync came while replaying (see {@link SSEConnection.resync}). */
   private resyncWanted = false;
@@ -129,24 +129,54 @@ export class SSEConnection implements BatchedWriter {
   }
 
   /**
-   * Writes an event of a replay or catch-up at the client's pace: once more than a socket buffer
-   * (at most half of `maxBufferedBytes`) waits for the client, it resolves only when this event
-   * has been handed to the kernel (or the stream ended). So a backlog of any size streams out
-   * instead of piling up in memory (a client is not a slow consumer for being sent a big resume;
-   * with the in-memory bus a whole replay would otherwise be written in one tick, into a corked
-   * socket). Resolves whether the event was sent.
+   * Writes a run of replayed events as one chunk: one socket write for the run, where one write per
+   * event made each resume cost a system call per replayed event (a reconnect storm replays the
+   * same seconds of events to thousands of streams at once). At the client's pace: once more than
+   * a socket buffer (at most half of `maxBufferedBytes`) waits for the client, it resolves only
+   * when the run has been handed to the kernel (or the stream ended), so a backlog of any size
+   * streams out in runs instead of piling up in memory (a client is not a slow consumer for being
+   * sent a big resume; with the in-memory bus a whole replay would otherwise be written in one
+   * tick, into a corked socket). Events at or below the last one sent are skipped; an island
+   * notice is written before the event that carries it, as a live event's is. Resolves with how
+   * many events were sent.
    */
-  async replayEvent(record: EventRecord, frame: SharedFrame): Promise<boolean> {
-    let flushed: () => void = () => undefined;
-    const taken = new Promise<void>((resolve) => (flushed = resolve));
-    if (!this.sendEvent(record, frame, () => flushed())) return false;
-    const window = Math.min(this.response.writableHighWaterMark, this.options.maxBufferedBytes / 2);
-    if (this.state !== 'closed' && this.response.writableLength > window) {
-      this.wake = flushed;
-      await taken;
-      this.wake = undefined;
+  async replayBatch(batch: readonly { record: EventRecord; frame: SharedFrame }[]): Promise<number> {
+    let sent = 0;
+    let run: SharedFrame[] = [];
+    let taken: Promise<void> | undefined;
+    const flush = () => {
+      if (run.length === 0) return;
+      const frames = run;
+      run = [];
+      taken = new Promise<void>((resolve) => {
+        this.wake = resolve;
+        this.writeFrames(frames, resolve);
+      });
+    };
+    for (const { record, frame } of batch) {
+      if (this.state === 'closed') break;
+      if (record.id <= this.lastSentId) continue;
+      if (record.island !== undefined && record.island !== this.islandNoticed) {
+        flush();
+        this.noticeIsland(record.island);
+      }
+      this.lastSentId = record.id;
+      run.push(frame);
+      sent++;
     }
-    return true;
+    flush();
+    const window = Math.min(this.response.writableHighWaterMark, this.options.maxBufferedBytes / 2);
+    if (taken !== undefined && this.state !== 'closed' && this.response.writableLength > window) await taken;
+    this.wake = undefined;
+    return sent;
+  }
+
+  /** {@link SSEConnection.writeShared} for several frames at once: one chunk, one write. */
+  private writeFrames(frames: readonly SharedFrame[], onFlushed: () => void): void {
+    if (this.state === 'closed') return onFlushed();
+    if (frames.length === 1 && frames[0]) return this.writeShared(frames[0], onFlushed);
+    // Framed as a whole: the run goes out as one HTTP chunk.
+    this.writeShared(shareFrame(Buffer.concat(frames.map((frame) => frame.plain))), onFlushed);
   }
 
   /**
