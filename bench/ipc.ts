@@ -8,6 +8,8 @@ export type LoadCommand =
       id: number;
       baseUrl: string;
       streamPath: string;
+      /** A stream counts as established at its 200 head (a server that sends no first frame: Nchan). */
+      establishedOnHead?: boolean;
       secret: string;
       /** User ids are `u<userOffset + i>`, i < tokenCount (one token per user, signed up front). */
       userOffset: number;

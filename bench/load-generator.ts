@@ -48,11 +48,13 @@ interface Target {
   tokens: string[];
   userOffset: number;
   clockOffsetMs: number;
+  establishedOnHead: boolean;
 }
 
 const TITLE_MARKER = '"title":"b';
 const ESTABLISHED_MARKER = 'event: connection.established';
 const NOTIFICATION_MARKER = 'event: notification';
+const NOTIFICATION_LINE = `${NOTIFICATION_MARKER}\n`;
 const LF = 10;
 
 let target: Target | undefined;
@@ -182,6 +184,10 @@ function readHead(stream: Stream, length: number): number {
   stream.chunked = /\r\ntransfer-encoding:[^\r]*chunked/i.test(text.slice(0, headEnd));
   stream.head = '';
   stream.headDone = true;
+  if (target?.establishedOnHead === true && stream.state === 'connecting') {
+    stream.state = 'open';
+    onSettled?.(stream, 'established');
+  }
   // The head may have begun in earlier reads: the body starts this far into this one.
   return headEnd + 4 - before;
 }
@@ -200,11 +206,23 @@ function onBody(stream: Stream, chunk: string): void {
 
 /** One frame: `text` from `start` to `end` (exclusive), without its blank line. */
 function onFrame(stream: Stream, text: string, start: number, end: number): void {
+  // `id:` then `event:` (ours, minimal), or `event:` then `id:` (Nchan).
+  let idAt = -1;
+  let eventAt = -1;
   if (text.startsWith('id: ', start)) {
-    const idEnd = text.indexOf('\n', start);
-    const eventAt = idEnd + 1;
+    const lineEnd = text.indexOf('\n', start);
+    if (lineEnd === -1 || lineEnd > end) return;
+    idAt = start;
+    eventAt = lineEnd + 1;
+  } else if (text.startsWith(NOTIFICATION_LINE, start)) {
+    eventAt = start;
+    idAt = start + NOTIFICATION_LINE.length;
+    if (!text.startsWith('id: ', idAt)) idAt = -1;
+  }
+  if (idAt !== -1) {
+    const idEnd = text.indexOf('\n', idAt);
     if (idEnd === -1 || idEnd > end || !text.startsWith(NOTIFICATION_MARKER, eventAt)) return;
-    const id = Number(text.slice(start + 4, idEnd));
+    const id = eventId(text.slice(idAt + 4, idEnd));
     if (!(id > stream.lastId)) orderErrors++;
     else stream.lastId = id;
     stream.received++;
@@ -220,6 +238,16 @@ function onFrame(stream: Stream, text: string, start: number, end: number): void
     stream.state = 'open';
     onSettled?.(stream, 'established');
   }
+}
+
+/**
+ * A frame's id as a number that increases with the stream: ours and the minimal server's are
+ * integers; Nchan's are `<unix seconds>:<n-th message of that second>`.
+ */
+function eventId(text: string): number {
+  const colon = text.indexOf(':');
+  if (colon === -1) return Number(text);
+  return Number(text.slice(0, colon)) * 1_000_000 + Number(text.slice(colon + 1));
 }
 
 function end(stream: Stream, reason: string): void {
@@ -351,6 +379,7 @@ async function init(command: Extract<LoadCommand, { type: 'init' }>): Promise<nu
     tokens,
     userOffset: command.userOffset,
     clockOffsetMs: command.clockOffsetMs,
+    establishedOnHead: command.establishedOnHead === true,
   };
   return nowMs() - started;
 }

@@ -95,6 +95,7 @@ export class LoadPool {
     streamPath: string;
     secret: string;
     maxStreams: number;
+    establishedOnHead?: boolean;
   }): Promise<LoadPool> {
     const generators: Generator[] = [];
     const pool = new LoadPool(generators);
@@ -113,6 +114,7 @@ export class LoadPool {
               userOffset: i * perProcess,
               tokenCount: perProcess,
               clockOffsetMs,
+              ...(options.establishedOnHead === true ? { establishedOnHead: true } : {}),
             },
             'ready',
             120_000,

@@ -27,7 +27,7 @@ export interface Plan {
   settleMs: number;
 }
 
-export type ServerKind = 'ours' | 'minimal';
+export type ServerKind = 'ours' | 'minimal' | 'nchan';
 
 export interface ServerSpec {
   kind: ServerKind;
@@ -165,7 +165,11 @@ export async function waitForQuiet(label: string): Promise<void> {
 }
 
 /** Open streams and V8 heap in use as the server reports them (`/metrics` for ours, `/stats` for the minimal one). */
-async function serverState(bench: Bench): Promise<{ connections: number; heapUsed: number }> {
+export async function serverState(bench: Bench): Promise<{ connections: number; heapUsed: number }> {
+  if (bench.spec.kind === 'nchan') {
+    const text = await (await fetch(`${bench.server.baseUrl}/stats`)).text();
+    return { connections: Number(/^subscribers: (\d+)/m.exec(text)?.[1] ?? NaN), heapUsed: NaN };
+  }
   if (bench.spec.kind === 'minimal') {
     const response = await fetch(`${bench.server.baseUrl}/stats`);
     return (await response.json()) as { connections: number; heapUsed: number };

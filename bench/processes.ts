@@ -21,6 +21,24 @@ const CPU_PROF_DIR = process.env['BENCH_CPU_PROF_DIR'];
 const profileArgs = (): string[] =>
   CPU_PROF_DIR === undefined || CPU_PROF_DIR === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`];
 
+/** A preload for {@link settleHeap}: `global.gc()` twice (the second frees what finalizers of the first let go). */
+const GC_ON_SIGWINCH =
+  'data:text/javascript,if(typeof globalThis.gc==="function")process.on("SIGWINCH",()=>{globalThis.gc();globalThis.gc()})';
+
+/**
+ * Collects a server's garbage (see {@link GC_ON_SIGWINCH}), so RSS is measured on a settled heap:
+ * without it our server's start-up garbage (PGlite's) is freed at an unpredictable moment.
+ */
+export async function settleHeap(pid: number): Promise<void> {
+  process.kill(pid, 'SIGWINCH');
+  await new Promise((resolve) => setTimeout(resolve, 1_500));
+}
+
+/** Spawns a tracked child (stopped with the others on exit) with its output piped. */
+export function spawnTracked(command: string, args: string[], cwd: string): ChildProcess {
+  return track(spawn(command, args, { cwd, stdio: ['ignore', 'pipe', 'pipe'] }));
+}
+
 function isRunning(child: ChildProcess): boolean {
   return child.exitCode === null && child.signalCode === null;
 }
@@ -78,6 +96,9 @@ export async function startServer(options: {
 }): Promise<ServerProcess> {
   const nodeArgs = [
     '--heapsnapshot-signal=SIGUSR2',
+    // settleHeap(): SIGWINCH (ignored by default, unused by the servers) runs two full GCs.
+    '--expose-gc',
+    `--import=${GC_ON_SIGWINCH}`,
     `--diagnostic-dir=${options.diagnosticDir}`,
     ...profileArgs(),
     ...(options.entry.endsWith('.ts') ? TS_SOURCE_ARGS : []),

@@ -36,7 +36,7 @@ export class Publisher {
   constructor(
     baseUrl: string,
     /** `critical`: the events are critical (stored before they are visible: 201 once stored). */
-    private readonly target: { path: string; token: string; critical?: boolean },
+    private readonly target: { path: string; token: string; critical?: boolean; headers?: Record<string, string> },
   ) {
     this.url = new URL(baseUrl);
   }
@@ -61,6 +61,7 @@ export class Publisher {
             authorization: `Bearer ${this.target.token}`,
             'content-type': 'application/json',
             'content-length': Buffer.byteLength(body),
+            ...this.target.headers,
           },
         },
         (response) => {

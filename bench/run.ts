@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runAiScenario } from './ai-scenario.js';
+import { CORE_SCALE, runCoreScale, type ScalePlan, smokePlan } from './core-scale.js';
 import { nowMs } from './histogram.js';
 import { LoadPool } from './load-pool.js';
 import {
@@ -55,7 +56,7 @@ const STREAMS_PER_GENERATOR = 10_000;
 const MAX_CONNECTIONS = 19_000;
 
 const CORE: Plan = {
-  name: 'core',
+  name: 'baseline',
   connections: 10_000,
   openRate: 1_000,
   connectCount: 1_000,
@@ -99,14 +100,24 @@ const SERVERS: ServerSpec[] = [
   },
 ];
 
-function parseOptions(): Plan | 'ai' | 'cluster' | { critical: { quick: boolean } } | { storm: { streams: number } } {
+function parseOptions():
+  Plan | 'ai' | 'cluster' | { critical: { quick: boolean } } | { storm: { streams: number } } | { scale: ScalePlan } {
   const { values } = parseArgs({
     options: {
       scenario: { type: 'string', default: 'core' },
       quick: { type: 'boolean', default: false },
       connections: { type: 'string' },
+      streams: { type: 'string' },
     },
   });
+  if (values.scenario === 'core') {
+    if (values.streams === undefined) return { scale: values.quick ? smokePlan(1_000) : CORE_SCALE };
+    const streams = Number(values.streams);
+    if (!Number.isInteger(streams) || streams < 10 || streams > 10_000) {
+      throw new Error('--streams must be an integer in 10..10000 (a smoke run at that size)');
+    }
+    return { scale: smokePlan(streams) };
+  }
   if (values.scenario === 'ai') return 'ai';
   if (values.scenario === 'cluster') return 'cluster';
   if (values.scenario === 'critical') return { critical: { quick: values.quick } };
@@ -118,8 +129,10 @@ function parseOptions(): Plan | 'ai' | 'cluster' | { critical: { quick: boolean 
     }
     return { storm: { streams } };
   }
-  if (values.scenario !== 'core') {
-    throw new Error(`unknown --scenario=${values.scenario} ("core", "ai", "cluster", "critical" or "storm")`);
+  if (values.scenario !== 'baseline') {
+    throw new Error(
+      `unknown --scenario=${values.scenario} ("core", "baseline", "ai", "cluster", "critical" or "storm")`,
+    );
   }
   const plan = { ...(values.quick ? QUICK : CORE) };
   if (values.connections !== undefined) {
@@ -210,6 +223,7 @@ async function main(): Promise<void> {
   }
   if ('critical' in plan) return runCriticalScenario(plan.critical);
   if ('storm' in plan) return runStorm(plan.storm);
+  if ('scale' in plan) return runCoreScale(plan.scale);
   const startedAt = nowMs();
   log(`scenario ${plan.name}: ${plan.connections} streams; node ${process.version}; ${cpus().length} CPUs`);
   const busyBefore = readMachineBusyMs();

@@ -64,6 +64,7 @@ const hostSchema = z.object({
   NODE_ENV: z.enum(['development', 'production', 'test']).default('development'),
   PORT: int(0, 65535).default(3000),
   HOST: z.string().min(1).default('127.0.0.1'),
+  LISTEN_BACKLOG: int(1, 1_048_576).default(65_535),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TRUST_PROXY: trustProxy,
   REQUEST_TIMEOUT_MS: int(1_000, 600_000).default(30_000),
@@ -80,6 +81,12 @@ export interface Config extends RealtimeSettings {
   nodeEnv: 'development' | 'production' | 'test';
   port: number;
   host: string;
+  /**
+   * Pending connections the kernel may queue before the server accepts them (listen(2)'s backlog;
+   * Linux caps it at net.core.somaxconn). Node's default, 511, is too small for a reconnect storm:
+   * past it the kernel drops SYNs and clients wait on TCP's retransmission steps (1, 3, 7 s…).
+   */
+  listenBacklog: number;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /**
    * Which X-Forwarded-For hops to believe (Fastify's trustProxy): off, how many proxies stand in
@@ -166,6 +173,7 @@ export function parseConfig(env: Record<string, string | undefined>): Readonly<C
     nodeEnv: value.NODE_ENV,
     port: value.PORT,
     host: value.HOST,
+    listenBacklog: value.LISTEN_BACKLOG,
     logLevel: value.LOG_LEVEL,
     trustProxy: value.TRUST_PROXY,
     requestTimeoutMs: value.REQUEST_TIMEOUT_MS,

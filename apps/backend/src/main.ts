@@ -42,7 +42,7 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  const address = await app.listen({ port: config.port, host: config.host });
+  const address = await app.listen({ port: config.port, host: config.host, backlog: config.listenBacklog });
   logger.info(`InfiniteScribe Realtime listening on ${address} (UI at ${address}/)`);
   // A line for humans and for test harnesses that wait on it.
   console.log(`READY ${address}`);

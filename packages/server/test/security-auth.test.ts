@@ -146,6 +146,65 @@ describe('security: the JWKS key source (no retry storms, last good keys, recove
   });
 });
 
+describe('security: the verified-token cache never outlives a withdrawn key', () => {
+  let idp: JwksServer;
+  afterEach(async () => {
+    await idp?.close();
+  });
+
+  it('refuses a cached token once the IdP withdrew its key, as it would without the cache', async () => {
+    idp = await startJwksServer();
+    await idp.publish('key-1');
+    let now = Date.now();
+    const verifier = createJwtVerifier({
+      jwt: { kind: 'jwks', url: idp.url },
+      maxLifetimeMs: 86_400_000,
+      now: () => now,
+      jwks: { cooldownMs: 1_000, maxAgeMs: 10_000, now: () => now },
+    });
+    const token = await idp.sign('key-1');
+    await verifier.verify(token); // fetches the key set: not cached, no set vouched for it beforehand
+    const first = await verifier.verify(token);
+    // Verified once under this key set: the same principal comes back from the cache.
+    await expect(verifier.verify(token)).resolves.toBe(first);
+    idp.unpublish('key-1');
+    now += 10_000;
+    // The key set is due for a refresh: the token is checked again (the old set still has key-1,
+    // as without the cache) and the refresh fetches the set without it.
+    await expect(verifier.verify(token)).resolves.toMatchObject({ userId: 'jwks-user' });
+    await vi.waitFor(() => expect(idp.fetches).toBe(2));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    now += 1_000;
+    await expect(verifier.verify(token)).rejects.toMatchObject({ code: 'unauthorized' });
+  });
+
+  it('refuses a cached token once a rotation (a new kid) fetched a key set without its key', async () => {
+    idp = await startJwksServer();
+    await idp.publish('key-1');
+    let now = Date.now();
+    const verifier = createJwtVerifier({
+      jwt: { kind: 'jwks', url: idp.url },
+      maxLifetimeMs: 86_400_000,
+      now: () => now,
+      jwks: { cooldownMs: 1_000, maxAgeMs: 600_000, now: () => now },
+    });
+    const old = await idp.sign('key-1');
+    await verifier.verify(old);
+    const cached = await verifier.verify(old);
+    await expect(verifier.verify(old)).resolves.toBe(cached);
+    idp.unpublish('key-1');
+    await idp.publish('key-2');
+    now += 1_000;
+    // The new kid makes the source fetch the rotated set at once (the set itself is not stale).
+    await expect(verifier.verify(await idp.sign('key-2'))).resolves.toBeDefined();
+    expect(idp.fetches).toBe(2);
+    // Same answers as without the cache: 503 while the source cools down, then 401.
+    await expect(verifier.verify(old)).rejects.toMatchObject({ code: 'auth_unavailable' });
+    now += 1_000;
+    await expect(verifier.verify(old)).rejects.toMatchObject({ code: 'unauthorized' });
+  });
+});
+
 describe('security: maximum token lifetime', () => {
   let server: TestApp;
   beforeAll(async () => {

@@ -197,6 +197,7 @@ async function openStream(services: StreamServices, stream: StreamRequest): Prom
     response,
     {
       maxBufferedBytes: config.maxBufferedBytes,
+      batcher: connections.batcher,
       onIslandNotice: () => metrics.streamResets.inc({ reason: 'gap' }),
       onClose: (closed, reason) => {
         connections.unregister(closed, reason);

@@ -13,6 +13,8 @@ export interface JwksServer {
   mode: JwksMode;
   /** Publishes the public key of `kid` (created on first use) in the key set. */
   publish(kid: string): Promise<void>;
+  /** Withdraws the public key of `kid` from the key set (a revoked or rotated-out key). */
+  unpublish(kid: string): void;
   /** Signs an RS256 token with the private key of `kid` (created on first use, not published). */
   sign(kid: string, claims?: Record<string, unknown>, options?: { sub?: string; typ?: string }): Promise<string>;
   close(): Promise<void>;
@@ -48,6 +50,10 @@ export async function startJwksServer(): Promise<JwksServer> {
     mode: 'ok',
     async publish(kid) {
       published.push((await keyOf(kid)).publicJwk);
+    },
+    unpublish(kid) {
+      const at = published.findIndex((jwk) => jwk.kid === kid);
+      if (at >= 0) published.splice(at, 1);
     },
     async sign(kid, claims = {}, options = {}) {
       return new SignJWT(claims)

@@ -32,6 +32,8 @@ export class AuthUnavailableError extends AppError {
  */
 export class JwksKeySource {
   private keys: JWTVerifyGetKey | undefined;
+  /** Counts the key sets fetched: a verified-token cache keeps an entry only while it is unchanged. */
+  private keySetGeneration = 0;
   private fetchedAt = Number.NEGATIVE_INFINITY;
   private attemptedAt = Number.NEGATIVE_INFINITY;
   private lastFailure: unknown;
@@ -46,6 +48,18 @@ export class JwksKeySource {
     this.maxAgeMs = options.maxAgeMs ?? 600_000;
     this.cooldownMs = options.cooldownMs ?? 30_000;
     this.now = options.now ?? Date.now;
+  }
+
+  /**
+   * Which key set verifies tokens now (a number that changes with every fetched set), or
+   * undefined when tokens must go through {@link JwksKeySource.getKey}: no set yet, or it is due
+   * for a refresh (getKey starts that). A token verified under one generation is trusted without
+   * its signature being checked again only while this returns the same generation, so a key the
+   * IdP withdraws stops verifying tokens exactly when it does without the cache.
+   */
+  currentGeneration(): number | undefined {
+    if (this.keys === undefined || this.now() - this.fetchedAt >= this.maxAgeMs) return undefined;
+    return this.keySetGeneration;
   }
 
   /** jose's key resolver: the key for a token's header. */
@@ -97,6 +111,7 @@ export class JwksKeySource {
         throw new Error(`the JWKS URL answered HTTP ${response.status}`);
       }
       this.keys = createLocalJWKSet((await response.json()) as Parameters<typeof createLocalJWKSet>[0]);
+      this.keySetGeneration++;
       this.fetchedAt = this.now();
       this.lastFailure = undefined;
     } catch (error) {

@@ -4,6 +4,7 @@ import type { JwtSettings } from '../../core/settings.js';
 import { AppError, UnauthorizedError } from '../../core/errors.js';
 import { JwksKeySource, type JwksKeySourceOptions } from './jwks-key-source.js';
 import type { Principal } from '../../core/principal.js';
+import { createHs256FastPath } from './hs256-fast-path.js';
 import { PUBLISH_TOPICS_CLAIM, readPublishTopicsClaim } from '../../core/publish-topics.js';
 
 /** Verifies access tokens into principals. */
@@ -27,7 +28,60 @@ export interface JwtVerifierOptions {
   maxLifetimeMs: number;
   /** Tuning of the JWKS key source (JWKS mode). */
   jwks?: Omit<JwksKeySourceOptions, 'url'>;
+  /** Verified tokens remembered (see {@link VerifiedTokenCache}); 0 turns the cache off. Default 10,000. */
+  cacheMaxEntries?: number;
   now?: () => number;
+}
+
+/** Default of {@link JwtVerifierOptions.cacheMaxEntries}. */
+export const DEFAULT_TOKEN_CACHE_ENTRIES = 10_000;
+
+/**
+ * The principals of recently verified tokens, keyed by the raw token, least recently used first
+ * out. A signature check (an HMAC, or RSA/ECDSA with a JWKS) and the claim checks are pure
+ * functions of the token's bytes and the keys, so the same token need not be checked twice while
+ * the keys stay the same: a publisher sends one token with every publish, a client reconnects and
+ * refreshes with the one it has. What does change with time is honoured on every hit: an entry is
+ * used only before the token's `exp` (jose refuses a token at `exp`, and so does the cache), and
+ * in JWKS mode only under the key set that verified it ({@link JwksKeySource.currentGeneration}).
+ * Failures are never remembered.
+ */
+export class VerifiedTokenCache {
+  private readonly entries = new Map<string, { principal: Principal; generation: number }>();
+
+  constructor(
+    private readonly maxEntries: number,
+    private readonly now: () => number,
+  ) {}
+
+  get size(): number {
+    return this.entries.size;
+  }
+
+  /** The principal of `token` verified under key set `generation`, if it is still good now. */
+  get(token: string, generation: number | undefined): Principal | undefined {
+    const entry = this.entries.get(token);
+    if (entry === undefined) return undefined;
+    if (generation === undefined || entry.generation !== generation || this.now() >= entry.principal.expiresAt) {
+      this.entries.delete(token);
+      return undefined;
+    }
+    // Most recently used goes last: a Map iterates in insertion order, so the first key is the LRU one.
+    this.entries.delete(token);
+    this.entries.set(token, entry);
+    return entry.principal;
+  }
+
+  set(token: string, generation: number | undefined, principal: Principal): void {
+    if (this.maxEntries <= 0 || generation === undefined) return;
+    this.entries.delete(token);
+    this.entries.set(token, { principal, generation });
+    while (this.entries.size > this.maxEntries) {
+      const oldest = this.entries.keys().next();
+      if (oldest.done === true) break;
+      this.entries.delete(oldest.value);
+    }
+  }
 }
 
 /**
@@ -39,12 +93,29 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
   const now = options.now ?? Date.now;
   // Imported once: handed raw bytes, jose would re-import the HMAC key on every verify, which was
   // the largest CPU cost of opening a stream and of a publish in the benchmark.
-  const key: Promise<CryptoKey> | JWTVerifyGetKey =
-    jwt.kind === 'secret'
-      ? crypto.subtle.importKey('raw', new TextEncoder().encode(jwt.secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
-          'verify',
-        ])
-      : new JwksKeySource({ ...options.jwks, url: jwt.url }).getKey;
+  let jwks: JwksKeySource | undefined;
+  let key: Promise<CryptoKey> | JWTVerifyGetKey;
+  let fastPath: ReturnType<typeof createHs256FastPath> | undefined;
+  if (jwt.kind === 'secret') {
+    fastPath = createHs256FastPath(new TextEncoder().encode(jwt.secret), {
+      ...(options.issuer ? { issuer: options.issuer } : {}),
+      ...(options.audience ? { audience: options.audience } : {}),
+      ...(options.typ ? { typ: options.typ } : {}),
+    });
+    key = crypto.subtle.importKey(
+      'raw',
+      new TextEncoder().encode(jwt.secret),
+      { name: 'HMAC', hash: 'SHA-256' },
+      false,
+      ['verify'],
+    );
+  } else {
+    jwks = new JwksKeySource({ ...options.jwks, url: jwt.url });
+    key = jwks.getKey;
+  }
+  // A shared secret never changes under a running verifier: one generation for ever.
+  const generation = () => (jwks === undefined ? 0 : jwks.currentGeneration());
+  const cache = new VerifiedTokenCache(options.cacheMaxEntries ?? DEFAULT_TOKEN_CACHE_ENTRIES, now);
   const verifyOptions = {
     algorithms: jwt.kind === 'secret' ? ['HS256'] : ['RS256', 'ES256'],
     requiredClaims: ['sub', 'exp'],
@@ -52,26 +123,37 @@ export function createJwtVerifier(options: JwtVerifierOptions): JwtVerifier {
     ...(options.audience ? { audience: options.audience } : {}),
     ...(options.typ ? { typ: options.typ } : {}),
   };
+  const verifyWithJose = async (token: string): Promise<JWTPayload> => {
+    try {
+      // The verifier's clock, not jose's own: the cache and the check agree on when a token expires.
+      const checks = { ...verifyOptions, currentDate: new Date(now()) };
+      // jose's overloads split on the key's type, so the two kinds are called separately.
+      const result =
+        key instanceof Promise ? await jwtVerify(token, await key, checks) : await jwtVerify(token, key, checks);
+      return result.payload;
+    } catch (error) {
+      if (error instanceof AppError) throw error;
+      throw new UnauthorizedError(describeJoseError(error), error);
+    }
+  };
   return {
     async verify(token) {
-      let payload: JWTPayload;
-      try {
-        // jose's overloads split on the key's type, so the two kinds are called separately.
-        const result =
-          key instanceof Promise
-            ? await jwtVerify(token, await key, verifyOptions)
-            : await jwtVerify(token, key, verifyOptions);
-        payload = result.payload;
-      } catch (error) {
-        if (error instanceof AppError) throw error;
-        throw new UnauthorizedError(describeJoseError(error), error);
-      }
+      const cached = cache.get(token, generation());
+      if (cached !== undefined) return cached;
+      // Read before verifying: a key set fetched during the check must not vouch for this result.
+      const verifiedUnder = generation();
+      const payload = fastPath?.(token, now()) ?? (await verifyWithJose(token));
       const principal = toPrincipal(payload);
       if (principal.expiresAt - now() > maxLifetimeMs) {
         throw new UnauthorizedError(
           `token lives too long: its exp is more than ${Math.round(maxLifetimeMs / 1000)} s ahead (JWT_MAX_LIFETIME_MS)`,
         );
       }
+      // Frozen: every request with this token shares the object.
+      Object.freeze(principal.topics);
+      Object.freeze(principal.scopes);
+      if (principal.publishTopics) Object.freeze(principal.publishTopics);
+      cache.set(token, verifiedUnder, Object.freeze(principal));
       return principal;
     },
   };

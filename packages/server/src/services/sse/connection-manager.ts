@@ -6,6 +6,7 @@ import type { Metrics } from '../../adapters/observability/metrics.js';
 import type { CloseReason, SSEConnection } from './connection.js';
 import type { ConnectionLease, ConnectionLeases } from '../../adapters/leases/connection-leases.js';
 import { controlFrame, shareFrame, trySharedEventFrame, type SharedFrame } from './frame.js';
+import { FrameBatcher } from './frame-batcher.js';
 
 /** Anything that takes live events of a topic: a stream, or a waiting long-poll. */
 export interface TopicSubscriber {
@@ -56,6 +57,8 @@ export class ConnectionManager {
   /** Cluster-wide leases held by this instance's streams, by connection id. */
   private readonly leased = new Map<string, ConnectionLease>();
   private readonly leaseRefresh: NodeJS.Timeout | undefined;
+  /** Joins each stream's live frames of one event-loop turn into one write; streams take it at creation. */
+  readonly batcher = new FrameBatcher();
 
   constructor(private readonly options: ConnectionManagerOptions) {
     // A tenth of the heartbeat interval at most: each stream's heartbeat is at most that late.

@@ -2,6 +2,7 @@ import { ServerResponse } from 'node:http';
 import type { EventRecord } from '../../core/event-record.js';
 import { formatEventId } from '../../core/event-id.js';
 import { controlFrame, shareFrame, type SharedFrame } from './frame.js';
+import type { BatchedWriter, FrameBatcher } from './frame-batcher.js';
 
 /**
  * Why a connection ended; each is a label of the disconnect metric. `resync`: the bus could not
@@ -31,6 +32,11 @@ export interface ConnectionOptions {
   onClose: (connection: SSEConnection, reason: CloseReason) => void;
   /** Called when the stream is told of a bus outage (a `stream.reset`), for the metrics. */
   onIslandNotice?: () => void;
+  /**
+   * Live events of one event-loop turn go out as one write (frame-batcher.ts); without it each is
+   * written at once.
+   */
+  batcher?: FrameBatcher;
 }
 
 /**
@@ -40,7 +46,7 @@ export interface ConnectionOptions {
  * id greater than the last one sent — which is what makes the replay/live seam free of gaps and
  * duplicates, because ids are assigned, logged and fanned out in one atomic step.
  */
-export class SSEConnection {
+export class SSEConnection implements BatchedWriter {
   readonly id: string;
   readonly userId: string;
   readonly ip: string;
@@ -62,6 +68,9 @@ export class SSEConnection {
   private pending: { record: EventRecord; frame: SharedFrame }[] = [];
   /** Bytes of the live events in {@link SSEConnection.pending}. */
   private pendingBytes = 0;
+  /** Live frames of this event-loop turn, written together by the batcher (in id order). */
+  private batch: SharedFrame[] = [];
+  private batchBytes = 0;
   /** Ends a replay's wait for the client (see {@link SSEConnection.replayBatch}) when the stream ends. */
   private wake: (() => void) | undefined;
   /** A resync came while replaying (see {@link SSEConnection.resync}). */
@@ -98,9 +107,12 @@ export class SSEConnection {
     return this.state === 'closed';
   }
 
-  /** Bytes waiting for the client: handed to the socket and not taken yet, or queued behind a replay. */
+  /**
+   * Bytes waiting for the client: handed to the socket and not taken yet, queued behind a replay,
+   * or waiting for the end of the turn.
+   */
   get bufferedBytes(): number {
-    return this.response.writableLength + this.pendingBytes;
+    return this.response.writableLength + this.pendingBytes + this.batchBytes;
   }
 
   /** Offers a published event; sent at most once, in id order. */
@@ -113,7 +125,7 @@ export class SSEConnection {
       this.checkBuffered();
       return false;
     }
-    return this.sendEvent(record, frame);
+    return this.sendEvent(record, frame, undefined, this.options.batcher);
   }
 
   /**
@@ -167,14 +179,37 @@ export class SSEConnection {
     this.writeShared(shareFrame(Buffer.concat(frames.map((frame) => frame.plain))), onFlushed);
   }
 
-  /** Writes an event; returns whether it was sent (not already past it). */
-  private sendEvent(record: EventRecord, frame: SharedFrame, onFlushed?: () => void): boolean {
+  /**
+   * Writes an event, or queues it for the end of the turn with a `batcher`; returns whether it was
+   * sent (not already past it).
+   */
+  private sendEvent(record: EventRecord, frame: SharedFrame, onFlushed?: () => void, batcher?: FrameBatcher): boolean {
     if (this.state === 'closed' || record.id <= this.lastSentId) return false;
     // Its id may pass over events of other instances this stream will not get: said first.
     if (record.island !== undefined) this.noticeIsland(record.island);
     this.lastSentId = record.id;
-    this.writeShared(frame, onFlushed);
+    if (batcher === undefined) {
+      this.writeShared(frame, onFlushed);
+      return true;
+    }
+    if (this.batch.length === 0) batcher.schedule(this);
+    this.batch.push(frame);
+    this.batchBytes += frame.plain.length;
+    // A stream that stopped reading is cut at the same bound, batched or not.
+    this.checkBuffered();
     return true;
+  }
+
+  /** Writes the frames queued this turn, as one write (run by the batcher, or before any other write). */
+  flushBatch(): void {
+    const frames = this.batch;
+    if (frames.length === 0) return;
+    this.batch = [];
+    this.batchBytes = 0;
+    if (this.state === 'closed') return;
+    const batcher = this.options.batcher;
+    if (frames.length > 1 && batcher !== undefined) this.writeNow(batcher.join(frames));
+    else for (const frame of frames) this.writeNow(frame);
   }
 
   /**
@@ -238,6 +273,9 @@ export class SSEConnection {
   /** Writes raw bytes (control frames, heartbeats); closes the connection past the buffer bound. */
   write(chunk: Buffer | string): void {
     if (this.state === 'closed') return;
+    // After the events already queued this turn: the order on the wire is the order of the calls.
+    this.flushBatch();
+    if (this.isClosed) return; // that write found the client too slow
     this.response.write(chunk);
     this.headersWritten = true;
     this.checkBuffered();
@@ -253,6 +291,12 @@ export class SSEConnection {
    */
   writeShared(frame: SharedFrame, onFlushed?: () => void): void {
     if (this.state === 'closed') return;
+    this.flushBatch();
+    if (this.isClosed) return;
+    this.writeNow(frame, onFlushed);
+  }
+
+  private writeNow(frame: SharedFrame, onFlushed?: () => void): void {
     const socket = this.response.socket;
     if (
       this.ownsSocket &&
@@ -304,6 +348,9 @@ export class SSEConnection {
       this.response.destroy();
       return;
     }
+    // A clean end still sends what this turn queued: the client's resume point is then exact.
+    this.flushBatch();
+    if (this.isClosed) return; // that write found the client too slow
     this.finish(reason);
     this.response.end(finalChunk);
   }
@@ -313,6 +360,8 @@ export class SSEConnection {
     this.state = 'closed';
     this.pending = [];
     this.pendingBytes = 0;
+    this.batch = [];
+    this.batchBytes = 0;
     this.wake?.();
     this.options.onClose(this, reason);
   }
