@@ -55,4 +55,6 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
     CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 3000) + '/readyz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
 # node is PID 1 and handles SIGTERM itself: streams end cleanly, clients resume on another instance.
 STOPSIGNAL SIGTERM
-CMD ["node", "apps/backend/dist/main.js"]
+# --no-memory-reducer: a heap shrunk after a mass disconnect makes the reconnect burst pay a
+# mark-compact at every step of its regrowth (docs/deploying.md, "V8 flags").
+CMD ["node", "--no-memory-reducer", "apps/backend/dist/main.js"]

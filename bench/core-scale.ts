@@ -63,6 +63,8 @@ export interface ScalePlan {
   fanout: number[];
   steps: number[];
   stepSeconds: number;
+  /** Only these servers (`--servers=ours,minimal`); all when absent. */
+  servers?: ServerKind[];
 }
 
 export const CORE_SCALE: ScalePlan = {
@@ -97,6 +99,24 @@ export function smokePlan(streams: number): ScalePlan {
     steps: [20, 40, 80, 160],
     stepSeconds: 2,
   };
+}
+
+/**
+ * `--only=connect`: the connect rows (and the memory phase before the largest one, which leaves
+ * the heap and the token cache as a full run does), without the latency and fan-out phases, to
+ * profile the setup path quickly.
+ */
+export function connectOnly(plan: ScalePlan): ScalePlan {
+  return { ...plan, name: `${plan.name}, connect only`, latency: [], fanout: [] };
+}
+
+/** `--servers=ours,minimal` → the kinds, checked. */
+export function parseServers(list: string): ServerKind[] {
+  const kinds = list.split(',').map((kind) => kind.trim());
+  for (const kind of kinds) {
+    if (!SPECS.some((spec) => spec.kind === kind)) throw new Error(`unknown server ${kind} in --servers`);
+  }
+  return kinds as ServerKind[];
 }
 
 const GENERATORS = 2;
@@ -251,7 +271,9 @@ async function measureServer(bench: Bench, plan: ScalePlan): Promise<ScaleResult
       ...plan.latency.map((entry) => entry.streams),
       ...plan.fanout,
     ]),
-  ].sort((a, b) => a - b);
+  ]
+    .filter((size) => size > 0)
+    .sort((a, b) => a - b);
   for (const size of sizes) {
     if (size === plan.memoryStreams) result.memory = await measureMemory(bench, size, plan.connectRate);
     await waitForQuiet(`${bench.spec.label} connect ${size}`);
@@ -312,8 +334,9 @@ export async function runCoreScale(plan: ScalePlan): Promise<void> {
   const startedAt = nowMs();
   log(`scenario ${plan.name}; node ${process.version}; ${cpus().length} CPUs`);
   checkFdLimit(plan);
-  const specs = SPECS.filter((spec) => spec.kind !== 'nchan' || nchanModule() !== undefined);
-  if (specs.length < SPECS.length) log('warning: nginx with the Nchan module is not installed: Nchan left out');
+  const chosen = SPECS.filter((spec) => plan.servers === undefined || plan.servers.includes(spec.kind));
+  const specs = chosen.filter((spec) => spec.kind !== 'nchan' || nchanModule() !== undefined);
+  if (specs.length < chosen.length) log('warning: nginx with the Nchan module is not installed: Nchan left out');
   const results: ScaleResult[] = [];
   for (const spec of specs) {
     const cleanups: Cleanups = [];

@@ -1,5 +1,5 @@
 import { fork, spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { appendFileSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,6 +20,24 @@ const children = new Set<ChildProcess>();
 const CPU_PROF_DIR = process.env['BENCH_CPU_PROF_DIR'];
 const profileArgs = (): string[] =>
   CPU_PROF_DIR === undefined || CPU_PROF_DIR === '' ? [] : ['--cpu-prof', `--cpu-prof-dir=${CPU_PROF_DIR}`];
+
+/**
+ * `BENCH_NODE_OPTIONS="--trace-gc ..."`: extra Node/V8 flags for every Node server of a run (ours
+ * and the minimal one alike, so a comparison stays fair), e.g. to see GC pauses in their output
+ * (`BENCH_SERVER_LOG_DIR` keeps it). Load generators and the publisher do not get them.
+ */
+const EXTRA_NODE_ARGS = (process.env['BENCH_NODE_OPTIONS'] ?? '').split(/\s+/).filter((arg) => arg !== '');
+
+/**
+ * V8 flags every Node server of the benchmark runs with, ours and the minimal one alike: those the
+ * shipped image runs with (Dockerfile, docs/deploying.md "V8 flags"). `--no-memory-reducer`: after
+ * the streams of one phase close, V8's memory reducer shrinks the heap's limits to what is left, and
+ * the next burst of connects then pays a 40 ms mark-compact at every step of the heap's regrowth.
+ */
+export const SERVER_NODE_FLAGS = ['--no-memory-reducer'];
+
+/** `BENCH_SERVER_LOG_DIR=<dir>`: every server's stdout and stderr are also appended to `<dir>/<pid>.log`. */
+const SERVER_LOG_DIR = process.env['BENCH_SERVER_LOG_DIR'];
 
 /** A preload for {@link settleHeap}: `global.gc()` twice (the second frees what finalizers of the first let go). */
 const GC_ON_SIGWINCH =
@@ -101,6 +119,8 @@ export async function startServer(options: {
     `--import=${GC_ON_SIGWINCH}`,
     `--diagnostic-dir=${options.diagnosticDir}`,
     ...profileArgs(),
+    ...SERVER_NODE_FLAGS,
+    ...EXTRA_NODE_ARGS,
     ...(options.entry.endsWith('.ts') ? TS_SOURCE_ARGS : []),
   ];
   const child = track(
@@ -112,7 +132,12 @@ export async function startServer(options: {
   );
   const lines: string[] = [];
   const tail = () => lines.join('\n');
+  const logFile =
+    SERVER_LOG_DIR !== undefined && SERVER_LOG_DIR !== '' && child.pid !== undefined
+      ? join(SERVER_LOG_DIR, `${child.pid}.log`)
+      : undefined;
   const remember = (chunk: Buffer) => {
+    if (logFile !== undefined) appendFileSync(logFile, chunk);
     for (const line of chunk.toString('utf8').split('\n')) if (line.trim() !== '') lines.push(line);
     if (lines.length > 40) lines.splice(0, lines.length - 40);
   };

@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { runAiScenario } from './ai-scenario.js';
-import { CORE_SCALE, runCoreScale, type ScalePlan, smokePlan } from './core-scale.js';
+import { CORE_SCALE, connectOnly, parseServers, runCoreScale, type ScalePlan, smokePlan } from './core-scale.js';
 import { nowMs } from './histogram.js';
 import { LoadPool } from './load-pool.js';
 import {
@@ -108,15 +108,26 @@ function parseOptions():
       quick: { type: 'boolean', default: false },
       connections: { type: 'string' },
       streams: { type: 'string' },
+      only: { type: 'string' },
+      servers: { type: 'string' },
     },
   });
   if (values.scenario === 'core') {
-    if (values.streams === undefined) return { scale: values.quick ? smokePlan(1_000) : CORE_SCALE };
-    const streams = Number(values.streams);
-    if (!Number.isInteger(streams) || streams < 10 || streams > 10_000) {
-      throw new Error('--streams must be an integer in 10..10000 (a smoke run at that size)');
+    let scale: ScalePlan;
+    if (values.streams === undefined) scale = values.quick ? smokePlan(1_000) : CORE_SCALE;
+    else {
+      const streams = Number(values.streams);
+      if (!Number.isInteger(streams) || streams < 10 || streams > 10_000) {
+        throw new Error('--streams must be an integer in 10..10000 (a smoke run at that size)');
+      }
+      scale = smokePlan(streams);
     }
-    return { scale: smokePlan(streams) };
+    if (values.only !== undefined) {
+      if (values.only !== 'connect') throw new Error(`unknown --only=${values.only} (only "connect")`);
+      scale = connectOnly(scale);
+    }
+    if (values.servers !== undefined) scale = { ...scale, servers: parseServers(values.servers) };
+    return { scale };
   }
   if (values.scenario === 'ai') return 'ai';
   if (values.scenario === 'cluster') return 'cluster';

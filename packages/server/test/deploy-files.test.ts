@@ -379,8 +379,10 @@ describe('Dockerfile', () => {
     expect(Object.keys(environment).filter((name) => !known.has(name))).toEqual([]);
     expect(args('EXPOSE')).toContain('3000');
     const command = JSON.parse(args('CMD').at(-1) ?? '[]') as string[];
-    // Compiled JavaScript (tsc: apps/backend/src -> dist), no TypeScript at run time.
-    expect(command).toEqual(['node', 'apps/backend/dist/main.js']);
+    // Compiled JavaScript (tsc: apps/backend/src -> dist), no TypeScript at run time; the V8 flags
+    // of docs/deploying.md, the ones the benchmark runs every Node server with.
+    expect(command).toEqual(['node', '--no-memory-reducer', 'apps/backend/dist/main.js']);
+    expect(read('bench/processes.ts')).toContain("SERVER_NODE_FLAGS = ['--no-memory-reducer']");
     expect(existsSync(path.join(ROOT, 'apps/backend/src/main.ts'))).toBe(true);
     const backendBuild = JSON.parse(read('apps/backend/package.json')) as { scripts: Record<string, string> };
     expect(backendBuild.scripts.start).toBe('node dist/main.js');

@@ -1,10 +1,10 @@
 import { LAST_EVENT_ID_HEADER, STREAM_PATH, type ErrorCode } from '@infinitescribe/protocol';
-import { randomUUID } from 'node:crypto';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
 import type { Authenticator } from '../services/auth/authenticator.js';
 import type { EventBus } from '../adapters/bus/event-bus.js';
 import type { RealtimeSettings } from '../core/settings.js';
+import { newConnectionId } from '../core/connection-id.js';
 import { AppError, ForbiddenTopicError } from '../core/errors.js';
 import { formatEventId } from '../core/event-id.js';
 import type { EventRecord } from '../core/event-record.js';
@@ -164,7 +164,7 @@ async function openStream(services: StreamServices, stream: StreamRequest): Prom
   const topics = resolveTopics(principal, query.topics);
   const headerId = request.headers[LAST_EVENT_ID_HEADER];
   const lastEventId = typeof headerId === 'string' ? headerId : query.lastEventId;
-  const connectionId = randomUUID();
+  const connectionId = newConnectionId();
   // Per-instance limits, then the user's streams across the cluster: a 429 is still a normal reply.
   const release = await connections.admit({ userId: principal.userId, ip: request.ip, connectionId });
   // The admission awaited Redis: the instance may have begun shutting down, or the client left.
