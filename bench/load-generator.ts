@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { decodeChunked } from './chunked-body.js';
 import { signDevToken } from '../packages/server/src/adapters/auth/dev-token.js';
 import { Histogram, nowMs } from './histogram.js';
 import type { LoadCommand, LoadReply, LoadStats, OpenResult } from './ipc.js';
@@ -55,7 +56,6 @@ const TITLE_MARKER = '"title":"b';
 const ESTABLISHED_MARKER = 'event: connection.established';
 const NOTIFICATION_MARKER = 'event: notification';
 const NOTIFICATION_LINE = `${NOTIFICATION_MARKER}\n`;
-const LF = 10;
 
 let target: Target | undefined;
 const streams = new Set<Stream>();
@@ -125,43 +125,11 @@ function onRead(stream: Stream, length: number): boolean {
     if (offset < length) onBody(stream, readBuffer.toString('latin1', offset, length));
     return true;
   }
-  // Chunked framing: size line (hex, CRLF), data, CRLF; a zero-size chunk ends the response.
-  let body = '';
-  while (offset < length) {
-    if (stream.crlfLeft > 0) {
-      stream.crlfLeft--;
-      offset++;
-    } else if (stream.chunkLeft > 0) {
-      const take = Math.min(stream.chunkLeft, length - offset);
-      body += readBuffer.toString('latin1', offset, offset + take);
-      stream.chunkLeft -= take;
-      offset += take;
-      if (stream.chunkLeft === 0) stream.crlfLeft = 2;
-    } else {
-      const lineEnd = readBuffer.indexOf(LF, offset);
-      if (lineEnd === -1 || lineEnd >= length) {
-        stream.sizeLine += readBuffer.toString('latin1', offset, length);
-        offset = length;
-        break;
-      }
-      const line = stream.sizeLine + readBuffer.toString('latin1', offset, lineEnd);
-      stream.sizeLine = '';
-      offset = lineEnd + 1;
-      const size = Number.parseInt(line, 16);
-      if (!Number.isFinite(size)) {
-        end(stream, 'bad_chunk');
-        return false;
-      }
-      if (size === 0) {
-        if (body !== '') onBody(stream, body);
-        end(stream, 'ended');
-        return false;
-      }
-      stream.chunkLeft = size;
-    }
-  }
+  const { body, end: ending } = decodeChunked(stream, readBuffer, offset, length);
   if (body !== '') onBody(stream, body);
-  return true;
+  if (ending === undefined) return true;
+  end(stream, ending);
+  return false;
 }
 
 /**

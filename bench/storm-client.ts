@@ -1,4 +1,5 @@
 import { connect, type Socket } from 'node:net';
+import { decodeChunked } from './chunked-body.js';
 import { signDevToken } from '../packages/server/src/adapters/auth/dev-token.js';
 import { nowMs } from './histogram.js';
 
@@ -94,7 +95,6 @@ interface Config {
 
 const BASE_MS = 500;
 const MAX_MS = 30_000;
-const LF = 10;
 
 let config: Config | undefined;
 const streams: Stream[] = [];
@@ -187,36 +187,11 @@ function onRead(stream: Stream, socket: Socket, length: number): boolean {
     if (offset < length) onBody(stream, readBuffer.toString('latin1', offset, length));
     return true;
   }
-  let body = '';
-  while (offset < length) {
-    if (stream.crlfLeft > 0) {
-      stream.crlfLeft--;
-      offset++;
-    } else if (stream.chunkLeft > 0) {
-      const take = Math.min(stream.chunkLeft, length - offset);
-      body += readBuffer.toString('latin1', offset, offset + take);
-      stream.chunkLeft -= take;
-      offset += take;
-      if (stream.chunkLeft === 0) stream.crlfLeft = 2;
-    } else {
-      const lineEnd = readBuffer.indexOf(LF, offset);
-      if (lineEnd === -1 || lineEnd >= length) {
-        stream.sizeLine += readBuffer.toString('latin1', offset, length);
-        break;
-      }
-      const size = Number.parseInt(stream.sizeLine + readBuffer.toString('latin1', offset, lineEnd), 16);
-      stream.sizeLine = '';
-      offset = lineEnd + 1;
-      if (!(size > 0)) {
-        if (body !== '') onBody(stream, body);
-        ended(stream, socket, 'ended');
-        return false;
-      }
-      stream.chunkLeft = size;
-    }
-  }
+  const { body, end: ending } = decodeChunked(stream, readBuffer, offset, length);
   if (body !== '') onBody(stream, body);
-  return true;
+  if (ending === undefined) return true;
+  ended(stream, socket, 'ended');
+  return false;
 }
 
 function readHead(stream: Stream, socket: Socket, length: number): number {
