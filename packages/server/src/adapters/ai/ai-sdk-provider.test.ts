@@ -1,6 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../../../../../apps/backend/src/config.js';
 import { CONTINUE_INSTRUCTION } from './ai-provider.js';
+import type { LanguageModel } from 'ai';
+import { AISdkProvider } from './ai-sdk-provider.js';
 import { createAIProvider } from './create-ai-provider.js';
 import { FakeOpenAIServer } from './testing/fake-openai-server.js';
 import { CONVERSATION, CONVERSATION_CHAT, collectCompletion } from './testing/collect-completion.js';
@@ -227,5 +229,58 @@ describe.each(SERVICES)('AI SDK adapter, AI_PROVIDER=$name, against a fake speak
     expect(outcome.error?.kind).toBe('timeout');
     expect(outcome.error?.message).toContain('no response within 300 ms');
     await waitUntil(() => fake.requests[0]?.aborted === true, 5_000, 'the connection to close');
+  });
+});
+
+describe('AISdkProvider with a model of an older AI SDK specification (v2, through streamText)', () => {
+  /** A host's v2 model: streams `words`, then finishes with the usage it was told. */
+  function v2Model(words: string[], calls: unknown[]) {
+    return {
+      specificationVersion: 'v2' as const,
+      provider: 'host',
+      modelId: 'host-model',
+      supportedUrls: {},
+      doGenerate: () => Promise.reject(new Error('streaming only')),
+      doStream: (options: unknown) => {
+        calls.push(options);
+        const parts = [
+          { type: 'stream-start', warnings: [] },
+          { type: 'text-start', id: 't' },
+          ...words.map((delta) => ({ type: 'text-delta', id: 't', delta })),
+          { type: 'text-end', id: 't' },
+          {
+            type: 'finish',
+            finishReason: 'stop',
+            usage: { inputTokens: 7, outputTokens: words.length, totalTokens: 7 + words.length },
+          },
+        ];
+        return Promise.resolve({
+          stream: new ReadableStream({
+            start: (c) => {
+              for (const p of parts) c.enqueue(p);
+              c.close();
+            },
+          }),
+        });
+      },
+    };
+  }
+
+  it('streams its text and usage, the chat sent as its prompt', async () => {
+    const calls: unknown[] = [];
+    const words = ['Once', ' upon', ' a time'];
+    const provider = new AISdkProvider({
+      info: { kind: 'custom', label: 'A host model', model: 'host-model' },
+      languageModel: () => v2Model(words, calls) as unknown as LanguageModel,
+      connectTimeoutMs: 5_000,
+      idleTimeoutMs: 5_000,
+      totalTimeoutMs: 10_000,
+    });
+    const outcome = await collectCompletion(provider, { request: CONVERSATION });
+    expect(outcome.error).toBeUndefined();
+    expect(outcome.text).toBe(words.join(''));
+    expect(outcome.usage).toEqual({ promptTokens: 7, completionTokens: 3 });
+    const prompt = (calls[0] as { prompt: { role: string }[] }).prompt;
+    expect(prompt.map((message) => message.role)).toEqual(['system', 'user', 'assistant', 'user']);
   });
 });

@@ -14,6 +14,9 @@ import {
 import { RequestDeadlines, type ProviderTimeouts } from './request-deadlines.js';
 
 type AISdk = typeof AI;
+/** The AI SDK's current model specification (its `@ai-sdk/provider` types, through `ai`). */
+type LanguageModelV3 = Extract<LanguageModel, { specificationVersion: 'v3' }>;
+type LanguageModelV3Prompt = Parameters<LanguageModelV3['doStream']>[0]['prompt'];
 type ProviderOptions = NonNullable<Parameters<typeof streamText>[0]['providerOptions']>;
 
 /** Options of {@link AISdkProvider}. */
@@ -44,8 +47,16 @@ function loadAISdk(): Promise<AISdk> {
  * on cancel, and turns every failure into a {@link ProviderError}. No retries (`maxRetries: 0`): a
  * retried request would restart a reply the user already sees streaming.
  *
- * The direct OpenAI-compatible client stays the default for Chat Completions: it costs about half
- * the CPU per token (the AI SDK runs every part through several web streams).
+ * A model of the AI SDK's current specification (v3, every provider package we configure) is
+ * called directly (`doStream`), not through `streamText`: for a text-only chat without tools,
+ * `streamText` adds nothing we use but runs every part through about eight more web streams
+ * (step stitching, tool handling, output parsing, its event recorder, a tee, the full-stream
+ * mapping, the async-iterable wrapper), which cost more CPU per token than the provider's own
+ * parsing (bench/README.md, AI scenario). Other models (older specifications, gateway model ids)
+ * go through `streamText`.
+ *
+ * The direct OpenAI-compatible client stays the default for Chat Completions: it costs less CPU
+ * per token (the provider packages validate every streamed chunk against their schema).
  */
 export class AISdkProvider implements AIProvider {
   readonly info: ProviderInfo;
@@ -64,6 +75,10 @@ export class AISdkProvider implements AIProvider {
         loadAISdk(),
         this.options.languageModel(request.model ?? this.info.model),
       ]);
+      if (isV3Model(model)) {
+        finished = yield* this.streamModel(sdk, model, request, deadlines);
+        return;
+      }
       const result = sdk.streamText({
         model,
         messages: chatOf(request) as ModelMessage[],
@@ -117,6 +132,96 @@ export class AISdkProvider implements AIProvider {
       deadlines.dispose();
     }
   }
+
+  /**
+   * One generation straight from the model's `doStream` (what `streamText` calls for its one
+   * step), read with one reader. True once the reply finished.
+   */
+  private async *streamModel(
+    sdk: AISdk,
+    model: LanguageModelV3,
+    request: CompletionRequest,
+    deadlines: RequestDeadlines,
+  ): AsyncGenerator<CompletionChunk, boolean, undefined> {
+    let responded = false;
+    let stream: ReadableStream<unknown>;
+    try {
+      ({ stream } = await model.doStream({
+        prompt: promptOf(request),
+        maxOutputTokens: request.maxTokens,
+        ...(request.temperature === undefined ? {} : { temperature: request.temperature }),
+        responseFormat: { type: 'text' },
+        ...(this.options.providerOptions ? { providerOptions: this.options.providerOptions } : {}),
+        abortSignal: deadlines.signal,
+      }));
+    } catch (error) {
+      throw deadlines.reason ?? sdkFailure(sdk, error, responded);
+    }
+    const reader = (stream as ReadableStream<V3Part>).getReader();
+    let lastDataAt = Date.now();
+    try {
+      for (;;) {
+        const { done, value: part } = await reader.read();
+        if (done) break;
+        lastDataAt = Date.now();
+        if (!responded && part.type !== 'error') {
+          responded = true;
+          deadlines.responded(() => lastDataAt);
+        }
+        switch (part.type) {
+          case 'text-delta':
+            if (part.delta !== '') yield { type: 'delta', text: part.delta };
+            break;
+          case 'error':
+            throw deadlines.reason ?? sdkFailure(sdk, part.error, responded);
+          case 'finish': {
+            // Every wire format says how a reply ended; a stream that ends before it was cut.
+            if (part.finishReason.unified === 'other' && part.finishReason.raw === undefined) {
+              throw new ProviderError('protocol', 'the provider stream ended before the reply was finished');
+            }
+            const usage = usageOf({
+              inputTokens: part.usage.inputTokens.total,
+              outputTokens: part.usage.outputTokens.total,
+            });
+            if (usage) yield { type: 'usage', usage };
+            return true;
+          }
+          default:
+            break;
+        }
+      }
+    } catch (error) {
+      // A body cut mid-stream rejects the read rather than sending an error part.
+      throw deadlines.reason ?? (error instanceof ProviderError ? error : sdkFailure(sdk, error, responded));
+    } finally {
+      // Cancelling a finished stream is a no-op; an unfinished one lets go of the response body.
+      reader.cancel().catch(() => undefined);
+    }
+    throw new ProviderError('protocol', 'the provider stream ended without finishing');
+  }
+}
+
+type V3Part =
+  | { type: 'text-delta'; delta: string }
+  | { type: 'error'; error: unknown }
+  | {
+      type: 'finish';
+      finishReason: { unified: string; raw: string | undefined };
+      usage: { inputTokens: { total: number | undefined }; outputTokens: { total: number | undefined } };
+    }
+  | { type: 'stream-start' | 'response-metadata' | 'text-start' | 'text-end' | 'raw' };
+
+function isV3Model(model: LanguageModel): model is LanguageModelV3 {
+  return typeof model === 'object' && model.specificationVersion === 'v3';
+}
+
+/** Our chat in the v3 prompt format (what `streamText` would have converted it to). */
+function promptOf(request: CompletionRequest): LanguageModelV3Prompt {
+  return chatOf(request).map((message) =>
+    message.role === 'system'
+      ? { role: 'system', content: message.content }
+      : { role: message.role, content: [{ type: 'text', text: message.content }] },
+  );
 }
 
 /**
