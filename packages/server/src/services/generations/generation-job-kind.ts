@@ -43,8 +43,6 @@ export interface GenerationKindOptions {
   logger: FastifyBaseLogger;
   flushMs: number;
   now: () => number;
-  /** Told once a generation has its outcome here (e.g. a conversation keeps the reply). */
-  onSettled?: (job: GenerationJob) => void;
 }
 
 /**
@@ -200,7 +198,5 @@ export function generationJobKind(
       const text = typeof known.text === 'string' ? known.text : ((await log.find(userId, id))?.text ?? '');
       return { text };
     },
-
-    ...(options.onSettled ? { onSettled: options.onSettled } : {}),
   };
 }

@@ -9,7 +9,7 @@ import type { EventStore } from '../../adapters/store/event-store.js';
 import type { AIProvider, ChatMessage } from '../../adapters/ai/ai-provider.js';
 import { JobRunner } from '../jobs/job-runner.js';
 import { GenerationLog, type GenerationCheckpoint, type GenerationRequestRecord } from './generation-log.js';
-import { generationJobKind, type GenerationJob, type GenerationWork } from './generation-job-kind.js';
+import { generationJobKind, type GenerationWork } from './generation-job-kind.js';
 
 export { INTERNAL_ERROR, RESTART_ERROR, SHUTDOWN_ERROR } from './generation-job-kind.js';
 
@@ -66,8 +66,6 @@ export interface GenerationServiceOptions {
   continueAfterRestart?: boolean;
   recoveryLookbackMs?: number;
   now?: () => number;
-  /** Told once a generation has its outcome on this instance (e.g. a conversation keeps the reply). */
-  onSettled?: (generation: GenerationJob) => void;
 }
 
 /**
@@ -90,7 +88,6 @@ export class GenerationService {
       logger: options.logger,
       flushMs: options.flushMs,
       now,
-      ...(options.onSettled ? { onSettled: options.onSettled } : {}),
     });
     const { maxConcurrentPerUser, leases, leaseRefreshMs, createRate, singleInstance, continueAfterRestart } = options;
     this.runner = new JobRunner(kind, {

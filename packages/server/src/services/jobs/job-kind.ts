@@ -131,6 +131,4 @@ export interface JobKind<TSpec, TWork, TCheckpoint, TView extends { status: stri
   unfinished(sinceMs: number): Promise<UnfinishedJob<TSpec, TCheckpoint>[]>;
   /** Payload (besides id and error) of the `failed` that ends an orphan; `known` is what the log said. */
   failedAfterRestart(userId: string, id: string, known: Record<string, unknown>): Promise<object>;
-  /** Called once a job has its outcome here (extension point: e.g. a conversation appends the reply). */
-  onSettled?(job: Job<TSpec, TWork>): void;
 }

@@ -422,7 +422,6 @@ export class JobRunner<TSpec, TWork, TCheckpoint, TView extends { status: string
   private settle(job: Entry<TSpec, TWork>, state: Extract<JobState, { state: JobOutcome }>): void {
     this.kind.count(job.label, state.state);
     this.close(job, state);
-    this.kind.onSettled?.(job);
   }
 
   private close(job: Entry<TSpec, TWork>, state: JobState): void {
