@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { decodeChunked } from './chunked-body.js';
-import { signDevToken } from '../packages/server/src/adapters/auth/dev-token.js';
+import { streamTokens } from './stream-tokens.js';
 import { Histogram, nowMs } from './histogram.js';
 import type { LoadCommand, LoadReply, LoadStats, OpenResult } from './ipc.js';
 
@@ -330,16 +330,7 @@ function closeAll(): number {
 async function init(command: Extract<LoadCommand, { type: 'init' }>): Promise<number> {
   const started = nowMs();
   const url = new URL(command.baseUrl);
-  const tokens: string[] = [];
-  for (let i = 0; i < command.tokenCount; i++) {
-    tokens.push(
-      await signDevToken(command.secret, {
-        userId: `u${command.userOffset + i}`,
-        topics: ['broadcast'],
-        expiresIn: 3600,
-      }),
-    );
-  }
+  const tokens = await streamTokens(command.secret, command.userOffset, command.tokenCount);
   target = {
     host: url.hostname,
     port: Number(url.port),

@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { decodeChunked } from './chunked-body.js';
-import { signDevToken } from '../packages/server/src/adapters/auth/dev-token.js';
+import { streamTokens } from './stream-tokens.js';
 import { nowMs } from './histogram.js';
 
 /**
@@ -274,16 +274,7 @@ function onFrame(stream: Stream, frame: string): void {
 async function init(command: Extract<StormCommand, { type: 'init' }>): Promise<void> {
   const base = new URL(command.baseUrl);
   const failover = new URL(command.failoverUrl);
-  const tokens: string[] = [];
-  for (let i = 0; i < command.count; i++) {
-    tokens.push(
-      await signDevToken(command.secret, {
-        userId: `u${command.userOffset + i}`,
-        topics: ['broadcast'],
-        expiresIn: 3600,
-      }),
-    );
-  }
+  const tokens = await streamTokens(command.secret, command.userOffset, command.count);
   config = {
     host: base.hostname,
     port: Number(base.port),
