@@ -71,7 +71,8 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
   });
 }
 
-function track(child: ChildProcess): ChildProcess {
+/** Stops `child` (by its PID) with the others if this process exits before it does; for children spawned elsewhere. */
+export function track(child: ChildProcess): ChildProcess {
   children.add(child);
   child.once('exit', () => children.delete(child));
   return child;
@@ -178,7 +179,15 @@ export async function runCleanups(cleanups: Cleanups): Promise<void> {
 }
 
 /** Variables of the caller's environment that would point a server elsewhere than the benchmark says. */
-const SCRUBBED_ENV = ['REDIS_URL', 'DATABASE_URL', 'JWT_JWKS_URL', 'INSTANCE_ID', 'STATIC_DIR', 'CORS_ORIGINS'];
+const SCRUBBED_ENV = [
+  'REDIS_URL',
+  'REDIS_CLUSTER_NODES',
+  'DATABASE_URL',
+  'JWT_JWKS_URL',
+  'INSTANCE_ID',
+  'STATIC_DIR',
+  'CORS_ORIGINS',
+];
 
 /** Our server's entry, started as it is shipped: compiled (`npm run bench` runs `npm run compile` first). */
 export const OUR_ENTRY = 'apps/backend/dist/main.js';

@@ -28,7 +28,7 @@ import {
   stepOk,
   toResult,
 } from './phases.js';
-import { runCluster } from './cluster-scenario.js';
+import { type ClusterScenarioOptions, type RedisMode, runCluster } from './cluster-scenario.js';
 import { runCriticalScenario } from './critical-scenario.js';
 import { runStorm } from './storm-scenario.js';
 import {
@@ -101,7 +101,12 @@ const SERVERS: ServerSpec[] = [
 ];
 
 function parseOptions():
-  Plan | 'ai' | 'cluster' | { critical: { quick: boolean } } | { storm: { streams: number } } | { scale: ScalePlan } {
+  | Plan
+  | 'ai'
+  | { cluster: ClusterScenarioOptions }
+  | { critical: { quick: boolean } }
+  | { storm: { streams: number } }
+  | { scale: ScalePlan } {
   const { values } = parseArgs({
     options: {
       scenario: { type: 'string', default: 'core' },
@@ -110,8 +115,11 @@ function parseOptions():
       streams: { type: 'string' },
       only: { type: 'string' },
       servers: { type: 'string' },
+      redis: { type: 'string' },
     },
   });
+  if (values.redis !== undefined && values.scenario !== 'cluster')
+    throw new Error('--redis applies to --scenario=cluster');
   if (values.scenario === 'core') {
     let scale: ScalePlan;
     if (values.streams === undefined) scale = values.quick ? smokePlan(1_000) : CORE_SCALE;
@@ -130,7 +138,18 @@ function parseOptions():
     return { scale };
   }
   if (values.scenario === 'ai') return 'ai';
-  if (values.scenario === 'cluster') return 'cluster';
+  if (values.scenario === 'cluster') {
+    // Default both: the same instances and load on one Redis and on a Cluster, side by side.
+    const redis = values.redis ?? 'both';
+    const modes: Record<string, RedisMode[]> = {
+      single: ['single'],
+      cluster: ['cluster'],
+      both: ['single', 'cluster'],
+    };
+    const picked = modes[redis];
+    if (!picked) throw new Error(`unknown --redis=${redis} ("single", "cluster" or "both")`);
+    return { cluster: { modes: picked, quick: values.quick } };
+  }
   if (values.scenario === 'critical') return { critical: { quick: values.quick } };
   if (values.scenario === 'storm') {
     // --connections sizes the storm (default 10,000; --quick: 1,000); one client process holds them all.
@@ -227,11 +246,11 @@ async function measureThroughput(benches: readonly Bench[], plan: Plan): Promise
 
 async function main(): Promise<void> {
   const plan = parseOptions();
-  if (plan === 'cluster') return runCluster();
   if (plan === 'ai') {
     await runAiScenario();
     return;
   }
+  if ('cluster' in plan) return runCluster(plan.cluster);
   if ('critical' in plan) return runCriticalScenario(plan.critical);
   if ('storm' in plan) return runStorm(plan.storm);
   if ('scale' in plan) return runCoreScale(plan.scale);

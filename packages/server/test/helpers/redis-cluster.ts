@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,8 @@ const execFileAsync = promisify(execFile);
 export interface RedisClusterProcess {
   /** `127.0.0.1:<port>` of every node (what REDIS_CLUSTER_NODES takes). */
   nodes: string[];
+  /** The `redis-server` processes, for a caller that must also stop them if it exits abruptly (the bench). */
+  processes: ChildProcess[];
   /** Stops every node by its PID and deletes the temp dirs. */
   stop(): Promise<void>;
 }
@@ -70,5 +72,5 @@ export async function startRedisCluster(masters = 3): Promise<RedisClusterProces
     await stop();
     throw error;
   }
-  return { nodes, stop };
+  return { nodes, processes: servers.map((server) => server.child), stop };
 }
