@@ -459,6 +459,18 @@ async function measureCurve(deployments: readonly Deployment[], plan: ClusterPla
   return curves;
 }
 
+/**
+ * Promise.all that waits for every start to settle before it throws: a start that fails must not
+ * leave another one registering its cleanups after the caller ran them.
+ */
+async function settleAll<T>(starts: readonly Promise<T>[]): Promise<T[]> {
+  const settled = await Promise.allSettled(starts);
+  return settled.map((result) => {
+    if (result.status === 'rejected') throw result.reason;
+    return result.value;
+  });
+}
+
 const publishOn = (deployment: Deployment) => () => deployment.publisher.publish();
 
 /**
@@ -641,7 +653,7 @@ async function startDeployment(
   }
   log(`starting ${mode} instances A and B: ${OUR_ENTRY} (${Object.entries(env).map(([k, v]) => `${k}=${v}`)[0]})`);
   // Together: their Redis connections are told apart by address (tcpAddrsOf), not by start order.
-  const started = await Promise.allSettled(
+  const instances = await settleAll(
     ['A', 'B'].map((label) =>
       startInstance(
         label,
@@ -654,11 +666,6 @@ async function startDeployment(
       ),
     ),
   );
-  // Settled, not Promise.all: a failed start must not leave the other one registering cleanups later.
-  const instances = started.map((result) => {
-    if (result.status === 'rejected') throw result.reason;
-    return result.value;
-  });
   const [a] = instances;
   if (!a) throw new Error('no instance A');
   const publisher = new Publisher(a.server.baseUrl, {
@@ -689,7 +696,10 @@ export async function runCluster(options: ClusterScenarioOptions): Promise<void>
   let results: ModeResult[];
   let floor: ClusterWindow;
   try {
-    for (const mode of options.modes) deployments.push(await startDeployment(mode, { secret, prefix, plan }, cleanups));
+    // Together: start-up is not measured, and it is a third of a run's set-up time.
+    deployments.push(
+      ...(await settleAll(options.modes.map((mode) => startDeployment(mode, { secret, prefix, plan }, cleanups)))),
+    );
     // Warm-up (JIT, Redis scripts loaded) before anything is measured.
     await sleep(500);
     for (const deployment of deployments) {
@@ -787,7 +797,11 @@ function busRoundTrips(result: ModeResult): { value: string; pass: boolean | und
   };
 }
 
-function modeSection(result: ModeResult, plan: ClusterPlan): { text: string; passed: number; judged: number } {
+function modeSection(
+  result: ModeResult,
+  run: { plan: ClusterPlan; alongside: boolean },
+): { text: string; passed: number; judged: number } {
+  const { plan } = run;
   const { deployment, base, steps, redis } = result;
   const [a, b] = base.perInstance;
   if (!a || !b) throw new Error('missing per-instance results');
@@ -884,7 +898,7 @@ function modeSection(result: ModeResult, plan: ClusterPlan): { text: string; pas
     `${table}\n\n${passed} of ${judged} rows pass.${warning}\n\n` +
     `#### Curve: deliveries/s against p99 (publishes on A; ${plan.stepSeconds} s steps until p99 > ${THROUGHPUT_P99_LIMIT_MS} ms)\n\n` +
     `CPU is % of one core while publishing: instance A, instance B, load generators + publisher, everything else ` +
-    `(Redis${cluster ? ' nodes' : ''} and the other deployment's idle processes included).\n\n${curve}\n\n` +
+    `(Redis${cluster ? ' nodes' : ''}${run.alongside ? " and the other deployment's idle processes" : ''} included).\n\n${curve}\n\n` +
     `#### Redis commands seen by MONITOR (top-level, by \`<instance>/<client name> <command>\`${cluster ? ', all primaries' : ''})\n\n` +
     `- burst of ${redis.publishes} sequential publishes on A (${redis.burstMs.toFixed(0)} ms): ${fmtCounts(redis.burst)}\n` +
     `- idle window as long, no publishes: ${fmtCounts(redis.idle)}\n`;
@@ -954,7 +968,7 @@ async function report(run: {
   prefix: string;
 }): Promise<void> {
   const { plan, results, floor } = run;
-  const sections = results.map((result) => modeSection(result, plan));
+  const sections = results.map((result) => modeSection(result, { plan, alongside: results.length > 1 }));
   const [first] = results;
   const floorLine =
     `### The floor (two minimal node:http servers, ${plan.floorSeconds} s at ${BASE_RATE} ev/s)\n\n` +
