@@ -946,6 +946,14 @@ function comparisonTable(results: readonly ModeResult[]): string {
     ["Redis round trips per publish (A's bus connection, MONITOR)", (r) => busRoundTrips(r).value],
     ['INFO commandstats Δ(evalsha + eval) / N per node (burst)', (r) => fmtNodes(r.redis.evalPerPublish)],
     [
+      // CPU time, not latency: what other processes do to the clock matters much less here.
+      'Server CPU per delivery, µs, base window (publish handling included): A / B',
+      (r) => {
+        const [a, b] = r.base.perInstance;
+        return `${(a?.serverUsPerDelivery ?? NaN).toFixed(1)} / ${(b?.serverUsPerDelivery ?? NaN).toFixed(1)}`;
+      },
+    ],
+    [
       'CPU, % of a core, base window: A / B / clients / everything else',
       (r) => {
         const [a, b] = r.base.perInstance;
