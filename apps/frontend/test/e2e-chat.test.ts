@@ -8,8 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../../packages/server/test/helpers/free-port.js';
-import { startServerProcess, type ServerProcess } from '../../../packages/server/test/helpers/server-process.js';
+import {
+  startServerOnFreePort,
+  startServerProcess,
+  type ServerProcess,
+} from '../../../packages/server/test/helpers/server-process.js';
 import {
   browserTestsEnabled,
   devToken,
@@ -49,7 +52,7 @@ describe.skipIf(!enabled)('the chat page (useChat on our generations) in Chromiu
   const contexts: BrowserContext[] = [];
   const pageErrors: string[] = [];
 
-  const start = () => startServerProcess({ ...PACED_ENV, PORT: String(port), DATA_DIR: dataDir });
+  const start = (onPort = port) => startServerProcess({ ...PACED_ENV, PORT: String(onPort), DATA_DIR: dataDir });
   const running = (): ServerProcess => {
     if (!server) throw new Error('the server is not running');
     return server;
@@ -60,14 +63,7 @@ describe.skipIf(!enabled)('the chat page (useChat on our generations) in Chromiu
     dataDir = mkdtempSync(join(tmpdir(), 'is-e2e-chat-'));
     browser = await launchChromium();
     // The port stays the same across the restart test, so the pages' reconnects find it again.
-    for (let attempt = 1; server === undefined; attempt++) {
-      port = await freePort();
-      try {
-        server = await start();
-      } catch (error) {
-        if (attempt === 3) throw error;
-      }
-    }
+    ({ server, port } = await startServerOnFreePort(start));
   }, 180_000);
 
   afterEach(async () => {
