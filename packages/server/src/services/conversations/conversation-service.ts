@@ -146,10 +146,9 @@ export class ConversationService {
 
   /** The user's generations still running (any, chat turns or not), oldest first. */
   async running(userId: string): Promise<RunningGeneration[]> {
-    const unfinished = await this.stored(() =>
-      this.options.generationLog.unfinished(this.now() - this.options.runningLookbackMs),
+    const mine = await this.stored(() =>
+      this.options.generationLog.unfinished(this.now() - this.options.runningLookbackMs, userId),
     );
-    const mine = unfinished.filter((generation) => generation.userId === userId);
     // Each is confirmed by the generation service: one whose outcome is not stored yet, or whose
     // instance died (failed now, as any read of it does), is not running.
     const views = await Promise.all(
