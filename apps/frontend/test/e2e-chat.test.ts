@@ -116,7 +116,7 @@ describe.skipIf(!enabled)('the chat page (useChat on our generations) in Chromiu
   }
 
   const answerText = async (page: Page): Promise<string> =>
-    ((await page.getByTestId('chat-message-assistant').last().textContent()) ?? '').replace(/^Assistant/, '');
+    (await page.getByTestId('chat-message-assistant').last().locator('.chat-text').textContent()) ?? '';
 
   const waitForAnswerWords = (page: Page, count: number) =>
     waitUntil(
@@ -243,9 +243,17 @@ describe.skipIf(!enabled)('the chat page (useChat on our generations) in Chromiu
     await waitForAnswerWords(page, 4);
     await page.getByTestId('chat-stop').click();
     await chatStatus(page, 'ready');
+    const lastAnswer = () => page.getByTestId('chat-message-assistant').last();
+    await lastAnswer().getByTestId('answer-stopped').waitFor();
     const view = await settled('stopper', generationId);
     expect(view.status).toBe('cancelled');
     expect(words(view.text)).toBeLessThan(150);
+    // Reopened from the server, the answer is still marked as stopped.
+    await page.reload();
+    await page.getByTestId('chat-input').waitFor();
+    await lastAnswer().getByTestId('answer-stopped').waitFor();
+    expect(await lastAnswer().getAttribute('data-message-id')).toBe(generationId);
+    await screenshot(page, 'chat-05b-stopped-reopened');
     // Sending again works at once (nothing left running).
     const next = await send(page, 'Now something short');
     await chatStatus(page, 'ready', 30_000);
