@@ -151,6 +151,16 @@ interface ScriptedRedis extends Redis {
 }
 
 const SWEEP_BATCH = 500;
+/**
+ * The command connection on a Cluster: ioredis re-sends a command whose connection closed
+ * (retryDelayOnFailover) or that met CLUSTERDOWN (retryDelayOnClusterDown), and queues commands
+ * while the cluster is not ready: at a failover a publish that already ran on the dying primary
+ * would run again under a second id, and one the bus answered 503 (its timeout) would still run
+ * later, delivered after the refusal. The bus fails such a command at once instead (unknown
+ * outcome: 503; the breaker and the island take over), as autoResendUnfulfilledCommands: false
+ * does on one Redis. MOVED and TRYAGAIN are still followed: Redis ran nothing then.
+ */
+const COMMAND_CLUSTER_OPTIONS = { retryDelayOnFailover: 0, retryDelayOnClusterDown: 0, enableOfflineQueue: false };
 const DEFAULT_MAX_IDLE_TOPICS = 50_000;
 const DEFAULT_COMMAND_TIMEOUT_MS = 3_000;
 const DEFAULT_LOCAL_BUFFER_MAX_EVENTS = 10_000;
@@ -167,6 +177,11 @@ export class RedisEventBus implements EventBus {
   private readonly outage: RedisOutage;
   /** Highest id this instance has seen: a floor for the next id even if Redis forgets its counter. */
   private highestKnown = 0;
+  /**
+   * Highest id this instance saw Redis's counter reach (ids Redis issued, counters it read; never
+   * an id issued here alone): Redis's counter below it means Redis lost writes (ensure_epoch).
+   */
+  private confirmedId = 0;
   private subscriberWasReady = false;
   private started = false;
   private closed = false;
@@ -190,11 +205,11 @@ export class RedisEventBus implements EventBus {
     // A publish whose connection dropped before its answer has an unknown outcome and fails (the
     // caller answers 503); re-sent after a reconnect, it would go out twice under two ids.
     this.sharded = isCluster(options.url);
-    this.command = connectRedis(options.url, {
-      ...base,
-      connectionName: `${name}:cmd`,
-      autoResendUnfulfilledCommands: false,
-    }) as ScriptedRedis;
+    this.command = connectRedis(
+      options.url,
+      { ...base, connectionName: `${name}:cmd`, autoResendUnfulfilledCommands: false },
+      COMMAND_CLUSTER_OPTIONS,
+    ) as ScriptedRedis;
     // Re-subscribing is done by TopicSubscriptions, not ioredis, so the log can be re-read once it is acknowledged.
     this.subscriber = connectRedis(
       options.url,
@@ -214,8 +229,8 @@ export class RedisEventBus implements EventBus {
     const script = (lua: string) => (this.sharded ? shardedPubSub(lua) : lua);
     this.command.defineCommand('isStart', { lua: START_SCRIPT, numberOfKeys: 2 });
     this.command.defineCommand('isPublish', { lua: script(PUBLISH_SCRIPT), numberOfKeys: 7 });
-    this.command.defineCommand('isRead', { lua: READ_SCRIPT });
-    this.command.defineCommand('isHead', { lua: HEAD_SCRIPT, numberOfKeys: 2 });
+    this.command.defineCommand('isRead', { lua: script(READ_SCRIPT) });
+    this.command.defineCommand('isHead', { lua: script(HEAD_SCRIPT), numberOfKeys: 2 });
     this.command.defineCommand('isSweep', { lua: SWEEP_SCRIPT, numberOfKeys: 5 });
     this.command.defineCommand('isRejoin', { lua: script(REJOIN_SCRIPT), numberOfKeys: 7 });
     this.command.defineCommand('isSlot', { lua: SLOT_SCRIPT, numberOfKeys: 1 });
@@ -242,7 +257,11 @@ export class RedisEventBus implements EventBus {
       readCounter: async () => toId(await this.redisCall(() => this.command.get(this.keys.seq)), true),
       readLog: (topic, after) => this.readRedis([topic], after, this.options.limits.maxEvents),
       onOpenedLocally: () => void this.outage.enter(),
-      onReceived: (record) => this.outage.received(record),
+      onReceived: (record) => {
+        // Every record on a topic channel went through Redis's counter.
+        this.noteConfirmed(record.id);
+        this.outage.received(record);
+      },
       onGapNotice: (topic, message) => this.outage.onGapNotice(topic, message),
       reportLiveGap: (topic, message, details) => this.outage.reportLiveGap(topic, message, details),
     });
@@ -337,6 +356,8 @@ export class RedisEventBus implements EventBus {
       const reply = await this.command.isStart(this.keys.seq, this.keys.epoch, options.idFloor, options.coveredFrom);
       const [seq] = stringArray(reply, 'start');
       this.noteId(Math.max(toId(seq), options.idFloor));
+      this.noteConfirmed(toId(seq));
+      await this.pubsub.subscribe(this.keys.lostChannel);
       if (this.probe) await this.pubsub.subscribe(this.probeChannel);
       await this.idSlot.start();
     } catch (error) {
@@ -384,9 +405,12 @@ export class RedisEventBus implements EventBus {
       this.options.limits.maxAgeMs,
       json,
       keys.channelPrefix + draft.topic,
+      this.confirmedId,
+      keys.lostChannel,
     );
     const id = toId(reply);
     this.noteId(id);
+    this.noteConfirmed(id);
     return { ...draft, id };
   }
 
@@ -436,6 +460,8 @@ export class RedisEventBus implements EventBus {
         after,
         count,
         this.options.limits.maxAgeMs,
+        this.confirmedId,
+        keys.lostChannel,
         ...unique,
       ),
     );
@@ -445,6 +471,7 @@ export class RedisEventBus implements EventBus {
     // Not `head`: that is raised to the highest id this instance knows, which may be one it
     // issued alone, above ids Redis has not issued yet.
     const liveAbove = toId(reply[1]);
+    this.noteConfirmed(liveAbove);
     const gapTopics: string[] = [];
     let events: EventRecord[] = [];
     let oldestId = head;
@@ -470,7 +497,15 @@ export class RedisEventBus implements EventBus {
     if (this.redisUsable) {
       try {
         const head = toId(
-          await this.redisCall(() => this.command.isHead(this.keys.seq, this.keys.epoch, this.highestKnown)),
+          await this.redisCall(() =>
+            this.command.isHead(
+              this.keys.seq,
+              this.keys.epoch,
+              this.highestKnown,
+              this.confirmedId,
+              this.keys.lostChannel,
+            ),
+          ),
         );
         this.noteId(head);
         return head;
@@ -544,6 +579,11 @@ export class RedisEventBus implements EventBus {
 
   private onMessage(channel: string, message: string): void {
     if (channel === this.probeChannel) return this.probe?.received(message);
+    if (channel === this.keys.lostChannel) {
+      const lost = this.outage.onLossNotice(message);
+      if (lost !== undefined) this.noteConfirmed(lost);
+      return;
+    }
     this.subscriptions.onMessage(channel, message);
   }
 
@@ -553,6 +593,11 @@ export class RedisEventBus implements EventBus {
       return;
     }
     if (this.closed) return;
+    // Before the topics re-subscribe (same connection, in order): a loss found after a topic's
+    // re-read reaches this instance as a notice, one found before it shows in the re-read.
+    this.pubsub.subscribe(this.keys.lostChannel).catch((error: unknown) => {
+      this.options.logger?.warn({ err: error }, 'loss notice re-subscribe failed');
+    });
     if (this.probe) {
       this.probe.reset();
       this.pubsub.subscribe(this.probeChannel).catch((error: unknown) => {
@@ -578,14 +623,21 @@ export class RedisEventBus implements EventBus {
         this.highestKnown,
         this.busId,
         keys.channelPrefix,
+        this.confirmedId,
+        keys.lostChannel,
         ...topics,
       ),
     );
+    this.noteConfirmed(toId(mark));
     return toId(mark);
   }
 
   private noteId(id: number): void {
     if (id > this.highestKnown) this.highestKnown = id;
+  }
+
+  private noteConfirmed(id: number): void {
+    if (id > this.confirmedId) this.confirmedId = id;
   }
 
   /** Whether commands may go to Redis now: connected, and the breaker lets calls through. */
