@@ -50,7 +50,8 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
     } catch (error) {
       last = error;
     }
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (${String(last)})` : ''}`);
+    if (Date.now() > deadline)
+      throw new Error(`${what}: not within ${timeoutMs} ms${last ? ` (${String(last)})` : ''}`);
     await sleep(100);
   }
 }
@@ -168,11 +169,17 @@ describe.skipIf(!available)('a Redis Cluster failover under load (issue 15)', ()
     await sleep(1_500);
 
     // The primary that owns every key of the bus, and its replica.
-    const slot = Number(await onNode(nodes.nodes[0] ?? '', (client) => client.cluster('KEYSLOT', `{${running.prefix}}:seq`)));
+    const slot = Number(
+      await onNode(nodes.nodes[0] ?? '', (client) => client.cluster('KEYSLOT', `{${running.prefix}}:seq`)),
+    );
     const primary = await nodes.masterOf(slot);
     const replica = (await nodes.topology()).find((node) => node.masterId === primary.id);
     if (!replica) throw new Error(`no replica of ${primary.address}`);
-    const fault: FaultRecord = { name: `SIGKILL of the bus primary ${primary.address}`, startedAt: Date.now(), endedAt: 0 };
+    const fault: FaultRecord = {
+      name: `SIGKILL of the bus primary ${primary.address}`,
+      startedAt: Date.now(),
+      endedAt: 0,
+    };
     phase(`slot ${slot} on ${primary.address}, replica ${replica.address}`);
 
     // The replica falls behind: frozen, then a write bigger than the socket buffers, then the
@@ -220,7 +227,9 @@ describe.skipIf(!available)('a Redis Cluster failover under load (issue 15)', ()
     const lost = publishes.filter(
       (publish) => publish.id !== undefined && publish.answeredAt < killedAt && !logged.has(publish.id),
     );
-    phase(`${lost.length} acknowledged events (${lost.filter((publish) => publish.critical).length} critical) not in the promoted replica's log`);
+    phase(
+      `${lost.length} acknowledged events (${lost.filter((publish) => publish.critical).length} critical) not in the promoted replica's log`,
+    );
 
     const finals = await Promise.allSettled(clients.map((client) => client.finalResume(LIVENESS_MS)));
     phase('final resume');
@@ -246,7 +255,9 @@ describe.skipIf(!available)('a Redis Cluster failover under load (issue 15)', ()
       );
       report += `\nfull history: ${file}`;
     }
-    const degraded = readiness.map((states) => states.filter((state) => state.at >= fault.startedAt && state.status !== 'ok'));
+    const degraded = readiness.map((states) =>
+      states.filter((state) => state.at >= fault.startedAt && state.status !== 'ok'),
+    );
     console.info(
       `failover run, ${((Date.now() - started) / 1000).toFixed(1)} s:\n${phases.join('\n')}\n` +
         `readyz not ok after the kill: ${degraded.map((states) => [...new Set(states.map((state) => state.status))].join('/')).join(' | ')}\n${report}`,
@@ -258,9 +269,12 @@ describe.skipIf(!available)('a Redis Cluster failover under load (issue 15)', ()
     expect(broken, report).toEqual([]);
     // Every publish was answered in the API's shape: accepted, or 503 with a code (retry later).
     const answers = new Set(
-      publishes.map((publish) => (publish.status === undefined ? `no answer: ${publish.error}` : `${publish.status} ${publish.code ?? ''}`.trim())),
+      publishes.map((publish) =>
+        publish.status === undefined ? `no answer: ${publish.error}` : `${publish.status} ${publish.code ?? ''}`.trim(),
+      ),
     );
-    for (const answer of answers) expect(['201', '202', '503 bus_unavailable', '503 store_unavailable']).toContain(answer);
+    for (const answer of answers)
+      expect(['201', '202', '503 bus_unavailable', '503 store_unavailable']).toContain(answer);
     // Each instance said it was not whole while the bus had no primary, and is whole again.
     for (const states of degraded) expect(states.length).toBeGreaterThan(0);
     for (const url of urls) expect(await readyStatus(url)).toBe('ok');

@@ -68,7 +68,8 @@ export async function startRedisCluster(masters = 3, options: RedisClusterOption
   const nodes: string[] = [];
   const stop = async () => {
     // A frozen node would never act on the SIGTERM.
-    for (const server of servers.values()) if (!server.hasExited() && server.child.pid) process.kill(server.child.pid, 'SIGCONT');
+    for (const server of servers.values())
+      if (!server.hasExited() && server.child.pid) process.kill(server.child.pid, 'SIGCONT');
     await Promise.all([...servers.values()].map((server) => server.stop('SIGTERM')));
     await Promise.all(dirs.map((dir) => rm(dir, { recursive: true, force: true })));
   };
@@ -144,7 +145,8 @@ export async function startRedisCluster(masters = 3, options: RedisClusterOption
     if (replicas > 0) {
       const known = await topology();
       const replicaCount = known.filter((node) => node.role === 'replica').length;
-      if (replicaCount !== masters * replicas) throw new Error(`expected ${masters * replicas} replicas, got ${replicaCount}`);
+      if (replicaCount !== masters * replicas)
+        throw new Error(`expected ${masters * replicas} replicas, got ${replicaCount}`);
     }
   } catch (error) {
     await stop();
@@ -155,7 +157,8 @@ export async function startRedisCluster(masters = 3, options: RedisClusterOption
     topology,
     async masterOf(slot) {
       const master = (await topology()).find(
-        (node) => node.role === 'master' && !node.failed && node.slots.some(([first, last]) => slot >= first && slot <= last),
+        (node) =>
+          node.role === 'master' && !node.failed && node.slots.some(([first, last]) => slot >= first && slot <= last),
       );
       if (!master) throw new Error(`no live master serves slot ${slot}`);
       return master;

@@ -185,9 +185,13 @@ export class RedisOutage {
     this.options.noteId(lost);
     if (this.local) this.redisServesOthers = true;
     for (const topic of this.options.subscriptions.topicNames()) {
-      this.reportLiveGap(topic, 'Redis lost acknowledged writes (restarted empty, or failed over to a replica behind it)', {
-        coveredFrom: lost,
-      });
+      this.reportLiveGap(
+        topic,
+        'Redis lost acknowledged writes (restarted empty, or failed over to a replica behind it)',
+        {
+          coveredFrom: lost,
+        },
+      );
     }
     return lost;
   }
