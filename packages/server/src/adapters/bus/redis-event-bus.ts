@@ -42,6 +42,13 @@
  * saw; at start the store's highest id covers the critical ones. A Redis that lost its data is
  * reported like a blip the log cannot cover: every topic reports a live gap.
  *
+ * Failover (Cluster or Sentinel, asynchronous replication): the promoted replica may lack the last
+ * writes, yet keep the epoch. Each script is also given the highest id this instance saw Redis
+ * issue (`confirmedId`); a counter below it means lost writes, handled as a lost epoch (coverage
+ * and counter past every id issued before now), plus a loss notice on `{prefix}:lost` that makes
+ * every instance's live streams resume (RedisOutage.onLossNotice): the critical events come back
+ * from the store, the rest is told with `stream.reset {gap}`. See docs/scaling.md.
+ *
  * Ids are unique cluster-wide, whatever fails: the publish script issues only multiples of
  * ID_SLOTS (residue 0), and an instance serving on its own only ids of the residue it leases
  * (redis-id-slot.ts), so no two issuers ever share an id (event-id.ts).
