@@ -6,10 +6,11 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterToken, requireClusterServices, startCluster, type Cluster } from './helpers/cluster.js';
 import { startChaosClient, type ChaosClient } from './helpers/chaos-client.js';
 import { formatVerdict, groupByRule, judgeChaos, type ChaosHistory, type FaultRecord } from './helpers/chaos-judge.js';
-import { startPublisher, type Publisher } from './helpers/chaos-publisher.js';
+import { publishRecorded, startPublisher, type Publisher, type ChaosPublish } from './helpers/chaos-publisher.js';
 import { seededRandom } from './helpers/random.js';
 import { requireRedisServer } from './helpers/redis-process.js';
 import { startRedisCluster, type ClusterNodeInfo, type RedisClusterProcess } from './helpers/redis-cluster.js';
+import { ofType, openStream, published } from './helpers/sse-reader.js';
 
 /**
  * Issue 15: a Redis Cluster failover under load. Two real instances on a cluster of 3 primaries
@@ -29,6 +30,11 @@ const available = (await requireClusterServices()) && requireRedisServer();
 
 const USERS = ['f0', 'f1'];
 const SHARED = 'doc:failover';
+/**
+ * Published on only while the replica lags (lost writes), by no instance serving alone: no rejoin
+ * marks it, so only the bus noticing the lost writes can tell a reader from before them.
+ */
+const QUIET = 'doc:quiet';
 const CLIENTS_PER_USER = 3;
 const HEARTBEAT_MS = 2_000;
 /** Every wait is bounded by this; a hang fails the test, naming what it waited for. */
@@ -154,6 +160,22 @@ describe.skipIf(!available)('a Redis Cluster failover under load (issue 15)', ()
     phase(`${clients.length} clients streaming`);
 
     const topics = [...USERS.map((user) => `user:${user}`), SHARED];
+    // A reader of the quiet topic that leaves before the failover, holding an id from before it.
+    const quietToken = await clusterToken('quiet', undefined, [QUIET]);
+    const quietPublisher = await clusterToken('publisher-quiet', 'events:publish');
+    const quietPublishes: Awaited<ReturnType<typeof publishRecorded>>[] = [];
+    const publishQuiet = async (event: ChaosPublish) => {
+      const marker = `quiet-${quietPublishes.length}`;
+      const url = urls[quietPublishes.length % urls.length] ?? '';
+      const record = await publishRecorded(url, quietPublisher, marker, event);
+      quietPublishes.push(record);
+      return record;
+    };
+    const leaving = await openStream(urls[0] ?? '', { token: quietToken });
+    await leaving.waitFor((events) => ofType(events, 'connection.established').length === 1, LIVENESS_MS);
+    const lastSeen = await publishQuiet({ topic: QUIET, critical: true });
+    await leaving.waitFor((events) => published(events).some((event) => event.id === lastSeen.id), LIVENESS_MS);
+    leaving.close();
     for (let index = 0; index < 2; index++) {
       const random = seededRandom(500 + index);
       publishers.push(
@@ -190,7 +212,9 @@ describe.skipIf(!available)('a Redis Cluster failover under load (issue 15)', ()
       await onNode(primary.address, (client) =>
         client.set(`{${running.prefix}}:failover-filler`, Buffer.alloc(FILLER_BYTES, 'x')),
       );
-      await sleep(LAG_MS);
+      const lagEnds = Date.now() + LAG_MS;
+      for (let index = 0; index < 4; index++) await publishQuiet({ topic: QUIET, critical: index % 2 === 0 });
+      await sleep(lagEnds - Date.now());
       await nodes.kill(primary.address, 'SIGKILL');
       killedAt = Date.now();
       phase(`killed ${primary.address}`);
@@ -214,10 +238,10 @@ describe.skipIf(!available)('a Redis Cluster failover under load (issue 15)', ()
     await watcher;
 
     // Acknowledged writes the promoted replica never got: the failover did lose some.
-    const publishes = publishers.flatMap((publisher) => publisher.records);
+    const publishes = [...publishers.flatMap((publisher) => publisher.records), ...quietPublishes];
     const logged = new Set<string>();
     await onNode(promoted.address, async (client) => {
-      for (const topic of topics) {
+      for (const topic of [...topics, QUIET]) {
         for (const [entryId] of await client.xrange(`{${running.prefix}}:log:${topic}`, '-', '+')) {
           logged.add(entryId.replace(/-0$/, ''));
         }
@@ -230,6 +254,12 @@ describe.skipIf(!available)('a Redis Cluster failover under load (issue 15)', ()
     phase(
       `${lost.length} acknowledged events (${lost.filter((publish) => publish.critical).length} critical) not in the promoted replica's log`,
     );
+
+    // The quiet reader comes back: its topic lost what the replica never got, and says so.
+    const back = await openStream(urls[1] ?? '', { token: quietToken, lastEventId: lastSeen.id ?? '' });
+    await back.waitFor((events) => ofType(events, 'stream.resumed').length === 1, LIVENESS_MS);
+    back.close();
+    const quietCritical = quietPublishes.filter((publish) => publish.status === 201 && publish !== lastSeen);
 
     const finals = await Promise.allSettled(clients.map((client) => client.finalResume(LIVENESS_MS)));
     phase('final resume');
@@ -265,6 +295,13 @@ describe.skipIf(!available)('a Redis Cluster failover under load (issue 15)', ()
 
     expect(finals.filter((result) => result.status === 'rejected')).toEqual([]);
     expect(lost.length, 'the promoted replica lacks acknowledged writes').toBeGreaterThan(0);
+    // Acknowledged on the quiet topic before the kill, then gone from the log: the critical ones
+    // come back from the store, in order, once each; the loss is told, never a silent hole.
+    expect(quietPublishes.map((publish) => publish.status)).toEqual([201, 201, 202, 201, 202]);
+    expect(quietCritical.every((publish) => lost.includes(publish))).toBe(true);
+    expect(ofType(back.events, 'stream.reset')).toMatchObject([{ reason: 'gap' }]);
+    expect(ofType(back.events, 'stream.resumed')).toMatchObject([{ complete: false }]);
+    expect(published(back.events).map((event) => event.id)).toEqual(quietCritical.map((publish) => publish.id));
     const broken = groupByRule(verdict.violations).map(([rule, violations]) => `${rule} ×${violations.length}`);
     expect(broken, report).toEqual([]);
     // Every publish was answered in the API's shape: accepted, or 503 with a code (retry later).
