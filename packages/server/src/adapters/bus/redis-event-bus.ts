@@ -600,17 +600,14 @@ export class RedisEventBus implements EventBus {
       return;
     }
     if (this.closed) return;
-    // Before the topics re-subscribe (same connection, in order): a loss found after a topic's
-    // re-read reaches this instance as a notice, one found before it shows in the re-read.
-    this.pubsub.subscribe(this.keys.lostChannel).catch((error: unknown) => {
-      this.options.logger?.warn({ err: error }, 'loss notice re-subscribe failed');
+    this.probe?.reset();
+    // The loss notices before the topics re-subscribe (same connection, in order): a loss found
+    // after a topic's re-read reaches this instance as a notice, one found before it shows in the
+    // re-read.
+    const own = this.probe ? [this.keys.lostChannel, this.probeChannel] : [this.keys.lostChannel];
+    Promise.all(own.map((channel) => this.pubsub.subscribe(channel))).catch((error: unknown) => {
+      this.options.logger?.warn({ err: error }, 'loss notice / probe re-subscribe failed');
     });
-    if (this.probe) {
-      this.probe.reset();
-      this.pubsub.subscribe(this.probeChannel).catch((error: unknown) => {
-        this.options.logger?.warn({ err: error }, 'probe re-subscribe failed');
-      });
-    }
     this.subscriptions.resubscribeAll();
     void this.outage.rejoin();
   }
