@@ -123,6 +123,27 @@ describe.skipIf(!available)('RedisEventBus when Redis is unreachable from one in
     expect(states.at(-1)).toBe('closed');
   }, 30_000);
 
+  it('stops publishing alone once Redis serves the other instances again: a local id would pass over their events', async () => {
+    const a = await started(`redis://127.0.0.1:${proxy.port}`, {
+      connectionName: 'part-a',
+      commandTimeoutMs: 200,
+      breaker: { failureThreshold: 2, coolDownMs: 60_000 },
+    });
+    const b = await started(redis.url, { connectionName: 'part-b' });
+    const seenByA: number[] = [];
+    await a.subscribe('p', (event) => seenByA.push(event.id));
+    // Only A's commands are cut (as when its side of a failover lags): its subscriber still hears Redis.
+    proxy.freeze('part-a:cmd');
+    await expect(a.publish(draft('p'))).rejects.toThrow(/no answer from Redis/);
+    await expect(a.publish(draft('p'))).rejects.toThrow(/no answer from Redis/);
+    const local = await a.publish(draft('p'));
+    expect(seenByA).toEqual([local.id]);
+    const fromB = await b.publish(draft('p'));
+    await waitUntil(() => seenByA.includes(fromB.id));
+    await expect(a.publish(draft('p'))).rejects.toThrow(/serves the other instances again/);
+    proxy.thaw();
+  }, 30_000);
+
   it('keeps an event Redis published before a rejoin readable: the rejoin tells the gap and hides nothing the log holds', async () => {
     const a = await started(`redis://127.0.0.1:${proxy.port}`, {
       connectionName: 'mark-a',
