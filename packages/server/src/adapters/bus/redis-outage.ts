@@ -62,12 +62,6 @@ export class RedisOutage {
   /** Topics whose live gap was already reported during this outage (one resume per topic). */
   private readonly gapReported = new Set<string>();
   private rejoining: Promise<void> | undefined;
-  /**
-   * Something came through Redis during this outage (a record, a notice): Redis serves other
-   * instances again, which publish there, so a local id could pass over their events on this
-   * instance's streams, critical ones included, for good (a stream never takes a lower id).
-   */
-  private redisServesOthers = false;
 
   constructor(private readonly options: RedisOutageOptions) {}
 
@@ -86,7 +80,6 @@ export class RedisOutage {
     if (!this.local) {
       // From the id known before the outage: that is where what this island knows begins.
       this.local = new LocalFallback(this.options.knownId(), this.options.localBufferMaxEvents);
-      this.redisServesOthers = false;
       this.options.logger?.warn(
         { connections: this.options.describeConnections() },
         'Redis is unreachable: delivering on this instance only until it returns',
@@ -108,7 +101,8 @@ export class RedisOutage {
         `Redis is unreachable (${this.options.describeConnections()}): critical events are refused while only local delivery works`,
       );
     }
-    if (this.local && this.redisServesOthers) {
+    // A local id could pass over the others' events on this instance's streams, for good.
+    if (this.local?.redisServesOthers) {
       throw new PublishRefusedError(
         `Redis serves the other instances again and this one has not re-synced yet (${this.options.describeConnections()}): an id issued here could pass over their events`,
       );
@@ -134,10 +128,7 @@ export class RedisOutage {
 
   /** Keeps a record received from Redis for local resumes, while the outage lasts. */
   received(record: EventRecord): void {
-    if (!this.local) return;
-    this.local.add(record, false);
-    // Issued since the outage began: Redis took it from someone while this instance could not.
-    if (record.id > this.local.since) this.redisServesOthers = true;
+    this.local?.add(record, false);
   }
 
   /** Tells a topic's streams to resume; during an outage, once per topic. */
@@ -155,7 +146,7 @@ export class RedisOutage {
     try {
       const notice = JSON.parse(message) as { gap?: unknown; from?: unknown };
       if (notice.from === this.options.busId || typeof notice.gap !== 'number') return;
-      if (this.local) this.redisServesOthers = true;
+      this.local?.heardRedisServe();
       this.options.noteId(notice.gap);
       this.reportLiveGap(topic, 'events were delivered on another instance only, during a Redis outage');
     } catch (error) {
@@ -183,7 +174,7 @@ export class RedisOutage {
       return undefined;
     }
     this.options.noteId(lost);
-    if (this.local) this.redisServesOthers = true;
+    this.local?.heardRedisServe();
     for (const topic of this.options.subscriptions.topicNames()) {
       this.reportLiveGap(
         topic,
