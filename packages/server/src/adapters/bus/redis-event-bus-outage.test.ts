@@ -239,7 +239,10 @@ describe.skipIf(!available)('RedisEventBus ids while Redis is down (own Redis, s
     const slotless = await started('full');
     const leased = await started('short', { idSlotTtlMs: 1_000 });
     await redis.stop();
-    await waitUntil(async () => (await slotless.health()).status !== 'up' && (await leased.health()).status !== 'up');
+    // Both connections gone, not only the subscriber: a publish while the command connection still
+    // looks ready goes to Redis (and fails there) instead of being served locally.
+    const cutOff = async (bus: RedisEventBus) => /command connection (?!ready)/.test((await bus.health()).detail ?? '');
+    await waitUntil(async () => (await cutOff(slotless)) && (await cutOff(leased)));
     await expect(slotless.publish(draft('t'))).rejects.toThrow(/no id slot/);
     // Within its lease (renewed every third of it while connected): local delivery works.
     expect((await leased.publish(draft('t'))).id % ID_SLOTS).not.toBe(0);
