@@ -273,7 +273,8 @@ describe.skipIf(!available)('a Redis Cluster failover under load (issue 15)', ()
     const verdict = judgeChaos(history, { livenessMs: LIVENESS_MS });
     let report = formatVerdict(verdict);
     if (verdict.violations.length > 0 || process.env.FAILOVER_HISTORY) {
-      // Everything, for a closer look than the examples: every answer and every frame read.
+      // Everything, for a closer look than the examples: every answer, every frame read and the
+      // instances' logs (FAILOVER_HISTORY=1 writes it for a passing run too).
       const file = join(tmpdir(), `failover-history-${started}.json`);
       writeFileSync(
         file,
