@@ -2,6 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { ID_SLOTS } from '../src/core/event-id.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterToken, requireClusterServices, startCluster, type Cluster } from './helpers/cluster.js';
 import { startChaosClient, type ChaosClient } from './helpers/chaos-client.js';
@@ -315,6 +316,14 @@ describe.skipIf(!available)('a Redis Cluster failover under load (issue 15)', ()
     );
     for (const answer of answers)
       expect(['201', '202', '503 bus_unavailable', '503 store_unavailable']).toContain(answer);
+    // Once both are ready, the promoted replica takes every publish (its scripts loaded again, the
+    // slot's new owner found): ids from its counter, none issued by an instance alone.
+    const afterwards = publishes.filter((publish) => publish.sentAt > fault.endedAt);
+    expect(afterwards.length).toBeGreaterThan(0);
+    for (const publish of afterwards) {
+      expect(publish.status === 201 || publish.status === 202, `${publish.marker}: ${publish.status}`).toBe(true);
+      expect(Number(publish.id) % ID_SLOTS).toBe(0);
+    }
     // Each instance said it was not whole while the bus had no primary (and always answered), and
     // is whole again.
     for (const states of degraded) {
