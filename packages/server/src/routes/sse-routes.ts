@@ -322,7 +322,8 @@ async function resume(
     }
     from = formatEventId(point);
   }
-  connection.write(controlFrame('stream.resumed', { replayed, complete }));
+  // An outage told in-band during the replay (events of other instances may be missing) is a loss too.
+  connection.write(controlFrame('stream.resumed', { replayed, complete: complete && !connection.toldLossInReplay }));
 }
 
 /** Resyncs one resume takes up by planning again before it gives up and ends the stream. */

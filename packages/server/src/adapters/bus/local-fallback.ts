@@ -12,6 +12,9 @@ import type { HotLogRead } from './event-bus.js';
  * it; anything older lived in Redis and is reported as a gap (stream.reset, then the store). So is
  * a reader that stood at an id another island issued (not a multiple of ID_SLOTS, and not one of
  * this island's): what followed it there, and what this island published before it, it never got.
+ * Once Redis is heard serving the other instances again (an event they published since the outage
+ * began, a notice), it vouches for nothing: what they published before this instance's subscriber
+ * was back is not here, so every read reports a gap (the store gives back the critical events).
  */
 export class LocalFallback {
   /** Topics published on here while Redis was unreachable (they need a gap mark on rejoin). */
@@ -22,6 +25,8 @@ export class LocalFallback {
   private readonly ids = new Set<number>();
   /** Highest id evicted from the buffer: readers from below it have lost events. */
   private evictedUpTo = 0;
+  /** Redis was heard serving the other instances during the outage (see the class comment). */
+  private redisServing = false;
 
   constructor(
     /** Highest id known when Redis became unreachable. */
@@ -31,6 +36,8 @@ export class LocalFallback {
 
   /** Keeps `record`; `publishedHere` marks its topic for the gap mark on rejoin. */
   add(record: EventRecord, publishedHere: boolean): void {
+    // Issued since the outage began and received from Redis: Redis took it from someone else.
+    if (!publishedHere && record.id > this.since) this.redisServing = true;
     if (publishedHere) {
       this.publishedTopics.add(record.topic);
       this.publishedCount++;
@@ -46,6 +53,16 @@ export class LocalFallback {
     }
   }
 
+  /** Redis serves the other instances again (a notice came through it). */
+  heardRedisServe(): void {
+    this.redisServing = true;
+  }
+
+  /** Whether Redis was heard serving the other instances during the outage. */
+  get redisServesOthers(): boolean {
+    return this.redisServing;
+  }
+
   /** The port's read, answered from what this island knows. */
   read(topics: readonly string[], after: number, limit: number): HotLogRead {
     const wanted = new Set(topics);
@@ -58,7 +75,7 @@ export class LocalFallback {
     const elsewhere = after % ID_SLOTS !== 0 && !this.ids.has(after);
     return {
       events,
-      gapTopics: after < coverage || elsewhere ? [...wanted] : [],
+      gapTopics: after < coverage || elsewhere || this.redisServing ? [...wanted] : [],
       oldestId: events[0]?.id ?? coverage,
       truncated,
     };

@@ -16,6 +16,9 @@
  *                               space an instance may use while Redis is unreachable (redis-id-slot.ts)
  *   {is}:ch:<topic>     pub/sub channel carrying the record JSON
  *   {is}:probe:<id>     pub/sub channel of one instance's self-addressed probe (bus-probe.ts)
+ *   {is}:lost           pub/sub channel of loss notices: a script found that Redis lost writes (its
+ *                       data, or its latest writes at a failover) and raised the epoch past them;
+ *                       every instance tells its live streams (redis-scripts.ts, ensure_epoch)
  *
  * Why one hash tag for everything, and what it costs on Redis Cluster: see redis-event-bus.ts.
  */
@@ -34,6 +37,8 @@ export interface RedisBusKeys {
   channelPrefix: string;
   /** Channels of the self-addressed probes, one per instance (never a topic channel). */
   probePrefix: string;
+  /** Channel of the loss notices (never a topic channel). */
+  lostChannel: string;
   /** Matches every key of the prefix (for SCAN). */
   pattern: string;
 }
@@ -55,6 +60,7 @@ export function redisBusKeys(prefix: string): RedisBusKeys {
     logPrefix: `${tag}:log:`,
     channelPrefix: `${tag}:ch:`,
     probePrefix: `${tag}:probe:`,
+    lostChannel: `${tag}:lost`,
     pattern: `${tag}:*`,
   };
 }

@@ -123,6 +123,32 @@ describe.skipIf(!available)('RedisEventBus when Redis is unreachable from one in
     expect(states.at(-1)).toBe('closed');
   }, 30_000);
 
+  it('stops publishing alone once Redis serves the other instances again: a local id would pass over their events', async () => {
+    const a = await started(`redis://127.0.0.1:${proxy.port}`, {
+      connectionName: 'part-a',
+      commandTimeoutMs: 200,
+      breaker: { failureThreshold: 2, coolDownMs: 60_000 },
+    });
+    const b = await started(redis.url, { connectionName: 'part-b' });
+    const seenByA: number[] = [];
+    const fromOthers: number[] = [];
+    await a.subscribe('p', (event) => seenByA.push(event.id));
+    await a.subscribe('q', (event) => fromOthers.push(event.id));
+    // Only A's commands are cut (as when its side of a failover lags): its subscriber still hears Redis.
+    proxy.freeze('part-a:cmd');
+    await expect(a.publish(draft('p'))).rejects.toThrow(/no answer from Redis/);
+    await expect(a.publish(draft('p'))).rejects.toThrow(/no answer from Redis/);
+    const local = await a.publish(draft('p'));
+    expect(seenByA).toEqual([local.id]);
+    expect((await a.read(['p'], local.id, 10)).gapTopics).toEqual([]);
+    const fromB = await b.publish(draft('q'));
+    await waitUntil(() => fromOthers.includes(fromB.id));
+    await expect(a.publish(draft('p'))).rejects.toThrow(/serves the other instances again/);
+    // What A heard from Redis has holes (what came before its subscriber was back): no exact resume.
+    expect((await a.read(['p'], local.id, 10)).gapTopics).toEqual(['p']);
+    proxy.thaw();
+  }, 30_000);
+
   it('keeps an event Redis published before a rejoin readable: the rejoin tells the gap and hides nothing the log holds', async () => {
     const a = await started(`redis://127.0.0.1:${proxy.port}`, {
       connectionName: 'mark-a',
@@ -213,7 +239,10 @@ describe.skipIf(!available)('RedisEventBus ids while Redis is down (own Redis, s
     const slotless = await started('full');
     const leased = await started('short', { idSlotTtlMs: 1_000 });
     await redis.stop();
-    await waitUntil(async () => (await slotless.health()).status !== 'up' && (await leased.health()).status !== 'up');
+    // Both connections gone, not only the subscriber: a publish while the command connection still
+    // looks ready goes to Redis (and fails there) instead of being served locally.
+    const cutOff = async (bus: RedisEventBus) => /command connection (?!ready)/.test((await bus.health()).detail ?? '');
+    await waitUntil(async () => (await cutOff(slotless)) && (await cutOff(leased)));
     await expect(slotless.publish(draft('t'))).rejects.toThrow(/no id slot/);
     // Within its lease (renewed every third of it while connected): local delivery works.
     expect((await leased.publish(draft('t'))).id % ID_SLOTS).not.toBe(0);

@@ -42,6 +42,13 @@
  * saw; at start the store's highest id covers the critical ones. A Redis that lost its data is
  * reported like a blip the log cannot cover: every topic reports a live gap.
  *
+ * Failover (Cluster or Sentinel, asynchronous replication): the promoted replica may lack the last
+ * writes, yet keep the epoch. Each script is also given the highest id this instance saw Redis
+ * issue (`confirmedId`); a counter below it means lost writes, handled as a lost epoch (coverage
+ * and counter past every id issued before now), plus a loss notice on `{prefix}:lost` that makes
+ * every instance's live streams resume (RedisOutage.onLossNotice): the critical events come back
+ * from the store, the rest is told with `stream.reset {gap}`. See docs/scaling.md.
+ *
  * Ids are unique cluster-wide, whatever fails: the publish script issues only multiples of
  * ID_SLOTS (residue 0), and an instance serving on its own only ids of the residue it leases
  * (redis-id-slot.ts), so no two issuers ever share an id (event-id.ts).
@@ -151,6 +158,16 @@ interface ScriptedRedis extends Redis {
 }
 
 const SWEEP_BATCH = 500;
+/**
+ * The command connection on a Cluster: ioredis re-sends a command whose connection closed
+ * (retryDelayOnFailover) or that met CLUSTERDOWN (retryDelayOnClusterDown), and queues commands
+ * while the cluster is not ready: at a failover a publish that already ran on the dying primary
+ * would run again under a second id, and one the bus answered 503 (its timeout) would still run
+ * later, delivered after the refusal. The bus fails such a command at once instead (unknown
+ * outcome: 503; the breaker and the island take over), as autoResendUnfulfilledCommands: false
+ * does on one Redis. MOVED and TRYAGAIN are still followed: Redis ran nothing then.
+ */
+const COMMAND_CLUSTER_OPTIONS = { retryDelayOnFailover: 0, retryDelayOnClusterDown: 0, enableOfflineQueue: false };
 const DEFAULT_MAX_IDLE_TOPICS = 50_000;
 const DEFAULT_COMMAND_TIMEOUT_MS = 3_000;
 const DEFAULT_LOCAL_BUFFER_MAX_EVENTS = 10_000;
@@ -167,6 +184,11 @@ export class RedisEventBus implements EventBus {
   private readonly outage: RedisOutage;
   /** Highest id this instance has seen: a floor for the next id even if Redis forgets its counter. */
   private highestKnown = 0;
+  /**
+   * Highest id this instance saw Redis's counter reach (ids Redis issued, counters it read; never
+   * an id issued here alone): Redis's counter below it means Redis lost writes (ensure_epoch).
+   */
+  private confirmedId = 0;
   private subscriberWasReady = false;
   private started = false;
   private closed = false;
@@ -190,11 +212,11 @@ export class RedisEventBus implements EventBus {
     // A publish whose connection dropped before its answer has an unknown outcome and fails (the
     // caller answers 503); re-sent after a reconnect, it would go out twice under two ids.
     this.sharded = isCluster(options.url);
-    this.command = connectRedis(options.url, {
-      ...base,
-      connectionName: `${name}:cmd`,
-      autoResendUnfulfilledCommands: false,
-    }) as ScriptedRedis;
+    this.command = connectRedis(
+      options.url,
+      { ...base, connectionName: `${name}:cmd`, autoResendUnfulfilledCommands: false },
+      COMMAND_CLUSTER_OPTIONS,
+    ) as ScriptedRedis;
     // Re-subscribing is done by TopicSubscriptions, not ioredis, so the log can be re-read once it is acknowledged.
     this.subscriber = connectRedis(
       options.url,
@@ -214,8 +236,8 @@ export class RedisEventBus implements EventBus {
     const script = (lua: string) => (this.sharded ? shardedPubSub(lua) : lua);
     this.command.defineCommand('isStart', { lua: START_SCRIPT, numberOfKeys: 2 });
     this.command.defineCommand('isPublish', { lua: script(PUBLISH_SCRIPT), numberOfKeys: 7 });
-    this.command.defineCommand('isRead', { lua: READ_SCRIPT });
-    this.command.defineCommand('isHead', { lua: HEAD_SCRIPT, numberOfKeys: 2 });
+    this.command.defineCommand('isRead', { lua: script(READ_SCRIPT) });
+    this.command.defineCommand('isHead', { lua: script(HEAD_SCRIPT), numberOfKeys: 2 });
     this.command.defineCommand('isSweep', { lua: SWEEP_SCRIPT, numberOfKeys: 5 });
     this.command.defineCommand('isRejoin', { lua: script(REJOIN_SCRIPT), numberOfKeys: 7 });
     this.command.defineCommand('isSlot', { lua: SLOT_SCRIPT, numberOfKeys: 1 });
@@ -242,7 +264,11 @@ export class RedisEventBus implements EventBus {
       readCounter: async () => toId(await this.redisCall(() => this.command.get(this.keys.seq)), true),
       readLog: (topic, after) => this.readRedis([topic], after, this.options.limits.maxEvents),
       onOpenedLocally: () => void this.outage.enter(),
-      onReceived: (record) => this.outage.received(record),
+      onReceived: (record) => {
+        // Every record on a topic channel went through Redis's counter.
+        this.noteConfirmed(record.id);
+        this.outage.received(record);
+      },
       onGapNotice: (topic, message) => this.outage.onGapNotice(topic, message),
       reportLiveGap: (topic, message, details) => this.outage.reportLiveGap(topic, message, details),
     });
@@ -337,6 +363,8 @@ export class RedisEventBus implements EventBus {
       const reply = await this.command.isStart(this.keys.seq, this.keys.epoch, options.idFloor, options.coveredFrom);
       const [seq] = stringArray(reply, 'start');
       this.noteId(Math.max(toId(seq), options.idFloor));
+      this.noteConfirmed(toId(seq));
+      await this.pubsub.subscribe(this.keys.lostChannel);
       if (this.probe) await this.pubsub.subscribe(this.probeChannel);
       await this.idSlot.start();
     } catch (error) {
@@ -384,9 +412,12 @@ export class RedisEventBus implements EventBus {
       this.options.limits.maxAgeMs,
       json,
       keys.channelPrefix + draft.topic,
+      this.confirmedId,
+      keys.lostChannel,
     );
     const id = toId(reply);
     this.noteId(id);
+    this.noteConfirmed(id);
     return { ...draft, id };
   }
 
@@ -436,6 +467,8 @@ export class RedisEventBus implements EventBus {
         after,
         count,
         this.options.limits.maxAgeMs,
+        this.confirmedId,
+        keys.lostChannel,
         ...unique,
       ),
     );
@@ -445,6 +478,7 @@ export class RedisEventBus implements EventBus {
     // Not `head`: that is raised to the highest id this instance knows, which may be one it
     // issued alone, above ids Redis has not issued yet.
     const liveAbove = toId(reply[1]);
+    this.noteConfirmed(liveAbove);
     const gapTopics: string[] = [];
     let events: EventRecord[] = [];
     let oldestId = head;
@@ -470,7 +504,15 @@ export class RedisEventBus implements EventBus {
     if (this.redisUsable) {
       try {
         const head = toId(
-          await this.redisCall(() => this.command.isHead(this.keys.seq, this.keys.epoch, this.highestKnown)),
+          await this.redisCall(() =>
+            this.command.isHead(
+              this.keys.seq,
+              this.keys.epoch,
+              this.highestKnown,
+              this.confirmedId,
+              this.keys.lostChannel,
+            ),
+          ),
         );
         this.noteId(head);
         return head;
@@ -544,6 +586,11 @@ export class RedisEventBus implements EventBus {
 
   private onMessage(channel: string, message: string): void {
     if (channel === this.probeChannel) return this.probe?.received(message);
+    if (channel === this.keys.lostChannel) {
+      const lost = this.outage.onLossNotice(message);
+      if (lost !== undefined) this.noteConfirmed(lost);
+      return;
+    }
     this.subscriptions.onMessage(channel, message);
   }
 
@@ -553,12 +600,14 @@ export class RedisEventBus implements EventBus {
       return;
     }
     if (this.closed) return;
-    if (this.probe) {
-      this.probe.reset();
-      this.pubsub.subscribe(this.probeChannel).catch((error: unknown) => {
-        this.options.logger?.warn({ err: error }, 'probe re-subscribe failed');
-      });
-    }
+    this.probe?.reset();
+    // The loss notices before the topics re-subscribe (same connection, in order): a loss found
+    // after a topic's re-read reaches this instance as a notice, one found before it shows in the
+    // re-read.
+    const own = this.probe ? [this.keys.lostChannel, this.probeChannel] : [this.keys.lostChannel];
+    Promise.all(own.map((channel) => this.pubsub.subscribe(channel))).catch((error: unknown) => {
+      this.options.logger?.warn({ err: error }, 'loss notice / probe re-subscribe failed');
+    });
     this.subscriptions.resubscribeAll();
     void this.outage.rejoin();
   }
@@ -578,14 +627,21 @@ export class RedisEventBus implements EventBus {
         this.highestKnown,
         this.busId,
         keys.channelPrefix,
+        this.confirmedId,
+        keys.lostChannel,
         ...topics,
       ),
     );
+    this.noteConfirmed(toId(mark));
     return toId(mark);
   }
 
   private noteId(id: number): void {
     if (id > this.highestKnown) this.highestKnown = id;
+  }
+
+  private noteConfirmed(id: number): void {
+    if (id > this.confirmedId) this.confirmedId = id;
   }
 
   /** Whether commands may go to Redis now: connected, and the breaker lets calls through. */

@@ -12,7 +12,11 @@ import type { TopicSubscriptions } from './redis-topic-subscriptions.js';
  * and never an id another instance issues; without a slot, it is refused) and reaches this
  * instance's subscribers only, kept in a bounded LocalFallback that answers reads (with a gap for anything older than the
  * outage); a critical publish is refused, since its promise ("every subscriber on every instance
- * gets it, live or on resume") is one an island cannot keep.
+ * gets it, live or on resume") is one an island cannot keep. Once something comes through Redis
+ * again before this instance has re-synced (another instance's event, a gap or loss notice: a
+ * failover promoted a replica, the others reached it first), local publishes are refused too:
+ * Redis takes the other instances' events again, critical ones included, and a local id could
+ * pass over one of them on this instance's streams for good (a stream never takes a lower id).
  *
  * Rejoin, once both connections are ready: every topic re-subscribes and catches up from the log
  * (as after a blip), then the topics published on locally get a gap mark (REJOIN_SCRIPT). Why a
@@ -97,6 +101,12 @@ export class RedisOutage {
         `Redis is unreachable (${this.options.describeConnections()}): critical events are refused while only local delivery works`,
       );
     }
+    // A local id could pass over the others' events on this instance's streams, for good.
+    if (this.local?.redisServesOthers) {
+      throw new PublishRefusedError(
+        `Redis serves the other instances again and this one has not re-synced yet (${this.options.describeConnections()}): an id issued here could pass over their events`,
+      );
+    }
     const slot = this.options.idSlot();
     if (slot === undefined) {
       throw new PublishRefusedError(
@@ -136,11 +146,45 @@ export class RedisOutage {
     try {
       const notice = JSON.parse(message) as { gap?: unknown; from?: unknown };
       if (notice.from === this.options.busId || typeof notice.gap !== 'number') return;
+      this.local?.heardRedisServe();
       this.options.noteId(notice.gap);
       this.reportLiveGap(topic, 'events were delivered on another instance only, during a Redis outage');
     } catch (error) {
       this.options.logger?.warn({ err: error }, 'ignored a malformed gap notice');
     }
+  }
+
+  /**
+   * A loss notice (`{"lost":<coverage>}`, redis-scripts.ts ensure_epoch): Redis lost writes (its
+   * data, or its latest writes at a failover to a replica that had not received them), and every
+   * id below the coverage now resumes with a gap. Any topic's live streams may have missed some of
+   * what was lost (published elsewhere, never received here), so each resumes, as after an outage:
+   * the store gives back the critical events, the resume says `complete: false`. Resolves with
+   * the coverage, or undefined for a malformed notice.
+   */
+  onLossNotice(message: string): number | undefined {
+    let lost: unknown;
+    try {
+      lost = (JSON.parse(message) as { lost?: unknown }).lost;
+    } catch {
+      // Reported below.
+    }
+    if (typeof lost !== 'number') {
+      this.options.logger?.warn({ message }, 'ignored a malformed loss notice');
+      return undefined;
+    }
+    this.options.noteId(lost);
+    this.local?.heardRedisServe();
+    for (const topic of this.options.subscriptions.topicNames()) {
+      this.reportLiveGap(
+        topic,
+        'Redis lost acknowledged writes (restarted empty, or failed over to a replica behind it)',
+        {
+          coveredFrom: lost,
+        },
+      );
+    }
+    return lost;
   }
 
   /**
@@ -160,6 +204,10 @@ export class RedisOutage {
         const topics = [...local.publishedTopics];
         if (topics.length > 0) {
           this.options.noteId(await this.options.markGaps(topics));
+          // Said again even where the outage already reported a gap (a loss notice, a failed
+          // re-read): the local events published since then may have passed over events the log
+          // holds, which those streams have not been told of.
+          this.gapReported.clear();
           for (const topic of topics) {
             if (this.options.subscriptions.has(topic))
               this.reportLiveGap(topic, 'events were delivered locally only during a Redis outage');

@@ -28,17 +28,24 @@ local function newest_aged(log_key, age_cut)
   return 0
 end
 -- Returns the id counter (raised to the caller's floor) and the coverage floor. A missing epoch
--- means Redis lost its data since the bus started: every id a client may hold (the old counter,
--- the caller's highest known id, anything issued before now) is declared not covered (a reader
--- at or above the coverage has no gap, hence the + 1), and the counter jumps past all of them, so
--- ids never go backwards and every pre-loss id gets an honest gap.
-local function ensure_epoch(seq_key, epoch_key, floor, now)
-  local seq = math.max(num(redis.call('GET', seq_key)), floor)
+-- means Redis lost its data since the bus started; a counter below 'confirmed' (an id this
+-- caller saw Redis issue) means Redis lost its latest writes (a failover to a replica that had
+-- not received them: replication is asynchronous). Either way every id a client may hold (the
+-- old counter, the caller's highest known id, anything issued before now) is declared not covered
+-- (a reader at or above the coverage has no gap, hence the + 1), the counter jumps past all of
+-- them, so ids never go backwards and every id from before the loss gets an honest gap, and a loss
+-- notice {"lost":coverage} goes to every instance (lost_channel): their live streams may have
+-- missed what was lost.
+local function ensure_epoch(seq_key, epoch_key, floor, now, confirmed, lost_channel)
+  local stored = num(redis.call('GET', seq_key))
+  local seq = math.max(stored, floor)
   local epoch = redis.call('GET', epoch_key)
-  if epoch then return seq, tonumber(epoch) end
-  local coverage = math.max(seq, now * 1000) + 1
+  if epoch and stored >= confirmed then return seq, tonumber(epoch) end
+  local coverage = math.max(seq, confirmed, now * 1000) + 1
+  if epoch then coverage = math.max(coverage, tonumber(epoch)) end
   redis.call('SET', epoch_key, fmt(coverage))
   redis.call('SET', seq_key, fmt(coverage))
+  redis.call('PUBLISH', lost_channel, '{"lost":' .. fmt(coverage) .. '}')
   return coverage, coverage
 end
 `;
@@ -69,8 +76,9 @@ return { fmt(seq), fmt(epoch), created }
 
 /**
  * publish. KEYS: seq, epoch, log, trim, idle, active, dropped.
- * ARGV: topic, floor, maxEvents, maxAgeMs, draft JSON (an object without id), channel.
- * 1. id = max(counter + 1, caller's floor + 1, TIME in ms * 1000), re-creating a lost epoch first,
+ * ARGV: topic, floor, maxEvents, maxAgeMs, draft JSON (an object without id), channel, confirmed,
+ * loss channel (see ensure_epoch).
+ * 1. id = max(counter + 1, caller's floor + 1, TIME in ms * 1000), after a loss check (ensure_epoch),
  *    rounded up to the next multiple of ID_SLOTS (Redis's residue; event-id.ts);
  * 2. XADD `<id>-0` with the record JSON (id first) and store the counter;
  * 3. a topic new to the trim hash inherits its watermark (from `idle`, else the `dropped` floor);
@@ -83,7 +91,7 @@ local idle_key, active_key, dropped_key = KEYS[5], KEYS[6], KEYS[7]
 local topic, floor = ARGV[1], tonumber(ARGV[2])
 local max_events, max_age, draft, channel = tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5], ARGV[6]
 local now = now_ms()
-local seq = ensure_epoch(seq_key, epoch_key, floor, now)
+local seq = ensure_epoch(seq_key, epoch_key, floor, now, tonumber(ARGV[7]), ARGV[8])
 local id = math.max(seq + 1, now * 1000)
 id = id + (${ID_SLOTS} - id % ${ID_SLOTS}) % ${ID_SLOTS}
 if id > 9007199254740991 then return redis.error_reply('ERR event id space exhausted (2^53)') end
@@ -114,23 +122,24 @@ return id_str
 
 /**
  * read. KEYS: seq, epoch, trim, idle, dropped, gaps, then one log key per topic.
- * ARGV: floor, after, limit, maxAgeMs, then the topics (same order as their log keys).
+ * ARGV: floor, after, limit, maxAgeMs, confirmed, loss channel (see ensure_epoch), then the topics
+ * (same order as their log keys).
  * A reader from below a topic's gap mark (REJOIN_SCRIPT) gets a gap, and still every entry the log
  * holds above the watermark. Age trimming is applied virtually (entries past the age limit count
- * as trimmed), so the script only writes when it has to re-create a lost epoch. Returns {seq
+ * as trimmed), so the script only writes after a loss (ensure_epoch). Returns {seq
  * (raised to the floor), the counter itself (every id issued so far is at or below it, every later
  * one above), per topic {coverage, oldest id still held or '', newest limit+1 record JSONs after
  * max(after, watermark), newest first}}.
  */
 export const READ_SCRIPT = `${PRELUDE}
 local now = now_ms()
-local seq, epoch = ensure_epoch(KEYS[1], KEYS[2], tonumber(ARGV[1]), now)
+local seq, epoch = ensure_epoch(KEYS[1], KEYS[2], tonumber(ARGV[1]), now, tonumber(ARGV[5]), ARGV[6])
 local after, limit, max_age = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
 local dropped = num(redis.call('GET', KEYS[5]))
 local age_cut = (now - max_age) * 1000
 local out = { fmt(seq), fmt(num(redis.call('GET', KEYS[1]))) }
-for i = 5, #ARGV do
-  local topic, log_key = ARGV[i], KEYS[i + 2]
+for i = 7, #ARGV do
+  local topic, log_key = ARGV[i], KEYS[i]
   local wm = redis.call('HGET', KEYS[3], topic)
   if not wm then wm = redis.call('ZSCORE', KEYS[4], topic) end
   if wm then wm = tonumber(wm) else wm = dropped end
@@ -150,9 +159,9 @@ end
 return out
 `;
 
-/** head. KEYS: seq, epoch. ARGV: floor. Returns the counter (re-creating a lost epoch first). */
+/** head. KEYS: seq, epoch. ARGV: floor, confirmed, loss channel. Returns the counter (after a loss check). */
 export const HEAD_SCRIPT = `${PRELUDE}
-local seq = ensure_epoch(KEYS[1], KEYS[2], tonumber(ARGV[1]), now_ms())
+local seq = ensure_epoch(KEYS[1], KEYS[2], tonumber(ARGV[1]), now_ms(), tonumber(ARGV[2]), ARGV[3])
 return fmt(seq)
 `;
 
@@ -205,7 +214,8 @@ return #stale
 
 /**
  * rejoin. KEYS: seq, epoch, trim, idle, active, dropped, gaps.
- * ARGV: floor, sender id, channel prefix, then the topics this instance published on while Redis
+ * ARGV: floor, sender id, channel prefix, confirmed, loss channel (see ensure_epoch), then the
+ * topics this instance published on while Redis
  * was unreachable (local delivery only). Those events never entered the log, and their ids
  * interleave with ids other instances issued meanwhile, so no reader from before now can be
  * resumed exactly on those topics: the counter moves to `mark` (>= every id issued so far), each
@@ -219,11 +229,11 @@ return #stale
  */
 export const REJOIN_SCRIPT = `${PRELUDE}
 local now = now_ms()
-local seq = ensure_epoch(KEYS[1], KEYS[2], tonumber(ARGV[1]), now)
+local seq = ensure_epoch(KEYS[1], KEYS[2], tonumber(ARGV[1]), now, tonumber(ARGV[4]), ARGV[5])
 local mark = math.max(seq, now * 1000 - 1)
 redis.call('SET', KEYS[1], fmt(mark))
 local notice = '{"gap":' .. fmt(mark) .. ',"from":"' .. ARGV[2] .. '"}'
-for i = 4, #ARGV do
+for i = 6, #ARGV do
   local topic = ARGV[i]
   if redis.call('HEXISTS', KEYS[3], topic) == 0 then
     local wm = redis.call('ZSCORE', KEYS[4], topic)

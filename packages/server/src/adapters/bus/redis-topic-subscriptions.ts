@@ -12,6 +12,11 @@ import { parseRecord } from './redis-replies.js';
  * connection comes back, every topic re-subscribes, holds live messages, re-reads the log after
  * that id, delivers what was missed, then releases the held messages (dropping any id already
  * delivered). What the log no longer holds is reported as a live gap: the topic's streams resume.
+ *
+ * While any topic is catching up, every record (of every topic) waits, and all go out in one id
+ * order once the last catch-up is done: a stream spans several topics and never takes an id below
+ * one it has sent, so a topic whose re-read finished first must not hand out newer events before
+ * another topic's older ones (they would be dropped, critical ones included).
  */
 
 /** What {@link TopicSubscriptions} needs from the bus. */
@@ -78,12 +83,20 @@ export class TopicSubscriptions {
   /** Per channel, the tail of its SUBSCRIBE/UNSUBSCRIBE operations, which must not overtake. */
   private readonly channelOps = new Map<string, Promise<void>>();
   private closed = false;
+  /** Catch-ups queued or running; while any is, records wait in {@link heldAll} (see the file comment). */
+  private catchingUp = 0;
+  private heldAll: { state: TopicState; record: EventRecord }[] = [];
 
   constructor(private readonly options: TopicSubscriptionsOptions) {}
 
   /** Whether a local listener is subscribed to `topic`. */
   has(topic: string): boolean {
     return this.topics.has(topic);
+  }
+
+  /** The topics with a local listener. */
+  topicNames(): string[] {
+    return [...this.topics.keys()];
   }
 
   /** Live records of `topic` for `listener`; resolves once the subscription is active. */
@@ -156,6 +169,7 @@ export class TopicSubscriptions {
   close(): void {
     this.closed = true;
     this.topics.clear();
+    this.heldAll = [];
   }
 
   private openTopic(topic: string): TopicState {
@@ -212,8 +226,14 @@ export class TopicSubscriptions {
     else this.deliver(state, record);
   }
 
-  /** Hands a record to every listener of the topic, once, in id order. */
+  /** Hands a record out now, or once every catch-up in progress is done (in one id order). */
   private deliver(state: TopicState, record: EventRecord): void {
+    if (this.catchingUp > 0) this.heldAll.push({ state, record });
+    else this.handOut(state, record);
+  }
+
+  /** Hands a record to every listener of the topic, once, in id order. */
+  private handOut(state: TopicState, record: EventRecord): void {
     if (record.id <= state.lastDelivered || this.topics.get(state.topic) !== state) return;
     state.lastDelivered = record.id;
     this.options.noteId(record.id);
@@ -230,6 +250,7 @@ export class TopicSubscriptions {
   private resync(state: TopicState): void {
     state.held ??= [];
     state.resyncs++;
+    this.catchingUp++;
     const run = async () => {
       try {
         await this.enqueue(state.channel, async () => {
@@ -247,6 +268,11 @@ export class TopicSubscriptions {
           const held = state.held ?? [];
           state.held = undefined;
           for (const record of held) this.deliver(state, record);
+        }
+        if (--this.catchingUp === 0) {
+          const waiting = this.heldAll.sort((a, b) => a.record.id - b.record.id);
+          this.heldAll = [];
+          for (const { state: topic, record } of waiting) this.handOut(topic, record);
         }
       }
     };

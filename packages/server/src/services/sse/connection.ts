@@ -64,6 +64,8 @@ export class SSEConnection implements BatchedWriter {
   private state: 'replaying' | 'live' | 'closed' = 'replaying';
   /** The bus outage (its `since` id) this stream was last told of. */
   private islandNoticed: number | undefined;
+  /** An outage was told during the replay: the resume cannot say it is complete. */
+  private lossToldInReplay = false;
   private lastSentId = -1;
   private pending: { record: EventRecord; frame: SharedFrame }[] = [];
   /** Bytes of the live events in {@link SSEConnection.pending}. */
@@ -220,6 +222,7 @@ export class SSEConnection implements BatchedWriter {
   noticeIsland(since: number): boolean {
     if (this.state === 'closed' || this.islandNoticed === since) return false;
     this.islandNoticed = since;
+    if (this.state === 'replaying') this.lossToldInReplay = true;
     this.write(controlFrame('stream.reset', { reason: 'gap', since: formatEventId(since) }));
     this.options.onIslandNotice?.();
     return true;
@@ -249,6 +252,14 @@ export class SSEConnection implements BatchedWriter {
     if (this.state === 'closed') return false;
     this.close('resync');
     return true;
+  }
+
+  /**
+   * Whether an outage was told (`stream.reset {gap}`) while replaying: events of other instances
+   * may be missing from the replay, so its `stream.resumed` says `complete: false`.
+   */
+  get toldLossInReplay(): boolean {
+    return this.lossToldInReplay;
   }
 
   /** Whether a resync came while replaying, since the last call. */
