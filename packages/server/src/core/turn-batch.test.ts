@@ -4,10 +4,11 @@ import { TurnBatch, type BatchOutcome } from './turn-batch.js';
 const nextTurn = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 /** A batch that doubles numbers, fails the negative ones alone, and remembers each call's inputs. */
-function doubling(options: { maxInputs?: number; failWhole?: (inputs: readonly number[]) => Error | undefined } = {}) {
+function doubling(options: { maxWeight?: number; failWhole?: (inputs: readonly number[]) => Error | undefined } = {}) {
   const calls: number[][] = [];
   const batch = new TurnBatch<number, number>({
-    maxInputs: options.maxInputs,
+    maxWeight: options.maxWeight,
+    weigh: (input) => Math.max(1, Math.abs(input) - 9), // 10 weighs 1, 12 weighs 3
     retrySeparately: (error) => error instanceof Error && error.message.startsWith('separable'),
     execute: async (inputs) => {
       calls.push([...inputs]);
@@ -41,11 +42,11 @@ describe('TurnBatch', () => {
     expect(calls).toEqual([[1], [2, 3]]);
   });
 
-  it('starts a full batch at once and opens another for the next inputs', async () => {
-    const { batch, calls } = doubling({ maxInputs: 2 });
-    const results = await Promise.all([1, 2, 3, 4, 5].map((input) => batch.add(input)));
-    expect(results).toEqual([2, 4, 6, 8, 10]);
-    expect(calls).toEqual([[1, 2], [3, 4], [5]]);
+  it('starts a batch at once when it reaches its weight, and opens another for the next inputs', async () => {
+    const { batch, calls } = doubling({ maxWeight: 3 });
+    const results = await Promise.all([1, 2, 3, 12, 4, 5].map((input) => batch.add(input)));
+    expect(results).toEqual([2, 4, 6, 24, 8, 10]);
+    expect(calls).toEqual([[1, 2, 3], [12], [4, 5]]);
   });
 
   it('fails every input of a batch whose call fails, and only that batch', async () => {

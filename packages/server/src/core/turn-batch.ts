@@ -9,10 +9,12 @@ export interface TurnBatchOptions<I, O> {
   /** Runs one batch (never empty); a rejection fails every input of that batch with its reason. */
   execute: (inputs: readonly I[]) => Promise<readonly BatchOutcome<O>[]>;
   /**
-   * Most inputs one batch takes: a full batch starts at once and the next input opens another. Bounds
-   * one call's size (a Redis script blocks every other client while it runs). Default: no bound.
+   * Most weight one batch takes (each input weighs `weigh(input)`, 1 by default): a batch that
+   * reaches it starts at once and the next input opens another. Bounds one call's size (a Redis
+   * script blocks every other client while it runs). Default: no bound.
    */
-  maxInputs?: number;
+  maxWeight?: number;
+  weigh?: (input: I) => number;
   /**
    * Whether a batch that failed with `error` is run again input by input (in parallel), so that
    * only the inputs that cause it fail: for an error that one input can cause (Redis answered
@@ -33,12 +35,10 @@ export interface TurnBatchOptions<I, O> {
 export class TurnBatch<I, O> {
   private inputs: I[] = [];
   private waiters: { resolve: (value: O) => void; reject: (error: unknown) => void }[] = [];
+  private weight = 0;
   private scheduled: NodeJS.Immediate | undefined;
-  private readonly maxInputs: number;
 
-  constructor(private readonly options: TurnBatchOptions<I, O>) {
-    this.maxInputs = Math.max(1, options.maxInputs ?? Number.POSITIVE_INFINITY);
-  }
+  constructor(private readonly options: TurnBatchOptions<I, O>) {}
 
   /** Adds `input` to this turn's batch; settles with its own outcome. */
   add(input: I): Promise<O> {
@@ -46,7 +46,8 @@ export class TurnBatch<I, O> {
       this.inputs.push(input);
       this.waiters.push({ resolve, reject });
     });
-    if (this.inputs.length >= this.maxInputs) this.flush();
+    this.weight += this.options.weigh?.(input) ?? 1;
+    if (this.weight >= (this.options.maxWeight ?? Number.POSITIVE_INFINITY)) this.flush();
     else this.scheduled ??= setImmediate(this.flush);
     return settled;
   }
@@ -60,6 +61,7 @@ export class TurnBatch<I, O> {
     const waiters = this.waiters;
     this.inputs = [];
     this.waiters = [];
+    this.weight = 0;
     void this.run(inputs, waiters);
   };
 

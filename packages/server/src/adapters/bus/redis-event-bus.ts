@@ -153,11 +153,12 @@ interface ScriptedRedis extends Redis {
 
 const SWEEP_BATCH = 500;
 /**
- * Most reads one read script serves. A script blocks Redis while it runs (every publish of every
- * instance waits): this many readers on as many distinct topics is about a millisecond of Redis
- * time; more go in another call, sent at once.
+ * Most topic reads (a reader's topics, summed over the readers) one read script makes. A script
+ * blocks Redis while it runs (every publish of every instance waits), and a topic read returns up
+ * to the topic's whole hot log: this bounds a batched script by what one stream of many topics
+ * could already ask for alone. More go in another call, sent at once.
  */
-const READ_BATCH = 256;
+const READ_BATCH_TOPICS = 64;
 const DEFAULT_MAX_IDLE_TOPICS = 50_000;
 const DEFAULT_COMMAND_TIMEOUT_MS = 3_000;
 const DEFAULT_LOCAL_BUFFER_MAX_EVENTS = 10_000;
@@ -191,7 +192,8 @@ export class RedisEventBus implements EventBus {
   /** The log reads of one event-loop turn, read with one script call (see readBatch). */
   private readonly reads = new TurnBatch<LogReadRequest, HotLogRead>({
     execute: (requests) => this.readBatch(requests),
-    maxInputs: READ_BATCH,
+    maxWeight: READ_BATCH_TOPICS,
+    weigh: (request) => request.topics.length,
     retrySeparately: isRedisReplyError,
   });
 

@@ -136,7 +136,7 @@ export class RedisConnectionLeases implements ConnectionLeases {
   /** The acquisitions of one event-loop turn, made by one script call (see acquireBatch). */
   private readonly acquisitions = new TurnBatch<AcquireRequest, number>({
     execute: (requests) => this.acquireBatch(requests),
-    maxInputs: ACQUIRE_BATCH,
+    maxWeight: ACQUIRE_BATCH,
     retrySeparately: isRedisReplyError,
   });
 
