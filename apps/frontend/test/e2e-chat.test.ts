@@ -8,8 +8,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../../packages/server/test/helpers/free-port.js';
-import { startServerProcess, type ServerProcess } from '../../../packages/server/test/helpers/server-process.js';
+import {
+  startServerOnFreePort,
+  startServerProcess,
+  type ServerProcess,
+} from '../../../packages/server/test/helpers/server-process.js';
 import {
   browserTestsEnabled,
   devToken,
@@ -49,7 +52,7 @@ describe.skipIf(!enabled)('the chat page (useChat on our generations) in Chromiu
   const contexts: BrowserContext[] = [];
   const pageErrors: string[] = [];
 
-  const start = () => startServerProcess({ ...PACED_ENV, PORT: String(port), DATA_DIR: dataDir });
+  const start = (onPort = port) => startServerProcess({ ...PACED_ENV, PORT: String(onPort), DATA_DIR: dataDir });
   const running = (): ServerProcess => {
     if (!server) throw new Error('the server is not running');
     return server;
@@ -60,14 +63,7 @@ describe.skipIf(!enabled)('the chat page (useChat on our generations) in Chromiu
     dataDir = mkdtempSync(join(tmpdir(), 'is-e2e-chat-'));
     browser = await launchChromium();
     // The port stays the same across the restart test, so the pages' reconnects find it again.
-    for (let attempt = 1; server === undefined; attempt++) {
-      port = await freePort();
-      try {
-        server = await start();
-      } catch (error) {
-        if (attempt === 3) throw error;
-      }
-    }
+    ({ server, port } = await startServerOnFreePort(start));
   }, 180_000);
 
   afterEach(async () => {
@@ -120,7 +116,7 @@ describe.skipIf(!enabled)('the chat page (useChat on our generations) in Chromiu
   }
 
   const answerText = async (page: Page): Promise<string> =>
-    ((await page.getByTestId('chat-message-assistant').last().textContent()) ?? '').replace(/^Assistant/, '');
+    (await page.getByTestId('chat-message-assistant').last().locator('.chat-text').textContent()) ?? '';
 
   const waitForAnswerWords = (page: Page, count: number) =>
     waitUntil(
@@ -247,9 +243,17 @@ describe.skipIf(!enabled)('the chat page (useChat on our generations) in Chromiu
     await waitForAnswerWords(page, 4);
     await page.getByTestId('chat-stop').click();
     await chatStatus(page, 'ready');
+    const lastAnswer = () => page.getByTestId('chat-message-assistant').last();
+    await lastAnswer().getByTestId('answer-stopped').waitFor();
     const view = await settled('stopper', generationId);
     expect(view.status).toBe('cancelled');
     expect(words(view.text)).toBeLessThan(150);
+    // Reopened from the server, the answer is still marked as stopped.
+    await page.reload();
+    await page.getByTestId('chat-input').waitFor();
+    await lastAnswer().getByTestId('answer-stopped').waitFor();
+    expect(await lastAnswer().getAttribute('data-message-id')).toBe(generationId);
+    await screenshot(page, 'chat-05b-stopped-reopened');
     // Sending again works at once (nothing left running).
     const next = await send(page, 'Now something short');
     await chatStatus(page, 'ready', 30_000);

@@ -10,8 +10,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { freePort } from '../../../packages/server/test/helpers/free-port.js';
-import { startServerProcess, type ServerProcess } from '../../../packages/server/test/helpers/server-process.js';
+import {
+  startServerOnFreePort,
+  startServerProcess,
+  type ServerProcess,
+} from '../../../packages/server/test/helpers/server-process.js';
 import { joinContinuation } from '../src/lib/continuation.js';
 import {
   browserTestsEnabled,
@@ -51,8 +54,8 @@ describe.skipIf(!enabled)('the writing assistant in Chromium', () => {
   const pageErrors: string[] = [];
 
   /** The paced server keeps its port across restarts, so the page's reconnects find it again. */
-  const startPaced = () =>
-    startServerProcess({ ...PACED_ENV, PORT: String(pacedPort), DATA_DIR: join(dataDir, 'paced') });
+  const startPaced = (port = pacedPort) =>
+    startServerProcess({ ...PACED_ENV, PORT: String(port), DATA_DIR: join(dataDir, 'paced') });
 
   beforeAll(async () => {
     // Before any server starts: the backend registers the files of dist/ when it starts.
@@ -65,15 +68,7 @@ describe.skipIf(!enabled)('the writing assistant in Chromium', () => {
     if (launched.status === 'fulfilled') browser = launched.value;
     if (fastServer.status === 'fulfilled') fast = fastServer.value;
     for (const outcome of [launched, fastServer]) if (outcome.status === 'rejected') throw outcome.reason;
-    // A free port may be taken before the server binds it: try another.
-    for (let attempt = 1; paced === undefined; attempt++) {
-      pacedPort = await freePort();
-      try {
-        paced = await startPaced();
-      } catch (error) {
-        if (attempt === 3) throw error;
-      }
-    }
+    ({ server: paced, port: pacedPort } = await startServerOnFreePort(startPaced));
   }, 180_000);
 
   afterEach(async () => {

@@ -7,6 +7,7 @@
  */
 import { useChat } from '@ai-sdk/react';
 import {
+  answerMetadataOf,
   useConversationsApi,
   useGenerationChatTransport,
   withOpenedText,
@@ -156,13 +157,25 @@ const STATUS_TEXT = {
 function ChatView(props: { chatId: string; initialMessages: UIMessage[]; onTurnSettled: () => void }) {
   const { chatId, initialMessages, onTurnSettled } = props;
   const transport = useGenerationChatTransport();
-  const { messages, sendMessage, status, stop, error } = useChat({
+  const { messages, setMessages, sendMessage, status, stop, error } = useChat({
     id: chatId,
     messages: initialMessages,
     transport,
     // A reload mid-answer picks the answer up where it stood.
     resume: true,
-    onFinish: () => onTurnSettled(),
+    onFinish: ({ message, isAbort }) => {
+      // Stop ends the stream here before the server's `cancelled` arrives: mark the answer now.
+      if (isAbort && message.role === 'assistant') {
+        setMessages((current) =>
+          current.map((shown) =>
+            shown.id === message.id
+              ? { ...shown, metadata: { ...answerMetadataOf(shown), status: 'cancelled' } }
+              : shown,
+          ),
+        );
+      }
+      onTurnSettled();
+    },
     onError: () => onTurnSettled(),
   });
   // A resumed answer keeps showing the text it was opened with until the live one catches up.
@@ -214,6 +227,7 @@ function ChatView(props: { chatId: string; initialMessages: UIMessage[]; onTurnS
                 <span className="caret" aria-hidden="true" />
               )}
             </p>
+            <AnswerNote message={message} />
           </li>
         ))}
       </ol>
@@ -247,4 +261,24 @@ function ChatView(props: { chatId: string; initialMessages: UIMessage[]; onTurnS
       </form>
     </section>
   );
+}
+
+/** Under an answer that did not complete: stopped, or failed and why. */
+function AnswerNote({ message }: { message: UIMessage }) {
+  const metadata = message.role === 'assistant' ? answerMetadataOf(message) : undefined;
+  if (metadata?.status === 'cancelled') {
+    return (
+      <p className="chat-note muted" data-testid="answer-stopped">
+        Stopped
+      </p>
+    );
+  }
+  if (metadata?.status === 'failed') {
+    return (
+      <p className="chat-note form-error" data-testid="answer-failed">
+        The answer failed{metadata.error ? `: ${metadata.error}` : ''}
+      </p>
+    );
+  }
+  return null;
 }

@@ -1,5 +1,6 @@
 import type {
   ConversationView,
+  GenerationStatus,
   ConversationsPage,
   RunningGeneration,
   RunningGenerationsResponse,
@@ -82,14 +83,38 @@ export function conversationMessages(view: ConversationView): UIMessage[] {
   const messages: UIMessage[] = [];
   for (const turn of view.turns) {
     messages.push({ id: `${turn.generationId}:user`, role: 'user', parts: [{ type: 'text', text: turn.prompt }] });
-    if (turn.text === '' && turn.status !== 'completed') continue;
+    // A running answer with no text yet is left to useChat's resume; a settled one is kept even
+    // empty, so that a page can say it was stopped or failed (toGenerationMessages skips it).
+    if (turn.text === '' && turn.status === 'running') continue;
     messages.push({
       id: turn.generationId,
       role: 'assistant',
+      metadata: answerMetadata(turn.status, turn.error),
       parts: [{ type: 'text', text: turn.text, state: turn.status === 'running' ? 'streaming' : 'done' }],
     });
   }
   return messages;
+}
+
+/**
+ * The `metadata` of an assistant message: how its generation stands. `useChat` keeps an answer
+ * that was stopped or failed as text like any other; this tells a page to mark it.
+ */
+export interface AnswerMetadata {
+  status: GenerationStatus;
+  /** Why a failed answer failed, as the server tells users. */
+  error?: string;
+}
+
+/** The {@link AnswerMetadata} of a message, if it carries one (assistant messages of our answers do). */
+export function answerMetadataOf(message: UIMessage): AnswerMetadata | undefined {
+  const metadata = message.metadata as Partial<AnswerMetadata> | null | undefined;
+  return typeof metadata?.status === 'string' ? (metadata as AnswerMetadata) : undefined;
+}
+
+/** @internal The metadata both the stored turns and the live answers give. */
+export function answerMetadata(status: GenerationStatus, error?: string): AnswerMetadata {
+  return error === undefined ? { status } : { status, error };
 }
 
 /**

@@ -1,9 +1,9 @@
 import { GenerationStore, type FetchLike } from '@infinitescribe/client';
 import type { EnvelopeWithId, GenerationEventType } from '@infinitescribe/client';
 import type { ConversationView } from '@infinitescribe/protocol';
-import type { UIMessage, UIMessageChunk } from 'ai';
+import { readUIMessageStream, type UIMessage, type UIMessageChunk } from 'ai';
 import { describe, expect, it } from 'vitest';
-import { conversationMessages, withOpenedText } from './conversations-api.js';
+import { answerMetadataOf, conversationMessages, withOpenedText } from './conversations-api.js';
 import { GenerationChatTransport, toGenerationMessages } from './generation-chat-transport.js';
 
 /** A server as far as the transport asks it: records requests, answers from `routes`. */
@@ -94,12 +94,12 @@ describe('GenerationChatTransport', () => {
     generations.apply(event('ai.generation.delta', { generationId: 'g1', seq: 1, text: 'a dark' }));
     generations.apply(event('ai.generation.completed', { generationId: 'g1', text: 'It was a dark night.' }));
     const chunks = await read(stream);
-    expect(chunks[0]).toEqual({ type: 'start', messageId: 'g1' });
+    expect(chunks[0]).toEqual({ type: 'start', messageId: 'g1', messageMetadata: { status: 'running' } });
     expect(chunks[1]).toEqual({ type: 'text-start', id: 'text-g1' });
     expect(textOf(chunks)).toBe('It was a dark night.');
     expect(chunks.slice(-2)).toEqual([
       { type: 'text-end', id: 'text-g1' },
-      { type: 'finish', finishReason: 'stop' },
+      { type: 'finish', finishReason: 'stop', messageMetadata: { status: 'completed' } },
     ]);
   });
 
@@ -205,16 +205,19 @@ describe('GenerationChatTransport', () => {
       });
     const failing = await send();
     generations.apply(event('ai.generation.failed', { generationId: 'g4-1', error: 'the model refused' }));
-    expect((await read(failing)).at(-1)).toEqual({ type: 'error', errorText: 'the model refused' });
+    expect((await read(failing)).slice(-2)).toEqual([
+      { type: 'message-metadata', messageMetadata: { status: 'failed', error: 'the model refused' } },
+      { type: 'error', errorText: 'the model refused' },
+    ]);
     const cancelled = await send();
     generations.apply(event('ai.generation.delta', { generationId: 'g4-2', seq: 0, text: 'Partial' }));
     generations.apply(event('ai.generation.cancelled', { generationId: 'g4-2' }));
-    const chunks = await read(cancelled);
-    expect(textOf(chunks)).toBe('Partial');
-    expect(chunks.slice(-2)).toEqual([
-      { type: 'abort', reason: 'cancelled' },
-      { type: 'finish', finishReason: 'other' },
-    ]);
+    // Through the AI SDK's own reading of a message stream, as useChat does: the answer keeps its
+    // text and says it was stopped.
+    let answer: UIMessage | undefined;
+    for await (const message of readUIMessageStream({ stream: cancelled })) answer = message;
+    expect(answer?.parts).toEqual([{ type: 'text', text: 'Partial', state: 'done' }]);
+    expect(answerMetadataOf(answer!)).toEqual({ status: 'cancelled' });
   });
 
   it('refuses a turn the server refuses, with its error message', async () => {
@@ -253,6 +256,27 @@ describe('messages of a stored conversation', () => {
       { generationId: 'g2', prompt: 'Q2', status: 'running', text: 'A2 so', createdAt: '2026-01-01T00:00:00.000Z' },
     ],
   };
+  const at = '2026-01-01T00:00:00.000Z';
+
+  it('say how each answer stands: stopped and failed ones are marked as such', () => {
+    const settled = conversationMessages({
+      ...view,
+      turns: [
+        { generationId: 'g3', prompt: 'Q3', status: 'cancelled', text: 'Half', createdAt: at },
+        { generationId: 'g4', prompt: 'Q4', status: 'failed', text: '', error: 'the model refused', createdAt: at },
+      ],
+    });
+    expect(settled.filter((message) => message.role === 'assistant').map(answerMetadataOf)).toEqual([
+      { status: 'cancelled' },
+      { status: 'failed', error: 'the model refused' },
+    ]);
+    expect(conversationMessages(view).map(answerMetadataOf)).toEqual([
+      undefined,
+      { status: 'completed' },
+      undefined,
+      { status: 'running' },
+    ]);
+  });
 
   it('are the turns as user and assistant messages, the answers by their generation id', () => {
     const messages = conversationMessages(view);

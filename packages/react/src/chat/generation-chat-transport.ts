@@ -11,7 +11,12 @@ import type { GenerationMessage, GenerationRequest } from '@infinitescribe/proto
 import type { ChatRequestOptions, ChatTransport, UIMessage, UIMessageChunk } from 'ai';
 import { requestJson, type ServerAccess } from './authorized-fetch.js';
 import type { ConversationView } from '@infinitescribe/protocol';
-import { conversationMessages, createConversationsApi, type ConversationsApi } from './conversations-api.js';
+import {
+  answerMetadata,
+  conversationMessages,
+  createConversationsApi,
+  type ConversationsApi,
+} from './conversations-api.js';
 
 /** Request fields sent with every turn (besides `messages` and `conversationId`). */
 export type ChatGenerationOptions = Pick<
@@ -152,22 +157,25 @@ export class GenerationChatTransport implements ChatTransport<UIMessage> {
           if (snapshot.status === 'completed') {
             end([
               { type: 'text-end', id: textId },
-              { type: 'finish', finishReason: 'stop' },
+              { type: 'finish', finishReason: 'stop', messageMetadata: answerMetadata('completed') },
             ]);
           } else if (snapshot.status === 'cancelled') {
             end([
               { type: 'text-end', id: textId },
+              { type: 'message-metadata', messageMetadata: answerMetadata('cancelled') },
               { type: 'abort', reason: 'cancelled' },
               { type: 'finish', finishReason: 'other' },
             ]);
           } else if (snapshot.status === 'failed') {
+            const error = snapshot.error ?? 'the answer failed';
             end([
               { type: 'text-end', id: textId },
-              { type: 'error', errorText: snapshot.error ?? 'the answer failed' },
+              { type: 'message-metadata', messageMetadata: answerMetadata('failed', error) },
+              { type: 'error', errorText: error },
             ]);
           }
         };
-        controller.enqueue({ type: 'start', messageId: generationId });
+        controller.enqueue({ type: 'start', messageId: generationId, messageMetadata: answerMetadata('running') });
         controller.enqueue({ type: 'text-start', id: textId });
         cleanups.push(generations.subscribe(generationId, update));
         // An answer whose events this page missed (the stream was away) is reloaded after a while.

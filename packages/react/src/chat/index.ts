@@ -20,8 +20,8 @@
  */
 export { GenerationChatTransport, toGenerationMessages } from './generation-chat-transport.js';
 export type { ChatGenerationOptions, GenerationChatTransportOptions } from './generation-chat-transport.js';
-export { conversationMessages, createConversationsApi, withOpenedText } from './conversations-api.js';
-export type { ConversationsApi } from './conversations-api.js';
+export { answerMetadataOf, conversationMessages, createConversationsApi, withOpenedText } from './conversations-api.js';
+export type { AnswerMetadata, ConversationsApi } from './conversations-api.js';
 export { ApiError } from './authorized-fetch.js';
 export type { ServerAccess } from './authorized-fetch.js';
 export { useConversationsApi, useGenerationChatTransport } from './use-generation-chat-transport.js';

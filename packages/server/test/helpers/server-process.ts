@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import { spawnTracked, TS_SOURCE_ARGS, waitForOutput } from './child-process.js';
+import { freePort } from './free-port.js';
 import { TEST_JWT_SECRET } from './test-app.js';
 
 const MAIN = new URL('../../../../apps/backend/src/main.ts', import.meta.url).pathname;
@@ -51,4 +52,22 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
     exited,
     stop: (signal = 'SIGTERM') => server.stop(signal),
   };
+}
+
+/**
+ * Starts a server on a port chosen up front and kept (a restart test starts it again on the same
+ * port, so that its clients' reconnects find it). Another process may take the free port before
+ * the server binds it: then it tries another, three times in all.
+ */
+export async function startServerOnFreePort(
+  start: (port: number) => Promise<ServerProcess>,
+): Promise<{ server: ServerProcess; port: number }> {
+  for (let attempt = 1; ; attempt++) {
+    const port = await freePort();
+    try {
+      return { server: await start(port), port };
+    } catch (error) {
+      if (attempt === 3) throw error;
+    }
+  }
 }

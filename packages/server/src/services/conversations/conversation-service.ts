@@ -146,10 +146,9 @@ export class ConversationService {
 
   /** The user's generations still running (any, chat turns or not), oldest first. */
   async running(userId: string): Promise<RunningGeneration[]> {
-    const unfinished = await this.stored(() =>
-      this.options.generationLog.unfinished(this.now() - this.options.runningLookbackMs),
+    const mine = await this.stored(() =>
+      this.options.generationLog.unfinished(this.now() - this.options.runningLookbackMs, userId),
     );
-    const mine = unfinished.filter((generation) => generation.userId === userId);
     // Each is confirmed by the generation service: one whose outcome is not stored yet, or whose
     // instance died (failed now, as any read of it does), is not running.
     const views = await Promise.all(
@@ -196,11 +195,17 @@ export class ConversationService {
       this.settle(generationId, status, text ?? '', error);
       return;
     }
-    // `cancelled` (and `failed` from an older version) carries no text: the answer so far is asked for.
+    // `cancelled` (and `failed` from an older version) carries no text: the answer so far is asked
+    // for, which reads the generation's events, so only for a generation that is a chat turn.
     const userId = record.topic.slice(USER_TOPIC_PREFIX.length);
-    void this.options.generations.get(userId, generationId).then(
-      (view) => this.settle(generationId, status, view.text, error),
-      () => this.settle(generationId, status, '', error),
+    void this.options.store.conversationsOf(userId, [generationId]).then(
+      async (turns) => {
+        if (!turns.has(generationId)) return;
+        const view = await this.options.generations.get(userId, generationId).catch(() => undefined);
+        this.settle(generationId, status, view?.text ?? '', error);
+      },
+      // The store failed: the next read of the conversation settles the turn.
+      (storeError: unknown) => this.warnUnsettled(storeError, generationId),
     );
   }
 
@@ -208,12 +213,11 @@ export class ConversationService {
     // A generation that is no chat turn changes no row; one statement either way.
     this.options.store
       .settleTurn(generationId, { status, answer, ...(error === undefined ? {} : { error }) })
-      .catch((storeError: unknown) => {
-        this.options.logger.warn(
-          { err: storeError, generationId },
-          'turn outcome not recorded; the next read records it',
-        );
-      });
+      .catch((storeError: unknown) => this.warnUnsettled(storeError, generationId));
+  }
+
+  private warnUnsettled(storeError: unknown, generationId: string): void {
+    this.options.logger.warn({ err: storeError, generationId }, 'turn outcome not recorded; the next read records it');
   }
 
   /** A turn as the API shows it; a turn still running in the store is checked with its generation. */

@@ -107,8 +107,8 @@ export class GenerationLog {
    * running when their instance stopped (or still are, on another instance), with their request
    * and, for those handed over by a clean stop, their checkpoint.
    */
-  async unfinished(sinceMs: number): Promise<UnfinishedGeneration[]> {
-    const jobs = await this.journal.unfinished(sinceMs);
+  async unfinished(sinceMs: number, onlyUserId?: string): Promise<UnfinishedGeneration[]> {
+    const jobs = await this.journal.unfinished(sinceMs, onlyUserId);
     return jobs.map((job) => {
       const generation: UnfinishedGeneration = { generationId: job.jobId, userId: job.userId };
       const request = requestOf(job);

@@ -68,14 +68,17 @@ export class JobJournal {
 
   /**
    * Jobs journalled since `sinceMs` that have no outcome in the store: those that were running
-   * when their instance stopped (or still are, on another instance).
+   * when their instance stopped (or still are, on another instance). With `onlyUserId`, that
+   * user's only: the journal is read whole either way, but the outcomes are looked for on that
+   * user's topic alone instead of every journalled user's.
    * @throws UnavailableError when the store cannot be read.
    */
-  async unfinished(sinceMs: number): Promise<UnfinishedJob[]> {
+  async unfinished(sinceMs: number, onlyUserId?: string): Promise<UnfinishedJob[]> {
     const candidates = new Map<string, UnfinishedJob & { journalId: number }>();
     await this.scan([this.events.topic], idFloorAt(sinceMs), (event) => {
       if (event.type === 'journal.started') {
         const { jobId, userId, request } = event.payload as JournalPayload<'journal.started'>;
+        if (onlyUserId !== undefined && userId !== onlyUserId) return;
         candidates.set(jobId, { jobId, userId, request, journalId: event.id });
       } else if (event.type === 'journal.checkpoint') {
         const { jobId, state } = event.payload as JournalPayload<'journal.checkpoint'>;

@@ -267,7 +267,7 @@ describe('JobRunner with the task kind’s queue', () => {
     await log.close();
   });
 
-  it('a task past the cluster-wide limit waits queued on its instance and runs once the other instance’s ends', async () => {
+  it('a task past the cluster-wide limit waits queued on its instance and runs once the other instance’s ends; the queue limit is cluster-wide', async () => {
     const prefix = `jr-${randomUUID()}`;
     const make = (instanceId: string) => {
       const counter = new RedisConnectionLeases({
@@ -304,8 +304,19 @@ describe('JobRunner with the task kind’s queue', () => {
     const second = await b.create('u1', 'scripted', {});
     expect((await b.get('u1', second)).status).toBe('queued');
     await expect(b.create('u1', 'scripted', {})).rejects.toMatchObject({ code: 'rate_limited' });
+    // The queue limit holds for the cluster too: a has nobody waiting, but b holds the one place.
+    await expect(a.create('u1', 'scripted', {})).rejects.toMatchObject({ code: 'rate_limited' });
     await a.cancel('u1', first);
     await until(async () => (await b.get('u1', second)).status === 'running');
+    // Running, it gave its place in the queue back: another may wait now, on either instance.
+    const third = await a.create('u1', 'scripted', {});
+    expect((await a.get('u1', third)).status).toBe('queued');
+    await a.cancel('u1', third);
+    expect((await a.get('u1', third)).status).toBe('cancelled');
+    // Cancelled while waiting, it gave its place back too.
+    const fourth = await b.create('u1', 'scripted', {});
+    expect((await b.get('u1', fourth)).status).toBe('queued');
+    await b.cancel('u1', fourth);
     await b.cancel('u1', second);
     expect((await b.get('u1', second)).status).toBe('cancelled');
   });

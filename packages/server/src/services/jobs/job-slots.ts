@@ -4,19 +4,29 @@ import { AppError } from '../../core/errors.js';
 /** How often a user's queue asks again for a slot that another instance holds. */
 const QUEUE_RETRY_MS = 250;
 
+/**
+ * The lease of a waiting job: counted in a set of its own per user, so that running and waiting
+ * jobs have separate limits on the one lease keyspace. A `,` never occurs in a user id
+ * (isServableUserId), so no real user's set is named so.
+ */
+function queuePlace(userId: string, jobId: string): ConnectionLease {
+  return { userId: `${userId},queued`, connectionId: jobId };
+}
+
 /** Options of {@link JobSlots}. */
 export interface JobSlotsOptions {
   /** What a job is called in errors, e.g. "generation". */
   noun: string;
   maxRunningPerUser: number;
-  /** Jobs past the running limit wait, up to this many per user on this instance; 0: refused at once. */
+  /** Jobs past the running limit wait, up to this many per user; 0: refused at once. */
   maxQueuedPerUser: number;
   /**
-   * Counts running jobs per user across the cluster (leases in Redis), so `maxRunningPerUser`
-   * holds for the cluster and not per instance. Without it, per instance.
+   * Counts running and waiting jobs per user across the cluster (leases in Redis), so
+   * `maxRunningPerUser` and `maxQueuedPerUser` hold for the cluster and not per instance. Without
+   * it, per instance.
    */
   leases?: ConnectionLeases;
-  /** How often the leases of running jobs are renewed (a third of their TTL). */
+  /** How often the leases of running and waiting jobs are renewed (a third of their TTL). */
   leaseRefreshMs?: number;
   /** Told when a queued job got its slot: it may run now. */
   onGranted: (userId: string, jobId: string) => void;
@@ -35,8 +45,10 @@ interface UserSlots {
  * Admission of jobs per user, for every kind alike: at most `maxRunningPerUser` run at once — on
  * this instance (a local count) and, with leases, across the cluster (one lease per running job,
  * taken after the local count so two instances admitting one user cannot both take the last slot).
- * Past the limit a job waits in a FIFO queue of `maxQueuedPerUser` or is refused (`rate_limited`).
- * A queue blocked by another instance's jobs asks again every {@link QUEUE_RETRY_MS}.
+ * Past the limit a job waits in a FIFO queue on its instance, or is refused (`rate_limited`) when
+ * the user has `maxQueuedPerUser` waiting already: with leases, waiting anywhere in the cluster
+ * (each waiting job holds a lease of its own kind, given back when it runs or ends). A queue
+ * blocked by another instance's jobs asks again every {@link QUEUE_RETRY_MS}.
  */
 export class JobSlots {
   private readonly users = new Map<string, UserSlots>();
@@ -47,11 +59,11 @@ export class JobSlots {
 
   constructor(private readonly options: JobSlotsOptions) {}
 
-  /** Starts renewing the leases of running jobs (they outlive a killed instance only by their TTL). */
+  /** Starts renewing the leases of running and waiting jobs (they outlive a killed instance only by their TTL). */
   start(): void {
     const { leases, leaseRefreshMs } = this.options;
     if (!leases || leaseRefreshMs === undefined || this.refreshTimer) return;
-    this.refreshTimer = setInterval(() => void leases.refresh(this.runningLeases()), leaseRefreshMs);
+    this.refreshTimer = setInterval(() => void leases.refresh(this.heldLeases()), leaseRefreshMs);
     this.refreshTimer.unref();
   }
 
@@ -69,7 +81,7 @@ export class JobSlots {
     const forced = continued && maxQueuedPerUser === 0;
     if (!forced && (slots.running.size >= maxRunningPerUser || slots.waiting.length > 0)) {
       if (!queueRoom) throw this.tooMany();
-      slots.waiting.push(jobId);
+      await this.enqueue(userId, jobId, continued);
       return 'queued';
     }
     slots.running.add(jobId);
@@ -83,7 +95,7 @@ export class JobSlots {
       this.forgetUser(userId);
       throw this.tooMany();
     }
-    slots.waiting.push(jobId);
+    await this.enqueue(userId, jobId, continued);
     this.block(userId);
     return 'queued';
   }
@@ -93,7 +105,10 @@ export class JobSlots {
     const slots = this.users.get(userId);
     if (!slots) return;
     const at = slots.waiting.indexOf(jobId);
-    if (at >= 0) slots.waiting.splice(at, 1);
+    if (at >= 0) {
+      slots.waiting.splice(at, 1);
+      await this.options.leases?.release(queuePlace(userId, jobId));
+    }
     if (slots.running.delete(jobId)) {
       // The cluster-wide slot first: a create right after the local one frees must find it free too.
       await this.options.leases?.release({ userId, connectionId: jobId });
@@ -149,9 +164,31 @@ export class JobSlots {
         continue;
       }
       slots.waiting.shift();
+      await leases?.release(queuePlace(userId, next));
       this.options.onGranted(userId, next);
     }
     return true;
+  }
+
+  /**
+   * Puts `jobId` in its user's queue, once the cluster counts its place (a job handed over by a
+   * restart always gets one).
+   * @throws AppError `rate_limited` when the user has `maxQueuedPerUser` waiting in the cluster.
+   */
+  private async enqueue(userId: string, jobId: string, continued: boolean): Promise<void> {
+    const { leases, maxQueuedPerUser } = this.options;
+    const limit = continued ? Number.MAX_SAFE_INTEGER : maxQueuedPerUser;
+    const place = await leases?.acquire(queuePlace(userId, jobId), limit);
+    if (place && !place.granted) {
+      this.forgetUser(userId);
+      throw this.tooMany();
+    }
+    // The user's jobs may all have ended while the place was being taken (their entry forgotten,
+    // nobody left to pump): queue on the current entry, and pump if a slot is free by now — after
+    // the caller has registered the job, which it does once this resolves.
+    const current = this.slotsOf(userId);
+    current.waiting.push(jobId);
+    if (current.running.size < this.options.maxRunningPerUser) setImmediate(() => void this.pump(userId));
   }
 
   /** Another instance holds the user's slots: ask again shortly (a release there is not heard here). */
@@ -191,10 +228,11 @@ export class JobSlots {
     );
   }
 
-  private runningLeases(): ConnectionLease[] {
+  private heldLeases(): ConnectionLease[] {
     const leases: ConnectionLease[] = [];
     for (const [userId, slots] of this.users) {
       for (const jobId of slots.running) leases.push({ userId, connectionId: jobId });
+      for (const jobId of slots.waiting) leases.push(queuePlace(userId, jobId));
     }
     return leases;
   }
