@@ -8,7 +8,8 @@ import { streamTokens } from './stream-tokens.js';
 /**
  * `npm run compile && npx tsx --conditions=@infinitescribe/source bench/resume-burst.ts [N]` — the
  * resume path alone, with the server as the bottleneck: one compiled server on the shared Redis
- * (its own key prefix, deleted at the end), 5 events on `broadcast`, then N streams (2,000 by
+ * (its own key prefix, deleted at the end; PGlite as its store, which a resume without a gap does
+ * not read), 5 events on `broadcast`, then N streams (2,000 by
  * default, each its own user and token) connected first and all sent their
  * `GET /api/sse/stream` with `Last-Event-ID` (the second event) at once. Reports the time until
  * every stream got `stream.resumed`, and the server's CPU over it: resumes per CPU-second without
