@@ -51,4 +51,45 @@ describe.skipIf(!available)('several real instances on Redis + PostgreSQL', () =
     onA.close();
     onB.close();
   }, 120_000);
+
+  it('resumes many streams at once, each from its own id on overlapping topics, with exactly its own events', async () => {
+    // The resumes of one turn share their Redis reads and lease scripts (turn-batch.ts): every
+    // stream must still get the events after its own id on its own topics, no more, no less.
+    const b = cluster.instances[1];
+    if (!b) throw new Error('instance missing');
+    const topics = ['doc:storm1', 'doc:storm2', 'doc:storm3'];
+    const log: { id: string; topic: string }[] = [];
+    for (let index = 0; index < 30; index++) {
+      const topic = topics[index % 3] ?? 'doc:storm1';
+      log.push({ id: await publishNotification(b.url, { topic, title: `s${index}` }), topic });
+    }
+    const streams = Array.from({ length: 24 }, (_, index) => ({
+      userId: `storm${index}`,
+      topics: [topics[index % 3] ?? '', topics[(index + 1) % 3] ?? ''],
+      lastEventId: log[index]?.id ?? '',
+    }));
+    const readers = await Promise.all(
+      streams.map(async (stream) =>
+        openStream(b.url, {
+          token: await token(stream.userId, undefined, stream.topics),
+          query: { topics: stream.topics.join(',') },
+          lastEventId: stream.lastEventId,
+        }),
+      ),
+    );
+    await Promise.all(
+      readers.map((reader) => reader.waitFor((events) => events.some((event) => event.event === 'stream.resumed'))),
+    );
+    streams.forEach((stream, index) => {
+      const reader = readers[index];
+      const after = log.findIndex((entry) => entry.id === stream.lastEventId);
+      const expected = log
+        .slice(after + 1)
+        .filter((entry) => stream.topics.includes(entry.topic))
+        .map((entry) => entry.id);
+      expect(published(reader?.events ?? []).map((event) => event.id)).toEqual(expected);
+      expect(ofType(reader?.events ?? [], 'stream.resumed')).toEqual([{ replayed: expected.length, complete: true }]);
+      reader?.close();
+    });
+  }, 120_000);
 });

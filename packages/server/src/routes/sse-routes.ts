@@ -235,6 +235,8 @@ async function openStream(services: StreamServices, stream: StreamRequest): Prom
     log.error({ err: error, connectionId: connection.id }, 'stream setup failed');
     metrics.errors.inc({ code: 'internal_error' });
     connection.close('replay_failed');
+  } finally {
+    connection.releaseWrites();
   }
 }
 
@@ -350,6 +352,10 @@ async function replayPart(
     connection.topics,
     lastEventId,
   );
+  // What the resume writes from here (reset, replay, stream.resumed, the live events queued
+  // meanwhile) leaves in one write, released once the stream is live (openStream). Not before the
+  // plan: the headers and connection.established went out at once, as a client or proxy expects.
+  connection.holdWrites();
   if (plan.reset) {
     connection.write(controlFrame('stream.reset', plan.reset));
     metrics.streamResets.inc({ reason: plan.reset.reason });

@@ -98,6 +98,14 @@ export function describeEventBusContract(name: string, factory: EventBusFactory)
       expect((await bus.read(['a'], floor, 100)).liveAbove).toBe(last.id);
     });
 
+    it('tells the head with a read, as headId does (a resume needs no second round trip for it)', async () => {
+      await bus.publish(draft('a'));
+      const last = await bus.publish(draft('elsewhere'));
+      const read = await bus.read(['a', 'quiet'], floor, 100);
+      expect(read.head).toBe(last.id);
+      expect(read.head).toBe(await bus.headId());
+    });
+
     it('reports a gap for a topic trimmed past the reader, and none for one still covered', async () => {
       const small = await started({ maxEvents: 3, maxAgeMs: 3_600_000 });
       const ids: number[] = [];

@@ -46,6 +46,11 @@ export interface HotLogRead {
    * a log written by another version can hold such an entry.
    */
   unreadable?: number;
+  /**
+   * What {@link EventBus.headId} would have answered at the read, when the bus tells it with the
+   * read (saves a resume a second round trip).
+   */
+  head?: number;
 }
 
 /**

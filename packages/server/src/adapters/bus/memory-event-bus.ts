@@ -122,7 +122,7 @@ export class MemoryEventBus implements EventBus {
     events.sort((a, b) => a.id - b.id);
     const truncated = events.length > limit;
     if (truncated) events = events.slice(events.length - limit);
-    return { events, gapTopics, oldestId, truncated, liveAbove: this.head };
+    return { events, gapTopics, oldestId, truncated, liveAbove: this.head, head: this.head };
   }
 
   async headId(): Promise<number> {

@@ -137,6 +137,47 @@ describe.skipIf(!available)('RedisEventBus', () => {
     expect(await bus.health()).toEqual({ status: 'up' });
   });
 
+  it('reads of one turn share one script call, and each reader gets exactly what it reads alone', async () => {
+    const bus = await startedBus(freshPrefix(), { limits: { maxEvents: 100, maxAgeMs: 3_600_000 } });
+    const ids: number[] = [];
+    for (let index = 0; index < 12; index++) ids.push((await bus.publish(draft(['a', 'b', 'c'][index % 3] ?? 'a'))).id);
+    const at = (index: number) => ids[index] ?? 0;
+    const reads: [string[], number, number][] = [
+      [['a', 'b'], at(2), 100],
+      [['b', 'c'], at(6), 100], // the same topic as the first reader, from another id
+      [['a', 'c'], 0, 3], // truncated: the newest 3
+      [['c'], at(11), 100], // nothing after it
+      [['a', 'b', 'a'], at(0), 100], // a topic named twice
+      [['quiet'], at(3), 100], // a topic with no log
+      [['a'], at(4) + 1, 100], // an id another instance issued alone: a gap on every topic
+    ];
+    const alone = [];
+    for (const [topics, after, limit] of reads) alone.push(await bus.read(topics, after, limit));
+    expect(alone[0]?.events.map((event) => event.id)).toEqual([at(3), at(4), at(6), at(7), at(9), at(10)]);
+    expect(alone[2]).toMatchObject({ truncated: true });
+
+    const spy = vi.spyOn(Redis.prototype, 'sendCommand');
+    try {
+      const together = await Promise.all(reads.map(([topics, after, limit]) => bus.read(topics, after, limit)));
+      expect(together).toEqual(alone);
+      expect(spy.mock.calls.map(([command]) => command.name)).toEqual(['evalsha']);
+    } finally {
+      spy.mockRestore();
+    }
+  });
+
+  it('fails only the reader of a topic Redis cannot read, not the other readers of its turn', async () => {
+    const prefix = freshPrefix();
+    const bus = await startedBus(prefix);
+    const first = await bus.publish(draft('fine'));
+    const second = await bus.publish(draft('fine'));
+    await admin.set(`${redisBusKeys(prefix).logPrefix}broken`, 'not a stream');
+    const [fine, broken] = await Promise.all([bus.read(['fine'], first.id, 100), bus.read(['broken'], first.id, 100)]);
+    expect(fine).toMatchObject({ events: [second], gapTopics: [] });
+    // Answered by this instance alone (as when Redis fails a read), which vouches for nothing before it.
+    expect(broken).toMatchObject({ events: [], gapTopics: ['broken'] });
+  });
+
   it('publishes with exactly one round trip (one EVALSHA)', async () => {
     const bus = await startedBus(freshPrefix());
     await bus.publish(draft('t')); // the first use of the script on a connection is an EVAL

@@ -74,7 +74,8 @@ import {
   type CircuitBreakerOptions,
 } from '../../core/circuit-breaker.js';
 import { quitRedis } from '../redis/quit-redis.js';
-import { connectRedis, isCluster, type RedisTarget } from '../redis/redis-connection.js';
+import { connectRedis, isCluster, isRedisReplyError, type RedisTarget } from '../redis/redis-connection.js';
+import { TurnBatch, type BatchOutcome } from '../../core/turn-batch.js';
 import { withTimeout } from '../../core/with-timeout.js';
 import { BusProbe } from './bus-probe.js';
 import type { BusListener, BusLogger, EventBus, HotLogRead, Unsubscribe } from './event-bus.js';
@@ -82,7 +83,7 @@ import type { HotLogLimits } from './memory-event-bus.js';
 import { redisBusKeys, type RedisBusKeys } from './redis-bus-keys.js';
 import { RedisIdSlot } from './redis-id-slot.js';
 import { RedisOutage } from './redis-outage.js';
-import { draftJson, parseRecords, stringArray, toId, topicReply } from './redis-replies.js';
+import { draftJson, stringArray, toId, topicLog, type TopicLog } from './redis-replies.js';
 import {
   HEAD_SCRIPT,
   PUBLISH_SCRIPT,
@@ -168,6 +169,13 @@ const SWEEP_BATCH = 500;
  * does on one Redis. MOVED and TRYAGAIN are still followed: Redis ran nothing then.
  */
 const COMMAND_CLUSTER_OPTIONS = { retryDelayOnFailover: 0, retryDelayOnClusterDown: 0, enableOfflineQueue: false };
+/**
+ * Most topic reads (a reader's topics, summed over the readers) one read script makes. A script
+ * blocks Redis while it runs (every publish of every instance waits), and a topic read returns up
+ * to the topic's whole hot log: this bounds a batched script by what one stream of many topics
+ * could already ask for alone. More go in another call, sent at once.
+ */
+const READ_BATCH_TOPICS = 64;
 const DEFAULT_MAX_IDLE_TOPICS = 50_000;
 const DEFAULT_COMMAND_TIMEOUT_MS = 3_000;
 const DEFAULT_LOCAL_BUFFER_MAX_EVENTS = 10_000;
@@ -203,6 +211,13 @@ export class RedisEventBus implements EventBus {
   private readonly probeChannel: string;
   /** The residue of the id space this instance may use on its own (redis-id-slot.ts). */
   private readonly idSlot: RedisIdSlot;
+  /** The log reads of one event-loop turn, read with one script call (see readBatch). */
+  private readonly reads = new TurnBatch<LogReadRequest, HotLogRead>({
+    execute: (requests) => this.readBatch(requests),
+    maxWeight: READ_BATCH_TOPICS,
+    weigh: (request) => request.topics.length,
+    retrySeparately: isRedisReplyError,
+  });
 
   constructor(private readonly options: RedisEventBusOptions) {
     this.keys = redisBusKeys(options.keyPrefix ?? 'is');
@@ -446,30 +461,48 @@ export class RedisEventBus implements EventBus {
         this.options.logger?.warn({ err: error }, 'hot log read failed; answering from this instance alone');
       }
     }
-    return this.outage.enter().read(topics, after, limit);
+    return { ...this.outage.enter().read(topics, after, limit), head: this.highestKnown };
   }
 
-  private async readRedis(topics: readonly string[], after: number, limit: number): Promise<HotLogRead> {
-    const unique = [...new Set(topics)];
+  /** Reads the Redis log; the reads of one event-loop turn share one script call (readBatch). */
+  private readRedis(topics: readonly string[], after: number, limit: number): Promise<HotLogRead> {
+    return this.reads.add({ topics, after, limit });
+  }
+
+  /**
+   * READ_SCRIPT for the reads of one turn: each topic is read once, from the lowest id its readers
+   * stand at, and each entry decoded once; every reader then takes its own events (above its own
+   * id) from those, as if it had read alone. When thousands of streams resume at once, this is one
+   * round trip, one script and one decode of the same few events per turn instead of one per stream.
+   */
+  private async readBatch(requests: readonly LogReadRequest[]): Promise<BatchOutcome<HotLogRead>[]> {
     const keys = this.keys;
-    const count = Math.max(0, Math.floor(limit));
+    const lowest = new Map<string, number>();
+    let maxCount = 0;
+    for (const request of requests) {
+      maxCount = Math.max(maxCount, readCount(request.limit));
+      for (const topic of request.topics) {
+        const known = lowest.get(topic);
+        if (known === undefined || request.after < known) lowest.set(topic, request.after);
+      }
+    }
+    const topics = [...lowest.keys()];
     const reply = await this.redisCall(() =>
       this.command.isRead(
-        6 + unique.length,
+        6 + topics.length,
         keys.seq,
         keys.epoch,
         keys.trim,
         keys.idle,
         keys.dropped,
         keys.gaps,
-        ...unique.map((topic) => keys.logPrefix + topic),
+        ...topics.map((topic) => keys.logPrefix + topic),
         this.highestKnown,
-        after,
-        count,
+        maxCount,
         this.options.limits.maxAgeMs,
         this.confirmedId,
         keys.lostChannel,
-        ...unique,
+        ...topics.flatMap((topic) => [topic, lowest.get(topic) ?? 0]),
       ),
     );
     if (!Array.isArray(reply)) throw new Error('unexpected reply to the read script');
@@ -479,24 +512,21 @@ export class RedisEventBus implements EventBus {
     // issued alone, above ids Redis has not issued yet.
     const liveAbove = toId(reply[1]);
     this.noteConfirmed(liveAbove);
-    const gapTopics: string[] = [];
-    let events: EventRecord[] = [];
-    let oldestId = head;
-    let unreadable = 0;
-    unique.forEach((topic, index) => {
-      const [coverageRaw, oldestRaw, json] = topicReply(reply[index + 2]);
-      const coverage = toId(coverageRaw);
-      if (after < coverage) gapTopics.push(topic);
-      oldestId = Math.min(oldestId, oldestRaw === '' ? coverage : toId(oldestRaw));
-      // One entry that cannot be decoded is left out (and counted), never the whole read.
-      const decoded = parseRecords(json);
-      events = events.concat(decoded.records);
-      unreadable += decoded.unreadable;
+    const logs = new Map<string, TopicLog | { error: unknown }>();
+    topics.forEach((topic, index) => {
+      try {
+        logs.set(topic, topicLog(reply[index + 2]));
+      } catch (error) {
+        logs.set(topic, { error });
+      }
     });
-    events.sort((a, b) => a.id - b.id);
-    const truncated = events.length > count;
-    if (truncated) events = events.slice(events.length - count);
-    return { events, gapTopics, oldestId, truncated, liveAbove, ...(unreadable > 0 ? { unreadable } : {}) };
+    return requests.map((request) => {
+      try {
+        return { ok: true, value: readerView(request, logs, head, liveAbove) };
+      } catch (error) {
+        return { ok: false, error };
+      }
+    });
   }
 
   /** The Redis counter; while Redis is unreachable, the highest id this instance knows. */
@@ -674,4 +704,52 @@ export class RedisEventBus implements EventBus {
   private describeConnections(): string {
     return `command connection ${this.command.status}, subscriber ${this.subscriber.status}, breaker ${this.breaker.state}`;
   }
+}
+
+/** One reader's request to the batched read. */
+interface LogReadRequest {
+  topics: readonly string[];
+  after: number;
+  limit: number;
+}
+
+function readCount(limit: number): number {
+  return Math.max(0, Math.floor(limit));
+}
+
+/**
+ * What `request` would have read alone, taken from its batch's topic logs: per topic, the newest
+ * `count + 1` entries above its id (the first entries of the topic's log, newest first; an entry
+ * that cannot be decoded is left out and counted), merged by id and cut to the newest `count`.
+ */
+function readerView(
+  request: LogReadRequest,
+  logs: ReadonlyMap<string, TopicLog | { error: unknown }>,
+  head: number,
+  liveAbove: number,
+): HotLogRead {
+  const count = readCount(request.limit);
+  const gapTopics: string[] = [];
+  let events: EventRecord[] = [];
+  let oldestId = head;
+  let unreadable = 0;
+  for (const topic of new Set(request.topics)) {
+    const log = logs.get(topic);
+    if (log === undefined) throw new Error(`the read reply has no entry for topic ${topic}`);
+    if ('error' in log) throw log.error;
+    if (request.after < log.coverage) gapTopics.push(topic);
+    oldestId = Math.min(oldestId, log.oldest ?? log.coverage);
+    const mine: EventRecord[] = [];
+    for (let taken = 0; taken <= count && taken < log.entries.length; taken++) {
+      const entry = log.entries[taken];
+      if (entry === undefined || entry.id <= request.after) break;
+      if (entry.record === undefined) unreadable++;
+      else mine.push(entry.record);
+    }
+    events = events.concat(mine.reverse());
+  }
+  events.sort((a, b) => a.id - b.id);
+  const truncated = events.length > count;
+  if (truncated) events = events.slice(events.length - count);
+  return { events, gapTopics, oldestId, truncated, liveAbove, head, ...(unreadable > 0 ? { unreadable } : {}) };
 }

@@ -20,12 +20,46 @@ export function stringArray(value: unknown, script: string): string[] {
   return value.map((item) => String(item));
 }
 
-/** One topic of the read script's reply: coverage floor, oldest id kept ('' if none), records newest first. */
-export function topicReply(value: unknown): [string, string, string[]] {
-  if (!Array.isArray(value) || value.length !== 3 || !Array.isArray(value[2])) {
+/** An entry of a topic's hot log: its id, and its record unless that could not be decoded. */
+export interface LogEntry {
+  id: number;
+  record: EventRecord | undefined;
+}
+
+/** One topic of the read script's reply, decoded once for every reader of the batch. */
+export interface TopicLog {
+  /** Readers standing below it have a gap on the topic. */
+  coverage: number;
+  /** The oldest id still held, or undefined when the log holds nothing above the watermark. */
+  oldest: number | undefined;
+  /** Newest first. */
+  entries: LogEntry[];
+}
+
+/**
+ * One topic of the read script's reply: coverage floor, oldest id kept ('' if none), then entry
+ * ids (`<id>-0`) and record JSONs, newest first. An entry whose record cannot be decoded keeps
+ * its id and no record (readers count it as unreadable); a malformed topic entry throws.
+ */
+export function topicLog(value: unknown): TopicLog {
+  if (!Array.isArray(value) || value.length !== 3 || !Array.isArray(value[2]) || value[2].length % 2 !== 0) {
     throw new Error('unexpected topic entry in the read reply');
   }
-  return [String(value[0]), String(value[1]), value[2].map((record: unknown) => String(record))];
+  const flat: unknown[] = value[2];
+  const entries: LogEntry[] = [];
+  for (let index = 0; index < flat.length; index += 2) {
+    const entryId = String(flat[index]);
+    const id = toId(entryId.slice(0, entryId.indexOf('-')));
+    let record: EventRecord | undefined;
+    try {
+      record = parseRecord(String(flat[index + 1]));
+    } catch {
+      record = undefined;
+    }
+    entries.push({ id, record });
+  }
+  const oldest = String(value[1]);
+  return { coverage: toId(String(value[0])), oldest: oldest === '' ? undefined : toId(oldest), entries };
 }
 
 /** A record as the log and the channels carry it (JSON). */
@@ -55,18 +89,4 @@ export function draftJson(draft: EventDraft): string {
   const key = draft.key === undefined ? '' : `,"key":${JSON.stringify(draft.key)}`;
   const head = `{"topic":${JSON.stringify(draft.topic)},"type":${JSON.stringify(draft.type)},"ts":${JSON.stringify(draft.ts)}`;
   return `${head},"critical":${draft.critical}${key},"payload":${payload}}`;
-}
-
-/** The records of a read reply (JSON, newest first) decoded, oldest first; those that cannot be, counted. */
-export function parseRecords(json: readonly string[]): { records: EventRecord[]; unreadable: number } {
-  const records: EventRecord[] = [];
-  let unreadable = 0;
-  for (let position = json.length - 1; position >= 0; position--) {
-    try {
-      records.push(parseRecord(json[position] ?? ''));
-    } catch {
-      unreadable++;
-    }
-  }
-  return { records, unreadable };
 }

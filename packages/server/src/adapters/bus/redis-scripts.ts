@@ -121,25 +121,28 @@ return id_str
 `;
 
 /**
- * read. KEYS: seq, epoch, trim, idle, dropped, gaps, then one log key per topic.
- * ARGV: floor, after, limit, maxAgeMs, confirmed, loss channel (see ensure_epoch), then the topics
- * (same order as their log keys).
+ * read, for several readers at once (the bus batches the reads of one event-loop turn).
+ * KEYS: seq, epoch, trim, idle, dropped, gaps, then one log key per topic.
+ * ARGV: floor, limit, maxAgeMs, confirmed, loss channel (see ensure_epoch), then per topic (same
+ * order as their log keys) the topic and the lowest id its readers stand at.
  * A reader from below a topic's gap mark (REJOIN_SCRIPT) gets a gap, and still every entry the log
  * holds above the watermark. Age trimming is applied virtually (entries past the age limit count
  * as trimmed), so the script only writes after a loss (ensure_epoch). Returns {seq
  * (raised to the floor), the counter itself (every id issued so far is at or below it, every later
- * one above), per topic {coverage, oldest id still held or '', newest limit+1 record JSONs after
- * max(after, watermark), newest first}}.
+ * one above), per topic {coverage, oldest id still held or '', the newest limit+1 entries after
+ * max(lowest id, watermark), newest first, as entry id then record JSON}}. The newest limit+1
+ * entries after a higher id are the first of those above it, so one read serves every reader of
+ * the topic.
  */
 export const READ_SCRIPT = `${PRELUDE}
 local now = now_ms()
-local seq, epoch = ensure_epoch(KEYS[1], KEYS[2], tonumber(ARGV[1]), now, tonumber(ARGV[5]), ARGV[6])
-local after, limit, max_age = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local seq, epoch = ensure_epoch(KEYS[1], KEYS[2], tonumber(ARGV[1]), now, tonumber(ARGV[4]), ARGV[5])
+local limit, max_age = tonumber(ARGV[2]), tonumber(ARGV[3])
 local dropped = num(redis.call('GET', KEYS[5]))
 local age_cut = (now - max_age) * 1000
 local out = { fmt(seq), fmt(num(redis.call('GET', KEYS[1]))) }
-for i = 7, #ARGV do
-  local topic, log_key = ARGV[i], KEYS[i]
+for i = 6, #ARGV, 2 do
+  local topic, after, log_key = ARGV[i], tonumber(ARGV[i + 1]), KEYS[6 + (i - 4) / 2]
   local wm = redis.call('HGET', KEYS[3], topic)
   if not wm then wm = redis.call('ZSCORE', KEYS[4], topic) end
   if wm then wm = tonumber(wm) else wm = dropped end
@@ -152,7 +155,10 @@ for i = 7, #ARGV do
   local from = math.max(after, wm)
   local entries = redis.call('XREVRANGE', log_key, '+', '(' .. fmt(from) .. '-0', 'COUNT', limit + 1)
   local records = {}
-  for j, entry in ipairs(entries) do records[j] = entry[2][2] end
+  for j, entry in ipairs(entries) do
+    records[2 * j - 1] = entry[1]
+    records[2 * j] = entry[2][2]
+  end
   local gap = num(redis.call('HGET', KEYS[6], topic))
   out[#out + 1] = { fmt(math.max(epoch, wm, gap)), oldest, records }
 end

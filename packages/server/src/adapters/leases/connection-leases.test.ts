@@ -38,6 +38,15 @@ describe.skipIf(!available)('cluster-wide connection leases (own Redis)', () => 
     return manager;
   }
 
+  /** Scripts this test's own Redis has run (EVAL and EVALSHA). */
+  async function scriptCalls(): Promise<number> {
+    const stats = await admin.info('commandstats');
+    return ['evalsha', 'eval'].reduce(
+      (sum, name) => sum + Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0),
+      0,
+    );
+  }
+
   beforeAll(async () => {
     redis = await startRedisProcess();
     admin = new Redis(redis.url);
@@ -96,20 +105,58 @@ describe.skipIf(!available)('cluster-wide connection leases (own Redis)', () => 
       connectionId: `c${index}`,
     }));
     await store.refresh(leased);
-    const calls = async () => {
-      const stats = await admin.info('commandstats');
-      return ['evalsha', 'eval'].reduce(
-        (sum, name) => sum + Number(new RegExp(`cmdstat_${name}:calls=(\\d+)`).exec(stats)?.[1] ?? 0),
-        0,
-      );
-    };
-    const before = await calls();
+    const before = await scriptCalls();
     await store.refresh(leased);
     // 1,200 leases in batches of 500: three scripts (sent together), whatever the number of users.
-    expect((await calls()) - before).toBe(3);
+    expect((await scriptCalls()) - before).toBe(3);
     expect(await admin.zrange('{lt}:conns:m0', 0, -1)).toEqual(['c0', 'c1000']);
     expect(await admin.zcard('{lt}:conns:m999')).toBe(1);
     expect(await admin.pttl('{lt}:conns:m999')).toBeGreaterThan(50_000);
+  });
+
+  it('takes the acquisitions of one turn with one script, in order, each with its own answer', async () => {
+    const store = createLeases(60_000);
+    await store.acquire({ userId: 'held', connectionId: 'h0' }, 10); // connected, scripts loaded
+    await store.acquire({ userId: 'full', connectionId: 'f0' }, 10);
+    const before = await scriptCalls();
+    const answers = await Promise.all([
+      store.acquire({ userId: 'u', connectionId: 'c1' }, 2),
+      store.acquire({ userId: 'v', connectionId: 'd1' }, 2),
+      store.acquire({ userId: 'u', connectionId: 'c2' }, 2),
+      // The two above of the same user count: a third is past the limit, as in three calls in a row.
+      store.acquire({ userId: 'u', connectionId: 'c3' }, 2),
+      store.acquire({ userId: 'held', connectionId: 'h0' }, 1), // a renewal, not a new stream
+      store.acquire({ userId: 'full', connectionId: 'f1' }, 1),
+    ]);
+    expect(await scriptCalls()).toBe(before + 1);
+    expect(answers).toEqual([
+      { granted: true, counted: true },
+      { granted: true, counted: true },
+      { granted: true, counted: true },
+      { granted: false, held: 2 },
+      { granted: true, counted: true },
+      { granted: false, held: 1 },
+    ]);
+    expect(await admin.zrange('{lt}:conns:u', 0, -1)).toEqual(['c1', 'c2']);
+    expect(await admin.zrange('{lt}:conns:full', 0, -1)).toEqual(['f0']);
+  });
+
+  it('grants uncounted only the lease whose key Redis cannot use, not the others of its turn', async () => {
+    const store = createLeases(60_000);
+    await store.acquire({ userId: 'warm', connectionId: 'w' }, 2);
+    await admin.set('{lt}:conns:broken', 'not a sorted set');
+    const answers = await Promise.all([
+      store.acquire({ userId: 'a', connectionId: 'a1' }, 2),
+      store.acquire({ userId: 'broken', connectionId: 'b1' }, 2),
+      store.acquire({ userId: 'c', connectionId: 'c1' }, 2),
+    ]);
+    expect(answers).toEqual([
+      { granted: true, counted: true },
+      { granted: true, counted: false },
+      { granted: true, counted: true },
+    ]);
+    expect(await admin.zrange('{lt}:conns:a', 0, -1)).toEqual(['a1']);
+    expect(await admin.zrange('{lt}:conns:c', 0, -1)).toEqual(['c1']);
   });
 
   it('grants uncounted when Redis is unreachable', async () => {

@@ -1,6 +1,7 @@
 import type { Redis, RedisOptions } from 'ioredis';
 import { quitRedis } from '../redis/quit-redis.js';
-import { connectRedis, type RedisTarget } from '../redis/redis-connection.js';
+import { connectRedis, isRedisReplyError, type RedisTarget } from '../redis/redis-connection.js';
+import { TurnBatch, type BatchOutcome } from '../../core/turn-batch.js';
 import { withTimeout } from '../../core/with-timeout.js';
 
 /** One open stream, as the cluster-wide count knows it. */
@@ -48,22 +49,33 @@ export interface RedisConnectionLeasesOptions {
 }
 
 /**
- * acquire. KEYS: the user's sorted set (member = connection id, score = expiry in ms, Redis
- * time). ARGV: connection id, ttl ms, limit. Drops expired leases, refuses past the limit (returns
- * the count held), else adds or renews the lease and returns -1. One script: two instances
- * admitting the same user at once cannot both take the last slot.
+ * acquire, for the leases of one event-loop turn. KEYS: per lease, its user's sorted set (member =
+ * connection id, score = expiry in ms, Redis time; a user may come twice). ARGV: ttl ms, then per
+ * lease its connection id and limit. In order, per lease: drops the set's expired leases, refuses
+ * past the limit (the lease's answer is the count held), else adds or renews the lease (answer
+ * -1). One script: two instances admitting the same user at once cannot both take the last slot,
+ * and two leases of one user in the same batch count each other, as two scripts in a row would.
  */
 const ACQUIRE_SCRIPT = `
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', now)
-if not redis.call('ZSCORE', KEYS[1], ARGV[1]) then
-  local held = redis.call('ZCARD', KEYS[1])
-  if held >= tonumber(ARGV[3]) then return held end
+local ttl = tonumber(ARGV[1])
+local out = {}
+for k = 1, #KEYS do
+  local id, limit = ARGV[2 * k], tonumber(ARGV[2 * k + 1])
+  redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', now)
+  local answer = -1
+  if not redis.call('ZSCORE', KEYS[k], id) then
+    local held = redis.call('ZCARD', KEYS[k])
+    if held >= limit then answer = held end
+  end
+  if answer < 0 then
+    redis.call('ZADD', KEYS[k], now + ttl, id)
+    redis.call('PEXPIRE', KEYS[k], ttl)
+  end
+  out[k] = answer
 end
-redis.call('ZADD', KEYS[1], now + tonumber(ARGV[2]), ARGV[1])
-redis.call('PEXPIRE', KEYS[1], ARGV[2])
-return -1
+return out
 `;
 
 /**
@@ -99,6 +111,9 @@ return k
  */
 const REFRESH_BATCH = 500;
 
+/** Most leases one acquire script takes (as REFRESH_BATCH, about a millisecond of Redis time). */
+const ACQUIRE_BATCH = 500;
+
 type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
 
 interface ScriptedRedis extends Redis {
@@ -118,6 +133,12 @@ export class RedisConnectionLeases implements ConnectionLeases {
   private readonly timeoutMs: number;
   /** Resolves once connected the first time: until then a stream waits (bounded) rather than going uncounted. */
   private readonly firstReady: Promise<void>;
+  /** The acquisitions of one event-loop turn, made by one script call (see acquireBatch). */
+  private readonly acquisitions = new TurnBatch<AcquireRequest, number>({
+    execute: (requests) => this.acquireBatch(requests),
+    maxWeight: ACQUIRE_BATCH,
+    retrySeparately: isRedisReplyError,
+  });
 
   constructor(private readonly options: RedisConnectionLeasesOptions) {
     this.prefix = `{${options.keyPrefix ?? 'is'}}:${options.keyspace ?? 'conns'}:`;
@@ -128,8 +149,8 @@ export class RedisConnectionLeases implements ConnectionLeases {
       ...options.redisOptions,
       connectionName: options.connectionName ?? 'infinitescribe:leases',
     }) as ScriptedRedis;
-    this.client.defineCommand('isLeaseAcquire', { lua: ACQUIRE_SCRIPT, numberOfKeys: 1 });
     // The number of keys varies per call: it is the first argument.
+    this.client.defineCommand('isLeaseAcquire', { lua: ACQUIRE_SCRIPT });
     this.client.defineCommand('isLeaseRefresh', { lua: REFRESH_SCRIPT });
     // Failures surface on the command that hits them; this only keeps ioredis from printing them.
     this.client.on('error', () => undefined);
@@ -138,13 +159,7 @@ export class RedisConnectionLeases implements ConnectionLeases {
 
   async acquire(lease: ConnectionLease, limit: number): Promise<LeaseResult> {
     try {
-      const call = async () => {
-        await this.firstReady;
-        return this.client.isLeaseAcquire(this.prefix + lease.userId, lease.connectionId, this.options.ttlMs, limit);
-      };
-      const held = Number(
-        await withTimeout(call(), this.timeoutMs, `no answer from Redis within ${this.timeoutMs} ms`),
-      );
+      const held = await this.acquisitions.add({ lease, limit });
       return held < 0 ? { granted: true, counted: true } : { granted: false, held };
     } catch (error) {
       this.options.logger?.warn(
@@ -203,4 +218,36 @@ export class RedisConnectionLeases implements ConnectionLeases {
   close(): Promise<void> {
     return quitRedis(this.client);
   }
+
+  /**
+   * ACQUIRE_SCRIPT for the acquisitions of one turn: one round trip and one script however many
+   * streams open at once (a reconnect storm opens thousands on one instance). Bounded by the
+   * timeout as a whole: its leases are granted uncounted together.
+   */
+  private async acquireBatch(requests: readonly AcquireRequest[]): Promise<BatchOutcome<number>[]> {
+    const call = async () => {
+      await this.firstReady;
+      return this.client.isLeaseAcquire(
+        requests.length,
+        ...requests.map((request) => this.prefix + request.lease.userId),
+        this.options.ttlMs,
+        ...requests.flatMap((request) => [request.lease.connectionId, request.limit]),
+      );
+    };
+    const reply = await withTimeout(call(), this.timeoutMs, `no answer from Redis within ${this.timeoutMs} ms`);
+    if (!Array.isArray(reply) || reply.length !== requests.length) {
+      throw new Error('unexpected reply to the lease acquire script');
+    }
+    return reply.map((held: unknown) =>
+      typeof held === 'number'
+        ? { ok: true, value: held }
+        : { ok: false, error: new Error(`unexpected lease answer ${String(held)}`) },
+    );
+  }
+}
+
+/** One acquisition in a batch of {@link RedisConnectionLeases}. */
+interface AcquireRequest {
+  lease: ConnectionLease;
+  limit: number;
 }

@@ -49,3 +49,12 @@ export function connectRedis(target: RedisTarget, options: RedisOptions, cluster
   });
   return client as unknown as Redis;
 }
+
+/**
+ * Whether Redis answered `error` (ioredis' ReplyError: a key of the wrong type, a script's own
+ * error reply), as opposed to not answering (timeout, lost connection, open breaker): the command
+ * reached a working Redis, and an input of that command caused it.
+ */
+export function isRedisReplyError(error: unknown): boolean {
+  return error instanceof Error && error.name === 'ReplyError';
+}

@@ -17,7 +17,7 @@ function record(id: number, title = `t${id}`): EventRecord {
 }
 
 /** A real HTTP server whose one response becomes an SSEConnection; the client is a raw socket. */
-async function openConnection(): Promise<{
+async function openConnection(options: { hold?: boolean } = {}): Promise<{
   connection: SSEConnection;
   client: Socket;
   received: () => string;
@@ -42,6 +42,7 @@ async function openConnection(): Promise<{
     maxBufferedBytes: 1 << 20,
     onClose: () => undefined,
   });
+  if (options.hold === true) connection.holdWrites();
   connection.write(': open\n\n');
   // Every write the socket hands to the kernel (one system call each): _write, or _writev for
   // what piled up while it was busy or corked.
@@ -55,8 +56,8 @@ async function openConnection(): Promise<{
       original(...args);
     };
   }
-  // Let the headers and the first frame go out first.
-  await until(() => text.includes(': open'));
+  // Let the headers and the first frame go out first (unless held).
+  if (options.hold !== true) await until(() => text.includes(': open'));
   return { connection, client, received: () => text, writes: () => writes, server };
 }
 
@@ -106,5 +107,50 @@ describe('SSEConnection.replayBatch', () => {
     expect(body.split('event: stream.reset').length - 1).toBe(1);
     expect(body.indexOf('id: 1')).toBeLessThan(body.indexOf('event: stream.reset'));
     expect(body.indexOf('event: stream.reset')).toBeLessThan(body.indexOf('id: 2'));
+  });
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+describe('SSEConnection.holdWrites', () => {
+  it("holds a resume's frames and sends them, headers included, in one write when released", async () => {
+    const opened = await openConnection({ hold: true });
+    open.push(opened);
+    const { connection, received, writes } = opened;
+    const batch = [1, 2, 3].map((id) => ({ record: record(id), frame: sharedEventFrame(record(id)) }));
+    expect(await connection.replayBatch(batch)).toBe(3);
+    connection.write('event: stream.resumed\ndata: {}\n\n');
+    await sleep(50);
+    expect(received()).toBe('');
+    connection.releaseWrites();
+    await until(() => received().includes('stream.resumed'));
+    expect(writes()).toBe(1);
+    const body = received();
+    expect(body.startsWith('HTTP/1.1 200')).toBe(true);
+    expect([...body.matchAll(/^id: (\d+)$/gm)].map((match) => Number(match[1]))).toEqual([1, 2, 3]);
+    expect(body.indexOf(': open')).toBeLessThan(body.indexOf('id: 1'));
+    expect(body.indexOf('id: 3')).toBeLessThan(body.indexOf('stream.resumed'));
+  });
+
+  it('lets a replay larger than the socket buffer out instead of waiting on the held socket forever', async () => {
+    const opened = await openConnection({ hold: true });
+    open.push(opened);
+    const { connection, received } = opened;
+    const big = 'x'.repeat(2_000);
+    const batch = Array.from({ length: 100 }, (_, index) => {
+      const event = record(index + 1, big);
+      return { record: event, frame: sharedEventFrame(event) };
+    });
+    expect(await connection.replayBatch(batch)).toBe(100);
+    await until(() => received().includes('id: 100'));
+  });
+
+  it('sends what it held when the stream ends', async () => {
+    const opened = await openConnection({ hold: true });
+    open.push(opened);
+    const { connection, received } = opened;
+    connection.write('event: stream.reset\ndata: {}\n\n');
+    connection.close('shutdown');
+    await until(() => received().includes('stream.reset') && received().endsWith('0\r\n\r\n'));
   });
 });

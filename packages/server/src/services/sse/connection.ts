@@ -81,6 +81,8 @@ export class SSEConnection implements BatchedWriter {
   private headersWritten = false;
   /** An HTTP/1 response, whose socket carries this body alone (not an HTTP/2 session's). */
   private readonly ownsSocket: boolean;
+  /** Writes are held in the corked socket (see {@link SSEConnection.holdWrites}). */
+  private holding = false;
 
   constructor(
     identity: ConnectionIdentity,
@@ -168,7 +170,10 @@ export class SSEConnection implements BatchedWriter {
     }
     flush();
     const window = Math.min(this.response.writableHighWaterMark, this.options.maxBufferedBytes / 2);
-    if (taken !== undefined && this.state !== 'closed' && this.response.writableLength > window) await taken;
+    if (taken !== undefined && this.state !== 'closed' && this.response.writableLength > window) {
+      this.releaseWrites();
+      await taken;
+    }
     this.wake = undefined;
     return sent;
   }
@@ -226,6 +231,27 @@ export class SSEConnection implements BatchedWriter {
     this.write(controlFrame('stream.reset', { reason: 'gap', since: formatEventId(since) }));
     this.options.onIslandNotice?.();
     return true;
+  }
+
+  /**
+   * Holds what the stream writes in its socket (corked) until {@link SSEConnection.releaseWrites}:
+   * a resume's replay and `stream.resumed` then leave in one system call instead of two (in a
+   * reconnect storm, thousands of resumes at once), in the same order. A replay that has to wait
+   * for the client releases them first (it would wait forever on a corked socket), and so does the
+   * end of the stream. HTTP/1 only: an HTTP/2 session's socket carries other streams.
+   */
+  holdWrites(): void {
+    const socket = this.response.socket;
+    if (!this.ownsSocket || this.holding || this.state === 'closed' || socket === null) return;
+    socket.cork();
+    this.holding = true;
+  }
+
+  /** Sends what {@link SSEConnection.holdWrites} held, as one write. */
+  releaseWrites(): void {
+    if (!this.holding) return;
+    this.holding = false;
+    this.response.socket?.uncork();
   }
 
   /** Sets the resume point: nothing at or below `id` is sent any more. */
@@ -368,6 +394,7 @@ export class SSEConnection implements BatchedWriter {
 
   private finish(reason: CloseReason): void {
     if (this.state === 'closed') return;
+    this.releaseWrites();
     this.state = 'closed';
     this.pending = [];
     this.pendingBytes = 0;

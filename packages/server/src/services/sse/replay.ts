@@ -44,15 +44,17 @@ export async function planReplay(
   lastEventId: string,
 ): Promise<ReplayPlan> {
   const after = parseEventId(lastEventId);
-  const head = after === undefined ? 0 : await sources.bus.headId();
+  if (after === undefined) return { events: [], reset: { reason: 'unknown_id' }, complete: false };
+  // The head comes with the read where the bus can tell it (one round trip per resume, not two).
+  const hot = await sources.bus.read(topics, after, sources.maxEvents);
+  const head = hot.head ?? (await sources.bus.headId());
   // Ids are seeded by the clock (event-id.ts): an id of ours, even one this instance has not seen,
   // is at most the head or an id of a millisecond already past (and every id issued from now on is
   // above it, so resuming from it skips nothing new).
-  if (after === undefined || after > Math.max(head, idFloorAt(Date.now()))) {
+  if (after > Math.max(head, idFloorAt(Date.now()))) {
     return { events: [], reset: { reason: 'unknown_id' }, complete: false };
   }
   const unseen = after > head;
-  const hot = await sources.bus.read(topics, after, sources.maxEvents);
   if (hot.gapTopics.length === 0 && !hot.truncated && !unseen) {
     const complete = (hot.unreadable ?? 0) === 0;
     return { events: compactTaskProgress(compactGenerationDeltas(hot.events)), after, complete };
