@@ -1,7 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
 import { ID_SLOTS } from '../src/core/event-id.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterToken, requireClusterServices, startCluster, type Cluster } from './helpers/cluster.js';
@@ -71,18 +70,6 @@ async function readyStatus(url: string): Promise<string> {
     return ((await response.json()) as { status?: string }).status ?? `HTTP ${response.status}`;
   } catch (error) {
     return String(error);
-  }
-}
-
-async function onNode<T>(address: string, run: (client: Redis) => Promise<T>): Promise<T> {
-  const [host, port] = address.split(':');
-  const client = new Redis({ host, port: Number(port), lazyConnect: true, maxRetriesPerRequest: 0 });
-  client.on('error', () => undefined);
-  try {
-    await client.connect();
-    return await run(client);
-  } finally {
-    client.disconnect();
   }
 }
 
@@ -195,7 +182,7 @@ describe.skipIf(!available)('a Redis Cluster failover under load (issue 15)', ()
 
     // The primary that owns every key of the bus, and its replica.
     const slot = Number(
-      await onNode(nodes.nodes[0] ?? '', (client) => client.cluster('KEYSLOT', `{${running.prefix}}:seq`)),
+      await nodes.onNode(nodes.nodes[0] ?? '', (client) => client.cluster('KEYSLOT', `{${running.prefix}}:seq`)),
     );
     const primary = await nodes.masterOf(slot);
     const replica = (await nodes.topology()).find((node) => node.masterId === primary.id);
@@ -212,7 +199,7 @@ describe.skipIf(!available)('a Redis Cluster failover under load (issue 15)', ()
     nodes.freeze(replica.address, true);
     let killedAt = Infinity;
     try {
-      await onNode(primary.address, (client) =>
+      await nodes.onNode(primary.address, (client) =>
         client.set(`{${running.prefix}}:failover-filler`, Buffer.alloc(FILLER_BYTES, 'x')),
       );
       const lagEnds = Date.now() + LAG_MS;
@@ -243,7 +230,7 @@ describe.skipIf(!available)('a Redis Cluster failover under load (issue 15)', ()
     // Acknowledged writes the promoted replica never got: the failover did lose some.
     const publishes = [...publishers.flatMap((publisher) => publisher.records), ...quietPublishes];
     const logged = new Set<string>();
-    await onNode(promoted.address, async (client) => {
+    await nodes.onNode(promoted.address, async (client) => {
       for (const topic of [...topics, QUIET]) {
         for (const [entryId] of await client.xrange(`{${running.prefix}}:log:${topic}`, '-', '+')) {
           logged.add(entryId.replace(/-0$/, ''));

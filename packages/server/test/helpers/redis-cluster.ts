@@ -35,6 +35,8 @@ export interface RedisClusterProcess {
   topology(): Promise<ClusterNodeInfo[]>;
   /** The master serving `slot` now, as a live node sees it. */
   masterOf(slot: number): Promise<ClusterNodeInfo>;
+  /** Runs `run` on a connection of its own to the node at `address` (closed after). */
+  onNode<T>(address: string, run: (client: Redis) => Promise<T>): Promise<T>;
   /** Sends `signal` to the node at `address` by its PID and waits for it to exit. */
   kill(address: string, signal: NodeJS.Signals): Promise<void>;
   /**
@@ -157,6 +159,7 @@ export async function startRedisCluster(masters = 3, options: RedisClusterOption
   return {
     nodes,
     processes: [...servers.values()].map((server) => server.child),
+    onNode: withNode,
     topology,
     async masterOf(slot) {
       const master = (await topology()).find(
