@@ -164,7 +164,8 @@ export class JobSlots {
         continue;
       }
       slots.waiting.shift();
-      await leases?.release(queuePlace(userId, next));
+      // Not awaited: the job starts now; a release never rejects (a lost one expires with its TTL).
+      void leases?.release(queuePlace(userId, next));
       this.options.onGranted(userId, next);
     }
     return true;
