@@ -71,9 +71,6 @@ interface TopicState {
   active: boolean;
   /** Opened (or its re-read given up) while Redis was unreachable: rejoin subscribes and re-reads it. */
   needsResync: boolean;
-  /** Live messages held back while the log is re-read after a subscriber reconnect. */
-  held: EventRecord[] | undefined;
-  resyncs: number;
   resyncChain: Promise<void>;
   ready: Promise<void>;
 }
@@ -142,13 +139,13 @@ export class TopicSubscriptions {
       return;
     }
     this.options.onReceived(record);
-    this.offer(state, record);
+    this.deliver(state, record);
   }
 
   /** A record published on this instance alone (Redis unreachable): delivered like a received one. */
   deliverLocal(record: EventRecord): void {
     const state = this.topics.get(record.topic);
-    if (state) this.offer(state, record);
+    if (state) this.deliver(state, record);
   }
 
   /** The subscriber connection is back after a drop: every topic re-subscribes and catches up. */
@@ -180,8 +177,6 @@ export class TopicSubscriptions {
       lastDelivered: 0,
       active: false,
       needsResync: false,
-      held: undefined,
-      resyncs: 0,
       resyncChain: Promise.resolve(),
       ready: Promise.resolve(),
     };
@@ -220,12 +215,6 @@ export class TopicSubscriptions {
     return result;
   }
 
-  /** Delivers now, or holds while the topic catches up after a reconnect. */
-  private offer(state: TopicState, record: EventRecord): void {
-    if (state.held) state.held.push(record);
-    else this.deliver(state, record);
-  }
-
   /** Hands a record out now, or once every catch-up in progress is done (in one id order). */
   private deliver(state: TopicState, record: EventRecord): void {
     if (this.catchingUp > 0) this.heldAll.push({ state, record });
@@ -248,8 +237,6 @@ export class TopicSubscriptions {
 
   /** After a subscriber reconnect: re-subscribe, re-read what was missed, then go live again. */
   private resync(state: TopicState): void {
-    state.held ??= [];
-    state.resyncs++;
     this.catchingUp++;
     const run = async () => {
       try {
@@ -263,12 +250,8 @@ export class TopicSubscriptions {
         // The connection dropped again: the next 'ready' queues another resync.
         this.options.logger?.warn({ err: error, topic: state.topic }, 'bus re-subscribe failed');
       } finally {
-        state.resyncs--;
-        if (state.resyncs === 0) {
-          const held = state.held ?? [];
-          state.held = undefined;
-          for (const record of held) this.deliver(state, record);
-        }
+        // The topic's live records that came meanwhile wait with the re-read ones: released
+        // together, sorted, each id once.
         if (--this.catchingUp === 0) {
           const waiting = this.heldAll.sort((a, b) => a.record.id - b.record.id);
           this.heldAll = [];
