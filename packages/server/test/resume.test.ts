@@ -1,9 +1,10 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import type { EventBus } from '../src/adapters/bus/event-bus.js';
 import { MemoryEventBus } from '../src/adapters/bus/memory-event-bus.js';
 import type { EventStore, KeyedEventRecord, StoreReadQuery } from '../src/adapters/store/event-store.js';
 import { PgliteEventStore } from '../src/adapters/store/pglite-event-store.js';
-import { withReadLatency } from './helpers/latency-bus.js';
+import { beforeRead, withReadLatency } from './helpers/latency-bus.js';
+import { openRawStream } from './helpers/raw-stream.js';
 import { randomInt, seededRandom } from './helpers/random.js';
 import { ofType, openStream, published, type StreamReader } from './helpers/sse-reader.js';
 import { startTestApp, type TestApp } from './helpers/test-app.js';
@@ -214,6 +215,8 @@ describe('a topic resync while a resume is in progress', () => {
   let server: TestApp;
   /** Set when the test resyncs: reads that start afterwards report a gap, as Redis's rejoin marks do. */
   let marked = false;
+  /** Called when a read starts (a resume's headers wait for its replay, so they cannot tell). */
+  let onRead: () => void = () => undefined;
   beforeAll(async () => {
     const bus = new MemoryEventBus({ maxEvents: 1_000, maxAgeMs: 3_600_000 });
     const marking: EventBus = new Proxy(bus, {
@@ -221,6 +224,7 @@ describe('a topic resync while a resume is in progress', () => {
         if (property === 'read') {
           return async (...args: Parameters<EventBus['read']>) => {
             const gap = marked;
+            onRead();
             // Long enough for the test to resync while the first read of the resume is under way.
             await new Promise((resolve) => setTimeout(resolve, 150));
             const read = await target.read(...args);
@@ -242,10 +246,12 @@ describe('a topic resync while a resume is in progress', () => {
     const token = await server.token('resyncer', { topics: [topic] });
     const ids: string[] = [];
     for (let index = 0; index < 3; index++) ids.push((await server.publish({ topic })).id);
-    const stream = await openStream(server.url, { token, query: { topics: topic }, lastEventId: ids[0] });
-    await stream.waitFor((events) => events.some((event) => event.event === 'connection.established'));
+    const reading = new Promise<void>((resolve) => (onRead = resolve));
+    const opening = openStream(server.url, { token, query: { topics: topic }, lastEventId: ids[0] });
+    await reading;
     marked = true;
     expect(server.app.realtime.internals.connections.resyncTopic(topic)).toBe(0);
+    const stream = await opening;
     await stream.waitFor((events) => events.some((event) => event.event === 'stream.resumed'));
     expect(published(stream.events).map((event) => event.id)).toEqual(ids.slice(1));
     expect(ofType(stream.events, 'stream.reset')).toEqual([expect.objectContaining({ reason: 'gap' })]);
@@ -344,5 +350,59 @@ describe('a gap resume while critical events are being stored', () => {
     expect(ofType(stream.events, 'stream.reset')).toEqual([expect.objectContaining({ reason: 'gap' })]);
     stream.close();
     await stream.ended;
+  });
+});
+
+describe("a resume's opening", () => {
+  let server: TestApp;
+  /** Each hot-log read waits for this before it runs (a remote bus's round trip, or a gate). */
+  let readGate: () => Promise<void> = () => Promise.resolve();
+  beforeAll(async () => {
+    const bus = new MemoryEventBus({ maxEvents: 1_000, maxAgeMs: 3_600_000 });
+    server = await startTestApp({}, { bus: beforeRead(bus, () => readGate()) });
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('leaves in one write: headers, connection.established, the replay and stream.resumed', async () => {
+    const topic = 'doc:opening';
+    const token = await server.token('opener', { topics: [topic] });
+    const ids: string[] = [];
+    for (let index = 0; index < 3; index++) ids.push((await server.publish({ topic })).id);
+    // A read that takes a while, as Redis's does: without the hold the headers would leave first.
+    readGate = () => new Promise((resolve) => setTimeout(resolve, 30));
+    const stream = openRawStream(Number(new URL(server.url).port), `/api/sse/stream?topics=${topic}`, token, {
+      lastEventId: ids[0],
+    });
+    const first = await new Promise<string>((resolve) => stream.socket.once('data', (chunk) => resolve(String(chunk))));
+    expect(first).toMatch(/^HTTP\/1\.1 200 /);
+    expect(first).toContain('event: connection.established');
+    expect(first).toContain(`id: ${ids[2]}`);
+    expect(first).toContain('event: stream.resumed');
+    expect(first.indexOf('event: connection.established')).toBeLessThan(first.indexOf(`id: ${ids[1]}`));
+    stream.socket.destroy();
+    await stream.closed;
+  });
+
+  it('sends its headers and connection.established before a replay that is slow to plan', async () => {
+    const topic = 'doc:slow-plan';
+    const token = await server.token('slow-opener', { topics: [topic] });
+    const { id } = await server.publish({ topic });
+    let open: () => void = () => undefined;
+    const opened = new Promise<void>((resolve) => (open = resolve));
+    readGate = () => opened;
+    const stream = openRawStream(Number(new URL(server.url).port), `/api/sse/stream?topics=${topic}`, token, {
+      lastEventId: id,
+    });
+    // The read is still held: only the sweep's end of a long hold can let these out.
+    await stream.established;
+    expect(stream.eventNames).not.toContain('stream.resumed');
+    const { id: later } = await server.publish({ topic });
+    open();
+    await vi.waitFor(() => expect(stream.eventNames).toContain('stream.resumed'));
+    await vi.waitFor(() => expect(stream.ids).toEqual([later]));
+    stream.socket.destroy();
+    await stream.closed;
   });
 });

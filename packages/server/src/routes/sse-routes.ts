@@ -186,8 +186,9 @@ async function openStream(services: StreamServices, stream: StreamRequest): Prom
     if (value !== undefined) response.setHeader(name, value);
   }
   response.writeHead(200, SSE_HEADERS);
+  // No TCP keep-alive: heartbeats keep the stream from ever being idle, so its probes would never
+  // be sent, and turning it on costs four system calls per stream (a reconnect storm's setup).
   response.socket?.setNoDelay(true);
-  response.socket?.setKeepAlive(true, 30_000);
   const log = request.log;
   // The stream outlives its request: its close is logged by the server's logger, so the request's
   // child logger is not kept alive for the stream's whole life.
@@ -206,6 +207,9 @@ async function openStream(services: StreamServices, stream: StreamRequest): Prom
       },
     },
   );
+  // A resume's headers and connection.established wait for its replay, to leave with it in one
+  // write (SSEConnection.holdWrites); a fresh stream's go at once.
+  if (lastEventId !== undefined) connection.holdWrites();
   // A fresh stream starts after the current head and says so: a client with no resume point yet
   // keeps that id, and the stream itself catches up on whatever lands before its subscription is
   // active, so nothing published after the connect is ever missed.
@@ -352,9 +356,9 @@ async function replayPart(
     connection.topics,
     lastEventId,
   );
-  // What the resume writes from here (reset, replay, stream.resumed, the live events queued
-  // meanwhile) leaves in one write, released once the stream is live (openStream). Not before the
-  // plan: the headers and connection.established went out at once, as a client or proxy expects.
+  // What the resume writes (headers, connection.established, reset, replay, stream.resumed, the
+  // live events queued meanwhile) leaves in one write, released once the stream is live
+  // (openStream). Held again here: a slow plan let the headers go (SSEConnection.endLongHold).
   connection.holdWrites();
   if (plan.reset) {
     connection.write(controlFrame('stream.reset', plan.reset));

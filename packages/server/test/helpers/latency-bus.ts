@@ -26,7 +26,12 @@ function before<TMethod extends 'read' | 'publish'>(
  * reach a resuming connection both live and in the replay: the seam must deduplicate them.
  */
 export function withReadLatency(bus: EventBus, delayMs: number): EventBus {
-  return before(bus, 'read', () => new Promise((resolve) => setTimeout(resolve, delayMs)));
+  return beforeRead(bus, () => new Promise((resolve) => setTimeout(resolve, delayMs)));
+}
+
+/** The real bus with `hook` run before each hot-log read (a delay, or a gate the test opens). */
+export function beforeRead(bus: EventBus, hook: () => Promise<void>): EventBus {
+  return before(bus, 'read', hook);
 }
 
 /**

@@ -268,8 +268,9 @@ export class ConnectionManager {
   }
 
   /**
-   * Heartbeats of the streams whose turn it is (one frame, built once per sweep) and token
-   * expiries. A stream's heartbeats keep their phase: due times advance by whole intervals.
+   * Heartbeats of the streams whose turn it is (one frame, built once per sweep), token expiries,
+   * and held writes that have waited a whole sweep. A stream's heartbeats keep their phase: due
+   * times advance by whole intervals.
    */
   private sweep(now: number): void {
     const heartbeatMs = this.options.heartbeatMs;
@@ -284,6 +285,7 @@ export class ConnectionManager {
         if (connection.nextHeartbeatAt <= now) connection.nextHeartbeatAt = now + heartbeatMs;
       }
       connection.checkExpiry(now);
+      connection.endLongHold();
     }
   }
 }

@@ -83,6 +83,8 @@ export class SSEConnection implements BatchedWriter {
   private readonly ownsSocket: boolean;
   /** Writes are held in the corked socket (see {@link SSEConnection.holdWrites}). */
   private holding = false;
+  /** The manager's sweep has seen the current hold once (see {@link SSEConnection.endLongHold}). */
+  private holdSeen = false;
 
   constructor(
     identity: ConnectionIdentity,
@@ -235,16 +237,31 @@ export class SSEConnection implements BatchedWriter {
 
   /**
    * Holds what the stream writes in its socket (corked) until {@link SSEConnection.releaseWrites}:
-   * a resume's replay and `stream.resumed` then leave in one system call instead of two (in a
-   * reconnect storm, thousands of resumes at once), in the same order. A replay that has to wait
-   * for the client releases them first (it would wait forever on a corked socket), and so does the
-   * end of the stream. HTTP/1 only: an HTTP/2 session's socket carries other streams.
+   * a resume's headers, `connection.established`, replay and `stream.resumed` then leave in one
+   * system call instead of three (in a reconnect storm, thousands of resumes at once), in the
+   * same order. A replay that has to wait for the client releases them first (it would wait
+   * forever on a corked socket), and so does the end of the stream; a hold that lasts
+   * ({@link SSEConnection.endLongHold}) is let go. HTTP/1 only: an HTTP/2 session's socket
+   * carries other streams.
    */
   holdWrites(): void {
     const socket = this.response.socket;
     if (!this.ownsSocket || this.holding || this.state === 'closed' || socket === null) return;
     socket.cork();
     this.holding = true;
+    this.holdSeen = false;
+  }
+
+  /**
+   * Run by the manager's sweep: a hold the previous sweep saw already is let go, so a replay that
+   * is slow to plan (a store read while PostgreSQL is cut) keeps its client from its headers and
+   * `connection.established` for two sweep intervals at most, far below a client's first-byte
+   * timeout. What follows is written as it comes.
+   */
+  endLongHold(): void {
+    if (!this.holding) return;
+    if (this.holdSeen) this.releaseWrites();
+    else this.holdSeen = true;
   }
 
   /** Sends what {@link SSEConnection.holdWrites} held, as one write. */
