@@ -205,7 +205,10 @@ describe.skipIf(!available)('Redis stopped and restarted under two real instance
     const critical = await accepted(b.url, 'critical before the outage', true);
 
     await redis.stop();
+    // Both must know: a publish on an instance that has not noticed yet is a 503 (the command
+    // failed on the dead connection), not a publish alone.
     await waitUntil(async () => (await readyz(a.url)).body.status === 'degraded', 'A degraded');
+    await waitUntil(async () => (await readyz(b.url)).body.status === 'degraded', 'B degraded');
     // Both serve alone: B publishes, then A. The client on A never gets B's event.
     const onBAlone = await accepted(b.url, 'published on B alone, before');
     // An id of the cluster's own that B has never seen: it is above B's head.
