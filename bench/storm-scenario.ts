@@ -146,6 +146,8 @@ interface StormReport {
   publishes: { rate: number; accepted: number; failures: Record<string, number> };
   listen: { overflows: number; drops: number };
   bCpuMs: number;
+  /** CPU of the clients' process over the same span (ms): what paces their reconnections when busy. */
+  clientCpuMs: number;
   bResumesPerCpuSec: number;
   resumesPerSec: number;
   otherCpuPct: number;
@@ -265,6 +267,7 @@ export async function runStorm(options: { streams: number }): Promise<void> {
         drops: listenAfter.drops - listenBefore.drops,
       },
       bCpuMs,
+      clientCpuMs: clientCpu,
       bResumesPerCpuSec: bCpuMs > 0 ? (sorted.length / bCpuMs) * 1000 : NaN,
       resumesPerSec: sorted.length > 1 ? ((sorted.length - 1) / (lastResume - first)) * 1000 : NaN,
       // Everything but B, this orchestrator and the clients (Redis and PostgreSQL included), % of a core.
@@ -324,6 +327,7 @@ async function writeReport(run: StormReport, prefix: string): Promise<void> {
       '≥ 1,000 per CPU-second',
     ],
     ['B: CPU during the storm', `${fmtInt(run.bCpuMs)} ms`, '—'],
+    ['Clients (one process): CPU during the storm', `${fmtInt(run.clientCpuMs)} ms`, '—'],
     [
       'Client delay before the first reconnection: min / mean / max',
       `${fmtMs(result.firstDelayMs.min)} / ${fmtMs(result.firstDelayMs.mean)} / ${fmtMs(result.firstDelayMs.max)} ms`,
