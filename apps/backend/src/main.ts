@@ -1,4 +1,4 @@
-import { createLogger } from '@infinitescribe/server';
+import { createLogger, listenOnSockets } from '@infinitescribe/server';
 import { buildApp } from './app.js';
 import { ConfigError, parseConfig } from './config.js';
 
@@ -42,7 +42,12 @@ async function main(): Promise<void> {
   };
   process.on('SIGTERM', () => stop('SIGTERM'));
   process.on('SIGINT', () => stop('SIGINT'));
-  const address = await app.listen({ port: config.port, host: config.host, backlog: config.listenBacklog });
+  const address = await listenOnSockets(app, {
+    port: config.port,
+    host: config.host,
+    backlog: config.listenBacklog,
+    ...(config.listenSockets === undefined ? {} : { sockets: config.listenSockets }),
+  });
   logger.info(`InfiniteScribe Realtime listening on ${address} (UI at ${address}/)`);
   // A line for humans and for test harnesses that wait on it.
   console.log(`READY ${address}`);

@@ -22,6 +22,7 @@ export {
   type RealtimePublishInput,
 } from './plugin/realtime-api.js';
 export { realtimeServerOptions, type RealtimeServerOptions } from './plugin/server-options.js';
+export { DEFAULT_LISTEN_SOCKETS, listenOnSockets, type ListenSocketsOptions } from './plugin/listen-sockets.js';
 export { registerNotFound, type ErrorCounter } from './routes/error-handler.js';
 export type { RealtimeSettings, JwtSettings } from './core/settings.js';
 export { AppError } from './core/errors.js';

@@ -235,6 +235,16 @@ describe('parseConfig', () => {
     }
   });
 
+  it('takes LISTEN_SOCKETS from 1 to 64, unset by default (the listener picks by platform)', () => {
+    expect(parseConfig({}).listenSockets).toBeUndefined();
+    expect(parseConfig({ LISTEN_SOCKETS: '16' }).listenSockets).toBe(16);
+    for (const value of ['0', '65', 'many']) {
+      expect(
+        problemsOf({ LISTEN_SOCKETS: value }).filter((problem) => problem.startsWith('LISTEN_SOCKETS: ')),
+      ).toHaveLength(1);
+    }
+  });
+
   it('reports cross-variable problems together with field problems', () => {
     const both = problemsOf({ PORT: 'abc', JWT_SECRET: SECRET, JWT_JWKS_URL: 'http://keys.example/jwks.json' });
     expect(both).toHaveLength(2);
