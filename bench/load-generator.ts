@@ -1,6 +1,6 @@
 import { connect, type Socket } from 'node:net';
 import { decodeChunked } from './chunked-body.js';
-import { streamTokens } from './stream-tokens.js';
+import { freshStreamTokens } from './stream-tokens.js';
 import { Histogram, nowMs } from './histogram.js';
 import type { LoadCommand, LoadReply, LoadStats, OpenResult } from './ipc.js';
 
@@ -46,7 +46,8 @@ interface Target {
   host: string;
   port: number;
   streamPath: string;
-  tokens: string[];
+  /** A token no stream of this run has sent yet. */
+  nextToken: () => string;
   userOffset: number;
   clockOffsetMs: number;
   establishedOnHead: boolean;
@@ -69,7 +70,6 @@ let disconnects = 0;
 let orderErrors = 0;
 let lastReceivedAt = 0;
 let cpuAtReset = process.cpuUsage();
-let nextUser = 0;
 
 /** Set by an `open` in progress: called whenever a connecting stream settles. */
 let onSettled: ((stream: Stream, outcome: string) => void) | undefined;
@@ -79,7 +79,7 @@ function send(reply: LoadReply): void {
 }
 
 function openOne(at: Target): Stream {
-  const token = at.tokens[nextUser++ % at.tokens.length] ?? '';
+  const token = at.nextToken();
   const stream: Stream = {
     socket: connect({
       host: at.host,
@@ -330,12 +330,11 @@ function closeAll(): number {
 async function init(command: Extract<LoadCommand, { type: 'init' }>): Promise<number> {
   const started = nowMs();
   const url = new URL(command.baseUrl);
-  const tokens = await streamTokens(command.secret, command.userOffset, command.tokenCount);
   target = {
     host: url.hostname,
     port: Number(url.port),
     streamPath: command.streamPath,
-    tokens,
+    nextToken: freshStreamTokens(command.secret, command.userOffset),
     userOffset: command.userOffset,
     clockOffsetMs: command.clockOffsetMs,
     establishedOnHead: command.establishedOnHead === true,

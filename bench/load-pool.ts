@@ -94,6 +94,7 @@ export class LoadPool {
     baseUrl: string;
     streamPath: string;
     secret: string;
+    /** The most streams open at once: each generator takes its share of user ids. */
     maxStreams: number;
     establishedOnHead?: boolean;
   }): Promise<LoadPool> {
@@ -112,7 +113,6 @@ export class LoadPool {
               streamPath: options.streamPath,
               secret: options.secret,
               userOffset: i * perProcess,
-              tokenCount: perProcess,
               clockOffsetMs,
               ...(options.establishedOnHead === true ? { establishedOnHead: true } : {}),
             },

@@ -1,8 +1,9 @@
+import { createHmac } from 'node:crypto';
 import { signDevToken } from '../packages/server/src/adapters/auth/dev-token.js';
 
 /**
- * The streams' tokens of a load process: user `u<userOffset + i>` each, subscribed to `broadcast`,
- * so every stream pays for verifying a token it has not seen (the verified-token cache never helps).
+ * One token per stream, signed up front: user `u<userOffset + i>` each, subscribed to `broadcast`
+ * (a storm client reconnects with its stream's token, which the surviving instance never saw).
  */
 export async function streamTokens(secret: string, userOffset: number, count: number): Promise<string[]> {
   const tokens: string[] = [];
@@ -10,4 +11,23 @@ export async function streamTokens(secret: string, userOffset: number, count: nu
     tokens.push(await signDevToken(secret, { userId: `u${userOffset + i}`, topics: ['broadcast'], expiresIn: 3600 }));
   }
   return tokens;
+}
+
+/**
+ * A new token for every stream a load process opens, as {@link signDevToken} signs them (HS256,
+ * `sub`, `topics`, `iat`, `exp` an hour ahead), signed here synchronously: user
+ * `u<userOffset>-<n>`, n counting up. No token is sent twice, so every stream opened pays for
+ * verifying a token the server has not seen, as after a deploy or in a reconnect storm; reusing a
+ * fixed set across a run's phases let the server's verified-token cache answer the later phases.
+ */
+export function freshStreamTokens(secret: string, userOffset: number): () => string {
+  const key = Buffer.from(secret);
+  const header = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
+  let next = 0;
+  return () => {
+    const now = Math.floor(Date.now() / 1000);
+    const claims = { topics: ['broadcast'], sub: `u${userOffset}-${next++}`, iat: now, exp: now + 3600 };
+    const body = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
+    return `${body}.${createHmac('sha256', key).update(body).digest('base64url')}`;
+  };
 }

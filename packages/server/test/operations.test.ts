@@ -140,6 +140,16 @@ describe('operations endpoints (default configuration)', () => {
     expect(response.status).toBe(200);
     expect(response.headers.get('access-control-allow-origin')).toBeNull();
   });
+
+  it('refuses a preflight in the error shape when CORS_ORIGINS is unset', async () => {
+    const response = await fetch(`${server.url}/api/events`, {
+      method: 'OPTIONS',
+      headers: { origin: 'http://a.example', 'access-control-request-method': 'POST' },
+    });
+    await expectJsonError(response, 404, 'not_found');
+    expect(response.headers.get('access-control-allow-origin')).toBeNull();
+    expect(response.headers.get('access-control-allow-methods')).toBeNull();
+  });
 });
 
 describe('operations endpoints (METRICS_TOKEN and CORS_ORIGINS)', () => {

@@ -164,8 +164,9 @@ describe('security: the verified-token cache never outlives a withdrawn key', ()
     });
     const token = await idp.sign('key-1');
     await verifier.verify(token); // fetches the key set: not cached, no set vouched for it beforehand
+    await verifier.verify(token); // verified once under this key set: noted, not remembered yet
     const first = await verifier.verify(token);
-    // Verified once under this key set: the same principal comes back from the cache.
+    // Verified twice under this key set: the same principal comes back from the cache.
     await expect(verifier.verify(token)).resolves.toBe(first);
     idp.unpublish('key-1');
     now += 10_000;
@@ -189,6 +190,7 @@ describe('security: the verified-token cache never outlives a withdrawn key', ()
       jwks: { cooldownMs: 1_000, maxAgeMs: 600_000, now: () => now },
     });
     const old = await idp.sign('key-1');
+    await verifier.verify(old);
     await verifier.verify(old);
     const cached = await verifier.verify(old);
     await expect(verifier.verify(old)).resolves.toBe(cached);

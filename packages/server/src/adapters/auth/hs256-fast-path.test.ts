@@ -86,6 +86,33 @@ describe('the HS256 fast path', () => {
     expect(createHs256FastPath(SECRET, {})(token, NOW_MS)).toMatchObject({ sub: 'u1', topics: ['broadcast'] });
   });
 
+  it('judges each header the same the second time it is seen, and past 64 distinct headers', async () => {
+    // One verifier for all: the header verdicts it remembers must never let one token's header
+    // stand for another's.
+    const checks: Hs256Checks = { typ: 'at+jwt' };
+    const fast = createHs256FastPath(SECRET, checks);
+    const headers: object[] = [
+      { alg: 'HS256', typ: 'at+jwt' },
+      { alg: 'HS256', typ: 'JWT' },
+      { alg: 'none', typ: 'at+jwt' },
+      { alg: 'HS256', typ: 'at+jwt', crit: ['exp'] },
+      ...Array.from({ length: 70 }, (_, i) => ({ alg: 'HS256', typ: 'at+jwt', kid: `k${i}` })),
+    ];
+    let accepted = 0;
+    for (const round of [1, 2]) {
+      for (const header of headers) {
+        const token = rawToken(header, { sub: `u${round}`, exp: NOW + 60 });
+        const expected = await jose(token, checks);
+        const got = fast(token, NOW_MS);
+        if (expected === undefined) expect(got, JSON.stringify(header)).toBeUndefined();
+        else expect(got, JSON.stringify(header)).toEqual(expected);
+        if (got !== undefined) accepted++;
+      }
+    }
+    // The plain header and the 70 with a kid, twice; the other three never.
+    expect(accepted).toBe(2 * 71);
+  });
+
   it('refuses a tampered token: changed payload, garbage after the signature, two dots too many', () => {
     const token = rawToken({ alg: 'HS256' }, good);
     const fast = createHs256FastPath(SECRET, {});

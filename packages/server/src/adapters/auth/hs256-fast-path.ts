@@ -32,6 +32,20 @@ export function createHs256FastPath(
 ): (token: string, nowMs: number) => JWTPayload | undefined {
   const key = Buffer.from(secret);
   const wantedTyp = checks.typ === undefined ? undefined : normalizeTyp(checks.typ);
+  /**
+   * Whether a header (its base64url text) passes the checks: a pure function of that text, and one
+   * issuer's tokens share one header, so it is decoded once, not once per token. Bounded: headers
+   * that vary (a `kid` per key, at most a few) fit; past the bound it starts over.
+   */
+  const headerVerdicts = new Map<string, boolean>();
+  const headerPasses = (headerPart: string): boolean => {
+    const known = headerVerdicts.get(headerPart);
+    if (known !== undefined) return known;
+    const verdict = checkHeader(parseObject(headerPart), wantedTyp);
+    if (headerVerdicts.size >= MAX_HEADER_VERDICTS) headerVerdicts.clear();
+    headerVerdicts.set(headerPart, verdict);
+    return verdict;
+  };
   return (token, nowMs) => {
     const firstDot = token.indexOf('.');
     const secondDot = token.indexOf('.', firstDot + 1);
@@ -43,12 +57,7 @@ export function createHs256FastPath(
     const signature = Buffer.from(signaturePart, 'base64url');
     const expected = createHmac('sha256', key).update(token.slice(0, secondDot)).digest();
     if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) return undefined;
-    const header = parseObject(headerPart);
-    if (header === undefined || header['alg'] !== 'HS256') return undefined;
-    for (const name of Object.keys(header)) if (!PLAIN_HEADER.has(name)) return undefined;
-    if (wantedTyp !== undefined && (typeof header['typ'] !== 'string' || normalizeTyp(header['typ']) !== wantedTyp)) {
-      return undefined;
-    }
+    if (!headerPasses(headerPart)) return undefined;
     const payload = parseObject(payloadPart) as JWTPayload | undefined;
     if (payload === undefined) return undefined;
     const now = Math.floor(nowMs / 1000);
@@ -63,6 +72,16 @@ export function createHs256FastPath(
     }
     return payload;
   };
+}
+
+/** Distinct headers whose verdict is remembered (see `headerVerdicts`). */
+const MAX_HEADER_VERDICTS = 64;
+
+/** `alg` HS256, no parameter beyond alg/typ/kid, and the wanted `typ` when one is configured. */
+function checkHeader(header: Record<string, unknown> | undefined, wantedTyp: string | undefined): boolean {
+  if (header === undefined || header['alg'] !== 'HS256') return false;
+  for (const name of Object.keys(header)) if (!PLAIN_HEADER.has(name)) return false;
+  return wantedTyp === undefined || (typeof header['typ'] === 'string' && normalizeTyp(header['typ']) === wantedTyp);
 }
 
 function parseObject(part: string): Record<string, unknown> | undefined {

@@ -45,14 +45,28 @@ export const DEFAULT_TOKEN_CACHE_ENTRIES = 10_000;
  * used only before the token's `exp` (jose refuses a token at `exp`, and so does the cache), and
  * in JWKS mode only under the key set that verified it ({@link JwksKeySource.currentGeneration}).
  * Failures are never remembered.
+ *
+ * A token is remembered the second time it is verified, not the first: most tokens that open a
+ * stream are seen once by an instance (a reconnect storm brings thousands of tokens it never saw),
+ * and an entry for each made every such verification twice as expensive (the LRU insert and
+ * eviction, and the principal kept alive, copied by each young-generation GC during a connect
+ * burst). Tokens verified once are noted as a number each (a fingerprint of the signature's end,
+ * in a ring of `maxEntries`), which keeps no string alive; a fingerprint collision only lets a
+ * token in one verification early, never answers for another token.
  */
 export class VerifiedTokenCache {
   private readonly entries = new Map<string, { principal: Principal; generation: number }>();
+  /** Fingerprints of tokens verified once since they were last let in, oldest overwritten first. */
+  private readonly seenOnce = new Set<number>();
+  private readonly seenRing: Int32Array;
+  private seenAt = 0;
 
   constructor(
     private readonly maxEntries: number,
     private readonly now: () => number,
-  ) {}
+  ) {
+    this.seenRing = new Int32Array(Math.max(0, maxEntries)).fill(-1);
+  }
 
   get size(): number {
     return this.entries.size;
@@ -72,8 +86,10 @@ export class VerifiedTokenCache {
     return entry.principal;
   }
 
+  /** Remembers `token`'s principal if this is the second time it is verified (see the class). */
   set(token: string, generation: number | undefined, principal: Principal): void {
     if (this.maxEntries <= 0 || generation === undefined) return;
+    if (!this.entries.has(token) && !this.seenBefore(token)) return;
     this.entries.delete(token);
     this.entries.set(token, { principal, generation });
     while (this.entries.size > this.maxEntries) {
@@ -82,6 +98,30 @@ export class VerifiedTokenCache {
       this.entries.delete(oldest.value);
     }
   }
+
+  /** Whether `token` was verified once already (and not let in since); notes it if not. */
+  private seenBefore(token: string): boolean {
+    const fingerprint = signatureFingerprint(token);
+    if (this.seenOnce.delete(fingerprint)) return true;
+    const overwritten = this.seenRing[this.seenAt] ?? -1;
+    if (overwritten !== -1) this.seenOnce.delete(overwritten);
+    this.seenRing[this.seenAt] = fingerprint;
+    this.seenAt = (this.seenAt + 1) % this.seenRing.length;
+    this.seenOnce.add(fingerprint);
+    return false;
+  }
+}
+
+/**
+ * A 30-bit number from the last 8 characters of a verified token: its signature's end, as random
+ * as a signature is. 30 bits keep it a small integer in V8 (no heap number per entry).
+ */
+function signatureFingerprint(token: string): number {
+  let hash = 0;
+  for (let i = Math.max(0, token.length - 8); i < token.length; i++) {
+    hash = (Math.imul(hash, 31) + token.charCodeAt(i)) | 0;
+  }
+  return hash & 0x3fffffff;
 }
 
 /**
