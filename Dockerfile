@@ -56,5 +56,6 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
 # node is PID 1 and handles SIGTERM itself: streams end cleanly, clients resume on another instance.
 STOPSIGNAL SIGTERM
 # --no-memory-reducer: a heap shrunk after a mass disconnect makes the reconnect burst pay a
-# mark-compact at every step of its regrowth (docs/deploying.md, "V8 flags").
-CMD ["node", "--no-memory-reducer", "apps/backend/dist/main.js"]
+# mark-compact at every step of its regrowth; --initial-old-space-size=256: a fresh instance's first
+# connect burst grows the heap without a mark-compact (docs/deploying.md, "V8 flags").
+CMD ["node", "--no-memory-reducer", "--initial-old-space-size=256", "apps/backend/dist/main.js"]

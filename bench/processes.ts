@@ -33,8 +33,10 @@ const EXTRA_NODE_ARGS = (process.env['BENCH_NODE_OPTIONS'] ?? '').split(/\s+/).f
  * shipped image runs with (Dockerfile, docs/deploying.md "V8 flags"). `--no-memory-reducer`: after
  * the streams of one phase close, V8's memory reducer shrinks the heap's limits to what is left, and
  * the next burst of connects then pays a 40 ms mark-compact at every step of the heap's regrowth.
+ * `--initial-old-space-size=256`: V8 starts the old generation's limit from what start-up left
+ * alive, and a fresh server's first connect burst then pays a full mark-compact as it grows past it.
  */
-export const SERVER_NODE_FLAGS = ['--no-memory-reducer'];
+export const SERVER_NODE_FLAGS = ['--no-memory-reducer', '--initial-old-space-size=256'];
 
 /** `BENCH_SERVER_LOG_DIR=<dir>`: every server's stdout and stderr are also appended to `<dir>/<pid>.log`. */
 const SERVER_LOG_DIR = process.env['BENCH_SERVER_LOG_DIR'];

@@ -381,8 +381,14 @@ describe('Dockerfile', () => {
     const command = JSON.parse(args('CMD').at(-1) ?? '[]') as string[];
     // Compiled JavaScript (tsc: apps/backend/src -> dist), no TypeScript at run time; the V8 flags
     // of docs/deploying.md, the ones the benchmark runs every Node server with.
-    expect(command).toEqual(['node', '--no-memory-reducer', 'apps/backend/dist/main.js']);
-    expect(read('bench/processes.ts')).toContain("SERVER_NODE_FLAGS = ['--no-memory-reducer']");
+    const flags = ['--no-memory-reducer', '--initial-old-space-size=256'];
+    expect(command).toEqual(['node', ...flags, 'apps/backend/dist/main.js']);
+    expect(read('bench/processes.ts')).toContain(
+      `SERVER_NODE_FLAGS = [${flags.map((flag) => `'${flag}'`).join(', ')}]`,
+    );
+    // `npm start` outside Docker runs the same command.
+    const rootScripts = (JSON.parse(read('package.json')) as { scripts: Record<string, string> }).scripts;
+    expect(rootScripts['start']).toBe(`npm run build && node ${flags.join(' ')} apps/backend/dist/main.js`);
     expect(existsSync(path.join(ROOT, 'apps/backend/src/main.ts'))).toBe(true);
     const backendBuild = JSON.parse(read('apps/backend/package.json')) as { scripts: Record<string, string> };
     expect(backendBuild.scripts.start).toBe('node dist/main.js');
