@@ -159,6 +159,47 @@ describe.skipIf(!available)('cluster-wide connection leases (own Redis)', () => 
     expect(await admin.zrange('{lt}:conns:c', 0, -1)).toEqual(['c1']);
   });
 
+  it('gives back the leases of one turn with one script per 500, none with a command of its own', async () => {
+    const store = createLeases(60_000);
+    const leased = Array.from({ length: 1_200 }, (_, index) => ({
+      userId: `r${index % 700}`,
+      connectionId: `c${index}`,
+    }));
+    for (let i = 0; i < leased.length; i += 400) {
+      await Promise.all(leased.slice(i, i + 400).map((lease) => store.acquire(lease, 10)));
+    }
+    expect(await admin.zcard('{lt}:conns:r0')).toBe(2);
+    await admin.config('RESETSTAT');
+    // A shutdown: every stream ends in the same turn.
+    await Promise.all(leased.map((lease) => store.release(lease)));
+    // The old way, a ZREM per lease, ran no script at all.
+    expect(await scriptCalls()).toBe(3);
+    expect(await admin.keys('{lt}:conns:*')).toEqual([]);
+  });
+
+  it('sends the releases of its last turn before it closes', async () => {
+    const store = createLeases(60_000);
+    await store.acquire({ userId: 'z', connectionId: 'z1' }, 2);
+    const released = store.release({ userId: 'z', connectionId: 'z1' });
+    await store.close();
+    await released;
+    expect(await admin.exists('{lt}:conns:z')).toBe(0);
+  });
+
+  it('gives back the other leases of a turn when one key cannot be used', async () => {
+    const store = createLeases(60_000);
+    await store.acquire({ userId: 'a', connectionId: 'a1' }, 2);
+    await store.acquire({ userId: 'c', connectionId: 'c1' }, 2);
+    await admin.set('{lt}:conns:broken', 'not a sorted set');
+    await Promise.all([
+      store.release({ userId: 'a', connectionId: 'a1' }),
+      store.release({ userId: 'broken', connectionId: 'b1' }),
+      store.release({ userId: 'c', connectionId: 'c1' }),
+    ]);
+    expect(await admin.exists('{lt}:conns:a', '{lt}:conns:c')).toBe(0);
+    expect(await admin.get('{lt}:conns:broken')).toBe('not a sorted set');
+  });
+
   it('grants uncounted when Redis is unreachable', async () => {
     const unreachable = new RedisConnectionLeases({
       url: 'redis://127.0.0.1:1',

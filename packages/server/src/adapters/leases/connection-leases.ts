@@ -104,6 +104,16 @@ return k
 `;
 
 /**
+ * release, for the leases of one event-loop turn. KEYS: per lease, its user's sorted set (a user
+ * may come twice). ARGV: per lease, its connection id. Returns how many were removed.
+ */
+const RELEASE_SCRIPT = `
+local removed = 0
+for k = 1, #KEYS do removed = removed + redis.call('ZREM', KEYS[k], ARGV[k]) end
+return removed
+`;
+
+/**
  * Most leases one refresh script renews. A script blocks Redis while it runs (every publish of
  * every instance waits), so a refresh of many streams is cut into calls of this size, about a
  * millisecond of Redis time each, that Redis can interleave with other clients' commands; they
@@ -114,11 +124,15 @@ const REFRESH_BATCH = 500;
 /** Most leases one acquire script takes (as REFRESH_BATCH, about a millisecond of Redis time). */
 const ACQUIRE_BATCH = 500;
 
+/** Most leases one release script gives back (as ACQUIRE_BATCH). */
+const RELEASE_BATCH = 500;
+
 type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
 
 interface ScriptedRedis extends Redis {
   isLeaseAcquire: ScriptCall;
   isLeaseRefresh: ScriptCall;
+  isLeaseRelease: ScriptCall;
 }
 
 /**
@@ -139,6 +153,16 @@ export class RedisConnectionLeases implements ConnectionLeases {
     maxWeight: ACQUIRE_BATCH,
     retrySeparately: isRedisReplyError,
   });
+  /**
+   * The releases of one event-loop turn, given back by one script call: when an instance ends
+   * its streams together (a shutdown, a proxy dropping its connections) that is a few calls, not
+   * one command per stream.
+   */
+  private readonly releases = new TurnBatch<ConnectionLease, void>({
+    execute: (leases) => this.releaseBatch(leases),
+    maxWeight: RELEASE_BATCH,
+    retrySeparately: isRedisReplyError,
+  });
 
   constructor(private readonly options: RedisConnectionLeasesOptions) {
     this.prefix = `{${options.keyPrefix ?? 'is'}}:${options.keyspace ?? 'conns'}:`;
@@ -152,6 +176,7 @@ export class RedisConnectionLeases implements ConnectionLeases {
     // The number of keys varies per call: it is the first argument.
     this.client.defineCommand('isLeaseAcquire', { lua: ACQUIRE_SCRIPT });
     this.client.defineCommand('isLeaseRefresh', { lua: REFRESH_SCRIPT });
+    this.client.defineCommand('isLeaseRelease', { lua: RELEASE_SCRIPT });
     // Failures surface on the command that hits them; this only keeps ioredis from printing them.
     this.client.on('error', () => undefined);
     this.firstReady = new Promise((resolve) => this.client.once('ready', () => resolve()));
@@ -172,7 +197,7 @@ export class RedisConnectionLeases implements ConnectionLeases {
 
   async release(lease: ConnectionLease): Promise<void> {
     try {
-      await this.client.zrem(this.prefix + lease.userId, lease.connectionId);
+      await this.releases.add(lease);
     } catch {
       // Expires with its TTL.
     }
@@ -216,6 +241,8 @@ export class RedisConnectionLeases implements ConnectionLeases {
   }
 
   close(): Promise<void> {
+    // Releases of this turn (streams ended by the same shutdown) go before the QUIT, not after it.
+    this.releases.flush();
     return quitRedis(this.client);
   }
 
@@ -243,6 +270,20 @@ export class RedisConnectionLeases implements ConnectionLeases {
         ? { ok: true, value: held }
         : { ok: false, error: new Error(`unexpected lease answer ${String(held)}`) },
     );
+  }
+
+  /**
+   * RELEASE_SCRIPT for the releases of one turn. Not before the first connection (a release then
+   * fails at once, and the lease expires with its TTL), and bounded by the timeout like an acquire.
+   */
+  private async releaseBatch(leases: readonly ConnectionLease[]): Promise<BatchOutcome<void>[]> {
+    const call = this.client.isLeaseRelease(
+      leases.length,
+      ...leases.map((lease) => this.prefix + lease.userId),
+      ...leases.map((lease) => lease.connectionId),
+    );
+    await withTimeout(call, this.timeoutMs, `no answer from Redis within ${this.timeoutMs} ms`);
+    return leases.map(() => ({ ok: true, value: undefined }));
   }
 }
 
