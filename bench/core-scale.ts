@@ -66,6 +66,11 @@ export interface ScalePlan {
   stepSeconds: number;
   /** Only these servers (`--servers=ours,minimal`); all when absent. */
   servers?: ServerKind[];
+  /**
+   * All servers running at once and measured size by size in turn (connect-only runs), instead of
+   * one server's whole run after the other's.
+   */
+  interleaved?: boolean;
 }
 
 export const CORE_SCALE: ScalePlan = {
@@ -108,7 +113,7 @@ export function smokePlan(streams: number): ScalePlan {
  * profile the setup path quickly.
  */
 export function connectOnly(plan: ScalePlan): ScalePlan {
-  return { ...plan, name: `${plan.name}, connect only`, latency: [], fanout: [] };
+  return { ...plan, name: `${plan.name}, connect only`, latency: [], fanout: [], interleaved: true };
 }
 
 /** `--servers=ours,minimal` → the kinds, checked. */
@@ -273,11 +278,9 @@ async function warmUp(bench: Bench): Promise<void> {
   await sleep(1_000);
 }
 
-async function measureServer(bench: Bench, plan: ScalePlan): Promise<ScaleResult> {
-  const result: ScaleResult = { kind: bench.spec.kind, label: bench.spec.label, connect: [], latency: [], fanout: [] };
-  await openStreams(bench, plan.primeStreams, plan.connectRate);
-  await closeStreams(bench);
-  const sizes = [
+/** The sizes a plan measures, smallest first. */
+function planSizes(plan: ScalePlan): number[] {
+  return [
     ...new Set([
       ...plan.connectSizes,
       plan.memoryStreams,
@@ -287,41 +290,47 @@ async function measureServer(bench: Bench, plan: ScalePlan): Promise<ScaleResult
   ]
     .filter((size) => size > 0)
     .sort((a, b) => a - b);
-  for (const size of sizes) {
-    if (size === plan.memoryStreams) result.memory = await measureMemory(bench, size, plan.connectRate);
-    await waitForQuiet(`${bench.spec.label} connect ${size}`);
-    const connect = await openStreams(bench, size, plan.connectRate);
-    if (plan.connectSizes.includes(size)) result.connect.push(connect);
-    const latency = plan.latency.find((entry) => entry.streams === size);
-    if (latency !== undefined || plan.fanout.includes(size)) await warmUp(bench);
-    if (latency !== undefined) {
-      const delivery = toResult(await sampleDelivery(bench, { rate: latency.rate, seconds: plan.latencySeconds }));
-      log(
-        `${bench.spec.label} ${latency.rate} ev/s × ${size}: p50 ${fmtMs(delivery.latency.p50)} ms, p99 ` +
-          `${fmtMs(delivery.latency.p99)} ms, delivered ${fmtPct(delivery.ratio)}, order errors ${delivery.orderErrors}`,
-      );
-      result.latency.push({ streams: size, rate: latency.rate, result: delivery });
-    }
-    if (plan.fanout.includes(size)) {
-      const steps: DeliveryResult[] = [];
-      // The same deliveries/s at every size: at 5,000 streams the ramp starts at 4 events/s, not 20
-      // (20 × 5,000 = 100,000 deliveries/s, past what the machine carries: a ramp of one failed step).
-      const scale = Math.min(1, 1_000 / size);
-      for (const rate of plan.steps.map((step) => Math.round(step * scale * 10) / 10)) {
-        const step = await measureStep(bench, rate);
-        steps.push(step);
-        if (!stepOk(step)) break;
-      }
-      const throughput = fanoutThroughput(steps);
-      const saturation = Math.max(0, ...steps.map((step) => step.deliveriesPerSec));
-      log(
-        `${bench.spec.label} fan-out × ${size}: ${fmtInt(throughput)} deliveries/s (saturation ${fmtInt(saturation)})`,
-      );
-      result.fanout.push({ streams: size, steps, throughput, saturation });
-    }
-    await closeStreams(bench);
+}
+
+/** Opens and closes the plan's warm-up streams (JIT), not measured. */
+async function prime(bench: Bench, plan: ScalePlan): Promise<ScaleResult> {
+  await openStreams(bench, plan.primeStreams, plan.connectRate);
+  await closeStreams(bench);
+  return { kind: bench.spec.kind, label: bench.spec.label, connect: [], latency: [], fanout: [] };
+}
+
+/** Everything the plan measures at `size` on one server, added to its `result`. */
+async function measureSize(bench: Bench, plan: ScalePlan, size: number, result: ScaleResult): Promise<void> {
+  if (size === plan.memoryStreams) result.memory = await measureMemory(bench, size, plan.connectRate);
+  await waitForQuiet(`${bench.spec.label} connect ${size}`);
+  const connect = await openStreams(bench, size, plan.connectRate);
+  if (plan.connectSizes.includes(size)) result.connect.push(connect);
+  const latency = plan.latency.find((entry) => entry.streams === size);
+  if (latency !== undefined || plan.fanout.includes(size)) await warmUp(bench);
+  if (latency !== undefined) {
+    const delivery = toResult(await sampleDelivery(bench, { rate: latency.rate, seconds: plan.latencySeconds }));
+    log(
+      `${bench.spec.label} ${latency.rate} ev/s × ${size}: p50 ${fmtMs(delivery.latency.p50)} ms, p99 ` +
+        `${fmtMs(delivery.latency.p99)} ms, delivered ${fmtPct(delivery.ratio)}, order errors ${delivery.orderErrors}`,
+    );
+    result.latency.push({ streams: size, rate: latency.rate, result: delivery });
   }
-  return result;
+  if (plan.fanout.includes(size)) {
+    const steps: DeliveryResult[] = [];
+    // The same deliveries/s at every size: at 5,000 streams the ramp starts at 4 events/s, not 20
+    // (20 × 5,000 = 100,000 deliveries/s, past what the machine carries: a ramp of one failed step).
+    const scale = Math.min(1, 1_000 / size);
+    for (const rate of plan.steps.map((step) => Math.round(step * scale * 10) / 10)) {
+      const step = await measureStep(bench, rate);
+      steps.push(step);
+      if (!stepOk(step)) break;
+    }
+    const throughput = fanoutThroughput(steps);
+    const saturation = Math.max(0, ...steps.map((step) => step.deliveriesPerSec));
+    log(`${bench.spec.label} fan-out × ${size}: ${fmtInt(throughput)} deliveries/s (saturation ${fmtInt(saturation)})`);
+    result.fanout.push({ streams: size, steps, throughput, saturation });
+  }
+  await closeStreams(bench);
 }
 
 function checkFdLimit(plan: ScalePlan): void {
@@ -351,75 +360,107 @@ export async function runCoreScale(plan: ScalePlan): Promise<void> {
   const specs = chosen.filter((spec) => spec.kind !== 'nchan' || nchanModule() !== undefined);
   if (specs.length < chosen.length) log('warning: nginx with the Nchan module is not installed: Nchan left out');
   const results: ScaleResult[] = [];
-  for (const spec of specs) {
+  if (plan.interleaved === true) {
+    // Every server up at once (the idle ones hold no stream), measured size by size in turn: each
+    // ratio compares measurements seconds apart, not minutes, on a machine whose speed drifts.
     const cleanups: Cleanups = [];
     try {
-      const secret = randomBytes(32).toString('hex');
-      const server = await spec.start(secret, cleanups);
-      log(`${spec.label}: pid ${server.pid} at ${server.baseUrl}`);
-      // The most streams open at once (the generators sign a new token for every stream they open).
-      const maxStreams = Math.max(
-        plan.primeStreams,
-        plan.memoryStreams,
-        ...plan.connectSizes,
-        ...plan.latency.map((entry) => entry.streams),
-        ...plan.fanout,
-      );
-      const pool = await LoadPool.start({
-        processes: GENERATORS,
-        baseUrl: server.baseUrl,
-        streamPath: spec.streamPath,
-        secret,
-        maxStreams,
-        ...(spec.establishedOnHead ? { establishedOnHead: true } : {}),
-      });
-      cleanups.push(() => pool.stop());
-      const publisher = new Publisher(server.baseUrl, {
-        path: spec.publishPath,
-        token: await publisherToken(secret),
-        ...(spec.publishHeaders ? { headers: spec.publishHeaders } : {}),
-      });
-      cleanups.push(async () => publisher.close());
-      const benchPlan: Plan = {
-        name: plan.name,
-        connections: plan.memoryStreams,
-        openRate: plan.connectRate,
-        connectCount: plan.connectSizes[0] ?? 0,
-        connectRate: plan.connectRate,
-        fanoutStreams: plan.fanout[0] ?? 0,
-        broadcastRate: 10,
-        broadcastSeconds: plan.latencySeconds,
-        broadcastRoundSeconds: plan.latencySeconds,
-        steps: plan.steps,
-        stepSeconds: plan.stepSeconds,
-        settleMs: 2_000,
-      };
-      const bench: Bench = {
-        spec: {
-          kind: spec.kind,
-          label: spec.label,
-          entry: '',
-          streamPath: spec.streamPath,
-          publishPath: spec.publishPath,
-          env: () => ({}),
-        },
-        server,
-        pool,
-        publisher,
-        plan: benchPlan,
-      };
-      try {
-        results.push(await measureServer(bench, plan));
-      } catch (error) {
-        console.error(`${spec.label} output (last lines):\n${server.tail()}`);
-        throw error;
+      const benches: Bench[] = [];
+      for (const spec of specs) benches.push(await startBench(spec, plan, cleanups));
+      for (const bench of benches) results.push(await prime(bench, plan));
+      for (const size of planSizes(plan)) {
+        for (const [index, bench] of benches.entries()) {
+          await withServerTail(bench, () => measureSize(bench, plan, size, results[index] as ScaleResult));
+        }
       }
     } finally {
-      // One server at a time: the others are not even running while one is measured.
       await runCleanups(cleanups);
+    }
+  } else {
+    for (const spec of specs) {
+      const cleanups: Cleanups = [];
+      try {
+        const bench = await startBench(spec, plan, cleanups);
+        await withServerTail(bench, async () => {
+          const result = await prime(bench, plan);
+          for (const size of planSizes(plan)) await measureSize(bench, plan, size, result);
+          results.push(result);
+        });
+      } finally {
+        // One server at a time: the others are not even running while one is measured.
+        await runCleanups(cleanups);
+      }
     }
   }
   await report(plan, results, (nowMs() - startedAt) / 60_000);
+}
+
+/** Runs `measure`; if it throws, prints the server's last lines first. */
+async function withServerTail(bench: Bench, measure: () => Promise<void>): Promise<void> {
+  try {
+    await measure();
+  } catch (error) {
+    console.error(`${bench.spec.label} output (last lines):\n${bench.server.tail()}`);
+    throw error;
+  }
+}
+
+/** Starts a server with its load generators and publisher; stopping them is registered in `cleanups`. */
+async function startBench(spec: Spec, plan: ScalePlan, cleanups: Cleanups): Promise<Bench> {
+  const secret = randomBytes(32).toString('hex');
+  const server = await spec.start(secret, cleanups);
+  log(`${spec.label}: pid ${server.pid} at ${server.baseUrl}`);
+  // The most streams open at once (the generators sign a new token for every stream they open).
+  const maxStreams = Math.max(
+    plan.primeStreams,
+    plan.memoryStreams,
+    ...plan.connectSizes,
+    ...plan.latency.map((entry) => entry.streams),
+    ...plan.fanout,
+  );
+  const pool = await LoadPool.start({
+    processes: GENERATORS,
+    baseUrl: server.baseUrl,
+    streamPath: spec.streamPath,
+    secret,
+    maxStreams,
+    ...(spec.establishedOnHead ? { establishedOnHead: true } : {}),
+  });
+  cleanups.push(() => pool.stop());
+  const publisher = new Publisher(server.baseUrl, {
+    path: spec.publishPath,
+    token: await publisherToken(secret),
+    ...(spec.publishHeaders ? { headers: spec.publishHeaders } : {}),
+  });
+  cleanups.push(async () => publisher.close());
+  const benchPlan: Plan = {
+    name: plan.name,
+    connections: plan.memoryStreams,
+    openRate: plan.connectRate,
+    connectCount: plan.connectSizes[0] ?? 0,
+    connectRate: plan.connectRate,
+    fanoutStreams: plan.fanout[0] ?? 0,
+    broadcastRate: 10,
+    broadcastSeconds: plan.latencySeconds,
+    broadcastRoundSeconds: plan.latencySeconds,
+    steps: plan.steps,
+    stepSeconds: plan.stepSeconds,
+    settleMs: 2_000,
+  };
+  return {
+    spec: {
+      kind: spec.kind,
+      label: spec.label,
+      entry: '',
+      streamPath: spec.streamPath,
+      publishPath: spec.publishPath,
+      env: () => ({}),
+    },
+    server,
+    pool,
+    publisher,
+    plan: benchPlan,
+  };
 }
 
 const ratio = (a: number, b: number) =>
@@ -517,7 +558,8 @@ async function report(plan: ScalePlan, results: ScaleResult[], minutes: number):
   const text =
     `## SSE benchmark — scenario ${plan.name}\n\n` +
     `${new Date().toISOString()} · node ${process.version} · ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'} · ` +
-    `servers one after the other, load generators (${GENERATORS}) and publisher on 127.0.0.1 · ${minutes.toFixed(1)} min · ` +
+    `${plan.interleaved === true ? 'servers up together, measured size by size in turn' : 'servers one after the other'}, ` +
+    `load generators (${GENERATORS} per server) and publisher on 127.0.0.1 · ${minutes.toFixed(1)} min · ` +
     `waited ${(quiet.waitedMs / 1000).toFixed(0)} s for quiet${quiet.exhausted ? ' (budget exhausted: some windows ran on a busy machine)' : ''}\n\n` +
     `${table}\n\n` +
     (busy
