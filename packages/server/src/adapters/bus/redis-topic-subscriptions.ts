@@ -71,6 +71,8 @@ interface TopicState {
   active: boolean;
   /** Opened (or its re-read given up) while Redis was unreachable: rejoin subscribes and re-reads it. */
   needsResync: boolean;
+  /** Resyncs queued or running for the topic. */
+  resyncsQueued: number;
   resyncChain: Promise<void>;
   ready: Promise<void>;
 }
@@ -139,6 +141,13 @@ export class TopicSubscriptions {
       return;
     }
     this.options.onReceived(record);
+    // A record on a topic whose re-subscription failed: something re-subscribed it meanwhile (on a
+    // Cluster, ioredis replaces a lost sharded subscriber and re-sends its SSUBSCRIBEs, and says so
+    // once only, which may have been before this topic's attempt failed). What the topic missed
+    // is re-read before this record or anything newer is handed out: handed out first, they would
+    // move its streams past the missed ids for good (critical events included). Not during an
+    // outage: the rejoin re-reads such topics in its own order.
+    if (state.needsResync && state.resyncsQueued === 0 && this.options.redisUsable()) this.resync(state);
     this.deliver(state, record);
   }
 
@@ -177,6 +186,7 @@ export class TopicSubscriptions {
       lastDelivered: 0,
       active: false,
       needsResync: false,
+      resyncsQueued: 0,
       resyncChain: Promise.resolve(),
       ready: Promise.resolve(),
     };
@@ -238,6 +248,7 @@ export class TopicSubscriptions {
   /** After a subscriber reconnect: re-subscribe, re-read what was missed, then go live again. */
   private resync(state: TopicState): void {
     this.catchingUp++;
+    state.resyncsQueued++;
     const run = async () => {
       try {
         await this.enqueue(state.channel, async () => {
@@ -250,6 +261,7 @@ export class TopicSubscriptions {
         // The connection dropped again: the next 'ready' queues another resync.
         this.options.logger?.warn({ err: error, topic: state.topic }, 'bus re-subscribe failed');
       } finally {
+        state.resyncsQueued--;
         // The topic's live records that came meanwhile wait with the re-read ones: released
         // together, sorted, each id once.
         if (--this.catchingUp === 0) {
