@@ -201,7 +201,10 @@ describe.skipIf(!available)('Redis stopped and restarted under two real instance
   it('resumes an id another instance issued alone with stream.reset {gap}, never unknown_id, before and after the rejoin', async () => {
     const [a, b] = instances;
     if (!a || !b) throw new Error('instances missing');
+    // Both back from the previous case's outage (it waited for A only): B answers 503 until it has
+    // rejoined, and this publish is the one made before the outage.
     await waitUntil(async () => (await readyz(a.url)).body.status === 'ok', 'A ready');
+    await waitUntil(async () => (await readyz(b.url)).body.status === 'ok', 'B ready');
     const critical = await accepted(b.url, 'critical before the outage', true);
 
     await redis.stop();
