@@ -612,7 +612,6 @@ async function startInstance(
     baseUrl: server.baseUrl,
     streamPath: STREAM_PATH,
     secret: options.secret,
-    maxStreams: options.plan.streamsPerInstance,
   });
   cleanups.push(() => pool.stop());
   return { label, server, pool };
@@ -750,7 +749,6 @@ async function measureFloor(secret: string, plan: ClusterPlan, cleanups: Cleanup
       baseUrl: server.baseUrl,
       streamPath: MINIMAL_STREAM_PATH,
       secret,
-      maxStreams: plan.streamsPerInstance,
     });
     cleanups.push(() => pool.stop());
     const publisher = new Publisher(server.baseUrl, { path: MINIMAL_PUBLISH_PATH, token: '' });

@@ -367,12 +367,14 @@ export async function runCoreScale(plan: ScalePlan): Promise<void> {
     try {
       const benches: Bench[] = [];
       for (const spec of specs) benches.push(await startBench(spec, plan, cleanups));
-      for (const bench of benches) results.push(await prime(bench, plan));
+      const measured: { bench: Bench; result: ScaleResult }[] = [];
+      for (const bench of benches) measured.push({ bench, result: await prime(bench, plan) });
       for (const size of planSizes(plan)) {
-        for (const [index, bench] of benches.entries()) {
-          await withServerTail(bench, () => measureSize(bench, plan, size, results[index] as ScaleResult));
+        for (const { bench, result } of measured) {
+          await withServerTail(bench, () => measureSize(bench, plan, size, result));
         }
       }
+      results.push(...measured.map(({ result }) => result));
     } finally {
       await runCleanups(cleanups);
     }
@@ -410,20 +412,11 @@ async function startBench(spec: Spec, plan: ScalePlan, cleanups: Cleanups): Prom
   const secret = randomBytes(32).toString('hex');
   const server = await spec.start(secret, cleanups);
   log(`${spec.label}: pid ${server.pid} at ${server.baseUrl}`);
-  // The most streams open at once (the generators sign a new token for every stream they open).
-  const maxStreams = Math.max(
-    plan.primeStreams,
-    plan.memoryStreams,
-    ...plan.connectSizes,
-    ...plan.latency.map((entry) => entry.streams),
-    ...plan.fanout,
-  );
   const pool = await LoadPool.start({
     processes: GENERATORS,
     baseUrl: server.baseUrl,
     streamPath: spec.streamPath,
     secret,
-    maxStreams,
     ...(spec.establishedOnHead ? { establishedOnHead: true } : {}),
   });
   cleanups.push(() => pool.stop());

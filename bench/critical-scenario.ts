@@ -88,7 +88,6 @@ async function measureStore(
     baseUrl: server.baseUrl,
     streamPath: STREAM_PATH,
     secret,
-    maxStreams: STREAMS,
   });
   cleanups.push(() => pool.stop());
   const token = await publisherToken(secret);

@@ -11,8 +11,8 @@ export type LoadCommand =
       /** A stream counts as established at its 200 head (a server that sends no first frame: Nchan). */
       establishedOnHead?: boolean;
       secret: string;
-      /** User ids are `u<userOffset>-<n>`, a new one (and a new token) for every stream opened. */
-      userOffset: number;
+      /** This generator's number in its pool: user ids are `u<generator>-<n>`, a new one (and a new token) for every stream opened. */
+      generator: number;
       /** This process's clock minus the orchestrator's (ms): subtracted from receive times. */
       clockOffsetMs: number;
     }

@@ -48,7 +48,6 @@ interface Target {
   streamPath: string;
   /** A token no stream of this run has sent yet. */
   nextToken: () => string;
-  userOffset: number;
   clockOffsetMs: number;
   establishedOnHead: boolean;
 }
@@ -334,8 +333,7 @@ async function init(command: Extract<LoadCommand, { type: 'init' }>): Promise<nu
     host: url.hostname,
     port: Number(url.port),
     streamPath: command.streamPath,
-    nextToken: freshStreamTokens(command.secret, command.userOffset),
-    userOffset: command.userOffset,
+    nextToken: freshStreamTokens(command.secret, command.generator),
     clockOffsetMs: command.clockOffsetMs,
     establishedOnHead: command.establishedOnHead === true,
   };

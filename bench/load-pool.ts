@@ -94,14 +94,11 @@ export class LoadPool {
     baseUrl: string;
     streamPath: string;
     secret: string;
-    /** The most streams open at once: each generator takes its share of user ids. */
-    maxStreams: number;
     establishedOnHead?: boolean;
   }): Promise<LoadPool> {
     const generators: Generator[] = [];
     const pool = new LoadPool(generators);
     try {
-      const perProcess = Math.ceil(options.maxStreams / options.processes);
       for (let i = 0; i < options.processes; i++) generators.push(new Generator(forkTs(GENERATOR)));
       await Promise.all(
         generators.map(async (generator, i) => {
@@ -112,7 +109,7 @@ export class LoadPool {
               baseUrl: options.baseUrl,
               streamPath: options.streamPath,
               secret: options.secret,
-              userOffset: i * perProcess,
+              generator: i,
               clockOffsetMs,
               ...(options.establishedOnHead === true ? { establishedOnHead: true } : {}),
             },

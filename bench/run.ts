@@ -190,7 +190,6 @@ async function prepare(spec: ServerSpec, plan: Plan, cleanups: Cleanups): Promis
     baseUrl: server.baseUrl,
     streamPath: spec.streamPath,
     secret,
-    maxStreams: plan.connections,
   });
   cleanups.push(() => pool.stop());
   const token = await publisherToken(secret);

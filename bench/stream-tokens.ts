@@ -16,17 +16,17 @@ export async function streamTokens(secret: string, userOffset: number, count: nu
 /**
  * A new token for every stream a load process opens, as {@link signDevToken} signs them (HS256,
  * `sub`, `topics`, `iat`, `exp` an hour ahead), signed here synchronously: user
- * `u<userOffset>-<n>`, n counting up. No token is sent twice, so every stream opened pays for
+ * `u<generator>-<n>`, n counting up. No token is sent twice, so every stream opened pays for
  * verifying a token the server has not seen, as after a deploy or in a reconnect storm; reusing a
  * fixed set across a run's phases let the server's verified-token cache answer the later phases.
  */
-export function freshStreamTokens(secret: string, userOffset: number): () => string {
+export function freshStreamTokens(secret: string, generator: number): () => string {
   const key = Buffer.from(secret);
   const header = Buffer.from(JSON.stringify({ alg: 'HS256', typ: 'JWT' })).toString('base64url');
   let next = 0;
   return () => {
     const now = Math.floor(Date.now() / 1000);
-    const claims = { topics: ['broadcast'], sub: `u${userOffset}-${next++}`, iat: now, exp: now + 3600 };
+    const claims = { topics: ['broadcast'], sub: `u${generator}-${next++}`, iat: now, exp: now + 3600 };
     const body = `${header}.${Buffer.from(JSON.stringify(claims)).toString('base64url')}`;
     return `${body}.${createHmac('sha256', key).update(body).digest('base64url')}`;
   };
