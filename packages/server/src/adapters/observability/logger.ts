@@ -32,6 +32,11 @@ function decodeQueryName(name: string): string {
 /**
  * The process logger: JSON lines (pino). Tokens never appear: the Authorization and Cookie
  * headers are redacted wherever they are logged, and request URLs lose credential query values.
+ *
+ * Every redact path names its first key. A path that begins with `*` makes pino pass every key of
+ * every log line, and the request id of every request's child logger, through its redactor, which
+ * parses all the paths again on each call: about 1.5 KB of garbage and a few µs per request, for
+ * each stream of a connect burst, to guard keys no line carries.
  */
 export function createLogger(options: { level: string; destination?: DestinationStream }): Logger {
   return pino(
@@ -44,9 +49,9 @@ export function createLogger(options: { level: string; destination?: Destination
           'headers.authorization',
           'headers.cookie',
           'accessToken',
-          '*.accessToken',
           'ticket',
-          '*.ticket',
+          'body.accessToken',
+          'body.ticket',
         ],
         censor: '[REDACTED]',
       },
