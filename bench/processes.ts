@@ -114,6 +114,8 @@ export async function startServer(options: {
   env: NodeJS.ProcessEnv;
   diagnosticDir: string;
   timeoutMs: number;
+  /** More Node flags for this server alone (an instrument's `--import`). */
+  nodeArgs?: readonly string[];
 }): Promise<ServerProcess> {
   const nodeArgs = [
     '--heapsnapshot-signal=SIGUSR2',
@@ -124,6 +126,7 @@ export async function startServer(options: {
     ...profileArgs(),
     ...SERVER_NODE_FLAGS,
     ...EXTRA_NODE_ARGS,
+    ...(options.nodeArgs ?? []),
     ...(options.entry.endsWith('.ts') ? TS_SOURCE_ARGS : []),
   ];
   const child = track(
@@ -227,6 +230,7 @@ export async function startBenchServer(options: {
   entry: string;
   env: (dirs: { dataDir: string }) => Record<string, string>;
   cleanups: Cleanups;
+  nodeArgs?: readonly string[];
 }): Promise<ServerProcess> {
   const dataDir = await mkdtemp(join(tmpdir(), 'sse-bench-'));
   options.cleanups.push(() => rm(dataDir, { recursive: true, force: true }));
@@ -235,7 +239,14 @@ export async function startBenchServer(options: {
   const env: NodeJS.ProcessEnv = { ...process.env };
   for (const name of SCRUBBED_ENV) delete env[name];
   Object.assign(env, options.env({ dataDir }));
-  const server = await startServer({ entry: options.entry, cwd: ROOT, env, diagnosticDir, timeoutMs: 60_000 });
+  const server = await startServer({
+    entry: options.entry,
+    cwd: ROOT,
+    env,
+    diagnosticDir,
+    timeoutMs: 60_000,
+    ...(options.nodeArgs === undefined ? {} : { nodeArgs: options.nodeArgs }),
+  });
   options.cleanups.push(() => server.stop());
   return server;
 }

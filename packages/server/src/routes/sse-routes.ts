@@ -182,7 +182,9 @@ async function openStream(services: StreamServices, stream: StreamRequest): Prom
   reply.hijack();
   const response = reply.raw;
   // Headers set by hooks (CORS) live on the reply, which hijack bypasses: carry them over.
-  for (const [name, value] of Object.entries(reply.getHeaders())) {
+  const hookHeaders = reply.getHeaders();
+  for (const name in hookHeaders) {
+    const value = hookHeaders[name];
     if (value !== undefined) response.setHeader(name, value);
   }
   response.writeHead(200, SSE_HEADERS);
@@ -216,11 +218,12 @@ async function openStream(services: StreamServices, stream: StreamRequest): Prom
   const startId = lastEventId === undefined ? await currentHead(services) : undefined;
   connection.write(
     retryFrame(config.retryMs) +
+      // A key whose value is undefined is left out of the JSON (no lastEventId on a resume).
       controlFrame('connection.established', {
         connectionId: connection.id,
         instanceId: services.instanceId,
-        topics: [...topics],
-        ...(startId === undefined ? {} : { lastEventId: formatEventId(startId) }),
+        topics,
+        lastEventId: startId === undefined ? undefined : formatEventId(startId),
       }),
   );
   // Checked from here on by the connection manager's sweep (no timer per stream).
@@ -260,7 +263,9 @@ async function currentHead(services: StreamRouteServices): Promise<number | unde
 async function catchUp(services: StreamServices, connection: SSEConnection, startId: number): Promise<void> {
   connection.skipThrough(startId);
   const read = await services.bus.read(connection.topics, startId, services.config.replayMaxEvents);
-  const { skipped } = await sendAll(connection, read.events, services.replayFrames);
+  // Nearly always nothing: skipping the replay machinery is a few hundred bytes less per connect.
+  const { skipped } =
+    read.events.length === 0 ? { skipped: 0 } : await sendAll(connection, read.events, services.replayFrames);
   if (skipped > 0 || (read.unreadable ?? 0) > 0) {
     connection.write(controlFrame('stream.reset', { reason: 'gap' }));
     services.metrics.streamResets.inc({ reason: 'gap' });
