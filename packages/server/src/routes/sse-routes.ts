@@ -58,6 +58,9 @@ const STREAM_DESCRIPTION = [
     'critical events still stored; an unknown id gives `stream.reset {unknown_id}`. Never a 4xx for a bad id.',
 ].join('\n');
 
+/** A stream takes a one-time ticket too (EventSource cannot send a header). */
+const STREAM_CREDENTIALS = { allowTicket: true } as const;
+
 /** The services, and what this instance's streams share: each replayed event's frame. */
 type StreamServices = StreamRouteServices & { replayFrames: ReplayFrames };
 
@@ -81,10 +84,11 @@ export function streamRoutes(services: StreamRouteServices): RouteDefinition[] {
       summary: 'Open the event stream (Server-Sent Events)',
       description: STREAM_DESCRIPTION,
       credentials: ['bearer', 'ticket', 'cookie'],
-      authenticate: async (request) => {
-        if (services.isClosing()) throw new AppError('shutting_down', 'this instance is shutting down; reconnect');
-        return services.authenticator.authenticate(request, { allowTicket: true });
-      },
+      // Not async itself: the authenticator's promise is handed on, not wrapped in one more.
+      authenticate: (request) =>
+        services.isClosing()
+          ? Promise.reject(new AppError('shutting_down', 'this instance is shutting down; reconnect'))
+          : services.authenticator.authenticate(request, STREAM_CREDENTIALS),
       query: streamQuery,
       headers: streamHeaders,
       answers: {

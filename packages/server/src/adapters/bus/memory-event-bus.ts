@@ -110,16 +110,18 @@ export class MemoryEventBus implements EventBus {
     const gapTopics: string[] = [];
     let events: EventRecord[] = [];
     let oldestId = this.head;
-    for (const topic of new Set(topics)) {
+    // One topic (most streams, and every fresh stream's catch-up) needs no de-duplicating Set.
+    for (const topic of topics.length === 1 ? topics : new Set(topics)) {
       const log = this.logs.get(topic);
       if (log) this.trim(log, nowMs);
       const coverage = Math.max(this.coveredFrom, log ? log.trimmedUpTo : this.droppedTopicsFloor);
       if (after < coverage) gapTopics.push(topic);
       const first = log?.events[0];
       oldestId = Math.min(oldestId, first ? first.id : coverage);
-      if (log) events = events.concat(log.events.slice(firstIndexAfter(log.events, after)));
+      const from = log ? firstIndexAfter(log.events, after) : 0;
+      if (log && from < log.events.length) events = events.concat(log.events.slice(from));
     }
-    events.sort((a, b) => a.id - b.id);
+    if (events.length > 1) events.sort((a, b) => a.id - b.id);
     const truncated = events.length > limit;
     if (truncated) events = events.slice(events.length - limit);
     return { events, gapTopics, oldestId, truncated, liveAbove: this.head, head: this.head };
