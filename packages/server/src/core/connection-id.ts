@@ -27,9 +27,9 @@ export function newConnectionId(): string {
   let out = 0;
   for (let index = 0; index < 16; index++) {
     let byte = pool[at + index] as number;
-    if (index === 6)
-      byte = (byte & 0x0f) | 0x40; // version 4
-    else if (index === 8) byte = (byte & 0x3f) | 0x80; // RFC 9562 variant
+    // The version (4) and the variant (RFC 9562), set as randomUUID sets them.
+    if (index === 6) byte = (byte & 0x0f) | 0x40;
+    else if (index === 8) byte = (byte & 0x3f) | 0x80;
     if (index === 4 || index === 6 || index === 8 || index === 10) text[out++] = 0x2d; // '-'
     text[out++] = HEX[byte >> 4] as number;
     text[out++] = HEX[byte & 0x0f] as number;
