@@ -6,7 +6,7 @@
 // Allocations: V8's sampling heap profiler, told to keep the samples of objects the collector has
 // freed since, so garbage counts as well as what stays: every allocation, about one per
 // SAMPLE_BYTES, weighted by its size. GC pauses: the perf_hooks `gc` entries of the window.
-import { writeFileSync } from 'node:fs';
+import { renameSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { performance, PerformanceObserver } from 'node:perf_hooks';
 import { setTimeout } from 'node:timers';
@@ -87,7 +87,10 @@ process.on('SIGURG', () => {
     // The sampling's last GC entries reach the observer after this turn.
     setTimeout(() => {
       const report = error ? { error: String(error) } : { ...summarize(result.profile), gc: pausesBetween(start, end) };
-      if (out) writeFileSync(out, JSON.stringify(report));
+      if (out === undefined) return;
+      // Renamed into place: the benchmark waits for the file to exist, then reads it whole.
+      writeFileSync(`${out}.part`, JSON.stringify(report));
+      renameSync(`${out}.part`, out);
     }, 200);
   });
 });
