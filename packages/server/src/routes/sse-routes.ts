@@ -170,8 +170,10 @@ async function openStream(services: StreamServices, stream: StreamRequest): Prom
   const lastEventId = typeof headerId === 'string' ? headerId : query.lastEventId;
   const connectionId = newConnectionId();
   // Per-instance limits, then the user's streams across the cluster: a 429 is still a normal reply.
-  const release = await connections.admit({ userId: principal.userId, ip: request.ip, connectionId });
-  // The admission awaited Redis: the instance may have begun shutting down, or the client left.
+  // Only the cluster's count is awaited (one instance: no await, no promise per stream opened).
+  const admission = connections.admit({ userId: principal.userId, ip: request.ip, connectionId });
+  const release = typeof admission === 'function' ? admission : await admission;
+  // The admission may have awaited Redis: the instance may have begun shutting down, or the client left.
   if (services.isClosing()) {
     release();
     throw new AppError('shutting_down', 'this instance is shutting down; reconnect');

@@ -130,10 +130,20 @@ export class ConnectionManager {
    * local check comes first and synchronously, so local races are settled before any await.
    * The returned function gives both back.
    */
-  async admit(identity: { userId: string; ip: string; connectionId: string }): Promise<() => void> {
+  admit(identity: { userId: string; ip: string; connectionId: string }): (() => void) | Promise<() => void> {
     const releaseLocal = this.reserve(identity.userId, identity.ip);
     const leases = this.options.leases;
+    // Without leases (one instance) nothing is awaited: no promise for each stream opened.
     if (!leases) return releaseLocal;
+    return this.admitAcrossCluster(identity, releaseLocal, leases);
+  }
+
+  /** The cluster-wide part of {@link ConnectionManager.admit}: the user's lease. */
+  private async admitAcrossCluster(
+    identity: { userId: string; connectionId: string },
+    releaseLocal: () => void,
+    leases: ConnectionLeases,
+  ): Promise<() => void> {
     const lease: ConnectionLease = { userId: identity.userId, connectionId: identity.connectionId };
     const result = await leases.acquire(lease, this.options.maxConnectionsPerUser);
     if (!result.granted) {
