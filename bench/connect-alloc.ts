@@ -1,6 +1,5 @@
 import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
-import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -12,7 +11,7 @@ import {
   type ServerProcess,
   startBenchServer,
 } from './processes.js';
-import { freshStreamTokens } from './stream-tokens.js';
+import { LoadPool } from './load-pool.js';
 
 /**
  * `npm run compile && npx tsx --conditions=@infinitescribe/source bench/connect-alloc.ts [N]` — what
@@ -26,7 +25,8 @@ import { freshStreamTokens } from './stream-tokens.js';
  * are what those pauses grow with, and they are the same from run to run, so a change to the
  * connect path shows here without the noise. Each server gets 2,000 streams opened and closed
  * first (JIT and heap warm), then N (5,000 by default) opened at 1,000/s inside the measured
- * window (bench/alloc-sampler.mjs, preloaded into both), by tokens no server saw before.
+ * window (bench/alloc-sampler.mjs, preloaded into both), by a load generator (load-pool.ts) that
+ * signs a token no server saw before for every stream.
  */
 
 const N = Number(process.argv[2] ?? 5_000);
@@ -41,74 +41,44 @@ interface Report {
   gc: { count: number; minor: number; pauseMs: number; longestMs: number };
 }
 
-/** Opens `count` streams at CONNECTS_PER_SECOND; resolves with their sockets once each has its `connection.established`. */
-async function openStreams(server: ServerProcess, path: string, count: number, token: () => string): Promise<Socket[]> {
-  const { hostname, port } = new URL(server.baseUrl);
-  const sockets: Socket[] = [];
-  let established = 0;
-  const started = performance.now();
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`${established} of ${count} streams established in 60 s:\n${server.tail()}`)),
-      60_000,
+/** Opens `count` streams at CONNECTS_PER_SECOND through the load generator; all must be established. */
+async function open(pool: LoadPool, server: ServerProcess, count: number): Promise<void> {
+  const result = await pool.open(count, CONNECTS_PER_SECOND, 60_000);
+  if (result.established !== count) {
+    throw new Error(
+      `${result.established} of ${count} streams established (${JSON.stringify(result.failures)}):\n${server.tail()}`,
     );
-    const openOne = () => {
-      const socket = connect({ host: hostname, port: Number(port), noDelay: true });
-      sockets.push(socket);
-      let head = '';
-      const onData = (chunk: Buffer) => {
-        head += chunk.toString('latin1');
-        const at = head.indexOf('event: connection.established');
-        if (at === -1 || head.indexOf('\n\n', at) === -1) return;
-        socket.off('data', onData);
-        if (++established === count) {
-          clearTimeout(timer);
-          resolve();
-        }
-      };
-      socket.on('data', onData);
-      socket.on('error', (error) => reject(error));
-      socket.write(
-        `GET ${path} HTTP/1.1\r\nHost: ${hostname}:${port}\r\nAuthorization: Bearer ${token()}\r\n` +
-          'Accept: text/event-stream\r\n\r\n',
-      );
-    };
-    const tick = () => {
-      const due = Math.min(count, Math.floor(((performance.now() - started) / 1_000) * CONNECTS_PER_SECOND) + 1);
-      while (sockets.length < due) openOne();
-      if (sockets.length < count) setTimeout(tick, 1);
-    };
-    tick();
-  });
-  return sockets;
+  }
 }
 
-async function closeAll(sockets: Socket[]): Promise<void> {
-  for (const socket of sockets) socket.destroy();
+async function closeAll(pool: LoadPool): Promise<void> {
+  await pool.closeAll();
   await sleep(1_000);
 }
 
 /** Warm-up, then the measured window around N connects; the sampler's report. */
-async function measure(server: ServerProcess, path: string, token: () => string, out: string): Promise<Report> {
-  await closeAll(await openStreams(server, path, WARM_UP, token));
+async function measure(server: ServerProcess, pool: LoadPool, out: string): Promise<Report> {
+  await open(pool, server, WARM_UP);
+  await closeAll(pool);
   process.kill(server.pid, 'SIGURG');
-  const sockets = await openStreams(server, path, N, token);
+  await open(pool, server, N);
   process.kill(server.pid, 'SIGURG');
   for (let waited = 0; !existsSync(out); waited += 100) {
     if (waited > 30_000) throw new Error(`no sampler report from ${server.pid}:\n${server.tail()}`);
     await sleep(100);
   }
-  await closeAll(sockets);
+  await closeAll(pool);
   const report = JSON.parse(readFileSync(out, 'utf8')) as Report | { error: string };
   if ('error' in report) throw new Error(`sampler: ${report.error}`);
   return report;
 }
 
+/** One server with the sampler preloaded, and one load generator signing tokens with `secret`. */
 async function run(
   entry: string,
-  path: string,
-  env: (dataDir: string, out: string) => Record<string, string>,
-  token: () => string,
+  streamPath: string,
+  secret: string,
+  env: (dataDir: string) => Record<string, string>,
 ): Promise<Report> {
   const cleanups: Cleanups = [];
   try {
@@ -117,12 +87,14 @@ async function run(
       entry,
       env: ({ dataDir }) => {
         out = join(dataDir, 'alloc.json');
-        return { ...env(dataDir, out), ALLOC_SAMPLER_OUT: out };
+        return { ...env(dataDir), ALLOC_SAMPLER_OUT: out };
       },
       cleanups,
       nodeArgs: [`--import=${SAMPLER}`],
     });
-    return await measure(server, path, token, out);
+    const pool = await LoadPool.start({ processes: 1, baseUrl: server.baseUrl, streamPath, secret });
+    cleanups.push(() => pool.stop());
+    return await measure(server, pool, out);
   } finally {
     await runCleanups(cleanups);
   }
@@ -133,17 +105,9 @@ const ratio = (ours: number, minimal: number) => (minimal > 0 ? `${(ours / minim
 
 async function main(): Promise<void> {
   const secret = randomBytes(24).toString('hex');
-  const minimal = await run(
-    'bench/minimal-server.ts',
-    '/stream?topics=broadcast',
-    () => ({ PORT: '0' }),
-    () => '',
-  );
-  const ours = await run(
-    OUR_ENTRY,
-    '/api/sse/stream?topics=broadcast',
-    (dataDir) => ourServerEnv({ secret, dataDir }),
-    freshStreamTokens(secret, 0),
+  const minimal = await run('bench/minimal-server.ts', '/stream?topics=broadcast', secret, () => ({ PORT: '0' }));
+  const ours = await run(OUR_ENTRY, '/api/sse/stream?topics=broadcast', secret, (dataDir) =>
+    ourServerEnv({ secret, dataDir }),
   );
   const perThousand = (value: number) => ((value * 1_000) / N).toFixed(1);
   const rows = [
