@@ -22,6 +22,32 @@ describeConversationStoreContract('PGlite (in memory)', {
   },
 });
 
+describe('PgliteEventStore in memory', () => {
+  it('starts every store migrated and empty, from the first store’s migrated files, whatever that one wrote since', async () => {
+    const first = new PgliteEventStore();
+    await first.init();
+    const second = new PgliteEventStore();
+    try {
+      await first.append(storedEvent(1_800_000_000_000_001));
+      await first.recordHeadId(1_800_000_000_000_002);
+      await second.init();
+      expect(await second.readAfter({ topics: ['task:1'], after: 0, limit: 10 })).toEqual([]);
+      expect(await second.takeRecordedHeadId()).toBeUndefined();
+      expect(await second.maxId()).toBe(0);
+      // Each its own database: writes to one never show in the other.
+      await second.append(storedEvent(1_800_000_000_000_005, { payload: { text: 'second' } }));
+      expect(await first.readAfter({ topics: ['task:1'], after: 0, limit: 10 })).toEqual([
+        storedEvent(1_800_000_000_000_001),
+      ]);
+      expect(await second.readAfter({ topics: ['task:1'], after: 0, limit: 10 })).toEqual([
+        storedEvent(1_800_000_000_000_005, { payload: { text: 'second' } }),
+      ]);
+    } finally {
+      await Promise.all([first.close(), second.close()]);
+    }
+  });
+});
+
 describe('PgliteEventStore on disk', () => {
   const dirs: string[] = [];
   const tempDir = (): string => {

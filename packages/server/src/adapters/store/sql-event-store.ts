@@ -103,6 +103,8 @@ export abstract class SqlEventStore implements EventStore {
   protected abstract database(): Promise<SqlDatabase>;
   /** Releases what {@link SqlEventStore.database} opened; called once, by `close()`. */
   protected abstract release(): Promise<void>;
+  /** Runs once the migrations are done and before any operation is let through (nothing written yet). */
+  protected async migrated(): Promise<void> {}
 
   init(): Promise<void> {
     if (this.closed) return Promise.reject(new Error(`${this.kind} event store is closed`));
@@ -234,6 +236,7 @@ export abstract class SqlEventStore implements EventStore {
 
   private async migrate(): Promise<void> {
     await runMigrations(await this.database(), this.settings.migrations);
+    await this.migrated();
     this.initialised = true;
   }
 
