@@ -3,9 +3,11 @@
 // used by neither server) starts a window; the next SIGURG ends it and writes what the window
 // allocated and what its garbage collections paused to $ALLOC_SAMPLER_OUT as JSON.
 //
-// Allocations: V8's sampling heap profiler, told to keep the samples of objects the collector has
-// freed since, so garbage counts as well as what stays: every allocation, about one per
-// SAMPLE_BYTES, weighted by its size. GC pauses: the perf_hooks `gc` entries of the window.
+// Allocations: V8's sampling heap profiler, about one sample per SAMPLE_BYTES, weighted by its size.
+// The first window keeps the samples of objects the collector has freed since, so garbage counts
+// as well as what stays: every allocation. Every later window counts only what is still alive when
+// it ends (the harness collects the garbage first): the bytes its streams keep. GC pauses: the
+// perf_hooks `gc` entries of the window.
 import { renameSync, writeFileSync } from 'node:fs';
 import { Session } from 'node:inspector';
 import { performance, PerformanceObserver } from 'node:perf_hooks';
@@ -16,6 +18,7 @@ const out = process.env.ALLOC_SAMPLER_OUT;
 const session = new Session();
 session.connect();
 let sampling;
+let windows = 0;
 
 /** Recent GC pauses (start, duration, minor?): the observer is told of them a little later. */
 const pauses = [];
@@ -73,10 +76,11 @@ function summarize(profile) {
 process.on('SIGURG', () => {
   if (sampling === undefined) {
     sampling = { start: performance.now() };
+    const garbageToo = ++windows === 1;
     session.post('HeapProfiler.startSampling', {
       samplingInterval: SAMPLE_BYTES,
-      includeObjectsCollectedByMinorGC: true,
-      includeObjectsCollectedByMajorGC: true,
+      includeObjectsCollectedByMinorGC: garbageToo,
+      includeObjectsCollectedByMajorGC: garbageToo,
     });
     return;
   }

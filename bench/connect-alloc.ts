@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import {
@@ -9,6 +9,7 @@ import {
   ROOT,
   runCleanups,
   type ServerProcess,
+  settleHeap,
   startBenchServer,
 } from './processes.js';
 import { LoadPool } from './load-pool.js';
@@ -17,7 +18,8 @@ import { LoadPool } from './load-pool.js';
  * `npm run compile && npx tsx --conditions=@infinitescribe/source bench/connect-alloc.ts [N]` — what
  * opening a stream costs the server's heap, beside the minimal server: bytes allocated per stream
  * opened (garbage included) and the garbage collections they bring (count, pause per 1,000
- * connects, longest pause), then where ours allocates them, by package or file and by function.
+ * connects, longest pause), then where ours allocates them, by package or file and by function;
+ * then the bytes an open stream keeps, and whose they are.
  *
  * Why: the connect rows of `npm run bench` measure a latency tail that a 2-core machine shared with
  * the load generators moves by 2× from run to run, and a pause of the young-generation collector
@@ -26,7 +28,9 @@ import { LoadPool } from './load-pool.js';
  * connect path shows here without the noise. Each server gets 2,000 streams opened and closed
  * first (JIT and heap warm), then N (5,000 by default) opened at 1,000/s inside the measured
  * window (bench/alloc-sampler.mjs, preloaded into both), by a load generator (load-pool.ts) that
- * signs a token no server saw before for every stream.
+ * signs a token no server saw before for every stream. The streams are closed and N more opened in
+ * a second window, which counts only what is alive at its end, after two full collections: what a
+ * stream keeps, which every young-generation collection during a burst copies (the pauses above).
  */
 
 const N = Number(process.argv[2] ?? 5_000);
@@ -56,19 +60,37 @@ async function closeAll(pool: LoadPool): Promise<void> {
   await sleep(1_000);
 }
 
-/** Warm-up, then the measured window around N connects; the sampler's report. */
-async function measure(server: ServerProcess, pool: LoadPool, out: string): Promise<Report> {
+/** Warm-up, then the two measured windows around N connects each; the sampler's reports. */
+async function measure(
+  server: ServerProcess,
+  pool: LoadPool,
+  out: string,
+): Promise<{ allocated: Report; kept: Report }> {
   await open(pool, server, WARM_UP);
   await closeAll(pool);
   process.kill(server.pid, 'SIGURG');
   await open(pool, server, N);
   process.kill(server.pid, 'SIGURG');
+  const allocated = await takeReport(server, out);
+  await closeAll(pool);
+  process.kill(server.pid, 'SIGURG');
+  await open(pool, server, N);
+  // The burst's garbage collected: what the window still holds is what the open streams keep.
+  await settleHeap(server.pid);
+  process.kill(server.pid, 'SIGURG');
+  const kept = await takeReport(server, out);
+  await closeAll(pool);
+  return { allocated, kept };
+}
+
+/** Waits for the sampler's report of the window just ended, reads it and removes it for the next. */
+async function takeReport(server: ServerProcess, out: string): Promise<Report> {
   for (let waited = 0; !existsSync(out); waited += 100) {
     if (waited > 30_000) throw new Error(`no sampler report from ${server.pid}:\n${server.tail()}`);
     await sleep(100);
   }
-  await closeAll(pool);
   const report = JSON.parse(readFileSync(out, 'utf8')) as Report | { error: string };
+  rmSync(out);
   if ('error' in report) throw new Error(`sampler: ${report.error}`);
   return report;
 }
@@ -79,7 +101,7 @@ async function run(
   streamPath: string,
   secret: string,
   env: (dataDir: string) => Record<string, string>,
-): Promise<Report> {
+): Promise<{ allocated: Report; kept: Report }> {
   const cleanups: Cleanups = [];
   try {
     let out = '';
@@ -105,10 +127,12 @@ const ratio = (ours: number, minimal: number) => (minimal > 0 ? `${(ours / minim
 
 async function main(): Promise<void> {
   const secret = randomBytes(24).toString('hex');
-  const minimal = await run('bench/minimal-server.ts', '/stream?topics=broadcast', secret, () => ({ PORT: '0' }));
-  const ours = await run(OUR_ENTRY, '/api/sse/stream?topics=broadcast', secret, (dataDir) =>
+  const minimalRun = await run('bench/minimal-server.ts', '/stream?topics=broadcast', secret, () => ({ PORT: '0' }));
+  const oursRun = await run(OUR_ENTRY, '/api/sse/stream?topics=broadcast', secret, (dataDir) =>
     ourServerEnv({ secret, dataDir }),
   );
+  const [minimal, ours] = [minimalRun.allocated, oursRun.allocated];
+  const [minimalKept, oursKept] = [minimalRun.kept, oursRun.kept];
   const perThousand = (value: number) => ((value * 1_000) / N).toFixed(1);
   const rows = [
     [
@@ -135,6 +159,12 @@ async function main(): Promise<void> {
       ours.gc.longestMs.toFixed(1),
       ratio(ours.gc.longestMs, minimal.gc.longestMs),
     ],
+    [
+      'kept per open stream (KiB, second window)',
+      kib(minimalKept.bytes / N),
+      kib(oursKept.bytes / N),
+      ratio(oursKept.bytes, minimalKept.bytes),
+    ],
   ];
   const table = (head: string[], body: string[][]) =>
     [
@@ -142,7 +172,9 @@ async function main(): Promise<void> {
       `| ${head.map(() => '---').join(' | ')} |`,
       ...body.map((row) => `| ${row.join(' | ')} |`),
     ].join('\n');
-  const share = (bytes: number) => `${((100 * bytes) / ours.bytes).toFixed(1)} %`;
+  const shareOf = (total: number) => (bytes: number) => `${((100 * bytes) / total).toFixed(1)} %`;
+  const share = shareOf(ours.bytes);
+  const keptShare = shareOf(oursKept.bytes);
   console.log(
     [
       `## Heap cost of opening a stream (node ${process.version}; ${N.toLocaleString('en')} streams at ${CONNECTS_PER_SECOND.toLocaleString('en')}/s after ${WARM_UP.toLocaleString('en')} opened and closed)`,
@@ -159,6 +191,18 @@ async function main(): Promise<void> {
       table(
         ['function', 'KiB per stream', 'share'],
         ours.byFunction.slice(0, 20).map(([name, bytes]) => [name, kib(bytes / N), share(bytes)]),
+      ),
+      '',
+      '### Ours: what an open stream keeps',
+      '',
+      table(
+        ['code', 'KiB per stream', 'share'],
+        oursKept.byOrigin.slice(0, 15).map(([origin, bytes]) => [origin, kib(bytes / N), keptShare(bytes)]),
+      ),
+      '',
+      table(
+        ['function', 'KiB per stream', 'share'],
+        oursKept.byFunction.slice(0, 20).map(([name, bytes]) => [name, kib(bytes / N), keptShare(bytes)]),
       ),
     ].join('\n'),
   );
