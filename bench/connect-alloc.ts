@@ -172,38 +172,30 @@ async function main(): Promise<void> {
       `| ${head.map(() => '---').join(' | ')} |`,
       ...body.map((row) => `| ${row.join(' | ')} |`),
     ].join('\n');
-  const shareOf = (total: number) => (bytes: number) => `${((100 * bytes) / total).toFixed(1)} %`;
-  const share = shareOf(ours.bytes);
-  const keptShare = shareOf(oursKept.bytes);
+  /** A section of ours' bytes: by package or file (top 15), then by function (top 20). */
+  const breakdown = (heading: string, report: Report) => {
+    const row = ([name, bytes]: [string, number]) => [
+      name,
+      kib(bytes / N),
+      `${((100 * bytes) / report.bytes).toFixed(1)} %`,
+    ];
+    return [
+      `### Ours: ${heading}`,
+      '',
+      table(['code', 'KiB per stream', 'share'], report.byOrigin.slice(0, 15).map(row)),
+      '',
+      table(['function', 'KiB per stream', 'share'], report.byFunction.slice(0, 20).map(row)),
+    ].join('\n');
+  };
   console.log(
     [
       `## Heap cost of opening a stream (node ${process.version}; ${N.toLocaleString('en')} streams at ${CONNECTS_PER_SECOND.toLocaleString('en')}/s after ${WARM_UP.toLocaleString('en')} opened and closed)`,
       '',
       table(['', 'minimal', 'ours', 'ours ÷ minimal'], rows),
       '',
-      '### Ours: where a stream opened allocates',
+      breakdown('where a stream opened allocates', ours),
       '',
-      table(
-        ['code', 'KiB per stream', 'share'],
-        ours.byOrigin.slice(0, 15).map(([origin, bytes]) => [origin, kib(bytes / N), share(bytes)]),
-      ),
-      '',
-      table(
-        ['function', 'KiB per stream', 'share'],
-        ours.byFunction.slice(0, 20).map(([name, bytes]) => [name, kib(bytes / N), share(bytes)]),
-      ),
-      '',
-      '### Ours: what an open stream keeps',
-      '',
-      table(
-        ['code', 'KiB per stream', 'share'],
-        oursKept.byOrigin.slice(0, 15).map(([origin, bytes]) => [origin, kib(bytes / N), keptShare(bytes)]),
-      ),
-      '',
-      table(
-        ['function', 'KiB per stream', 'share'],
-        oursKept.byFunction.slice(0, 20).map(([name, bytes]) => [name, kib(bytes / N), keptShare(bytes)]),
-      ),
+      breakdown('what an open stream keeps', oursKept),
     ].join('\n'),
   );
 }
