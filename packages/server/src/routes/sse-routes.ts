@@ -1,7 +1,7 @@
 import { LAST_EVENT_ID_HEADER, STREAM_PATH, type ErrorCode } from '@infinitescribe/protocol';
 import type { FastifyBaseLogger, FastifyReply, FastifyRequest } from 'fastify';
 import type { z } from 'zod';
-import type { Authenticator } from '../services/auth/authenticator.js';
+import type { Authenticator, CredentialOptions } from '../services/auth/authenticator.js';
 import type { EventBus } from '../adapters/bus/event-bus.js';
 import type { RealtimeSettings } from '../core/settings.js';
 import { newConnectionId } from '../core/connection-id.js';
@@ -61,12 +61,20 @@ const STREAM_DESCRIPTION = [
 /** A stream takes a one-time ticket too (EventSource cannot send a header). */
 const STREAM_CREDENTIALS = { allowTicket: true } as const;
 
+/** The refusal of a stream while this instance shuts down: its client goes to another one. */
+function shuttingDown(): AppError {
+  return new AppError('shutting_down', 'this instance is shutting down; reconnect');
+}
+
 /** The services, and what this instance's streams share: each replayed event's frame. */
 type StreamServices = StreamRouteServices & { replayFrames: ReplayFrames };
 
 /** `GET /api/sse/stream` (and its HEAD) and `POST /api/sse/connections/:connectionId/refresh`. */
 export function streamRoutes(services: StreamRouteServices): RouteDefinition[] {
   const streamServices: StreamServices = { ...services, replayFrames: new ReplayFrames() };
+  // Not async itself: the authenticator's promise is handed on, not wrapped in one more.
+  const authenticateUnlessClosing = (request: FastifyRequest, options?: CredentialOptions) =>
+    services.isClosing() ? Promise.reject(shuttingDown()) : services.authenticator.authenticate(request, options);
   const refusals: readonly ErrorCode[] = [
     ...AUTH_ERRORS,
     'invalid_request',
@@ -84,11 +92,7 @@ export function streamRoutes(services: StreamRouteServices): RouteDefinition[] {
       summary: 'Open the event stream (Server-Sent Events)',
       description: STREAM_DESCRIPTION,
       credentials: ['bearer', 'ticket', 'cookie'],
-      // Not async itself: the authenticator's promise is handed on, not wrapped in one more.
-      authenticate: (request) =>
-        services.isClosing()
-          ? Promise.reject(new AppError('shutting_down', 'this instance is shutting down; reconnect'))
-          : services.authenticator.authenticate(request, STREAM_CREDENTIALS),
+      authenticate: (request) => authenticateUnlessClosing(request, STREAM_CREDENTIALS),
       query: streamQuery,
       headers: streamHeaders,
       answers: {
@@ -113,10 +117,7 @@ export function streamRoutes(services: StreamRouteServices): RouteDefinition[] {
       summary: 'Whether a stream would open, without opening one',
       description: 'The same refusals as `GET`, or the SSE headers. Tickets are not taken: a HEAD must not use one up.',
       credentials: USER_AUTH,
-      authenticate: async (request) => {
-        if (services.isClosing()) throw new AppError('shutting_down', 'this instance is shutting down; reconnect');
-        return services.authenticator.authenticate(request);
-      },
+      authenticate: (request) => authenticateUnlessClosing(request),
       query: streamQuery,
       answers: { 200: { description: 'A stream would open.', contentType: 'text/event-stream' } },
       errors: refusals.filter((code) => code !== 'too_many_connections'),
@@ -176,7 +177,7 @@ async function openStream(services: StreamServices, stream: StreamRequest): Prom
   // The admission may have awaited Redis: the instance may have begun shutting down, or the client left.
   if (services.isClosing()) {
     release();
-    throw new AppError('shutting_down', 'this instance is shutting down; reconnect');
+    throw shuttingDown();
   }
   if (request.raw.socket.destroyed) {
     release();
