@@ -68,18 +68,18 @@ async function measure(
 ): Promise<{ allocated: Report; kept: Report }> {
   await open(pool, server, WARM_UP);
   await closeAll(pool);
-  process.kill(server.pid, 'SIGURG');
-  await open(pool, server, N);
-  process.kill(server.pid, 'SIGURG');
-  const allocated = await takeReport(server, out);
-  await closeAll(pool);
-  process.kill(server.pid, 'SIGURG');
-  await open(pool, server, N);
+  const window = async (beforeEnd: () => Promise<void>): Promise<Report> => {
+    process.kill(server.pid, 'SIGURG');
+    await open(pool, server, N);
+    await beforeEnd();
+    process.kill(server.pid, 'SIGURG');
+    const report = await takeReport(server, out);
+    await closeAll(pool);
+    return report;
+  };
+  const allocated = await window(async () => {});
   // The burst's garbage collected: what the window still holds is what the open streams keep.
-  await settleHeap(server.pid);
-  process.kill(server.pid, 'SIGURG');
-  const kept = await takeReport(server, out);
-  await closeAll(pool);
+  const kept = await window(() => settleHeap(server.pid));
   return { allocated, kept };
 }
 

@@ -318,11 +318,9 @@ async function prime(bench: Bench, plan: ScalePlan): Promise<ScaleResult> {
 /** Everything the plan measures at `size` on one server, added to its `result`. */
 async function measureSize(bench: Bench, plan: ScalePlan, size: number, result: ScaleResult): Promise<void> {
   if (size === plan.memoryStreams) result.memory = await measureMemory(bench, size, plan.connectRate);
-  if (plan.connectSizes.includes(size)) result.connect.push(await measureConnects(bench, plan, size));
-  else {
-    await waitForQuiet(`${bench.spec.label} connect ${size}`);
-    await openStreams(bench, size, plan.connectRate);
-  }
+  const reported = plan.connectSizes.includes(size);
+  const connect = await measureConnects(bench, plan, size, reported ? plan.connectRounds : 1);
+  if (reported) result.connect.push(connect);
   const latency = plan.latency.find((entry) => entry.streams === size);
   if (latency !== undefined || plan.fanout.includes(size)) await warmUp(bench);
   if (latency !== undefined) {
@@ -351,12 +349,12 @@ async function measureSize(bench: Bench, plan: ScalePlan, size: number, result: 
   await closeStreams(bench);
 }
 
-/** `plan.connectRounds` openings of `size` streams, each after a quiet machine; the last stays open. */
-async function measureConnects(bench: Bench, plan: ScalePlan, size: number): Promise<ConnectRounds> {
+/** `count` openings of `size` streams, each after a quiet machine; the last stays open. */
+async function measureConnects(bench: Bench, plan: ScalePlan, size: number, count: number): Promise<ConnectRounds> {
   const rounds: ConnectRow[] = [];
-  for (let round = 1; round <= plan.connectRounds; round++) {
+  for (let round = 1; round <= count; round++) {
     if (round > 1) await closeStreams(bench);
-    await waitForQuiet(`${bench.spec.label} connect ${size}, round ${round} of ${plan.connectRounds}`);
+    await waitForQuiet(`${bench.spec.label} connect ${size}${count > 1 ? `, round ${round} of ${count}` : ''}`);
     rounds.push(await openStreams(bench, size, plan.connectRate));
   }
   // The round of median p99 (the lower middle one of an even count), with its own p50 and CPU.
@@ -521,11 +519,11 @@ async function report(plan: ScalePlan, results: ScaleResult[], minutes: number):
     );
     if (plan.connectRounds > 1) {
       const roundsOf = (r: ScaleResult | undefined) =>
-        r
-          ? (measured(r)
-              ?.rounds.map((round) => fmtMs(round.latency.p99))
-              .join(' / ') ?? 'n/a')
-          : 'n/a';
+        (r &&
+          measured(r)
+            ?.rounds.map((round) => fmtMs(round.latency.p99))
+            .join(' / ')) ??
+        'n/a';
       rows.push([
         `  connect p99 of each round, ${fmtInt(size)} streams (ms)`,
         ...columns.map(roundsOf),
