@@ -220,9 +220,11 @@ async function openStream(services: StreamServices, stream: StreamRequest): Prom
   // write (SSEConnection.holdWrites); a fresh stream's go at once.
   if (lastEventId !== undefined) connection.holdWrites();
   // A fresh stream starts after the current head and says so: a client with no resume point yet
-  // keeps that id, and the stream itself catches up on whatever lands before its subscription is
-  // active, so nothing published after the connect is ever missed.
-  const startId = lastEventId === undefined ? await currentHead(services) : undefined;
+  // keeps that id. On the in-process bus the stream is subscribed at that head at once; elsewhere
+  // it reads the head, subscribes, and catches up on whatever landed in between, so nothing
+  // published after the connect is ever missed.
+  const liveAt = lastEventId === undefined ? connections.registerAtHead(connection) : undefined;
+  const startId = liveAt ?? (lastEventId === undefined ? await currentHead(services) : undefined);
   connection.write(
     retryFrame(config.retryMs) +
       // A key whose value is undefined is left out of the JSON (no lastEventId on a resume).
@@ -236,6 +238,11 @@ async function openStream(services: StreamServices, stream: StreamRequest): Prom
   // Checked from here on by the connection manager's sweep (no timer per stream).
   connection.setExpiry(principal.expiresAt, config.authExpiryWarningMs);
   log.debug({ connectionId: connection.id, userId: principal.userId, topics }, 'stream opened');
+  if (liveAt !== undefined) {
+    connection.skipThrough(liveAt);
+    connection.goLive();
+    return;
+  }
 
   try {
     await connections.register(connection);

@@ -43,6 +43,21 @@ export function describeEventBusContract(name: string, factory: EventBusFactory)
       expect(await bus.headId()).toBe(ids.at(-1));
     });
 
+    it('offers headNow only where it is exact: the head, and a subscription made right after it misses nothing above it', async () => {
+      // Redis answers the head over the network, where events may be on their way: no headNow.
+      expect(bus.headNow === undefined).toBe(bus.kind === 'redis');
+      if (bus.headNow === undefined) return;
+      const before = await bus.publish(draft('doc:now'));
+      expect(bus.headNow()).toBe(before.id);
+      expect(await bus.headId()).toBe(before.id);
+      const got: number[] = [];
+      const subscribed = bus.subscribe('doc:now', (event) => got.push(event.id));
+      // Not awaited: in effect as soon as subscribe returns.
+      const after = await bus.publish(draft('doc:now'));
+      await subscribed;
+      expect(got).toEqual([after.id]);
+    });
+
     it('never issues an id at or below a floor far in the future', async () => {
       const future = await factory.create({ maxEvents: 10, maxAgeMs: 60_000 });
       open.push(future);

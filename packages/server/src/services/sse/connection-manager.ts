@@ -171,12 +171,33 @@ export class ConnectionManager {
   register(connection: SSEConnection): Promise<void> {
     // Ended while its setup awaited (the client left): its close callback has run already.
     if (connection.isClosed) return Promise.resolve();
+    this.track(connection);
+    // Not an async function of its own: one promise less per stream opened.
+    return this.subscribe(connection.topics, connection);
+  }
+
+  /**
+   * Registers a fresh stream at the bus's head when the bus knows it without waiting
+   * (EventBus.headNow, the in-process bus) and returns that head: the stream is subscribed when
+   * this returns, is owed nothing at or below the head, and gets everything above it live. On
+   * other buses (or for a stream that has ended) registers nothing and returns undefined: the
+   * stream then reads the head, {@link ConnectionManager.register}s and catches up.
+   */
+  registerAtHead(connection: SSEConnection): number | undefined {
+    const bus = this.options.bus;
+    if (bus.headNow === undefined || connection.isClosed) return undefined;
+    const head = bus.headNow();
+    this.track(connection);
+    // The subscriptions are in effect already; their promises never reject on this bus.
+    for (const topic of connection.topics) void this.subscribeOne(topic, connection);
+    return head;
+  }
+
+  private track(connection: SSEConnection): void {
     connection.nextHeartbeatAt = Date.now() + this.options.heartbeatMs;
     this.connections.set(connection.id, connection);
     this.options.metrics.connectionsActive.inc();
     this.options.metrics.connectionsTotal.inc();
-    // Not an async function of its own: one promise less per stream opened.
-    return this.subscribe(connection.topics, connection);
   }
 
   /** Forgets a stream; call from its close callback. */

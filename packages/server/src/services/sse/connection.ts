@@ -319,6 +319,8 @@ export class SSEConnection implements BatchedWriter {
   goLive(): number {
     if (this.state !== 'replaying') return 0;
     this.state = 'live';
+    // A fresh stream's usual case: nothing queued, and no new array per stream opened.
+    if (this.pending.length === 0) return 0;
     const queued = this.pending;
     this.pending = [];
     this.pendingBytes = 0;
