@@ -57,5 +57,6 @@ HEALTHCHECK --interval=10s --timeout=3s --start-period=30s --retries=3 \
 STOPSIGNAL SIGTERM
 # --no-memory-reducer: a heap shrunk after a mass disconnect makes the reconnect burst pay a
 # mark-compact at every step of its regrowth; --initial-old-space-size=256: a fresh instance's first
-# connect burst grows the heap without a mark-compact (docs/deploying.md, "V8 flags").
-CMD ["node", "--no-memory-reducer", "--initial-old-space-size=256", "apps/backend/dist/main.js"]
+# connect burst grows the heap without a mark-compact; --max-semi-space-size=16: no young-generation
+# pause longer than ~15 ms while streams open (docs/deploying.md, "V8 flags").
+CMD ["node", "--no-memory-reducer", "--initial-old-space-size=256", "--max-semi-space-size=16", "apps/backend/dist/main.js"]

@@ -381,7 +381,7 @@ describe('Dockerfile', () => {
     const command = JSON.parse(args('CMD').at(-1) ?? '[]') as string[];
     // Compiled JavaScript (tsc: apps/backend/src -> dist), no TypeScript at run time; the V8 flags
     // of docs/deploying.md, the ones the benchmark runs every Node server with.
-    const flags = ['--no-memory-reducer', '--initial-old-space-size=256'];
+    const flags = ['--no-memory-reducer', '--initial-old-space-size=256', '--max-semi-space-size=16'];
     expect(command).toEqual(['node', ...flags, 'apps/backend/dist/main.js']);
     expect(read('bench/processes.ts')).toContain(
       `SERVER_NODE_FLAGS = [${flags.map((flag) => `'${flag}'`).join(', ')}]`,
