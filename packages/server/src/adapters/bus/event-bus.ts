@@ -75,12 +75,12 @@ export interface EventBus {
   /** The highest id issued so far. */
   headId(): Promise<number>;
   /**
-   * The highest id issued so far, known without waiting, on a bus that fans every event out in
-   * the same step as it issues its id and whose `subscribe` is in effect when it returns and cannot fail
-   * (the in-process bus): a subscriber added right after reading it gets every event above it live
-   * and is owed nothing at or below it, so a fresh stream needs no hot-log read to start. Absent
-   * where the head takes a round trip (Redis): such a stream reads the head, subscribes, then
-   * catches up on what landed between the two.
+   * The highest id issued so far, known without waiting, on a bus that fans every event out in the
+   * same step as it issues its id and whose `subscribe` is in effect when it returns and cannot
+   * fail (the in-process bus): a subscriber added right after reading it gets every event above it
+   * live and is owed nothing at or below it, so a fresh stream needs no hot-log read to start.
+   * Absent where the head takes a round trip (Redis): such a stream reads the head, subscribes,
+   * then catches up on what landed between the two.
    */
   headNow?(): number;
   health(): Promise<ComponentHealth>;
