@@ -188,7 +188,8 @@ export class ConnectionManager {
     if (bus.headNow === undefined || connection.isClosed) return undefined;
     const head = bus.headNow();
     this.track(connection);
-    // The subscriptions are in effect already; their promises never reject on this bus.
+    // Each subscription is in effect once subscribeOne returns (headNow's contract), and on such a
+    // bus its promise never rejects: nothing to wait for.
     for (const topic of connection.topics) void this.subscribeOne(topic, connection);
     return head;
   }
