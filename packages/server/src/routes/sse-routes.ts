@@ -13,7 +13,7 @@ import type { EventStore } from '../adapters/store/event-store.js';
 import { canSubscribe, type Principal } from '../core/principal.js';
 import { refreshParams, refreshResponse, streamHeaders, streamQuery } from './api-schemas.js';
 import { AUTH_ERRORS, USER_AUTH, defineRoute, type RouteDefinition } from './route-definition.js';
-import { SSEConnection } from '../services/sse/connection.js';
+import { SSEConnection, type ConnectionIdentity } from '../services/sse/connection.js';
 import type { ConnectionManager } from '../services/sse/connection-manager.js';
 import { controlFrame, retryFrame, type SharedFrame } from '../services/sse/frame.js';
 import { ReplayFrames } from '../services/sse/replay-frames.js';
@@ -163,17 +163,32 @@ interface StreamRequest {
   query: z.output<typeof streamQuery>;
 }
 
-async function openStream(services: StreamServices, stream: StreamRequest): Promise<void> {
-  const { config, connections, metrics } = services;
-  const { request, reply, principal, query } = stream;
-  const topics = resolveTopics(principal, query.topics);
-  const headerId = request.headers[LAST_EVENT_ID_HEADER];
-  const lastEventId = typeof headerId === 'string' ? headerId : query.lastEventId;
-  const connectionId = newConnectionId();
+/**
+ * Opens a stream. A function, not an async one: a fresh stream on the in-process bus awaits
+ * nothing, and an async function costs every call its promise and a copy of its registers (a
+ * connect burst's garbage). The promise comes only with an await: a cluster lease, the head on
+ * Redis, a resume.
+ */
+function openStream(services: StreamServices, stream: StreamRequest): void | Promise<void> {
+  const { request, principal } = stream;
+  const topics = resolveTopics(principal, stream.query.topics);
+  const identity: ConnectionIdentity = { id: newConnectionId(), userId: principal.userId, ip: request.ip, topics };
   // Per-instance limits, then the user's streams across the cluster: a 429 is still a normal reply.
-  // Only the cluster's count is awaited (one instance: no await, no promise per stream opened).
-  const admission = connections.admit({ userId: principal.userId, ip: request.ip, connectionId });
-  const release = typeof admission === 'function' ? admission : await admission;
+  // Only the cluster's count is awaited (one instance: no promise per stream opened).
+  const admission = services.connections.admit({ userId: identity.userId, ip: identity.ip, connectionId: identity.id });
+  if (typeof admission === 'function') return startStream(services, stream, identity, admission);
+  return admission.then((release) => startStream(services, stream, identity, release));
+}
+
+/** An admitted stream: its headers, then its setup (at once on the in-process bus, else awaited). */
+function startStream(
+  services: StreamServices,
+  stream: StreamRequest,
+  identity: ConnectionIdentity,
+  release: () => void,
+): void | Promise<void> {
+  const { config, connections, metrics } = services;
+  const { request, reply } = stream;
   // The admission may have awaited Redis: the instance may have begun shutting down, or the client left.
   if (services.isClosing()) {
     release();
@@ -198,54 +213,50 @@ async function openStream(services: StreamServices, stream: StreamRequest): Prom
   // No TCP keep-alive: heartbeats keep the stream from ever being idle, so its probes would never
   // be sent, and turning it on costs four system calls per stream (a reconnect storm's setup).
   response.socket?.setNoDelay(true);
-  const log = request.log;
   // The stream outlives its request: its close is logged by the server's logger, so the request's
   // child logger is not kept alive for the stream's whole life.
   const serverLog = request.server.log;
-  const connection = new SSEConnection(
-    { id: connectionId, userId: principal.userId, ip: request.ip, topics },
-    response,
-    {
-      maxBufferedBytes: config.maxBufferedBytes,
-      batcher: connections.batcher,
-      onIslandNotice: () => metrics.streamResets.inc({ reason: 'gap' }),
-      onClose: (closed, reason) => {
-        connections.unregister(closed, reason);
-        release();
-        serverLog.debug({ connectionId: closed.id, reason }, 'stream closed');
-      },
+  const connection = new SSEConnection(identity, response, {
+    maxBufferedBytes: config.maxBufferedBytes,
+    batcher: connections.batcher,
+    onIslandNotice: () => metrics.streamResets.inc({ reason: 'gap' }),
+    onClose: (closed, reason) => {
+      connections.unregister(closed, reason);
+      release();
+      serverLog.debug({ connectionId: closed.id, reason }, 'stream closed');
     },
-  );
+  });
   // A resume's headers and connection.established wait for its replay, to leave with it in one
   // write (SSEConnection.holdWrites); a fresh stream's go at once.
+  const headerId = request.headers[LAST_EVENT_ID_HEADER];
+  const lastEventId = typeof headerId === 'string' ? headerId : stream.query.lastEventId;
   if (lastEventId !== undefined) connection.holdWrites();
   // A fresh stream starts after the current head and says so: a client with no resume point yet
   // keeps that id. On the in-process bus the stream is subscribed at that head at once; elsewhere
   // it reads the head, subscribes, and catches up on whatever landed in between, so nothing
   // published after the connect is ever missed.
   const liveAt = lastEventId === undefined ? connections.registerAtHead(connection) : undefined;
-  const startId = liveAt ?? (lastEventId === undefined ? await currentHead(services) : undefined);
-  connection.write(
-    retryFrame(config.retryMs) +
-      // A key whose value is undefined is left out of the JSON (no lastEventId on a resume).
-      controlFrame('connection.established', {
-        connectionId: connection.id,
-        instanceId: services.instanceId,
-        topics,
-        lastEventId: startId === undefined ? undefined : formatEventId(startId),
-      }),
-  );
-  // Checked from here on by the connection manager's sweep (no timer per stream).
-  connection.setExpiry(principal.expiresAt, config.authExpiryWarningMs);
-  log.debug({ connectionId: connection.id, userId: principal.userId, topics }, 'stream opened');
-  if (liveAt !== undefined) {
-    connection.skipThrough(liveAt);
-    connection.goLive();
-    return;
-  }
+  if (liveAt === undefined) return setUpStream(services, stream, connection, lastEventId);
+  announce(services, stream, connection, liveAt);
+  connection.skipThrough(liveAt);
+  connection.goLive();
+}
 
+/**
+ * The setup that awaits: a fresh stream off the in-process bus reads the head, subscribes and
+ * catches up; a resume subscribes and replays. Failures travel in-band (the stream ends).
+ */
+async function setUpStream(
+  services: StreamServices,
+  stream: StreamRequest,
+  connection: SSEConnection,
+  lastEventId: string | undefined,
+): Promise<void> {
+  const log = stream.request.log;
+  const startId = lastEventId === undefined ? await currentHead(services) : undefined;
+  announce(services, stream, connection, startId);
   try {
-    await connections.register(connection);
+    await services.connections.register(connection);
     if (lastEventId !== undefined) await resume(services, connection, { lastEventId, log });
     else if (startId !== undefined) await catchUp(services, connection, startId);
     // A resync the setup did not take up (a fresh stream has no resume to plan again) ends the
@@ -254,11 +265,37 @@ async function openStream(services: StreamServices, stream: StreamRequest): Prom
     connection.goLive();
   } catch (error) {
     log.error({ err: error, connectionId: connection.id }, 'stream setup failed');
-    metrics.errors.inc({ code: 'internal_error' });
+    services.metrics.errors.inc({ code: 'internal_error' });
     connection.close('replay_failed');
   } finally {
     connection.releaseWrites();
   }
+}
+
+/** `retry:` and `connection.established` (with the id a fresh stream starts after); the token's expiry from here on. */
+function announce(
+  services: StreamServices,
+  { request, principal }: StreamRequest,
+  connection: SSEConnection,
+  startId: number | undefined,
+): void {
+  connection.write(
+    retryFrame(services.config.retryMs) +
+      // A key whose value is undefined is left out of the JSON (no lastEventId on a resume).
+      controlFrame('connection.established', {
+        connectionId: connection.id,
+        instanceId: services.instanceId,
+        // Only serialised here: the protocol's type is the client's, which owns what it parses.
+        topics: connection.topics as string[],
+        lastEventId: startId === undefined ? undefined : formatEventId(startId),
+      }),
+  );
+  // Checked from here on by the connection manager's sweep (no timer per stream).
+  connection.setExpiry(principal.expiresAt, services.config.authExpiryWarningMs);
+  request.log.debug(
+    { connectionId: connection.id, userId: principal.userId, topics: connection.topics },
+    'stream opened',
+  );
 }
 
 /** The head id, or undefined when the bus cannot tell (the stream then simply starts live). */
