@@ -75,7 +75,7 @@ export function pollRoutes(services: StreamRouteServices): RouteDefinition[] {
       const release = await services.connections.admit({
         userId: principal.userId,
         ip: request.ip,
-        connectionId: randomUUID(),
+        id: randomUUID(),
       });
       const waiter = new PollWaiter();
       const abort = new AbortController();

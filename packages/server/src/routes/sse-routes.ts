@@ -175,7 +175,7 @@ function openStream(services: StreamServices, stream: StreamRequest): void | Pro
   const identity: ConnectionIdentity = { id: newConnectionId(), userId: principal.userId, ip: request.ip, topics };
   // Per-instance limits, then the user's streams across the cluster: a 429 is still a normal reply.
   // Only the cluster's count is awaited (one instance: no promise per stream opened).
-  const admission = services.connections.admit({ userId: identity.userId, ip: identity.ip, connectionId: identity.id });
+  const admission = services.connections.admit(identity);
   if (typeof admission === 'function') return startStream(services, stream, identity, admission);
   return admission.then((release) => startStream(services, stream, identity, release));
 }

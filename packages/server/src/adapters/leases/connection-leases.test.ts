@@ -218,18 +218,16 @@ describe.skipIf(!available)('cluster-wide connection leases (own Redis)', () => 
   it('makes ConnectionManager.admit count the user across managers (instances)', async () => {
     const a = createManager(createLeases());
     const b = createManager(createLeases());
-    const first = await a.admit({ userId: 'u', ip: '10.0.0.1', connectionId: 'a1' });
-    await b.admit({ userId: 'u', ip: '10.0.0.2', connectionId: 'b1' });
-    await expect(b.admit({ userId: 'u', ip: '10.0.0.2', connectionId: 'b2' })).rejects.toBeInstanceOf(
-      TooManyConnectionsError,
-    );
+    const first = await a.admit({ userId: 'u', ip: '10.0.0.1', id: 'a1' });
+    await b.admit({ userId: 'u', ip: '10.0.0.2', id: 'b1' });
+    await expect(b.admit({ userId: 'u', ip: '10.0.0.2', id: 'b2' })).rejects.toBeInstanceOf(TooManyConnectionsError);
     // The refusal gave the local slot back: B holds exactly one stream of the user.
     expect(b.stats()).toMatchObject({ users: 1 });
     first();
     first();
     expect(a.stats()).toMatchObject({ users: 0 });
     await expect.poll(() => admin.zcard('{lt}:conns:u')).toBe(1);
-    const again = await b.admit({ userId: 'u', ip: '10.0.0.2', connectionId: 'b2' });
+    const again = await b.admit({ userId: 'u', ip: '10.0.0.2', id: 'b2' });
     again();
   });
 });

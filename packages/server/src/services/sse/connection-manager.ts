@@ -3,7 +3,7 @@ import type { EventBus, Unsubscribe } from '../../adapters/bus/event-bus.js';
 import type { EventRecord } from '../../core/event-record.js';
 import { TooManyConnectionsError } from '../../core/errors.js';
 import type { Metrics } from '../../adapters/observability/metrics.js';
-import type { CloseReason, SSEConnection } from './connection.js';
+import type { CloseReason, ConnectionIdentity, SSEConnection } from './connection.js';
 import type { ConnectionLease, ConnectionLeases } from '../../adapters/leases/connection-leases.js';
 import { controlFrame, shareFrame, trySharedEventFrame, type SharedFrame } from './frame.js';
 import { FrameBatcher } from './frame-batcher.js';
@@ -18,6 +18,9 @@ interface TopicEntry {
   /** The bus subscription; every subscriber waits for it before reading the hot log. */
   ready: Promise<Unsubscribe>;
 }
+
+/** Who asks for a slot: a stream's identity (its topics aside), or a waiting long-poll's. */
+export type Admittee = Pick<ConnectionIdentity, 'id' | 'userId' | 'ip'>;
 
 /** Options of {@link ConnectionManager}. */
 export interface ConnectionManagerOptions {
@@ -130,7 +133,7 @@ export class ConnectionManager {
    * local check comes first and synchronously, so local races are settled before any await.
    * The returned function gives both back.
    */
-  admit(identity: { userId: string; ip: string; connectionId: string }): (() => void) | Promise<() => void> {
+  admit(identity: Admittee): (() => void) | Promise<() => void> {
     const releaseLocal = this.reserve(identity.userId, identity.ip);
     const leases = this.options.leases;
     // Without leases (one instance) nothing is awaited: no promise for each stream opened.
@@ -140,11 +143,11 @@ export class ConnectionManager {
 
   /** The cluster-wide part of {@link ConnectionManager.admit}: the user's lease. */
   private async admitAcrossCluster(
-    identity: { userId: string; connectionId: string },
+    identity: Admittee,
     releaseLocal: () => void,
     leases: ConnectionLeases,
   ): Promise<() => void> {
-    const lease: ConnectionLease = { userId: identity.userId, connectionId: identity.connectionId };
+    const lease: ConnectionLease = { userId: identity.userId, connectionId: identity.id };
     const result = await leases.acquire(lease, this.options.maxConnectionsPerUser);
     if (!result.granted) {
       releaseLocal();
