@@ -9,6 +9,8 @@ import {
 import { requireRedisServer } from './helpers/redis-process.js';
 import { startRedisCluster, type RedisClusterProcess } from './helpers/redis-cluster.js';
 import { ofType, openStream, published } from './helpers/sse-reader.js';
+import { topicPartition } from '../src/adapters/bus/partitioned-event-bus.js';
+import { ID_SLOTS } from '../src/core/event-id.js';
 
 /**
  * Two real server processes on a Redis Cluster of the test's own (REDIS_CLUSTER_NODES, sharded
@@ -65,3 +67,69 @@ describe.skipIf(!available)('two instances on a Redis Cluster + PostgreSQL', () 
     resumed.close();
   }, 120_000);
 });
+
+describe.skipIf(!available)(
+  'two instances on a Redis Cluster, the bus in three partitions (REDIS_BUS_PARTITIONS)',
+  () => {
+    let redis: RedisClusterProcess;
+    let cluster: Cluster;
+    // One topic in each partition, all on one stream.
+    const docTopics = [0, 1, 2].map((partition) => {
+      for (let index = 0; ; index++) if (topicPartition(`doc:rp${index}`, 3) === partition) return `doc:rp${index}`;
+    });
+
+    beforeAll(async () => {
+      redis = await startRedisCluster(3);
+      cluster = await startCluster({
+        size: 2,
+        env: { REDIS_URL: '', REDIS_CLUSTER_NODES: redis.nodes.join(','), REDIS_BUS_PARTITIONS: '3' },
+      });
+    }, 120_000);
+
+    afterAll(async () => {
+      await cluster?.stop();
+      await redis?.stop();
+    });
+
+    it('a stream spanning every partition gets both instances’ events in one id order, and resumes on the other after kill -9', async () => {
+      const [a, b] = cluster.instances;
+      if (!a || !b) throw new Error('instances missing');
+      for (const instance of cluster.instances) {
+        const ready = (await (await fetch(`${instance.url}/readyz`)).json()) as Record<string, { status: string }>;
+        expect(ready['bus']).toMatchObject({ status: 'up' });
+      }
+      const streamToken = await token('rp', undefined, docTopics);
+      const onA = await openStream(a.url, { token: streamToken });
+      const onB = await openStream(b.url, { token: streamToken });
+      const first: string[] = [];
+      for (let index = 0; index < 9; index++) {
+        const via = index % 2 === 0 ? a.url : b.url;
+        const topic = docTopics[index % 3] ?? '';
+        first.push(await publishNotification(via, { topic, title: `e${index}`, critical: index % 4 === 0 }));
+      }
+      // Each partition's counter issues its own residue.
+      expect(new Set(first.map((id) => Number(id) % ID_SLOTS))).toEqual(new Set([0, 1, 2]));
+      for (const stream of [onA, onB]) {
+        await stream.waitFor((events) => published(events).length === 9);
+        const ids = published(stream.events).map((event) => Number(event.id));
+        expect(ids).toEqual([...ids].sort((x, y) => x - y));
+        expect(new Set(ids)).toEqual(new Set(first.map(Number)));
+      }
+
+      await a.stop('SIGKILL');
+      const whileDown: string[] = [];
+      for (let index = 0; index < 4; index++) {
+        const topic = docTopics[(index + 1) % 3] ?? '';
+        whileDown.push(await publishNotification(b.url, { topic, title: `d${index}`, critical: index === 1 }));
+      }
+      const last = published(onA.events).at(-1)?.id ?? '';
+      const resumed = await openStream(b.url, { token: streamToken, lastEventId: last });
+      await resumed.waitFor((events) => events.some((event) => event.event === 'stream.resumed'));
+      expect(published(resumed.events).map((event) => event.id)).toEqual(whileDown);
+      expect(ofType(resumed.events, 'stream.resumed')).toEqual([{ replayed: 4, complete: true }]);
+      onA.close();
+      onB.close();
+      resumed.close();
+    }, 120_000);
+  },
+);

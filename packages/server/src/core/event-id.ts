@@ -13,8 +13,20 @@
  */
 export const IDS_PER_MS = 1000;
 
-/** Residue classes of the Redis id space: 0 is Redis's counter, 1…ID_SLOTS-1 are instances' slots. */
+/**
+ * Residue classes of the Redis id space: 0 is Redis's counter, 1…ID_SLOTS-1 are instances' slots.
+ * A bus split into partitions (docs/sharding-the-bus.md) gives each partition's counter its own
+ * residue, 0…partitions-1, and instances the rest.
+ */
 export const ID_SLOTS = 100;
+
+/** Most partitions one bus may have: the residues above are left for instances cut off from Redis. */
+export const MAX_BUS_PARTITIONS = 16;
+
+/** Whether `id` came from one of Redis's `counters` (residues below it), not from an instance alone. */
+export function isRedisIssued(id: number, counters = 1): boolean {
+  return id % ID_SLOTS < counters;
+}
 
 /** Largest id we accept: beyond Number.MAX_SAFE_INTEGER an id would lose precision. */
 const MAX_ID = Number.MAX_SAFE_INTEGER;

@@ -31,6 +31,8 @@ export interface RealtimeSettings {
   redisClusterNodes: string[];
   /** Prefix and hash tag of every Redis key; deployments sharing one Redis need distinct ones. */
   redisKeyPrefix: string;
+  /** 1: the bus is one slot; more: partitions with their own slots (docs/sharding-the-bus.md). */
+  redisBusPartitions: number;
   databaseUrl: string | undefined;
   dataDir: string;
   heartbeatMs: number;

@@ -10,6 +10,7 @@ import type { HostAIProvider } from '../adapters/ai/ai-provider.js';
 import type { EventBus } from '../adapters/bus/event-bus.js';
 import type { TicketStore } from '../adapters/auth/ticket-store.js';
 import type { EventStore } from '../adapters/store/event-store.js';
+import { MAX_BUS_PARTITIONS } from '../core/event-id.js';
 import { PROVIDER_KINDS, type ProviderKind } from '../core/provider-kinds.js';
 import type { JwtSettings, RealtimeSettings } from '../core/settings.js';
 import type { EventTypeDefinition } from '../services/events/event-types.js';
@@ -57,6 +58,7 @@ const SETTINGS = {
     /^[A-Za-z0-9_.-]{1,32}$/,
     'letters, digits, _ . - only (it becomes a Redis hash tag)',
   ).default('is'),
+  redisBusPartitions: int(1, MAX_BUS_PARTITIONS, 1),
   databaseUrl: text(),
   dataDir: readFrom('text', z.string().min(1).default('./data')),
   heartbeatMs: int(SECOND, 10 * MINUTE, 15 * SECOND),

@@ -91,6 +91,7 @@ export async function startRealtime(app: FastifyInstance, options: ResolvedRealt
     createEventBus({
       redis,
       redisKeyPrefix: config.redisKeyPrefix,
+      redisBusPartitions: config.redisBusPartitions,
       hotLogMaxEvents: config.hotLogMaxEvents,
       hotLogMaxAgeMs: config.hotLogMaxAgeMs,
       hotLogMaxBytes: config.hotLogMaxBytes,

@@ -4,6 +4,7 @@ import type { BusLogger, RedisEventBusOptions } from './redis-event-bus.js';
 import type { RedisTarget } from '../redis/redis-connection.js';
 import type { EventBus } from './event-bus.js';
 import { MemoryEventBus } from './memory-event-bus.js';
+import { PartitionedEventBus } from './partitioned-event-bus.js';
 import { RedisEventBus } from './redis-event-bus.js';
 
 /** Options of {@link createEventBus}. */
@@ -16,6 +17,8 @@ export interface EventBusOptions {
   hotLogMaxBytes?: number;
   /** Key prefix (and hash tag) of the Redis bus; deployments sharing one Redis need distinct ones. */
   redisKeyPrefix?: string;
+  /** Redis only: more than 1 splits the bus into partitions of their own slots (partitioned-event-bus.ts). */
+  redisBusPartitions?: number;
   /** Where the bus reports what it cannot throw (failed sweeps, events lost in a long blip, listeners that threw). */
   logger?: BusLogger;
   /** Redis only: the `redis` circuit breaker (see redis-event-bus.ts, "Redis unreachable"). */
@@ -36,7 +39,7 @@ export interface EventBusOptions {
 export function createEventBus(options: EventBusOptions): EventBus {
   const limits = { maxEvents: options.hotLogMaxEvents, maxAgeMs: options.hotLogMaxAgeMs };
   if (options.redis !== undefined) {
-    return new RedisEventBus({
+    const redis: RedisEventBusOptions = {
       url: options.redis,
       limits,
       keyPrefix: options.redisKeyPrefix,
@@ -47,7 +50,9 @@ export function createEventBus(options: EventBusOptions): EventBus {
       onLiveGap: options.onLiveGap,
       onLocalPublish: options.onLocalPublish,
       onIsland: options.onIsland,
-    });
+    };
+    const partitions = options.redisBusPartitions ?? 1;
+    return partitions > 1 ? new PartitionedEventBus({ ...redis, partitions }) : new RedisEventBus(redis);
   }
   return new MemoryEventBus({ ...limits, maxBytes: options.hotLogMaxBytes }, Date.now, options.logger);
 }

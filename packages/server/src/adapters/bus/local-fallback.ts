@@ -1,4 +1,4 @@
-import { ID_SLOTS } from '../../core/event-id.js';
+import { isRedisIssued } from '../../core/event-id.js';
 import type { EventRecord } from '../../core/event-record.js';
 import type { HotLogRead } from './event-bus.js';
 
@@ -10,8 +10,8 @@ import type { HotLogRead } from './event-bus.js';
  * What it can vouch for is narrow: this instance is an island. A reader that stood at or after
  * `since` (the highest id known when Redis went away) gets everything this island knows after
  * it; anything older lived in Redis and is reported as a gap (stream.reset, then the store). So is
- * a reader that stood at an id another island issued (not a multiple of ID_SLOTS, and not one of
- * this island's): what followed it there, and what this island published before it, it never got.
+ * a reader that stood at an id another island issued (not of a Redis counter's residue, and not one
+ * of this island's): what followed it there, and what this island published before it, it never got.
  * Once Redis is heard serving the other instances again (an event they published since the outage
  * began, a notice), it vouches for nothing: what they published before this instance's subscriber
  * was back is not here, so every read reports a gap (the store gives back the critical events).
@@ -32,6 +32,8 @@ export class LocalFallback {
     /** Highest id known when Redis became unreachable. */
     readonly since: number,
     private readonly maxEvents: number,
+    /** Redis's counters: ids of residues below this came from Redis, the others from islands. */
+    private readonly redisCounters = 1,
   ) {}
 
   /** Keeps `record`; `publishedHere` marks its topic for the gap mark on rejoin. */
@@ -72,7 +74,7 @@ export class LocalFallback {
     events.sort((a, b) => a.id - b.id);
     const truncated = events.length > limit;
     if (truncated) events = events.slice(events.length - limit);
-    const elsewhere = after % ID_SLOTS !== 0 && !this.ids.has(after);
+    const elsewhere = !isRedisIssued(after, this.redisCounters) && !this.ids.has(after);
     return {
       events,
       gapTopics: after < coverage || elsewhere || this.redisServing ? [...wanted] : [],

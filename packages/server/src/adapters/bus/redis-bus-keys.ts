@@ -16,6 +16,8 @@
  *                               space an instance may use while Redis is unreachable (redis-id-slot.ts)
  *   {is}:ch:<topic>     pub/sub channel carrying the record JSON
  *   {is}:probe:<id>     pub/sub channel of one instance's self-addressed probe (bus-probe.ts)
+ *   {is}:tick           pub/sub channel of the counter's ticks, when the bus is one partition of
+ *                       several (partition-barrier.ts, TICK_SCRIPT)
  *   {is}:lost           pub/sub channel of loss notices: a script found that Redis lost writes (its
  *                       data, or its latest writes at a failover) and raised the epoch past them;
  *                       every instance tells its live streams (redis-scripts.ts, ensure_epoch)
@@ -39,6 +41,8 @@ export interface RedisBusKeys {
   probePrefix: string;
   /** Channel of the loss notices (never a topic channel). */
   lostChannel: string;
+  /** Channel of the counter's ticks (never a topic channel). */
+  tickChannel: string;
   /** Matches every key of the prefix (for SCAN). */
   pattern: string;
 }
@@ -61,6 +65,7 @@ export function redisBusKeys(prefix: string): RedisBusKeys {
     channelPrefix: `${tag}:ch:`,
     probePrefix: `${tag}:probe:`,
     lostChannel: `${tag}:lost`,
+    tickChannel: `${tag}:tick`,
     pattern: `${tag}:*`,
   };
 }

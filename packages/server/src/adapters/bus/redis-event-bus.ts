@@ -65,7 +65,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import type { Redis, RedisOptions } from 'ioredis';
-import { ID_SLOTS } from '../../core/event-id.js';
+import { ID_SLOTS, isRedisIssued } from '../../core/event-id.js';
 import type { ComponentHealth, EventDraft, EventRecord } from '../../core/event-record.js';
 import {
   CircuitBreaker,
@@ -93,6 +93,7 @@ import {
   START_SCRIPT,
   shardedPubSub,
   SWEEP_SCRIPT,
+  TICK_SCRIPT,
 } from './redis-scripts.js';
 import { type PubSub, TopicSubscriptions } from './redis-topic-subscriptions.js';
 
@@ -143,6 +144,24 @@ export interface RedisEventBusOptions {
    * `id` names the probe channel (default: random).
    */
   probe?: { intervalMs: number; timeoutMs?: number; id?: string };
+  /** This bus as one partition of several (partitioned-event-bus.ts); absent, it is the whole bus. */
+  partition?: RedisBusPartition;
+}
+
+/** What a bus that is one partition of several needs (see {@link RedisEventBusOptions.partition}). */
+export interface RedisBusPartition {
+  /** Its counter's residue of the id space (event-id.ts): 0…count-1. */
+  index: number;
+  /** How many partitions there are: the residues below it are Redis's counters, the rest instances'. */
+  count: number;
+  /**
+   * The id slot this instance uses on its own while Redis is unreachable, leased by another
+   * partition: one slot per instance for all partitions, or two instances could issue the same
+   * local id on two partitions. Absent, this partition leases it (from the residues above `count`).
+   */
+  sharedIdSlot?: () => number | undefined;
+  /** A tick's value (TICK_SCRIPT), in order with this partition's records: everything up to it has arrived. */
+  onTick(value: number): void;
 }
 
 type ScriptCall = (...args: (string | number)[]) => Promise<unknown>;
@@ -156,6 +175,7 @@ interface ScriptedRedis extends Redis {
   isSweep: ScriptCall;
   isRejoin: ScriptCall;
   isSlot: ScriptCall;
+  isTick: ScriptCall;
 }
 
 const SWEEP_BATCH = 500;
@@ -209,8 +229,13 @@ export class RedisEventBus implements EventBus {
   private readonly busId = randomBytes(8).toString('hex');
   private readonly probe: BusProbe | undefined;
   private readonly probeChannel: string;
-  /** The residue of the id space this instance may use on its own (redis-id-slot.ts). */
-  private readonly idSlot: RedisIdSlot;
+  /** The residue of the id space this instance may use on its own (redis-id-slot.ts); absent when shared. */
+  private readonly idSlot: RedisIdSlot | undefined;
+  /** The slot local ids use now (this bus's own lease, or the one it shares). */
+  private readonly currentIdSlot: () => number | undefined;
+  /** Redis's counters (1, or the partitions) and this bus's counter's residue: event-id.ts. */
+  private readonly counters: number;
+  private readonly residue: number;
   /** The log reads of one event-loop turn, read with one script call (see readBatch). */
   private readonly reads = new TurnBatch<LogReadRequest, HotLogRead>({
     execute: (requests) => this.readBatch(requests),
@@ -256,16 +281,32 @@ export class RedisEventBus implements EventBus {
     this.command.defineCommand('isSweep', { lua: SWEEP_SCRIPT, numberOfKeys: 5 });
     this.command.defineCommand('isRejoin', { lua: script(REJOIN_SCRIPT), numberOfKeys: 7 });
     this.command.defineCommand('isSlot', { lua: SLOT_SCRIPT, numberOfKeys: 1 });
-    this.idSlot = new RedisIdSlot({
-      lease: async (preferred, ttlMs) =>
-        toId(
-          await this.redisCall(() =>
-            this.command.isSlot(this.keys.slots, this.busId, ttlMs, preferred, randomInt(ID_SLOTS - 1)),
-          ),
-        ),
-      ttlMs: options.idSlotTtlMs,
-      logger: options.logger,
-    });
+    this.command.defineCommand('isTick', { lua: script(TICK_SCRIPT), numberOfKeys: 2 });
+    this.counters = options.partition?.count ?? 1;
+    this.residue = options.partition?.index ?? 0;
+    const firstLocalSlot = this.counters;
+    const sharedIdSlot = options.partition?.sharedIdSlot;
+    this.idSlot = sharedIdSlot
+      ? undefined
+      : new RedisIdSlot({
+          lease: async (preferred, ttlMs) =>
+            toId(
+              await this.redisCall(() =>
+                this.command.isSlot(
+                  this.keys.slots,
+                  this.busId,
+                  ttlMs,
+                  preferred,
+                  randomInt(ID_SLOTS - firstLocalSlot),
+                  firstLocalSlot,
+                ),
+              ),
+            ),
+          ttlMs: options.idSlotTtlMs,
+          logger: options.logger,
+        });
+    const ownIdSlot = this.idSlot;
+    this.currentIdSlot = sharedIdSlot ?? (() => ownIdSlot?.current());
     const knownId = () => this.highestKnown;
     const noteId = (id: number) => this.noteId(id);
     this.subscriptions = new TopicSubscriptions({
@@ -297,7 +338,8 @@ export class RedisEventBus implements EventBus {
       onIsland: options.onIsland,
       knownId,
       noteId,
-      idSlot: () => this.idSlot.current(),
+      idSlot: this.currentIdSlot,
+      redisCounters: this.counters,
       canRejoin: () => this.started && !this.closed && this.redisUsable && this.subscriber.status === 'ready',
       markGaps: (topics) => this.markGaps(topics),
       describeConnections: () => this.describeConnections(),
@@ -348,7 +390,7 @@ export class RedisEventBus implements EventBus {
       if (!this.started) return;
       this.breaker.recordSuccess();
       // At once: a Redis that restarted empty forgot every slot lease.
-      void this.idSlot.renew();
+      void this.idSlot?.renew();
       void this.outage.rejoin();
     });
     this.subscriber.on(this.sharded ? 'smessage' : 'message', (channel: string, message: string) =>
@@ -379,9 +421,8 @@ export class RedisEventBus implements EventBus {
       const [seq] = stringArray(reply, 'start');
       this.noteId(Math.max(toId(seq), options.idFloor));
       this.noteConfirmed(toId(seq));
-      await this.pubsub.subscribe(this.keys.lostChannel);
-      if (this.probe) await this.pubsub.subscribe(this.probeChannel);
-      await this.idSlot.start();
+      for (const channel of this.ownChannels()) await this.pubsub.subscribe(channel);
+      await this.idSlot?.start();
     } catch (error) {
       this.command.disconnect();
       this.subscriber.disconnect();
@@ -429,6 +470,7 @@ export class RedisEventBus implements EventBus {
       keys.channelPrefix + draft.topic,
       this.confirmedId,
       keys.lostChannel,
+      this.residue,
     );
     const id = toId(reply);
     this.noteId(id);
@@ -448,7 +490,7 @@ export class RedisEventBus implements EventBus {
 
   /**
    * Reads the Redis log; while Redis is unreachable, what this instance knows (gaps reported).
-   * From an id an instance issued alone (not a multiple of ID_SLOTS), every topic is a gap: that
+   * From an id an instance issued alone (not of a Redis counter's residue), every topic is a gap: that
    * id never entered the log, what its island published after it is not there, and the log's
    * events below it (published meanwhile) never reached its reader.
    */
@@ -456,7 +498,7 @@ export class RedisEventBus implements EventBus {
     if (this.redisUsable) {
       try {
         const read = await this.readRedis(topics, after, limit);
-        return after % ID_SLOTS === 0 ? read : { ...read, gapTopics: [...new Set(topics)] };
+        return isRedisIssued(after, this.counters) ? read : { ...read, gapTopics: [...new Set(topics)] };
       } catch (error) {
         this.options.logger?.warn({ err: error }, 'hot log read failed; answering from this instance alone');
       }
@@ -574,7 +616,7 @@ export class RedisEventBus implements EventBus {
     this.probe?.stop();
     this.breaker.dispose();
     await this.outage.settled();
-    await this.idSlot.stop(this.redisUsable);
+    await this.idSlot?.stop(this.redisUsable);
     if (this.sweepTimer) clearInterval(this.sweepTimer);
     this.subscriptions.close();
     await this.sweeping;
@@ -614,8 +656,55 @@ export class RedisEventBus implements EventBus {
     return this.sweeping;
   }
 
+  /**
+   * A partition's tick (TICK_SCRIPT): raises the counter to at least `target` and tells every
+   * instance its value, after everything the counter issued before. Resolves with the value.
+   */
+  async tick(target: number): Promise<number> {
+    const keys = this.keys;
+    const value = toId(
+      await this.redisCall(() =>
+        this.command.isTick(
+          keys.seq,
+          keys.epoch,
+          this.highestKnown,
+          this.confirmedId,
+          keys.lostChannel,
+          target,
+          keys.tickChannel,
+        ),
+      ),
+    );
+    this.noteConfirmed(value);
+    return value;
+  }
+
+  /** An id issued elsewhere (another partition) that this one's next id must be above. */
+  observe(id: number): void {
+    this.noteId(id);
+  }
+
+  /** The id slot local ids use now (see RedisBusPartition.sharedIdSlot). */
+  localIdSlot(): number | undefined {
+    return this.currentIdSlot();
+  }
+
+  /** The bus's own channels (not topics): loss notices, and the probe and ticks when used. */
+  private ownChannels(): string[] {
+    const channels = [this.keys.lostChannel];
+    if (this.probe) channels.push(this.probeChannel);
+    if (this.options.partition) channels.push(this.keys.tickChannel);
+    return channels;
+  }
+
   private onMessage(channel: string, message: string): void {
     if (channel === this.probeChannel) return this.probe?.received(message);
+    if (channel === this.keys.tickChannel) {
+      const partition = this.options.partition;
+      const value = Number(message);
+      if (partition && Number.isSafeInteger(value)) this.subscriptions.deliverTick(value, partition.onTick);
+      return;
+    }
     if (channel === this.keys.lostChannel) {
       const lost = this.outage.onLossNotice(message);
       if (lost !== undefined) this.noteConfirmed(lost);
@@ -634,9 +723,8 @@ export class RedisEventBus implements EventBus {
     // The loss notices before the topics re-subscribe (same connection, in order): a loss found
     // after a topic's re-read reaches this instance as a notice, one found before it shows in the
     // re-read.
-    const own = this.probe ? [this.keys.lostChannel, this.probeChannel] : [this.keys.lostChannel];
-    Promise.all(own.map((channel) => this.pubsub.subscribe(channel))).catch((error: unknown) => {
-      this.options.logger?.warn({ err: error }, 'loss notice / probe re-subscribe failed');
+    Promise.all(this.ownChannels().map((channel) => this.pubsub.subscribe(channel))).catch((error: unknown) => {
+      this.options.logger?.warn({ err: error }, 'loss notice / probe / tick re-subscribe failed');
     });
     this.subscriptions.resubscribeAll();
     void this.outage.rejoin();

@@ -48,6 +48,8 @@ export interface RedisOutageOptions {
   noteId(id: number): void;
   /** This instance's id slot, while its lease is surely valid (redis-id-slot.ts). */
   idSlot(): number | undefined;
+  /** Redis's counters (residues 0…redisCounters-1; see event-id.ts). Default 1. */
+  redisCounters?: number;
   /** Started, not closed, and both connections usable: a rejoin can be tried now. */
   canRejoin(): boolean;
   /** Marks `topics` as gaps in Redis and tells the other instances; resolves with the id it marked at. */
@@ -79,7 +81,11 @@ export class RedisOutage {
   enter(): LocalFallback {
     if (!this.local) {
       // From the id known before the outage: that is where what this island knows begins.
-      this.local = new LocalFallback(this.options.knownId(), this.options.localBufferMaxEvents);
+      this.local = new LocalFallback(
+        this.options.knownId(),
+        this.options.localBufferMaxEvents,
+        this.options.redisCounters,
+      );
       this.options.logger?.warn(
         { connections: this.options.describeConnections() },
         'Redis is unreachable: delivering on this instance only until it returns',

@@ -77,9 +77,9 @@ return { fmt(seq), fmt(epoch), created }
 /**
  * publish. KEYS: seq, epoch, log, trim, idle, active, dropped.
  * ARGV: topic, floor, maxEvents, maxAgeMs, draft JSON (an object without id), channel, confirmed,
- * loss channel (see ensure_epoch).
+ * loss channel (see ensure_epoch), residue.
  * 1. id = max(counter + 1, caller's floor + 1, TIME in ms * 1000), after a loss check (ensure_epoch),
- *    rounded up to the next multiple of ID_SLOTS (Redis's residue; event-id.ts);
+ *    rounded up to the counter's residue modulo ID_SLOTS (0, or the partition's: event-id.ts);
  * 2. XADD `<id>-0` with the record JSON (id first) and store the counter;
  * 3. a topic new to the trim hash inherits its watermark (from `idle`, else the `dropped` floor);
  * 4. trim exactly by count and by age, recording the highest trimmed id as the watermark;
@@ -93,7 +93,7 @@ local max_events, max_age, draft, channel = tonumber(ARGV[3]), tonumber(ARGV[4])
 local now = now_ms()
 local seq = ensure_epoch(seq_key, epoch_key, floor, now, tonumber(ARGV[7]), ARGV[8])
 local id = math.max(seq + 1, now * 1000)
-id = id + (${ID_SLOTS} - id % ${ID_SLOTS}) % ${ID_SLOTS}
+id = id + (tonumber(ARGV[9]) - id % ${ID_SLOTS}) % ${ID_SLOTS}
 if id > 9007199254740991 then return redis.error_reply('ERR event id space exhausted (2^53)') end
 local id_str = fmt(id)
 local record = '{"id":' .. id_str .. ',' .. string.sub(draft, 2)
@@ -168,6 +168,24 @@ return out
 /** head. KEYS: seq, epoch. ARGV: floor, confirmed, loss channel. Returns the counter (after a loss check). */
 export const HEAD_SCRIPT = `${PRELUDE}
 local seq = ensure_epoch(KEYS[1], KEYS[2], tonumber(ARGV[1]), now_ms(), tonumber(ARGV[2]), ARGV[3])
+return fmt(seq)
+`;
+
+/**
+ * tick, for a bus split into partitions (partition-barrier.ts). KEYS: seq, epoch. ARGV: floor,
+ * confirmed, loss channel (see ensure_epoch), target, tick channel.
+ * Raises the counter to at least target and PUBLISHes its value on the tick channel: it reaches each
+ * subscriber after everything this counter issued before, and every id it issues later is above
+ * it. Returns the value.
+ */
+export const TICK_SCRIPT = `${PRELUDE}
+local seq = ensure_epoch(KEYS[1], KEYS[2], tonumber(ARGV[1]), now_ms(), tonumber(ARGV[2]), ARGV[3])
+local target = tonumber(ARGV[4])
+if target > seq then
+  seq = target
+  redis.call('SET', KEYS[1], fmt(seq))
+end
+redis.call('PUBLISH', ARGV[5], fmt(seq))
 return fmt(seq)
 `;
 
@@ -254,15 +272,17 @@ return fmt(mark)
 `;
 
 /**
- * id slot. KEYS: slots. ARGV: owner (bus id), ttlMs, preferred slot (0: none), random start.
- * Leases a residue of the id space for local ids while Redis is unreachable (redis-id-slot.ts):
- * the preferred slot if it is free, expired or the owner's already (a renewal), else the first such
- * slot from a random start. Slots are 1…ID_SLOTS-1 (0 is Redis's counter). ttlMs 0 releases the
- * preferred slot. Returns the slot leased, or 0 when none is free.
+ * id slot. KEYS: slots. ARGV: owner (bus id), ttlMs, preferred slot (0: none), random start, first
+ * slot. Leases a residue of the id space for local ids while Redis is unreachable
+ * (redis-id-slot.ts): the preferred slot if it is free, expired or the owner's already (a renewal),
+ * else the first such slot from a random start. Slots are first…ID_SLOTS-1 (the residues below
+ * are Redis's counters: 0, or one per partition). ttlMs 0 releases the preferred slot. Returns the
+ * slot leased, or 0 when none is free.
  */
 export const SLOT_SCRIPT = `${PRELUDE}
 local now = now_ms()
 local owner, ttl, preferred, start = ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[4])
+local first = tonumber(ARGV[5])
 local function available(slot)
   local lease = redis.call('HGET', KEYS[1], tostring(slot))
   if not lease then return true end
@@ -270,11 +290,11 @@ local function available(slot)
   return string.sub(lease, 1, bar - 1) == owner or tonumber(string.sub(lease, bar + 1)) <= now
 end
 local chosen = 0
-if preferred > 0 and available(preferred) then
+if preferred >= first and available(preferred) then
   chosen = preferred
 elseif ttl > 0 then
-  for i = 0, ${ID_SLOTS - 2} do
-    local slot = 1 + (start + i) % ${ID_SLOTS - 1}
+  for i = 0, ${ID_SLOTS} - first - 1 do
+    local slot = first + (start + i) % (${ID_SLOTS} - first)
     if available(slot) then
       chosen = slot
       break

@@ -13,7 +13,7 @@ function record(id: number, topic = 'a'): EventRecord {
  * list. The ordering logic is what is under test here; the bus suites run it against real Redis
  * (one node, a Cluster, its failover).
  */
-function scripted() {
+function scripted(options: { readGate?: Promise<void> } = {}) {
   const log: EventRecord[] = [];
   const state = { subscribeFails: false, usable: true, known: 0 };
   const subscriptions = new TopicSubscriptions({
@@ -31,12 +31,10 @@ function scripted() {
     },
     redisUsable: () => state.usable,
     readCounter: async () => 0,
-    readLog: async (_topic, after) => ({
-      events: log.filter((event) => event.id > after),
-      gapTopics: [],
-      oldestId: 0,
-      truncated: false,
-    }),
+    readLog: async (_topic, after) => {
+      await options.readGate;
+      return { events: log.filter((event) => event.id > after), gapTopics: [], oldestId: 0, truncated: false };
+    },
     onOpenedLocally: () => undefined,
     onReceived: () => undefined,
     onGapNotice: () => undefined,
@@ -83,5 +81,27 @@ describe('TopicSubscriptions', () => {
     subscriptions.onMessage(`${PREFIX}a`, publish(record(2)));
     await settle();
     expect(got).toEqual([1, 2]);
+  });
+
+  it('tells a partition tick that comes during a catch-up only after the records it waited with', async () => {
+    let openGate = () => undefined as void;
+    const readGate = new Promise<void>((resolve) => (openGate = resolve));
+    const { subscriptions, publish } = scripted({ readGate });
+    const seen: string[] = [];
+    await subscriptions.subscribe('a', (event) => seen.push(`event ${event.id}`));
+    subscriptions.onMessage(`${PREFIX}a`, publish(record(1)));
+    publish(record(2)); // missed in a blip
+    subscriptions.resubscribeAll();
+    subscriptions.onMessage(`${PREFIX}a`, publish(record(3)));
+    subscriptions.deliverTick(3, (value) => seen.push(`tick ${value}`));
+    await settle();
+    // Told now, the tick would let a merge barrier hand out other partitions' ids above 2 first.
+    expect(seen).toEqual(['event 1']);
+    openGate();
+    await settle();
+    expect(seen).toEqual(['event 1', 'event 2', 'event 3', 'tick 3']);
+    // With no catch-up running, at once.
+    subscriptions.deliverTick(4, (value) => seen.push(`tick ${value}`));
+    expect(seen.at(-1)).toBe('tick 4');
   });
 });

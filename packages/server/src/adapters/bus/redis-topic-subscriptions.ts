@@ -85,6 +85,8 @@ export class TopicSubscriptions {
   /** Catch-ups queued or running; while any is, records wait in {@link heldAll} (see the file comment). */
   private catchingUp = 0;
   private heldAll: { state: TopicState; record: EventRecord }[] = [];
+  /** The newest tick that came during a catch-up, told once the held records are out (see deliverTick). */
+  private heldTick: { value: number; tell: (value: number) => void } | undefined;
 
   constructor(private readonly options: TopicSubscriptionsOptions) {}
 
@@ -157,6 +159,15 @@ export class TopicSubscriptions {
     if (state) this.deliver(state, record);
   }
 
+  /**
+   * A partition's tick (a value its counter reached, every record up to it sent): told now, or,
+   * during a catch-up, after the held records, which may be below it and must not be overtaken.
+   */
+  deliverTick(value: number, tell: (value: number) => void): void {
+    if (this.catchingUp === 0) return tell(value);
+    if (this.heldTick === undefined || value > this.heldTick.value) this.heldTick = { value, tell };
+  }
+
   /** The subscriber connection is back after a drop: every topic re-subscribes and catches up. */
   resubscribeAll(): void {
     for (const state of this.topics.values()) if (state.active) this.resync(state);
@@ -176,6 +187,7 @@ export class TopicSubscriptions {
     this.closed = true;
     this.topics.clear();
     this.heldAll = [];
+    this.heldTick = undefined;
   }
 
   private openTopic(topic: string): TopicState {
@@ -268,6 +280,9 @@ export class TopicSubscriptions {
           const waiting = this.heldAll.sort((a, b) => a.record.id - b.record.id);
           this.heldAll = [];
           for (const { state: topic, record } of waiting) this.handOut(topic, record);
+          const tick = this.heldTick;
+          this.heldTick = undefined;
+          tick?.tell(tick.value);
         }
       }
     };

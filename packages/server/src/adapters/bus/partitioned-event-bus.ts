@@ -1,0 +1,320 @@
+/**
+ * One deployment's bus split into partitions, so that a Redis Cluster spreads it over its primaries
+ * (docs/sharding-the-bus.md). Each partition is a whole single-slot Redis bus (redis-event-bus.ts)
+ * with its own hash tag, counter, hot logs and failure handling; a topic belongs to one partition
+ * (a hash of its name), and its publish is that partition's one EVALSHA, as before.
+ *
+ * What spans partitions is here:
+ * - ids: partition k's counter issues only ids of residue k (event-id.ts), so two partitions never
+ *   issue the same id; every publish takes the highest id this instance knows as a floor, so an
+ *   instance's own publishes keep their order across partitions;
+ * - live order: the partitions' events reach this instance each in its own counter's order, and the
+ *   merge barrier (partition-barrier.ts) hands them to the listeners in one id order, asking a
+ *   lagging partition for a tick (TICK_SCRIPT) when it must;
+ * - reads and the head: first every partition involved is ticked to the highest of their counters
+ *   (T), then read. After its tick a partition issues only ids above T and its log holds every id at
+ *   or below it, so a read answers every event up to T and `liveAbove: T`, and a subscriber gets
+ *   the rest live: the seam of one bus, at two more round trips.
+ *
+ * Partitions' tags are chosen so that partition k's slot falls in the k-th of `count` equal ranges
+ * of the 16,384 slots: a Cluster created with equal ranges per primary gets an equal share of them.
+ */
+import calculateSlot from 'cluster-key-slot';
+import { MAX_BUS_PARTITIONS } from '../../core/event-id.js';
+import type { ComponentHealth, EventDraft, EventRecord } from '../../core/event-record.js';
+import type { BusListener, EventBus, HotLogRead, Unsubscribe } from './event-bus.js';
+import { PartitionBarrier } from './partition-barrier.js';
+import { RedisEventBus, type RedisEventBusOptions } from './redis-event-bus.js';
+import { hashString } from '../../core/seeded-random.js';
+
+/** Options of {@link PartitionedEventBus}: a Redis bus's, and how many partitions. */
+export interface PartitionedEventBusOptions extends Omit<RedisEventBusOptions, 'partition'> {
+  /** 2…{@link MAX_BUS_PARTITIONS}. Changing it moves topics between partitions (see the doc). */
+  partitions: number;
+}
+
+const CLUSTER_SLOTS = 16_384;
+
+/**
+ * The key prefix of partition `index` of `count`: `<prefix>.p<index>` and the first suffix that puts
+ * its hash tag in the index-th of `count` equal slot ranges. Stable: the same inputs, the same prefix.
+ */
+export function partitionKeyPrefix(prefix: string, index: number, count: number): string {
+  const from = Math.floor((index * CLUSTER_SLOTS) / count);
+  const to = Math.floor(((index + 1) * CLUSTER_SLOTS) / count);
+  for (let suffix = 0; ; suffix++) {
+    const candidate = `${prefix}.p${index}-${suffix}`;
+    const slot = calculateSlot(`{${candidate}}`);
+    if (slot >= from && slot < to) return candidate;
+  }
+}
+
+/** The partition a topic belongs to. */
+export function topicPartition(topic: string, count: number): number {
+  return hashString(topic) % count;
+}
+
+interface TopicListeners {
+  partition: number;
+  listeners: Set<BusListener>;
+  /** The partition's subscription (one per topic, whatever the number of local listeners). */
+  subscribed: Promise<Unsubscribe>;
+}
+
+export class PartitionedEventBus implements EventBus {
+  readonly kind = 'redis' as const;
+  private readonly parts: RedisEventBus[];
+  private readonly barrier: PartitionBarrier<EventRecord>;
+  private readonly topics = new Map<string, TopicListeners>();
+  private highestKnown = 0;
+  private started = false;
+
+  constructor(private readonly options: PartitionedEventBusOptions) {
+    const count = options.partitions;
+    if (!Number.isInteger(count) || count < 2 || count > MAX_BUS_PARTITIONS) {
+      throw new Error(`a partitioned bus takes 2 to ${MAX_BUS_PARTITIONS} partitions, not ${count}`);
+    }
+    const prefix = options.keyPrefix ?? 'is';
+    const name = options.connectionName ?? 'infinitescribe';
+    this.barrier = new PartitionBarrier<EventRecord>({
+      release: (event) => this.handOut(event),
+      requestTick: (partition, target) => {
+        this.parts[partition]?.tick(target).catch((error: unknown) => {
+          // The barrier asks again after its timeout; meanwhile the events wait.
+          options.logger?.warn({ err: error, partition }, 'a bus partition did not answer a tick');
+        });
+      },
+      onRegression: (partition, event) => {
+        options.logger?.warn(
+          { partition, id: event.id, topic: event.topic },
+          'a bus partition sent an id below one it had passed (lost writes?); its streams resume',
+        );
+        options.onLiveGap?.(event.topic);
+      },
+    });
+    this.parts = Array.from(
+      { length: count },
+      (_, index) =>
+        new RedisEventBus({
+          ...options,
+          keyPrefix: partitionKeyPrefix(prefix, index, count),
+          connectionName: `${name}:p${index}`,
+          breaker: {
+            ...options.breaker,
+            onStateChange: (state, dependency) => {
+              options.breaker?.onStateChange?.(state, dependency);
+              // An unreachable partition's streams are told (its outage path); the others go on.
+              if (state === 'open') this.barrier.stopWaiting(index);
+              else if (state === 'closed' && this.started) void this.waitFor(index);
+            },
+          },
+          partition: {
+            index,
+            count,
+            sharedIdSlot: index === 0 ? undefined : () => this.parts[0]?.localIdSlot(),
+            onTick: (value) => this.barrier.advance(index, value),
+          },
+        }),
+    );
+  }
+
+  async start(options: { idFloor: number; coveredFrom: number }): Promise<void> {
+    // Partition 0 first: it leases the instance's local id slot that the others share.
+    const [first, ...rest] = this.parts as [RedisEventBus, ...RedisEventBus[]];
+    await first.start(options);
+    await Promise.all(rest.map((part) => part.start(options)));
+    const heads = await Promise.all(this.parts.map((part) => part.headId()));
+    heads.forEach((head, index) => {
+      this.noteId(head);
+      // Every event of the partition that reaches here from now on is above its counter now.
+      this.barrier.wait(index, head);
+    });
+    this.started = true;
+  }
+
+  async publish(draft: EventDraft): Promise<EventRecord> {
+    const part = this.partOf(draft.topic);
+    part.observe(this.highestKnown);
+    const record = await part.publish(draft);
+    this.noteId(record.id);
+    return record;
+  }
+
+  async subscribe(topic: string, listener: BusListener): Promise<Unsubscribe> {
+    let entry = this.topics.get(topic);
+    if (entry === undefined) {
+      const partition = topicPartition(topic, this.parts.length);
+      const part = this.parts[partition] as RedisEventBus;
+      const created: TopicListeners = {
+        partition,
+        listeners: new Set(),
+        subscribed: part.subscribe(topic, (event) => this.barrier.receive(partition, event)),
+      };
+      created.subscribed.catch(() => {
+        if (this.topics.get(topic) === created) this.topics.delete(topic);
+      });
+      this.topics.set(topic, created);
+      entry = created;
+    }
+    const own: BusListener = (event) => listener(event);
+    entry.listeners.add(own);
+    const subscribed = entry;
+    try {
+      await subscribed.subscribed;
+    } catch (error) {
+      subscribed.listeners.delete(own);
+      throw error;
+    }
+    let done = false;
+    return async () => {
+      if (done) return;
+      done = true;
+      subscribed.listeners.delete(own);
+      if (subscribed.listeners.size > 0 || this.topics.get(topic) !== subscribed) return;
+      this.topics.delete(topic);
+      await (
+        await subscribed.subscribed
+      )();
+    };
+  }
+
+  async read(topics: readonly string[], after: number, limit: number): Promise<HotLogRead> {
+    const byPartition = this.group(topics);
+    const { target, unticked } = await this.tickAll([...byPartition.keys()]);
+    const reads = await Promise.all(
+      [...byPartition].map(([partition, own]) => (this.parts[partition] as RedisEventBus).read(own, after, limit)),
+    );
+    let events: EventRecord[] = [];
+    const gapTopics: string[] = [];
+    let oldestId = target;
+    let truncated = false;
+    let unreadable = 0;
+    let liveAbove: number | undefined = target;
+    // A partition not ticked may still issue ids at or below the target, which streams past it
+    // would drop: its topics are reported as gaps (stream.reset, the store), never silently.
+    for (const partition of unticked) gapTopics.push(...(byPartition.get(partition) ?? []));
+    for (const read of reads) {
+      // Above the target: issued after the tick, so it reaches the reader live.
+      for (const event of read.events) if (event.id <= target) events.push(event);
+      gapTopics.push(...read.gapTopics);
+      oldestId = Math.min(oldestId, read.oldestId);
+      truncated ||= read.truncated;
+      unreadable += read.unreadable ?? 0;
+      // A partition answering from this instance alone cannot promise the seam.
+      if (read.liveAbove === undefined) liveAbove = undefined;
+    }
+    events.sort((a, b) => a.id - b.id);
+    if (events.length > limit) {
+      events = events.slice(events.length - limit);
+      truncated = true;
+    }
+    return {
+      events,
+      gapTopics: [...new Set(gapTopics)],
+      oldestId,
+      truncated,
+      head: target,
+      ...(liveAbove === undefined ? {} : { liveAbove }),
+      ...(unreadable > 0 ? { unreadable } : {}),
+    };
+  }
+
+  /**
+   * The highest of the partitions' counters, every partition ticked to it: any id issued later is
+   * above. If one could not be ticked, its own counter (lower), which is what callers need: a
+   * bound that no later id is at or below.
+   */
+  async headId(): Promise<number> {
+    const { target, floor } = await this.tickAll(this.parts.map((_, index) => index));
+    return floor ?? target;
+  }
+
+  async health(): Promise<ComponentHealth> {
+    const healths = await Promise.all(this.parts.map((part) => part.health()));
+    const rank = { up: 0, degraded: 1, down: 2 } as const;
+    const worst = healths.reduce((a, b) => (rank[b.status] > rank[a.status] ? b : a));
+    if (worst.status === 'up') return worst;
+    const details = healths
+      .map((health, index) =>
+        health.status === 'up' ? undefined : `partition ${index}: ${health.detail ?? health.status}`,
+      )
+      .filter((detail) => detail !== undefined);
+    return { ...worst, detail: details.join('; ') };
+  }
+
+  async close(): Promise<void> {
+    this.barrier.close();
+    this.topics.clear();
+    await Promise.all(this.parts.map((part) => part.close()));
+  }
+
+  /** Each partition's hot-log sweep (see RedisEventBus.sweepIdleTopics). */
+  async sweepIdleTopics(): Promise<void> {
+    await Promise.all(this.parts.map((part) => part.sweepIdleTopics()));
+  }
+
+  private partOf(topic: string): RedisEventBus {
+    return this.parts[topicPartition(topic, this.parts.length)] as RedisEventBus;
+  }
+
+  private group(topics: readonly string[]): Map<number, string[]> {
+    const byPartition = new Map<number, string[]>();
+    for (const topic of new Set(topics)) {
+      const partition = topicPartition(topic, this.parts.length);
+      const list = byPartition.get(partition);
+      if (list) list.push(topic);
+      else byPartition.set(partition, [topic]);
+    }
+    return byPartition;
+  }
+
+  /**
+   * Reads the counters of `partitions` and raises each to the highest (`target`): from then on each
+   * issues only ids above it. A partition that cannot be reached answers with what this instance
+   * knows, and one whose tick fails is `unticked`; `floor` is then the lowest of their counters
+   * (no later id of theirs is at or below it).
+   */
+  private async tickAll(
+    partitions: readonly number[],
+  ): Promise<{ target: number; unticked: number[]; floor: number | undefined }> {
+    const heads = await Promise.all(partitions.map((index) => (this.parts[index] as RedisEventBus).headId()));
+    const target = Math.max(this.highestKnown, ...heads);
+    const ticked = await Promise.all(
+      partitions.map(async (index, at) => {
+        if ((heads[at] ?? 0) >= target) return true;
+        try {
+          await (this.parts[index] as RedisEventBus).tick(target);
+          return true;
+        } catch {
+          return false;
+        }
+      }),
+    );
+    const unticked = partitions.filter((_, at) => !ticked[at]);
+    const floors = partitions.flatMap((_, at) => (ticked[at] ? [] : [heads[at] ?? 0]));
+    this.noteId(target);
+    return { target, unticked, floor: floors.length > 0 ? Math.min(...floors) : undefined };
+  }
+
+  private async waitFor(index: number): Promise<void> {
+    const head = await (this.parts[index] as RedisEventBus).headId();
+    this.barrier.wait(index, head);
+  }
+
+  private handOut(event: EventRecord): void {
+    this.noteId(event.id);
+    const entry = this.topics.get(event.topic);
+    if (entry === undefined) return;
+    for (const listener of entry.listeners) {
+      try {
+        listener(event);
+      } catch (error) {
+        this.options.logger?.warn({ err: error, topic: event.topic }, 'a bus listener threw');
+      }
+    }
+  }
+
+  private noteId(id: number): void {
+    if (id > this.highestKnown) this.highestKnown = id;
+  }
+}
