@@ -23,6 +23,7 @@ import calculateSlot from 'cluster-key-slot';
 import { MAX_BUS_PARTITIONS } from '../../core/event-id.js';
 import type { ComponentHealth, EventDraft, EventRecord } from '../../core/event-record.js';
 import type { BusListener, EventBus, HotLogRead, Unsubscribe } from './event-bus.js';
+import { TurnBatch } from '../../core/turn-batch.js';
 import { PartitionBarrier } from './partition-barrier.js';
 import { RedisEventBus, type RedisEventBusOptions } from './redis-event-bus.js';
 import { hashString } from '../../core/seeded-random.js';
@@ -54,6 +55,20 @@ export function topicPartition(topic: string, count: number): number {
   return hashString(topic) % count;
 }
 
+/** What one caller of tickAll learns. */
+interface TickRound {
+  target: number;
+  unticked: number[];
+  floor: number | undefined;
+}
+
+/** One round of ticks for every caller of a turn. */
+interface SharedTickRound {
+  target: number;
+  heads: Map<number, number>;
+  unticked: Set<number>;
+}
+
 interface TopicListeners {
   partition: number;
   listeners: Set<BusListener>;
@@ -68,6 +83,12 @@ export class PartitionedEventBus implements EventBus {
   private readonly topics = new Map<string, TopicListeners>();
   private highestKnown = 0;
   private started = false;
+  private readonly tickRounds = new TurnBatch<readonly number[], SharedTickRound>({
+    execute: async (requests) => {
+      const round = await this.tickRound([...new Set(requests.flat())]);
+      return requests.map(() => ({ ok: true, value: round }));
+    },
+  });
 
   constructor(private readonly options: PartitionedEventBusOptions) {
     const count = options.partitions;
@@ -272,28 +293,35 @@ export class PartitionedEventBus implements EventBus {
    * Reads the counters of `partitions` and raises each to the highest (`target`): from then on each
    * issues only ids above it. A partition that cannot be reached answers with what this instance
    * knows, and one whose tick fails is `unticked`; `floor` is then the lowest of their counters
-   * (no later id of theirs is at or below it).
+   * (no later id of theirs is at or below it). The calls of one event-loop turn share one round
+   * (a reconnect storm resumes thousands of streams at once), over the partitions they name together.
    */
-  private async tickAll(
-    partitions: readonly number[],
-  ): Promise<{ target: number; unticked: number[]; floor: number | undefined }> {
-    const heads = await Promise.all(partitions.map((index) => (this.parts[index] as RedisEventBus).headId()));
-    const target = Math.max(this.highestKnown, ...heads);
-    const ticked = await Promise.all(
-      partitions.map(async (index, at) => {
-        if ((heads[at] ?? 0) >= target) return true;
+  private async tickAll(partitions: readonly number[]): Promise<TickRound> {
+    const round = await this.tickRounds.add(partitions);
+    const unticked = partitions.filter((index) => round.unticked.has(index));
+    const floors = unticked.map((index) => round.heads.get(index) ?? 0);
+    return { target: round.target, unticked, floor: floors.length > 0 ? Math.min(...floors) : undefined };
+  }
+
+  private async tickRound(partitions: readonly number[]): Promise<SharedTickRound> {
+    const heads = new Map<number, number>();
+    await Promise.all(
+      partitions.map(async (index) => heads.set(index, await (this.parts[index] as RedisEventBus).headId())),
+    );
+    const target = Math.max(this.highestKnown, ...heads.values());
+    const unticked = new Set<number>();
+    await Promise.all(
+      partitions.map(async (index) => {
+        if ((heads.get(index) ?? 0) >= target) return;
         try {
           await (this.parts[index] as RedisEventBus).tick(target);
-          return true;
         } catch {
-          return false;
+          unticked.add(index);
         }
       }),
     );
-    const unticked = partitions.filter((_, at) => !ticked[at]);
-    const floors = partitions.flatMap((_, at) => (ticked[at] ? [] : [heads[at] ?? 0]));
     this.noteId(target);
-    return { target, unticked, floor: floors.length > 0 ? Math.min(...floors) : undefined };
+    return { target, heads, unticked };
   }
 
   private async waitFor(index: number): Promise<void> {
