@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import calculateSlot from 'cluster-key-slot';
 import { Cluster, Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { requireRedisServer } from '../../../test/helpers/redis-process.js';
@@ -7,6 +6,7 @@ import { startRedisCluster, type RedisClusterProcess } from '../../../test/helpe
 import { requireService, TEST_REDIS_URL } from '../../../test/helpers/services.js';
 import { ID_SLOTS } from '../../core/event-id.js';
 import type { EventDraft } from '../../core/event-record.js';
+import { keySlot } from '../redis/key-slot.js';
 import { parseClusterNode, type RedisTarget } from '../redis/redis-connection.js';
 import { describeEventBusContract } from './event-bus.contract.js';
 import {
@@ -60,7 +60,7 @@ describe('partitionKeyPrefix', () => {
         const prefix = partitionKeyPrefix('is', index, count);
         expect(prefix).toBe(partitionKeyPrefix('is', index, count));
         expect(prefix.startsWith(`is.p${index}-`)).toBe(true);
-        const slot = calculateSlot(redisBusKeys(prefix).seq);
+        const slot = keySlot(redisBusKeys(prefix).seq);
         expect(slot).toBeGreaterThanOrEqual(Math.floor((index * 16_384) / count));
         expect(slot).toBeLessThan(Math.floor(((index + 1) * 16_384) / count));
       }
@@ -267,8 +267,7 @@ describe.skipIf(!clusterAvailable)('on a Redis Cluster', () => {
   it('puts three partitions on three different primaries', async () => {
     const owners = await Promise.all(
       [0, 1, 2].map(
-        async (index) =>
-          (await cluster.masterOf(calculateSlot(redisBusKeys(partitionKeyPrefix('is', index, 3)).seq))).id,
+        async (index) => (await cluster.masterOf(keySlot(redisBusKeys(partitionKeyPrefix('is', index, 3)).seq))).id,
       ),
     );
     expect(new Set(owners).size).toBe(3);

@@ -19,8 +19,8 @@
  * Partitions' tags are chosen so that partition k's slot falls in the k-th of `count` equal ranges
  * of the 16,384 slots: a Cluster created with equal ranges per primary gets an equal share of them.
  */
-import calculateSlot from 'cluster-key-slot';
 import { MAX_BUS_PARTITIONS } from '../../core/event-id.js';
+import { keySlot } from '../redis/key-slot.js';
 import type { ComponentHealth, EventDraft, EventRecord } from '../../core/event-record.js';
 import type { BusListener, EventBus, HotLogRead, Unsubscribe } from './event-bus.js';
 import { TurnBatch } from '../../core/turn-batch.js';
@@ -45,7 +45,7 @@ export function partitionKeyPrefix(prefix: string, index: number, count: number)
   const to = Math.floor(((index + 1) * CLUSTER_SLOTS) / count);
   for (let suffix = 0; ; suffix++) {
     const candidate = `${prefix}.p${index}-${suffix}`;
-    const slot = calculateSlot(`{${candidate}}`);
+    const slot = keySlot(`{${candidate}}`);
     if (slot >= from && slot < to) return candidate;
   }
 }
