@@ -310,9 +310,10 @@ export class PartitionedEventBus implements EventBus {
     );
     const target = Math.max(this.highestKnown, ...heads.values());
     const unticked = new Set<number>();
+    // Every one, the highest included: a partition's head is raised to the highest id its bus has
+    // seen, which may be above its counter (a publish that failed after taking its floor).
     await Promise.all(
       partitions.map(async (index) => {
-        if ((heads.get(index) ?? 0) >= target) return;
         try {
           await (this.parts[index] as RedisEventBus).tick(target);
         } catch {
