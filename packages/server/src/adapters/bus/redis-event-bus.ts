@@ -17,12 +17,9 @@
  * to any topic's log atomically, which gives the one global, strictly increasing id order the
  * protocol promises (one Last-Event-ID resumes a connection spanning many topics). The price: the
  * bus does not shard; its throughput is one Redis primary's (tens of thousands of publishes/s),
- * and replicas only add read capacity and failover. Alternatives, if that ever is the bottleneck:
- * - hash tag per topic (`{is:<topic>}`) + an id counter that is not in the same slot: ids become
- *   (time, shard, seq) tuples ordered per shard only, and a multi-topic resume needs a vector of
- *   positions (an opaque, longer Last-Event-ID);
- * - several independent buses, partitioned by topic family, each with its own id space, when a
- *   connection never spans partitions.
+ * and replicas only add read capacity and failover. Past that, the bus can be split into
+ * partitions, each one of these buses with its own tag and counter residue, under a merge barrier
+ * that keeps the one id order (partitioned-event-bus.ts, docs/sharding-the-bus.md).
  * On a Redis Cluster (`url` = `{ clusterNodes }`), the bus uses sharded pub/sub (Redis 7): the
  * scripts SPUBLISH and the subscriber SSUBSCRIBEs, because a classic PUBLISH is broadcast over the
  * cluster bus to every node and stops scaling; `{is}:ch:<topic>` carries the same hash tag as the
