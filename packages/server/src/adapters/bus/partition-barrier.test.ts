@@ -120,6 +120,25 @@ describe('PartitionBarrier', () => {
     expect(released).toEqual([100, 105, 110]);
   });
 
+  it('keeps an event no partition issued (an island’s) in the one order without moving any watermark', async () => {
+    const { instance, released } = barrier();
+    instance.wait(0, 0);
+    instance.wait(1, 0);
+    instance.receive(0, { id: 50 });
+    instance.hold({ id: 60 });
+    await flushMicrotasks();
+    // Handed out now, 60 would put streams past partition 1's ids below it.
+    expect(released).toEqual([]);
+    instance.receive(1, { id: 55 });
+    expect(released).toEqual([50]);
+    // Its id moved no watermark: partition 0 is still known at 50 only.
+    expect(instance.partitions.get(0)).toBe(50);
+    instance.advance(0, 70);
+    expect(released).toEqual([50, 55]);
+    instance.advance(1, 70);
+    expect(released).toEqual([50, 55, 60]);
+  });
+
   it('releases an event at or below its partition’s watermark at once and reports it', async () => {
     const { instance, released, regressions } = barrier();
     instance.wait(0, 0);

@@ -112,6 +112,16 @@ export class PartitionBarrier<T extends { readonly id: number }> {
     this.settle();
   }
 
+  /**
+   * An event that no partition's counter issued (an instance's own id while Redis was unreachable):
+   * it takes its place in the one id order, so no stream passes over an older event still
+   * waiting, but it says nothing of any partition's progress.
+   */
+  hold(event: T): void {
+    this.insert(event);
+    this.settle();
+  }
+
   /** `partition`'s counter is at least `value`, and everything it issued up to it has arrived (a tick's answer). */
   advance(partition: number, value: number): void {
     const tick = this.ticks.get(partition);

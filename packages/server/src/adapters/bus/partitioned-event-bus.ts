@@ -14,7 +14,12 @@
  * - reads and the head: first every partition involved is ticked to the highest of their counters
  *   (T), then read. After its tick a partition issues only ids above T and its log holds every id at
  *   or below it, so a read answers every event up to T and `liveAbove: T`, and a subscriber gets
- *   the rest live: the seam of one bus, at two more round trips.
+ *   the rest live: the seam of one bus, at two more round trips;
+ * - outages: a partition that cannot be reached is still waited for, so the other partitions'
+ *   events wait with it. Released meanwhile, they would put streams past its ids, and its events
+ *   that come back afterwards (critical ones too) would be dropped for good (the Cluster failover
+ *   test saw it). A Cluster that requires full slot coverage (the default) refuses every slot during
+ *   a failover anyway. What an instance publishes alone meanwhile takes its place in the same order.
  *
  * Partitions' tags are chosen so that partition k's slot falls in the k-th of `count` equal ranges
  * of the 16,384 slots: a Cluster created with equal ranges per primary gets an equal share of them.
@@ -82,7 +87,8 @@ export class PartitionedEventBus implements EventBus {
   private readonly barrier: PartitionBarrier<EventRecord>;
   private readonly topics = new Map<string, TopicListeners>();
   private highestKnown = 0;
-  private started = false;
+  /** Partitions whose last tick failed (logged once until one succeeds). */
+  private readonly failingTicks = new Set<number>();
   private readonly tickRounds = new TurnBatch<readonly number[], SharedTickRound>({
     execute: async (requests) => {
       const round = await this.tickRound([...new Set(requests.flat())]);
@@ -100,10 +106,15 @@ export class PartitionedEventBus implements EventBus {
     this.barrier = new PartitionBarrier<EventRecord>({
       release: (event) => this.handOut(event),
       requestTick: (partition, target) => {
-        this.parts[partition]?.tick(target).catch((error: unknown) => {
-          // The barrier asks again after its timeout; meanwhile the events wait.
-          options.logger?.warn({ err: error, partition }, 'a bus partition did not answer a tick');
-        });
+        this.parts[partition]?.tick(target).then(
+          () => this.failingTicks.delete(partition),
+          (error: unknown) => {
+            // The barrier asks again after its timeout; meanwhile the events wait. Said once per streak.
+            if (this.failingTicks.has(partition)) return;
+            this.failingTicks.add(partition);
+            options.logger?.warn({ err: error, partition }, 'a bus partition did not answer a tick; its events wait');
+          },
+        );
       },
       onRegression: (partition, event) => {
         options.logger?.warn(
@@ -120,15 +131,6 @@ export class PartitionedEventBus implements EventBus {
           ...options,
           keyPrefix: partitionKeyPrefix(prefix, index, count),
           connectionName: `${name}:p${index}`,
-          breaker: {
-            ...options.breaker,
-            onStateChange: (state, dependency) => {
-              options.breaker?.onStateChange?.(state, dependency);
-              // An unreachable partition's streams are told (its outage path); the others go on.
-              if (state === 'open') this.barrier.stopWaiting(index);
-              else if (state === 'closed' && this.started) void this.waitFor(index);
-            },
-          },
           partition: {
             index,
             count,
@@ -150,7 +152,6 @@ export class PartitionedEventBus implements EventBus {
       // Every event of the partition that reaches here from now on is above its counter now.
       this.barrier.wait(index, head);
     });
-    this.started = true;
   }
 
   async publish(draft: EventDraft): Promise<EventRecord> {
@@ -169,7 +170,13 @@ export class PartitionedEventBus implements EventBus {
       const created: TopicListeners = {
         partition,
         listeners: new Set(),
-        subscribed: part.subscribe(topic, (event) => this.barrier.receive(partition, event)),
+        // An event published alone while Redis was unreachable carries `island`: its id is from an
+        // instance's own residue, not the partition's counter, so it waits its turn in the one id
+        // order (handed out at once, it would put streams past older events still waiting, critical
+        // ones too) but does not move the partition's watermark.
+        subscribed: part.subscribe(topic, (event) =>
+          event.island === undefined ? this.barrier.receive(partition, event) : this.barrier.hold(event),
+        ),
       };
       created.subscribed.catch(() => {
         if (this.topics.get(topic) === created) this.topics.delete(topic);
@@ -323,11 +330,6 @@ export class PartitionedEventBus implements EventBus {
     );
     this.noteId(target);
     return { target, heads, unticked };
-  }
-
-  private async waitFor(index: number): Promise<void> {
-    const head = await (this.parts[index] as RedisEventBus).headId();
-    this.barrier.wait(index, head);
   }
 
   private handOut(event: EventRecord): void {

@@ -215,6 +215,12 @@ export class RedisEventBus implements EventBus {
    */
   private confirmedId = 0;
   private subscriberWasReady = false;
+  /**
+   * The subscriber lost its connection and its topics have not yet been re-subscribed and re-read:
+   * a tick arriving now could say "everything up to here has arrived" over records it missed
+   * (partition-barrier.ts), so ticks are dropped until then (the barrier asks again).
+   */
+  private ticksStale = false;
   private started = false;
   private closed = false;
   private lastError: string | undefined;
@@ -394,6 +400,9 @@ export class RedisEventBus implements EventBus {
       this.onMessage(channel, message),
     );
     this.subscriber.on('ready', () => this.onSubscriberReady());
+    this.subscriber.on('close', () => {
+      if (this.started) this.ticksStale = true;
+    });
     if (this.sharded) {
       // On a Cluster, ioredis replaces a sharded subscriber whose connection ended ('-node') and
       // re-subscribes its channels itself ('subscribersReady'), but what was published meanwhile
@@ -402,6 +411,7 @@ export class RedisEventBus implements EventBus {
       let lostSubscriber = false;
       this.subscriber.on('-node', () => {
         lostSubscriber = true;
+        if (this.started) this.ticksStale = true;
       });
       this.subscriber.on('subscribersReady', () => {
         if (!lostSubscriber || !this.started || this.closed) return;
@@ -699,7 +709,11 @@ export class RedisEventBus implements EventBus {
     if (channel === this.keys.tickChannel) {
       const partition = this.options.partition;
       const value = Number(message);
-      if (partition && Number.isSafeInteger(value)) this.subscriptions.deliverTick(value, partition.onTick);
+      if (partition && !this.ticksStale && Number.isSafeInteger(value)) {
+        // Redis's counter reached it: a counter found below it later means lost writes (ensure_epoch).
+        this.noteConfirmed(value);
+        this.subscriptions.deliverTick(value, partition.onTick);
+      }
       return;
     }
     if (channel === this.keys.lostChannel) {
@@ -724,6 +738,8 @@ export class RedisEventBus implements EventBus {
       this.options.logger?.warn({ err: error }, 'loss notice / probe / tick re-subscribe failed');
     });
     this.subscriptions.resubscribeAll();
+    // From here ticks wait behind the re-reads resubscribeAll started (TopicSubscriptions.deliverTick).
+    this.ticksStale = false;
     void this.outage.rejoin();
   }
 
