@@ -16,6 +16,7 @@ import {
   type PartitionedEventBusOptions,
 } from './partitioned-event-bus.js';
 import { redisBusKeys } from './redis-bus-keys.js';
+import { RedisEventBus } from './redis-event-bus.js';
 
 /**
  * A bus split into partitions (docs/sharding-the-bus.md): the contract every bus adapter keeps, on
@@ -203,6 +204,36 @@ describe.skipIf(!redisAvailable)('on one Redis', () => {
     () => TEST_REDIS_URL,
     () => admin,
   );
+
+  it('a tick stores the value it tells: a counter raised to the floor its bus passed, told after what came before', async () => {
+    const prefix = `pb-${randomBytes(5).toString('hex')}`;
+    const ticks: number[] = [];
+    const got: number[] = [];
+    const bus = new RedisEventBus({
+      url: TEST_REDIS_URL,
+      limits: { maxEvents: 100, maxAgeMs: 3_600_000 },
+      keyPrefix: prefix,
+      partition: { index: 1, count: 3, onTick: (value) => ticks.push(value) },
+    });
+    try {
+      const floor = Date.now() * 1000;
+      await bus.start({ idFloor: floor, coveredFrom: floor });
+      await bus.subscribe('doc:t', (event) => got.push(event.id));
+      const published = await bus.publish(draft('doc:t'));
+      expect(published.id % ID_SLOTS).toBe(1);
+      // Known to this bus (another partition's id), not yet to its counter.
+      bus.observe(published.id + 5_000_000);
+      const value = await bus.tick(published.id);
+      expect(value).toBe(published.id + 5_000_000);
+      expect(Number(await admin.get(redisBusKeys(prefix).seq))).toBe(value);
+      await waitUntil(() => ticks.length === 1);
+      expect(ticks).toEqual([value]);
+      expect(got).toEqual([published.id]);
+      expect((await bus.publish(draft('doc:t'))).id).toBeGreaterThan(value);
+    } finally {
+      await bus.close();
+    }
+  });
 
   it('keeps the order when one partition’s subscriber drops: what it re-reads goes first', async () => {
     const prefix = `pb-${randomBytes(5).toString('hex')}`;

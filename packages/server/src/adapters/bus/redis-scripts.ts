@@ -180,11 +180,10 @@ return fmt(seq)
  */
 export const TICK_SCRIPT = `${PRELUDE}
 local seq = ensure_epoch(KEYS[1], KEYS[2], tonumber(ARGV[1]), now_ms(), tonumber(ARGV[2]), ARGV[3])
-local target = tonumber(ARGV[4])
-if target > seq then
-  seq = target
-  redis.call('SET', KEYS[1], fmt(seq))
-end
+-- Stored even when the target is not above it: seq may be the caller's floor, above the counter,
+-- and the value told must be one the counter has really reached.
+seq = math.max(seq, tonumber(ARGV[4]))
+redis.call('SET', KEYS[1], fmt(seq))
 redis.call('PUBLISH', ARGV[5], fmt(seq))
 return fmt(seq)
 `;
