@@ -93,18 +93,6 @@ describe('PartitionBarrier', () => {
     instance.close();
   });
 
-  it('releases what waited only for a partition that it stops waiting for', async () => {
-    const { instance, released } = barrier();
-    instance.wait(0, 0);
-    instance.wait(1, 0);
-    instance.receive(0, { id: 8 });
-    await flushMicrotasks();
-    expect(released).toEqual([]);
-    instance.stopWaiting(1);
-    expect(released).toEqual([8]);
-    expect([...instance.partitions.keys()]).toEqual([0]);
-  });
-
   it('holds events above a partition it starts waiting for, from the watermark given', async () => {
     const { instance, released, ticks } = barrier();
     instance.wait(0, 0);

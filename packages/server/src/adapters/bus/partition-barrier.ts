@@ -46,8 +46,6 @@ interface OutstandingTick {
 export class PartitionBarrier<T extends { readonly id: number }> {
   /** The waited-for partitions and their watermarks. */
   private readonly watermarks = new Map<number, number>();
-  /** Watermarks of partitions not waited for: an event from one must still not go below it. */
-  private readonly idle = new Map<number, number>();
   /** Waiting events, ascending by id from `head` (events arrive nearly in order: inserted from the end). */
   private pending: T[] = [];
   private head = 0;
@@ -79,35 +77,21 @@ export class PartitionBarrier<T extends { readonly id: number }> {
    * subscription to it), or it counts as a regression.
    */
   wait(partition: number, watermark: number): void {
-    const known = Math.max(watermark, this.watermarks.get(partition) ?? 0, this.idle.get(partition) ?? 0);
-    this.idle.delete(partition);
-    this.watermarks.set(partition, known);
-    this.settle();
-  }
-
-  /**
-   * Stops waiting for `partition` (no streams on its topics any more, or it is unreachable and its
-   * streams were told so): what waited only for it goes out.
-   */
-  stopWaiting(partition: number): void {
-    const watermark = this.watermarks.get(partition);
-    if (watermark === undefined) return;
-    this.watermarks.delete(partition);
-    this.idle.set(partition, watermark);
-    this.ticks.delete(partition);
+    this.watermarks.set(partition, Math.max(watermark, this.watermarks.get(partition) ?? 0));
     this.settle();
   }
 
   /** An event from `partition`, which sends them in its counter's order. */
   receive(partition: number, event: T): void {
-    const watermark = this.watermarks.get(partition) ?? this.idle.get(partition);
-    if (watermark !== undefined && event.id <= watermark) {
-      this.options.onRegression?.(partition, event);
-      this.options.release(event);
-      return;
+    const watermark = this.watermarks.get(partition);
+    if (watermark !== undefined) {
+      if (event.id <= watermark) {
+        this.options.onRegression?.(partition, event);
+        this.options.release(event);
+        return;
+      }
+      this.watermarks.set(partition, event.id);
     }
-    if (this.watermarks.has(partition)) this.watermarks.set(partition, event.id);
-    else this.idle.set(partition, event.id);
     this.insert(event);
     this.settle();
   }
@@ -127,11 +111,8 @@ export class PartitionBarrier<T extends { readonly id: number }> {
     const tick = this.ticks.get(partition);
     if (tick !== undefined && value >= tick.target) this.ticks.delete(partition);
     const watermark = this.watermarks.get(partition);
-    if (watermark === undefined) {
-      this.idle.set(partition, Math.max(value, this.idle.get(partition) ?? 0));
-      return;
-    }
-    if (value > watermark) this.watermarks.set(partition, value);
+    if (watermark === undefined || value <= watermark) return;
+    this.watermarks.set(partition, value);
     this.settle();
   }
 
