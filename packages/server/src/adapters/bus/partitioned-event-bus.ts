@@ -30,6 +30,7 @@ import type { ComponentHealth, EventDraft, EventRecord } from '../../core/event-
 import type { BusListener, EventBus, HotLogRead, Unsubscribe } from './event-bus.js';
 import { TurnBatch } from '../../core/turn-batch.js';
 import { PartitionBarrier } from './partition-barrier.js';
+import { joinTopic, type TopicListenerGroup } from './topic-listeners.js';
 import { RedisEventBus, type RedisEventBusOptions } from './redis-event-bus.js';
 import { hashString } from '../../core/seeded-random.js';
 
@@ -74,9 +75,7 @@ interface SharedTickRound {
   unticked: Set<number>;
 }
 
-interface TopicListeners {
-  partition: number;
-  listeners: Set<BusListener>;
+interface TopicListeners extends TopicListenerGroup {
   /** The partition's subscription (one per topic, whatever the number of local listeners). */
   subscribed: Promise<Unsubscribe>;
 }
@@ -162,48 +161,35 @@ export class PartitionedEventBus implements EventBus {
     return record;
   }
 
-  async subscribe(topic: string, listener: BusListener): Promise<Unsubscribe> {
-    let entry = this.topics.get(topic);
-    if (entry === undefined) {
-      const partition = topicPartition(topic, this.parts.length);
-      const part = this.parts[partition] as RedisEventBus;
-      const created: TopicListeners = {
-        partition,
-        listeners: new Set(),
-        // An event published alone while Redis was unreachable carries `island`: its id is from an
-        // instance's own residue, not the partition's counter, so it waits its turn in the one id
-        // order (handed out at once, it would put streams past older events still waiting, critical
-        // ones too) but does not move the partition's watermark.
-        subscribed: part.subscribe(topic, (event) =>
-          event.island === undefined ? this.barrier.receive(partition, event) : this.barrier.hold(event),
-        ),
-      };
-      created.subscribed.catch(() => {
-        if (this.topics.get(topic) === created) this.topics.delete(topic);
-      });
-      this.topics.set(topic, created);
-      entry = created;
-    }
-    const own: BusListener = (event) => listener(event);
-    entry.listeners.add(own);
-    const subscribed = entry;
-    try {
-      await subscribed.subscribed;
-    } catch (error) {
-      subscribed.listeners.delete(own);
-      throw error;
-    }
-    let done = false;
-    return async () => {
-      if (done) return;
-      done = true;
-      subscribed.listeners.delete(own);
-      if (subscribed.listeners.size > 0 || this.topics.get(topic) !== subscribed) return;
+  subscribe(topic: string, listener: BusListener): Promise<Unsubscribe> {
+    const entry = this.topics.get(topic) ?? this.openTopic(topic);
+    return joinTopic(entry, listener, entry.subscribed, async (subscribed) => {
+      if (this.topics.get(topic) !== subscribed) return;
       this.topics.delete(topic);
       await (
         await subscribed.subscribed
       )();
+    });
+  }
+
+  /** One subscription of the topic's partition for all of this bus's listeners of it. */
+  private openTopic(topic: string): TopicListeners {
+    const partition = topicPartition(topic, this.parts.length);
+    const entry: TopicListeners = {
+      listeners: new Set(),
+      // An event published alone while Redis was unreachable carries `island`: its id is from an
+      // instance's own residue, not the partition's counter, so it waits its turn in the one id
+      // order (handed out at once, it would put streams past older events still waiting, critical
+      // ones too) but does not move the partition's watermark.
+      subscribed: (this.parts[partition] as RedisEventBus).subscribe(topic, (event) =>
+        event.island === undefined ? this.barrier.receive(partition, event) : this.barrier.hold(event),
+      ),
     };
+    entry.subscribed.catch(() => {
+      if (this.topics.get(topic) === entry) this.topics.delete(topic);
+    });
+    this.topics.set(topic, entry);
+    return entry;
   }
 
   async read(topics: readonly string[], after: number, limit: number): Promise<HotLogRead> {

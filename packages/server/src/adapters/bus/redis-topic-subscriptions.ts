@@ -2,6 +2,7 @@ import type { Redis } from 'ioredis';
 import type { EventRecord } from '../../core/event-record.js';
 import type { BusListener, BusLogger, HotLogRead, Unsubscribe } from './event-bus.js';
 import { parseRecord } from './redis-replies.js';
+import { joinTopic } from './topic-listeners.js';
 
 /**
  * The subscriber side of the Redis bus: one SUBSCRIBE per topic with local listeners
@@ -101,24 +102,10 @@ export class TopicSubscriptions {
   }
 
   /** Live records of `topic` for `listener`; resolves once the subscription is active. */
-  async subscribe(topic: string, listener: BusListener): Promise<Unsubscribe> {
-    let state = this.topics.get(topic);
-    if (!state) state = this.openTopic(topic);
-    const own: BusListener = (event) => listener(event);
-    state.listeners.add(own);
-    try {
-      await state.ready;
-    } catch (error) {
-      state.listeners.delete(own);
-      throw error;
-    }
-    const subscribed = state;
-    let done = false;
-    return async () => {
-      if (done) return;
-      done = true;
-      subscribed.listeners.delete(own);
-      if (subscribed.listeners.size > 0 || this.topics.get(topic) !== subscribed) return;
+  subscribe(topic: string, listener: BusListener): Promise<Unsubscribe> {
+    const state = this.topics.get(topic) ?? this.openTopic(topic);
+    return joinTopic(state, listener, state.ready, async (subscribed) => {
+      if (this.topics.get(topic) !== subscribed) return;
       this.topics.delete(topic);
       if (this.closed) return;
       await this.enqueue(subscribed.channel, async () => {
@@ -126,7 +113,7 @@ export class TopicSubscriptions {
         if (this.topics.has(topic)) return;
         await this.options.pubsub.unsubscribe(subscribed.channel);
       });
-    };
+    });
   }
 
   /** A message on a topic channel (the bus routes its probe channel elsewhere). */
