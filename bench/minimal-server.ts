@@ -7,7 +7,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
  *
  *   GET  /stream   → SSE headers, `retry:` + `connection.established`, then every published frame
  *   POST /publish  → `{topic, type, payload}` → 202 `{id}` after writing the frame to every stream
- *   GET  /stats    → `{connections, heapUsed, heapTotal}`
+ *   GET  /stats    → `{connections, heapUsed}`
  */
 
 const SSE_HEADERS = {
@@ -70,8 +70,7 @@ const server = createServer((request, response) => {
   if (request.method === 'GET' && path === '/stream') return openStream(response);
   if (request.method === 'POST' && path === '/publish') return publish(request, response);
   if (request.method === 'GET' && path === '/stats') {
-    const { heapUsed, heapTotal } = process.memoryUsage();
-    const body = { connections: streams.size, heapUsed, heapTotal };
+    const body = { connections: streams.size, heapUsed: process.memoryUsage().heapUsed };
     response.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify(body));
     return;
   }

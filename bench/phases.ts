@@ -164,30 +164,19 @@ export async function waitForQuiet(label: string): Promise<void> {
   quiet.waitedMs += Math.max(0, nowMs() - started - 1_000);
 }
 
-/** What a server reports of itself: open streams, and V8's heap in use and committed (bytes; NaN for Nchan). */
-export interface ServerState {
-  connections: number;
-  heapUsed: number;
-  heapTotal: number;
-}
-
-/** {@link ServerState} as the server reports it (`/metrics` for ours, `/stats` for the minimal one). */
-export async function serverState(bench: Bench): Promise<ServerState> {
+/** Open streams and V8 heap in use as the server reports them (`/metrics` for ours, `/stats` for the minimal one). */
+export async function serverState(bench: Bench): Promise<{ connections: number; heapUsed: number }> {
   if (bench.spec.kind === 'nchan') {
     const text = await (await fetch(`${bench.server.baseUrl}/stats`)).text();
-    return { connections: Number(/^subscribers: (\d+)/m.exec(text)?.[1] ?? NaN), heapUsed: NaN, heapTotal: NaN };
+    return { connections: Number(/^subscribers: (\d+)/m.exec(text)?.[1] ?? NaN), heapUsed: NaN };
   }
   if (bench.spec.kind === 'minimal') {
     const response = await fetch(`${bench.server.baseUrl}/stats`);
-    return (await response.json()) as ServerState;
+    return (await response.json()) as { connections: number; heapUsed: number };
   }
   const text = await (await fetch(`${bench.server.baseUrl}/metrics`)).text();
   const metric = (name: string) => Number(new RegExp(`^${name} (\\S+)`, 'm').exec(text)?.[1] ?? NaN);
-  return {
-    connections: metric('sse_connections_active'),
-    heapUsed: metric('nodejs_heap_size_used_bytes'),
-    heapTotal: metric('nodejs_heap_size_total_bytes'),
-  };
+  return { connections: metric('sse_connections_active'), heapUsed: metric('nodejs_heap_size_used_bytes') };
 }
 
 /** Closes every stream of a server and waits (bounded) until the server has let go of them. */
