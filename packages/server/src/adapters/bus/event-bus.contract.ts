@@ -1,14 +1,11 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { EventDraft, EventRecord } from '../../core/event-record.js';
+import type { EventRecord } from '../../core/event-record.js';
 import type { EventBus } from './event-bus.js';
+import { notificationDraft as draft, waitUntil } from '../../../test/helpers/bus-events.js';
 
 /** How a contract run gets a fresh, unstarted bus with the given hot-log limits. */
 export interface EventBusFactory {
   create(limits: { maxEvents: number; maxAgeMs: number }): Promise<EventBus>;
-}
-
-function draft(topic: string, title = 'x', critical = false): EventDraft {
-  return { topic, type: 'notification', payload: { title, level: 'info' }, ts: new Date().toISOString(), critical };
 }
 
 /**
@@ -153,12 +150,4 @@ export function describeEventBusContract(name: string, factory: EventBusFactory)
       expect((await bus.health()).status).toBe('up');
     });
   });
-}
-
-async function waitUntil(predicate: () => boolean, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }

@@ -5,7 +5,6 @@ import { requireRedisServer } from '../../../test/helpers/redis-process.js';
 import { startRedisCluster, type RedisClusterProcess } from '../../../test/helpers/redis-cluster.js';
 import { requireService, TEST_REDIS_URL } from '../../../test/helpers/services.js';
 import { ID_SLOTS } from '../../core/event-id.js';
-import type { EventDraft } from '../../core/event-record.js';
 import { keySlot } from '../redis/key-slot.js';
 import { parseClusterNode, type RedisTarget } from '../redis/redis-connection.js';
 import { describeEventBusContract } from './event-bus.contract.js';
@@ -17,6 +16,7 @@ import {
 } from './partitioned-event-bus.js';
 import { redisBusKeys } from './redis-bus-keys.js';
 import { RedisEventBus } from './redis-event-bus.js';
+import { notificationDraft as draft, waitUntil } from '../../../test/helpers/bus-events.js';
 
 /**
  * A bus split into partitions (docs/sharding-the-bus.md): the contract every bus adapter keeps, on
@@ -27,24 +27,6 @@ import { RedisEventBus } from './redis-event-bus.js';
 
 const redisAvailable = await requireService('Redis', TEST_REDIS_URL);
 const clusterAvailable = requireRedisServer();
-
-function draft(topic: string, title = 'x'): EventDraft {
-  return {
-    topic,
-    type: 'notification',
-    payload: { title, level: 'info' },
-    ts: new Date().toISOString(),
-    critical: false,
-  };
-}
-
-async function waitUntil(predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
-}
 
 /** A topic name of `partition` of `count`, distinct per `tag`. */
 function topicIn(partition: number, count: number, tag: string): string {

@@ -3,10 +3,11 @@ import { Cluster } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { requireRedisServer } from '../../../test/helpers/redis-process.js';
 import { startRedisCluster, type RedisClusterProcess } from '../../../test/helpers/redis-cluster.js';
-import type { EventDraft, EventRecord } from '../../core/event-record.js';
+import type { EventRecord } from '../../core/event-record.js';
 import { parseClusterNode } from '../redis/redis-connection.js';
 import { describeEventBusContract } from './event-bus.contract.js';
 import { RedisEventBus, redisBusKeys, type RedisEventBusOptions } from './redis-event-bus.js';
+import { notificationDraft as draft, waitUntil } from '../../../test/helpers/bus-events.js';
 
 /**
  * The Redis bus on a Redis Cluster of the test's own (3 primaries on free ports): the contract
@@ -16,24 +17,6 @@ import { RedisEventBus, redisBusKeys, type RedisEventBusOptions } from './redis-
  */
 
 const available = requireRedisServer();
-
-function draft(topic: string, title = 'x'): EventDraft {
-  return {
-    topic,
-    type: 'notification',
-    payload: { title, level: 'info' },
-    ts: new Date().toISOString(),
-    critical: false,
-  };
-}
-
-async function waitUntil(predicate: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!predicate()) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
 
 describe.skipIf(!available)('RedisEventBus on a Redis Cluster (sharded pub/sub)', () => {
   let cluster: RedisClusterProcess;

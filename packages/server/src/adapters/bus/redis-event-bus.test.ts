@@ -3,10 +3,11 @@ import { Redis, type RedisOptions } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { requireService, TEST_REDIS_URL } from '../../../test/helpers/services.js';
 import { ID_SLOTS } from '../../core/event-id.js';
-import type { EventDraft, EventRecord } from '../../core/event-record.js';
+import type { EventRecord } from '../../core/event-record.js';
 import { createEventBus } from './create-event-bus.js';
 import { describeEventBusContract } from './event-bus.contract.js';
 import { RedisEventBus, redisBusKeys, type RedisEventBusOptions } from './redis-event-bus.js';
+import { notificationDraft as draft, waitUntil } from '../../../test/helpers/bus-events.js';
 
 const available = await requireService('Redis', TEST_REDIS_URL);
 
@@ -36,24 +37,6 @@ async function startedBus(prefix: string, overrides: Partial<RedisEventBusOption
   const floor = Date.now() * 1000;
   await bus.start({ idFloor: floor, coveredFrom: floor });
   return bus;
-}
-
-function draft(topic: string, title = 'x'): EventDraft {
-  return {
-    topic,
-    type: 'notification',
-    payload: { title, level: 'info' },
-    ts: new Date().toISOString(),
-    critical: false,
-  };
-}
-
-async function waitUntil(predicate: () => boolean | Promise<boolean>, timeoutMs = 5_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 5));
-  }
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
