@@ -1,6 +1,7 @@
 import type { ComponentHealth, EventDraft, EventRecord } from '../../core/event-record.js';
 import { nextEventId } from '../../core/event-id.js';
 import type { BusListener, BusLogger, EventBus, HotLogRead, Unsubscribe } from './event-bus.js';
+import { notifyListeners } from './topic-listeners.js';
 
 /** Bounds of the hot log. */
 export interface HotLogLimits {
@@ -75,17 +76,8 @@ export class MemoryEventBus implements EventBus {
     this.trim(log, nowMs);
     this.enforceByteBudget();
     const listeners = this.listeners.get(record.topic);
-    if (listeners) {
-      for (const listener of listeners) {
-        // The event is in the log: a listener that throws must neither keep it from the others nor
-        // fail the publish (a caller told "failed" would publish it again).
-        try {
-          listener(record);
-        } catch (error) {
-          this.logger?.warn({ err: error, topic: record.topic }, 'a bus listener threw');
-        }
-      }
-    }
+    // The event is in the log: a listener that throws must not fail the publish.
+    if (listeners) notifyListeners(listeners, record, this.logger);
     return record;
   }
 

@@ -30,7 +30,7 @@ import type { ComponentHealth, EventDraft, EventRecord } from '../../core/event-
 import type { BusListener, EventBus, HotLogRead, Unsubscribe } from './event-bus.js';
 import { TurnBatch } from '../../core/turn-batch.js';
 import { PartitionBarrier } from './partition-barrier.js';
-import { joinTopic, type TopicListenerGroup } from './topic-listeners.js';
+import { joinTopic, notifyListeners, type TopicListenerGroup } from './topic-listeners.js';
 import { RedisEventBus, type RedisEventBusOptions } from './redis-event-bus.js';
 import { hashString } from '../../core/seeded-random.js';
 
@@ -321,14 +321,7 @@ export class PartitionedEventBus implements EventBus {
   private handOut(event: EventRecord): void {
     this.noteId(event.id);
     const entry = this.topics.get(event.topic);
-    if (entry === undefined) return;
-    for (const listener of entry.listeners) {
-      try {
-        listener(event);
-      } catch (error) {
-        this.options.logger?.warn({ err: error, topic: event.topic }, 'a bus listener threw');
-      }
-    }
+    if (entry !== undefined) notifyListeners(entry.listeners, event, this.options.logger);
   }
 
   private noteId(id: number): void {

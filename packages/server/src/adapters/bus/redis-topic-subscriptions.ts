@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis';
 import type { EventRecord } from '../../core/event-record.js';
 import type { BusListener, BusLogger, HotLogRead, Unsubscribe } from './event-bus.js';
 import { parseRecord } from './redis-replies.js';
-import { joinTopic } from './topic-listeners.js';
+import { joinTopic, notifyListeners } from './topic-listeners.js';
 
 /**
  * The subscriber side of the Redis bus: one SUBSCRIBE per topic with local listeners
@@ -235,13 +235,7 @@ export class TopicSubscriptions {
     if (record.id <= state.lastDelivered || this.topics.get(state.topic) !== state) return;
     state.lastDelivered = record.id;
     this.options.noteId(record.id);
-    for (const listener of state.listeners) {
-      try {
-        listener(record);
-      } catch (error) {
-        this.options.logger?.warn({ err: error, topic: state.topic }, 'a bus listener threw');
-      }
-    }
+    notifyListeners(state.listeners, record, this.options.logger);
   }
 
   /** After a subscriber reconnect: re-subscribe, re-read what was missed, then go live again. */

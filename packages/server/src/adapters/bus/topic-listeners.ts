@@ -1,4 +1,5 @@
-import type { BusListener, Unsubscribe } from './event-bus.js';
+import type { EventRecord } from '../../core/event-record.js';
+import type { BusListener, BusLogger, Unsubscribe } from './event-bus.js';
 
 /** The local listeners of one topic, sharing one subscription to it. */
 export interface TopicListenerGroup {
@@ -32,4 +33,23 @@ export async function joinTopic<G extends TopicListenerGroup>(
     group.listeners.delete(own);
     if (group.listeners.size === 0) await lastOut(group);
   };
+}
+
+/**
+ * Hands `record` to each listener. One that throws is logged and neither keeps the record from the
+ * others nor fails the caller: the record is published already (a caller told "failed" would
+ * publish it again).
+ */
+export function notifyListeners(
+  listeners: Iterable<BusListener>,
+  record: EventRecord,
+  logger: BusLogger | undefined,
+): void {
+  for (const listener of listeners) {
+    try {
+      listener(record);
+    } catch (error) {
+      logger?.warn({ err: error, topic: record.topic }, 'a bus listener threw');
+    }
+  }
 }
