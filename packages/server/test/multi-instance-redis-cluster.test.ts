@@ -15,7 +15,8 @@ import { ID_SLOTS } from '../src/core/event-id.js';
 /**
  * Two real server processes on a Redis Cluster of the test's own (REDIS_CLUSTER_NODES, sharded
  * pub/sub) and PostgreSQL: each delivers the other's events, and a client of one that dies
- * resumes on the other with nothing lost.
+ * resumes on the other with nothing lost; with the bus in one slot, then in three partitions
+ * (each pair of instances under its own key prefix, on the same Redis Cluster).
  */
 
 const available = (await requireClusterServices()) && requireRedisServer();
@@ -23,19 +24,28 @@ const available = (await requireClusterServices()) && requireRedisServer();
 const publish = (url: string, title: string, critical = false) =>
   publishNotification(url, { topic: 'user:rc', title, critical });
 
+let redis: RedisClusterProcess;
+/** Two instances on the cluster; REDIS_URL empty is unset, so they get the cluster's nodes only. */
+const startPair = (env: Record<string, string> = {}) =>
+  startCluster({ size: 2, env: { REDIS_URL: '', REDIS_CLUSTER_NODES: redis.nodes.join(','), ...env } });
+
+beforeAll(async () => {
+  if (available) redis = await startRedisCluster(3);
+}, 60_000);
+
+afterAll(async () => {
+  await redis?.stop();
+});
+
 describe.skipIf(!available)('two instances on a Redis Cluster + PostgreSQL', () => {
-  let redis: RedisClusterProcess;
   let cluster: Cluster;
 
   beforeAll(async () => {
-    redis = await startRedisCluster(3);
-    // REDIS_URL empty is unset: the instances get the cluster's nodes only.
-    cluster = await startCluster({ size: 2, env: { REDIS_URL: '', REDIS_CLUSTER_NODES: redis.nodes.join(',') } });
+    cluster = await startPair();
   }, 120_000);
 
   afterAll(async () => {
     await cluster?.stop();
-    await redis?.stop();
   });
 
   it('delivers each other’s events and resumes on the other instance after kill -9', async () => {
@@ -71,7 +81,6 @@ describe.skipIf(!available)('two instances on a Redis Cluster + PostgreSQL', () 
 describe.skipIf(!available)(
   'two instances on a Redis Cluster, the bus in three partitions (REDIS_BUS_PARTITIONS)',
   () => {
-    let redis: RedisClusterProcess;
     let cluster: Cluster;
     // One topic in each partition, all on one stream.
     const docTopics = [0, 1, 2].map((partition) => {
@@ -79,16 +88,11 @@ describe.skipIf(!available)(
     });
 
     beforeAll(async () => {
-      redis = await startRedisCluster(3);
-      cluster = await startCluster({
-        size: 2,
-        env: { REDIS_URL: '', REDIS_CLUSTER_NODES: redis.nodes.join(','), REDIS_BUS_PARTITIONS: '3' },
-      });
+      cluster = await startPair({ REDIS_BUS_PARTITIONS: '3' });
     }, 120_000);
 
     afterAll(async () => {
       await cluster?.stop();
-      await redis?.stop();
     });
 
     it('a stream spanning every partition gets both instances’ events in one id order, and resumes on the other after kill -9', async () => {
