@@ -13,7 +13,7 @@ import type { HotLogRead } from './event-bus.js';
  * a reader that stood at an id another island issued (not of a Redis counter's residue, and not one
  * of this island's): what followed it there, and what this island published before it, it never got.
  * Once Redis is heard serving the other instances again (an event they published since the outage
- * began, a notice), it vouches for nothing: what they published before this instance's subscriber
+ * began, a notice, a reader standing at such an event), it vouches for nothing: what they published before this instance's subscriber
  * was back is not here, so every read reports a gap (the store gives back the critical events).
  */
 export class LocalFallback {
@@ -27,6 +27,8 @@ export class LocalFallback {
   private evictedUpTo = 0;
   /** Redis was heard serving the other instances during the outage (see the class comment). */
   private redisServing = false;
+  /** When the outage began (ms): local ids are seeded from it, not from the clock (redis-outage.ts). */
+  readonly startedAt = Date.now();
 
   constructor(
     /** Highest id known when Redis became unreachable. */
@@ -74,7 +76,11 @@ export class LocalFallback {
     events.sort((a, b) => a.id - b.id);
     const truncated = events.length > limit;
     if (truncated) events = events.slice(events.length - limit);
-    const elsewhere = !isRedisIssued(after, this.redisCounters) && !this.ids.has(after);
+    const fromRedis = isRedisIssued(after, this.redisCounters);
+    // A reader from an id Redis issued since the outage began, which never came here: Redis
+    // serves the others, and this island's next id could pass over that very event on its streams.
+    if (fromRedis && after > this.since && !this.ids.has(after)) this.redisServing = true;
+    const elsewhere = !fromRedis && !this.ids.has(after);
     return {
       events,
       gapTopics: after < coverage || elsewhere || this.redisServing ? [...wanted] : [],

@@ -149,6 +149,33 @@ describe.skipIf(!available)('RedisEventBus when Redis is unreachable from one in
     proxy.thaw();
   }, 30_000);
 
+  it("keeps its local ids below the others' events published since the outage began: its streams get those at the rejoin", async () => {
+    const a = await started(`redis://127.0.0.1:${proxy.port}`, {
+      connectionName: 'below-a',
+      commandTimeoutMs: 200,
+      breaker: { failureThreshold: 2, coolDownMs: 200 },
+    });
+    const b = await started(redis.url, { connectionName: 'below-b' });
+    const seenByA: number[] = [];
+    await a.subscribe('k', (event) => seenByA.push(event.id));
+    proxy.freeze('below-a:');
+    await expect(a.publish(draft('k'))).rejects.toThrow(/no answer from Redis/);
+    await expect(a.publish(draft('k'))).rejects.toThrow(/no answer from Redis/);
+    const first = await a.publish(draft('k'));
+    // B goes on in Redis, later by the clock; A, not hearing it, publishes after it.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const critical = await b.publish(draft('k', true));
+    const local = await a.publish(draft('k'));
+    expect(local.id).toBeLessThan(critical.id);
+    // A reader that comes to A from B's event shows Redis serves B: A's next id could pass over it.
+    expect((await a.read(['k'], critical.id, 10)).gapTopics).toEqual(['k']);
+    await expect(a.publish(draft('k'))).rejects.toThrow(/serves the other instances again/);
+    proxy.thaw();
+    await waitUntil(async () => (await a.health()).status === 'up');
+    // The critical event reached A's stream, in one increasing order with A's own.
+    expect(seenByA).toEqual([first.id, local.id, critical.id]);
+  }, 30_000);
+
   it('keeps an event Redis published before a rejoin readable: the rejoin tells the gap and hides nothing the log holds', async () => {
     const a = await started(`redis://127.0.0.1:${proxy.port}`, {
       connectionName: 'mark-a',

@@ -8,11 +8,22 @@ import type { TopicSubscriptions } from './redis-topic-subscriptions.js';
  * The Redis bus while Redis is unreachable, and its way back (docs/runbook.md, "Redis down").
  *
  * While Redis is unreachable the instance is an island: a non-critical publish gets a local id
- * (max(highest known + 1, now × 1000) raised to this instance's id slot residue: still increasing,
- * and never an id another instance issues; without a slot, it is refused) and reaches this
- * instance's subscribers only, kept in a bounded LocalFallback that answers reads (with a gap for anything older than the
- * outage); a critical publish is refused, since its promise ("every subscriber on every instance
- * gets it, live or on resume") is one an island cannot keep. Once something comes through Redis
+ * (the next id after the highest it knows, at least the outage's start × 1000, raised to this
+ * instance's id slot residue: still increasing, and never an id another instance issues; without a
+ * slot, it is refused) and reaches this instance's subscribers only, kept in a bounded
+ * LocalFallback that answers reads (with a gap for anything older than the outage); a critical
+ * publish is refused, since its promise ("every subscriber on every instance gets it, live or on
+ * resume") is one an island cannot keep.
+ *
+ * Why local ids do not follow the clock: Redis may be serving the other instances already (it
+ * came back and they reconnected first, or only this instance's path to it is cut) without this
+ * one knowing. Their events take ids from Redis's clock; a local id taken from the clock a moment
+ * later would be above them, and this instance's streams, once past it, could never take them (a
+ * stream never takes a lower id): a critical event among them would be lost to those streams.
+ * Seeded from the outage's start, local ids stay below everything Redis issues afterwards, unless
+ * this island publishes more than 10 events per millisecond of its outage, so the rejoin's
+ * re-read brings those events to its streams in order. A reader that comes from such an event
+ * shows Redis serves the others (LocalFallback.read): local publishes stop, as below. Once something comes through Redis
  * again before this instance has re-synced (another instance's event, a gap or loss notice: a
  * failover promoted a replica, the others reached it first), local publishes are refused too:
  * Redis takes the other instances' events again, critical ones included, and a local id could
@@ -122,7 +133,7 @@ export class RedisOutage {
     const local = this.enter(); // before the id: the fallback vouches from the id known before it
     const record: EventRecord = {
       ...draft,
-      id: nextEventIdInSlot(this.options.knownId(), Date.now(), slot),
+      id: nextEventIdInSlot(this.options.knownId(), local.startedAt, slot),
       island: local.since,
     };
     this.options.noteId(record.id);

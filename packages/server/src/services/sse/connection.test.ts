@@ -108,6 +108,24 @@ describe('SSEConnection.replayBatch', () => {
     expect(body.indexOf('id: 1')).toBeLessThan(body.indexOf('event: stream.reset'));
     expect(body.indexOf('event: stream.reset')).toBeLessThan(body.indexOf('id: 2'));
   });
+
+  it('tells the loss of an island event below where the stream stands, once', async () => {
+    const opened = await openConnection();
+    open.push(opened);
+    const { connection, received } = opened;
+    // Resumed here from an id another island issued, above this island's next ones.
+    connection.skipThrough(50);
+    connection.goLive();
+    const islanded = (id: number) => ({ ...record(id), island: 10 });
+    expect(connection.deliver(islanded(20), sharedEventFrame(islanded(20)))).toBe(false);
+    expect(connection.deliver(islanded(30), sharedEventFrame(islanded(30)))).toBe(false);
+    expect(connection.deliver(record(60), sharedEventFrame(record(60)))).toBe(true);
+    await until(() => received().includes('id: 60'));
+    const body = received();
+    expect(body.split('event: stream.reset').length - 1).toBe(1);
+    expect(body).toContain('"since":"10"');
+    expect([...body.matchAll(/^id: (\d+)$/gm)].map((match) => Number(match[1]))).toEqual([60]);
+  });
 });
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -196,9 +196,11 @@ export class SSEConnection implements BatchedWriter {
    * sent (not already past it).
    */
   private sendEvent(record: EventRecord, frame: SharedFrame, onFlushed?: () => void, batcher?: FrameBatcher): boolean {
-    if (this.state === 'closed' || record.id <= this.lastSentId) return false;
-    // Its id may pass over events of other instances this stream will not get: said first.
+    if (this.state === 'closed') return false;
+    // Its id may pass over events of other instances this stream will not get: said first. So is
+    // one below where the stream stands (it resumed here from an event issued elsewhere): lost to it.
     if (record.island !== undefined) this.noticeIsland(record.island);
+    if (record.id <= this.lastSentId) return false;
     this.lastSentId = record.id;
     if (batcher === undefined) {
       this.writeShared(frame, onFlushed);
