@@ -27,8 +27,6 @@ export class LocalFallback {
   private evictedUpTo = 0;
   /** Redis was heard serving the other instances during the outage (see the class comment). */
   private redisServing = false;
-  /** When the outage began (ms): local ids are seeded from it, not from the clock (redis-outage.ts). */
-  readonly startedAt = Date.now();
 
   constructor(
     /** Highest id known when Redis became unreachable. */

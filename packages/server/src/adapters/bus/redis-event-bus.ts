@@ -78,7 +78,7 @@ import { BusProbe } from './bus-probe.js';
 import type { BusListener, BusLogger, EventBus, HotLogRead, Unsubscribe } from './event-bus.js';
 import type { HotLogLimits } from './memory-event-bus.js';
 import { redisBusKeys, type RedisBusKeys } from './redis-bus-keys.js';
-import { RedisIdSlot } from './redis-id-slot.js';
+import { RedisIdSlot, type IdSlotLease } from './redis-id-slot.js';
 import { RedisOutage } from './redis-outage.js';
 import { draftJson, stringArray, toId, topicLog, type TopicLog } from './redis-replies.js';
 import {
@@ -156,7 +156,7 @@ export interface RedisBusPartition {
    * partition: one slot per instance for all partitions, or two instances could issue the same
    * local id on two partitions. Absent, this partition leases it (from the residues above `count`).
    */
-  sharedIdSlot?: () => number | undefined;
+  sharedIdSlot?: () => IdSlotLease | undefined;
   /** A tick's value (TICK_SCRIPT), in order with this partition's records: everything up to it has arrived. */
   onTick(value: number): void;
 }
@@ -235,7 +235,7 @@ export class RedisEventBus implements EventBus {
   /** The residue of the id space this instance may use on its own (redis-id-slot.ts); absent when shared. */
   private readonly idSlot: RedisIdSlot | undefined;
   /** The slot local ids use now (this bus's own lease, or the one it shares). */
-  private readonly currentIdSlot: () => number | undefined;
+  private readonly currentIdSlot: () => IdSlotLease | undefined;
   /** Redis's counters (1, or the partitions) and this bus's counter's residue: event-id.ts. */
   private readonly counters: number;
   private readonly residue: number;
@@ -320,7 +320,12 @@ export class RedisEventBus implements EventBus {
       knownId,
       noteId,
       redisUsable: () => this.redisUsable,
-      readCounter: async () => toId(await this.redisCall(() => this.command.get(this.keys.seq)), true),
+      readCounter: async () => {
+        // Where a new topic's delivery starts: ids issued here alone must go above it (redis-outage.ts).
+        const counter = toId(await this.redisCall(() => this.command.get(this.keys.seq)), true);
+        this.noteId(counter);
+        return counter;
+      },
       readLog: (topic, after) => this.readRedis([topic], after, this.options.limits.maxEvents),
       onOpenedLocally: () => void this.outage.enter(),
       onReceived: (record) => {
@@ -692,7 +697,7 @@ export class RedisEventBus implements EventBus {
   }
 
   /** The id slot local ids use now (see RedisBusPartition.sharedIdSlot). */
-  localIdSlot(): number | undefined {
+  localIdSlot(): IdSlotLease | undefined {
     return this.currentIdSlot();
   }
 

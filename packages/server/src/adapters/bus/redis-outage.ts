@@ -2,27 +2,28 @@ import { nextEventIdInSlot } from '../../core/event-id.js';
 import type { EventDraft, EventRecord } from '../../core/event-record.js';
 import { PublishRefusedError, type BusLogger } from './event-bus.js';
 import { LocalFallback } from './local-fallback.js';
+import type { IdSlotLease } from './redis-id-slot.js';
 import type { TopicSubscriptions } from './redis-topic-subscriptions.js';
 
 /**
  * The Redis bus while Redis is unreachable, and its way back (docs/runbook.md, "Redis down").
  *
  * While Redis is unreachable the instance is an island: a non-critical publish gets a local id
- * (the next id after the highest it knows, at least the outage's start × 1000, raised to this
- * instance's id slot residue: still increasing, and never an id another instance issues; without a
- * slot, it is refused) and reaches this instance's subscribers only, kept in a bounded
+ * (the next id after the highest it knows, of this instance's id slot residue: still increasing,
+ * and never an id another instance issues, redis-id-slot.ts; without a slot, it is refused) and reaches this instance's subscribers only, kept in a bounded
  * LocalFallback that answers reads (with a gap for anything older than the outage); a critical
  * publish is refused, since its promise ("every subscriber on every instance gets it, live or on
  * resume") is one an island cannot keep.
  *
  * Why local ids do not follow the clock: Redis may be serving the other instances already (it
  * came back and they reconnected first, or only this instance's path to it is cut) without this
- * one knowing. Their events take ids from Redis's clock; a local id taken from the clock a moment
- * later would be above them, and this instance's streams, once past it, could never take them (a
- * stream never takes a lower id): a critical event among them would be lost to those streams.
- * Seeded from the outage's start, local ids stay below everything Redis issues afterwards, unless
- * this island publishes more than 10 events per millisecond of its outage, so the rejoin's
- * re-read brings those events to its streams in order. A reader that comes from such an event
+ * one knowing, and Redis's last events before the outage may not have arrived here. Their ids come
+ * from Redis's counter and clock; a local id taken from the clock a moment later would be above
+ * them, and this instance's streams, once past it, could never take them (a stream never takes a
+ * lower id): a critical event among them would be lost to those streams. Going on from the highest
+ * id known here, local ids stay below everything Redis issued after it (the first one always; the
+ * next ones unless this island publishes more than 10 events per millisecond since), so the
+ * rejoin's re-read brings those events to its streams in order. A reader that comes from such an event
  * shows Redis serves the others (LocalFallback.read): local publishes stop, as below. Once something comes through Redis
  * again before this instance has re-synced (another instance's event, a gap or loss notice: a
  * failover promoted a replica, the others reached it first), local publishes are refused too:
@@ -58,7 +59,7 @@ export interface RedisOutageOptions {
   knownId(): number;
   noteId(id: number): void;
   /** This instance's id slot, while its lease is surely valid (redis-id-slot.ts). */
-  idSlot(): number | undefined;
+  idSlot(): IdSlotLease | undefined;
   /** Redis's counters (residues 0…redisCounters-1; see event-id.ts). Default 1. */
   redisCounters?: number;
   /** Started, not closed, and both connections usable: a rejoin can be tried now. */
@@ -124,8 +125,8 @@ export class RedisOutage {
         `Redis serves the other instances again and this one has not re-synced yet (${this.options.describeConnections()}): an id issued here could pass over their events`,
       );
     }
-    const slot = this.options.idSlot();
-    if (slot === undefined) {
+    const lease = this.options.idSlot();
+    if (lease === undefined) {
       throw new PublishRefusedError(
         'Redis is unreachable and this instance holds no id slot (none was free, or its lease may have run out): an id issued here could be issued elsewhere too',
       );
@@ -133,7 +134,7 @@ export class RedisOutage {
     const local = this.enter(); // before the id: the fallback vouches from the id known before it
     const record: EventRecord = {
       ...draft,
-      id: nextEventIdInSlot(this.options.knownId(), local.startedAt, slot),
+      id: nextEventIdInSlot(this.options.knownId(), lease.heldSinceMs, lease.slot),
       island: local.since,
     };
     this.options.noteId(record.id);
