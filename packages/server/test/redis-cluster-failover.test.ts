@@ -1,7 +1,8 @@
 import { writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { partitionKeyPrefix, topicPartition } from '../src/adapters/bus/partitioned-event-bus.js';
+import { topicPartition } from '../src/adapters/bus/partitioned-event-bus.js';
+import { partitionKeyPrefix } from '../src/adapters/bus/redis-bus-keys.js';
 import { isRedisIssued } from '../src/core/event-id.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { clusterToken, requireClusterServices, startCluster, type Cluster } from './helpers/cluster.js';

@@ -11,6 +11,19 @@ export class PublishRefusedError extends Error {
   }
 }
 
+/**
+ * The bus cannot start: instances of the same deployment run it with another number of partitions
+ * (REDIS_BUS_PARTITIONS), so under other keys; started, this one would be a second bus, and neither's
+ * streams would get the other's events.
+ */
+export class BusLayoutError extends Error {
+  readonly code = 'bus_layout_conflict';
+  constructor(message: string) {
+    super(message);
+    this.name = 'BusLayoutError';
+  }
+}
+
 /** Called for each live event on a subscribed topic, in id order. */
 export type BusListener = (event: EventRecord) => void;
 

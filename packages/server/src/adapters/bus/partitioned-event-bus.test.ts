@@ -8,13 +8,9 @@ import { ID_SLOTS } from '../../core/event-id.js';
 import { keySlot } from '../redis/key-slot.js';
 import { parseClusterNode, type RedisTarget } from '../redis/redis-connection.js';
 import { describeEventBusContract } from './event-bus.contract.js';
-import {
-  PartitionedEventBus,
-  partitionKeyPrefix,
-  topicPartition,
-  type PartitionedEventBusOptions,
-} from './partitioned-event-bus.js';
-import { redisBusKeys } from './redis-bus-keys.js';
+import { BusLayoutError } from './event-bus.js';
+import { PartitionedEventBus, topicPartition, type PartitionedEventBusOptions } from './partitioned-event-bus.js';
+import { partitionKeyPrefix, redisBusKeys } from './redis-bus-keys.js';
 import { RedisEventBus } from './redis-event-bus.js';
 import { notificationDraft as draft, waitUntil } from '../../../test/helpers/bus-events.js';
 
@@ -99,6 +95,40 @@ function describePartitionedBus(name: string, target: () => RedisTarget, admin: 
 
     describeEventBusContract(`partitioned, ${name}`, {
       create: async (limits) => createBus(freshPrefix(), { limits }),
+    });
+
+    it('refuses to start beside instances that run the bus with another number of partitions', async () => {
+      const prefix = freshPrefix();
+      const floor = Date.now() * 1000;
+      const single = new RedisEventBus({
+        url: target(),
+        limits: { maxEvents: 100, maxAgeMs: 3_600_000 },
+        keyPrefix: prefix,
+        connectionName: `${prefix}-single`,
+      });
+      await single.start({ idFloor: floor, coveredFrom: floor });
+      try {
+        const refused = createBus(prefix).start({ idFloor: floor, coveredFrom: floor });
+        await expect(refused).rejects.toThrow(BusLayoutError);
+        await expect(refused).rejects.toThrow(/REDIS_BUS_PARTITIONS is 3, .* partitions: 1 \(an id slot lease until /);
+      } finally {
+        // A clean stop gives its lease back.
+        await single.close();
+      }
+      await startedBus(prefix);
+      const late = new RedisEventBus({
+        url: target(),
+        limits: { maxEvents: 100, maxAgeMs: 3_600_000 },
+        keyPrefix: prefix,
+        connectionName: `${prefix}-late`,
+      });
+      try {
+        await expect(late.start({ idFloor: floor, coveredFrom: floor })).rejects.toThrow(
+          /REDIS_BUS_PARTITIONS is 1, .* partitions: 3 \(an id slot lease until /,
+        );
+      } finally {
+        await late.close();
+      }
     });
 
     it('gives each partition its own residue of the id space, so partitions never share an id', async () => {
@@ -195,7 +225,7 @@ describe.skipIf(!redisAvailable)('on one Redis', () => {
       url: TEST_REDIS_URL,
       limits: { maxEvents: 100, maxAgeMs: 3_600_000 },
       keyPrefix: prefix,
-      partition: { index: 1, count: 3, onTick: (value) => ticks.push(value) },
+      partition: { index: 1, count: 3, deploymentPrefix: prefix, onTick: (value) => ticks.push(value) },
     });
     try {
       const floor = Date.now() * 1000;

@@ -25,35 +25,19 @@
  * of the 16,384 slots: a Cluster created with equal ranges per primary gets an equal share of them.
  */
 import { MAX_BUS_PARTITIONS } from '../../core/event-id.js';
-import { keySlot } from '../redis/key-slot.js';
 import type { ComponentHealth, EventDraft, EventRecord } from '../../core/event-record.js';
 import type { BusListener, EventBus, HotLogRead, Unsubscribe } from './event-bus.js';
 import { TurnBatch } from '../../core/turn-batch.js';
 import { PartitionBarrier } from './partition-barrier.js';
 import { joinTopic, notifyListeners, type TopicListenerGroup } from './topic-listeners.js';
 import { RedisEventBus, type RedisEventBusOptions } from './redis-event-bus.js';
+import { partitionKeyPrefix } from './redis-bus-keys.js';
 import { hashString } from '../../core/seeded-random.js';
 
 /** Options of {@link PartitionedEventBus}: a Redis bus's, and how many partitions. */
 export interface PartitionedEventBusOptions extends Omit<RedisEventBusOptions, 'partition'> {
   /** 2…{@link MAX_BUS_PARTITIONS}. Changing it moves topics between partitions (see the doc). */
   partitions: number;
-}
-
-const CLUSTER_SLOTS = 16_384;
-
-/**
- * The key prefix of partition `index` of `count`: `<prefix>.p<index>` and the first suffix that puts
- * its hash tag in the index-th of `count` equal slot ranges. Stable: the same inputs, the same prefix.
- */
-export function partitionKeyPrefix(prefix: string, index: number, count: number): string {
-  const from = Math.floor((index * CLUSTER_SLOTS) / count);
-  const to = Math.floor(((index + 1) * CLUSTER_SLOTS) / count);
-  for (let suffix = 0; ; suffix++) {
-    const candidate = `${prefix}.p${index}-${suffix}`;
-    const slot = keySlot(`{${candidate}}`);
-    if (slot >= from && slot < to) return candidate;
-  }
 }
 
 /** The partition a topic belongs to. */
@@ -133,6 +117,7 @@ export class PartitionedEventBus implements EventBus {
           partition: {
             index,
             count,
+            deploymentPrefix: prefix,
             sharedIdSlot: index === 0 ? undefined : () => this.parts[0]?.localIdSlot(),
             onTick: (value) => this.barrier.advance(index, value),
           },

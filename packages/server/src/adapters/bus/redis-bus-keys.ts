@@ -24,6 +24,33 @@
  *
  * Why one hash tag for everything, and what it costs on Redis Cluster: see redis-event-bus.ts.
  */
+import { keySlot } from '../redis/key-slot.js';
+
+const CLUSTER_SLOTS = 16_384;
+
+/**
+ * The key prefix of partition `index` of `count`: `<prefix>.p<index>` and the first suffix that puts
+ * its hash tag in the index-th of `count` equal slot ranges. Stable: the same inputs, the same prefix.
+ */
+export function partitionKeyPrefix(prefix: string, index: number, count: number): string {
+  const from = Math.floor((index * CLUSTER_SLOTS) / count);
+  const to = Math.floor(((index + 1) * CLUSTER_SLOTS) / count);
+  for (let suffix = 0; ; suffix++) {
+    const candidate = `${prefix}.p${index}-${suffix}`;
+    const slot = keySlot(`{${candidate}}`);
+    if (slot >= from && slot < to) return candidate;
+  }
+}
+
+/**
+ * The key of the id slot leases of a deployment's bus run with `partitions` partitions (`prefix`'s
+ * own for one, partition 0's for several: the one that leases the instance's slot). Instances run
+ * with different numbers would be two buses under different keys: RedisEventBus.start looks for the
+ * others' leases.
+ */
+export function layoutSlotsKey(prefix: string, partitions: number): string {
+  return redisBusKeys(partitions === 1 ? prefix : partitionKeyPrefix(prefix, 0, partitions)).slots;
+}
 
 /** The keys of one deployment (one prefix). */
 export interface RedisBusKeys {

@@ -62,7 +62,7 @@
  */
 import { randomBytes, randomInt } from 'node:crypto';
 import type { Redis, RedisOptions } from 'ioredis';
-import { ID_SLOTS, isRedisIssued } from '../../core/event-id.js';
+import { ID_SLOTS, isRedisIssued, MAX_BUS_PARTITIONS } from '../../core/event-id.js';
 import type { ComponentHealth, EventDraft, EventRecord } from '../../core/event-record.js';
 import {
   CircuitBreaker,
@@ -75,10 +75,17 @@ import { connectRedis, isCluster, isRedisReplyError, type RedisTarget } from '..
 import { TurnBatch, type BatchOutcome } from '../../core/turn-batch.js';
 import { withTimeout } from '../../core/with-timeout.js';
 import { BusProbe } from './bus-probe.js';
-import type { BusListener, BusLogger, EventBus, HotLogRead, Unsubscribe } from './event-bus.js';
+import {
+  BusLayoutError,
+  type BusListener,
+  type BusLogger,
+  type EventBus,
+  type HotLogRead,
+  type Unsubscribe,
+} from './event-bus.js';
 import type { HotLogLimits } from './memory-event-bus.js';
-import { redisBusKeys, type RedisBusKeys } from './redis-bus-keys.js';
-import { RedisIdSlot, type IdSlotLease } from './redis-id-slot.js';
+import { layoutSlotsKey, redisBusKeys, type RedisBusKeys } from './redis-bus-keys.js';
+import { RedisIdSlot } from './redis-id-slot.js';
 import { RedisOutage } from './redis-outage.js';
 import { draftJson, stringArray, toId, topicLog, type TopicLog } from './redis-replies.js';
 import {
@@ -151,12 +158,14 @@ export interface RedisBusPartition {
   index: number;
   /** How many partitions there are: the residues below it are Redis's counters, the rest instances'. */
   count: number;
+  /** The deployment's key prefix, whose partitions these are (partition-key prefixes derive from it). */
+  deploymentPrefix: string;
   /**
    * The id slot this instance uses on its own while Redis is unreachable, leased by another
    * partition: one slot per instance for all partitions, or two instances could issue the same
    * local id on two partitions. Absent, this partition leases it (from the residues above `count`).
    */
-  sharedIdSlot?: () => IdSlotLease | undefined;
+  sharedIdSlot?: () => number | undefined;
   /** A tick's value (TICK_SCRIPT), in order with this partition's records: everything up to it has arrived. */
   onTick(value: number): void;
 }
@@ -214,6 +223,8 @@ export class RedisEventBus implements EventBus {
    * an id issued here alone): Redis's counter below it means Redis lost writes (ensure_epoch).
    */
   private confirmedId = 0;
+  /** When Redis last answered or sent a message (wall-clock ms): local ids go on from there (redis-outage.ts). */
+  private lastHeardMs = Date.now();
   private subscriberWasReady = false;
   /**
    * The subscriber lost its connection and its topics have not yet been re-subscribed and re-read:
@@ -228,6 +239,8 @@ export class RedisEventBus implements EventBus {
   private sweeping: Promise<void> | undefined;
   private readonly breaker: CircuitBreaker;
   private readonly commandTimeoutMs: number;
+  /** A connection of its own for the start's layout check (refuseOtherLayouts). */
+  private readonly layoutConnection: () => Redis;
   /** Tells this instance's gap notices from other instances'. */
   private readonly busId = randomBytes(8).toString('hex');
   private readonly probe: BusProbe | undefined;
@@ -235,7 +248,7 @@ export class RedisEventBus implements EventBus {
   /** The residue of the id space this instance may use on its own (redis-id-slot.ts); absent when shared. */
   private readonly idSlot: RedisIdSlot | undefined;
   /** The slot local ids use now (this bus's own lease, or the one it shares). */
-  private readonly currentIdSlot: () => IdSlotLease | undefined;
+  private readonly currentIdSlot: () => number | undefined;
   /** Redis's counters (1, or the partitions) and this bus's counter's residue: event-id.ts. */
   private readonly counters: number;
   private readonly residue: number;
@@ -252,6 +265,7 @@ export class RedisEventBus implements EventBus {
     this.commandTimeoutMs = options.commandTimeoutMs ?? DEFAULT_COMMAND_TIMEOUT_MS;
     const name = options.connectionName ?? 'infinitescribe';
     const base: RedisOptions = { maxRetriesPerRequest: 3, ...options.redisOptions, lazyConnect: true };
+    this.layoutConnection = () => connectRedis(options.url, { ...base, connectionName: `${name}:layout` });
     // A publish whose connection dropped before its answer has an unknown outcome and fails (the
     // caller answers 503); re-sent after a reconnect, it would go out twice under two ids.
     this.sharded = isCluster(options.url);
@@ -297,7 +311,8 @@ export class RedisEventBus implements EventBus {
               await this.redisCall(() =>
                 this.command.isSlot(
                   this.keys.slots,
-                  this.busId,
+                  // With the number of partitions: the layout check (refuseOtherLayouts) reads it.
+                  `${this.busId}/${options.partition?.count ?? 1}`,
                   ttlMs,
                   preferred,
                   randomInt(ID_SLOTS - firstLocalSlot),
@@ -347,6 +362,7 @@ export class RedisEventBus implements EventBus {
       knownId,
       noteId,
       idSlot: this.currentIdSlot,
+      lastHeardMs: () => this.lastHeardMs,
       redisCounters: this.counters,
       canRejoin: () => this.started && !this.closed && this.redisUsable && this.subscriber.status === 'ready',
       markGaps: (topics) => this.markGaps(topics),
@@ -434,7 +450,10 @@ export class RedisEventBus implements EventBus {
       this.noteId(Math.max(toId(seq), options.idFloor));
       this.noteConfirmed(toId(seq));
       for (const channel of this.ownChannels()) await this.pubsub.subscribe(channel);
-      await this.idSlot?.start();
+      if (this.idSlot) {
+        await this.refuseOtherLayouts();
+        await this.idSlot.start();
+      }
     } catch (error) {
       this.command.disconnect();
       this.subscriber.disconnect();
@@ -445,6 +464,47 @@ export class RedisEventBus implements EventBus {
     this.sweepTimer = setInterval(() => void this.sweepIdleTopics(), interval);
     this.sweepTimer.unref();
     this.probe?.start();
+  }
+
+  /**
+   * Refuses to start beside instances of the same deployment that run its bus with another number
+   * of partitions (they would be a second bus under other keys: BusLayoutError). They are known by
+   * their id slot leases, taken by every instance at start: a clean stop gives its lease back, a
+   * killed instance's runs out within the lease TTL.
+   */
+  private async refuseOtherLayouts(): Promise<void> {
+    const partition = this.options.partition;
+    const prefix = partition?.deploymentPrefix ?? this.options.keyPrefix ?? 'is';
+    const own = partition?.count ?? 1;
+    // Where each layout keeps its leases (several may share one key: partition 0 of 2 and of 3 can
+    // have the same prefix), each lease's owner ending in `/<partitions>`.
+    const keys = [
+      ...new Set(Array.from({ length: MAX_BUS_PARTITIONS }, (_, index) => layoutSlotsKey(prefix, index + 1))),
+    ];
+    // Not the command connection: on a Cluster it fails a command to a primary it has not
+    // connected to yet instead of waiting (COMMAND_CLUSTER_OPTIONS), and these keys are on others.
+    const redis = this.layoutConnection();
+    const [time, ...leases] = await withTimeout(
+      Promise.all([redis.time(), ...keys.map((key) => redis.hvals(key))]),
+      this.commandTimeoutMs,
+      'no answer from Redis to the bus layout check',
+    ).finally(() => quitRedis(redis));
+    const now = Number(time[0]) * 1000 + Math.floor(Number(time[1]) / 1000);
+    const running = new Map<number, number>();
+    for (const lease of leases.flat()) {
+      const match = /\/(\d+)\|(\d+)$/.exec(lease);
+      const count = Number(match?.[1]);
+      const until = Number(match?.[2]);
+      if (match && count !== own && until > now) running.set(count, Math.max(until, running.get(count) ?? 0));
+    }
+    if (running.size > 0) {
+      const found = [...running].map(
+        ([count, until]) => `${count} (an id slot lease until ${new Date(until).toISOString()})`,
+      );
+      throw new BusLayoutError(
+        `REDIS_BUS_PARTITIONS is ${own}, but instances of this deployment (key prefix "${prefix}") run its bus with another number of partitions: ${found.join(', ')}. Two layouts would be two buses, neither getting the other's events. Stop every instance before changing it; a killed instance's lease runs out at the time given.`,
+      );
+    }
   }
 
   /**
@@ -697,7 +757,7 @@ export class RedisEventBus implements EventBus {
   }
 
   /** The id slot local ids use now (see RedisBusPartition.sharedIdSlot). */
-  localIdSlot(): IdSlotLease | undefined {
+  localIdSlot(): number | undefined {
     return this.currentIdSlot();
   }
 
@@ -710,6 +770,7 @@ export class RedisEventBus implements EventBus {
   }
 
   private onMessage(channel: string, message: string): void {
+    this.lastHeardMs = Date.now();
     if (channel === this.probeChannel) return this.probe?.received(message);
     if (channel === this.keys.tickChannel) {
       const partition = this.options.partition;
@@ -802,9 +863,15 @@ export class RedisEventBus implements EventBus {
 
   /** One command through the breaker, bounded by the command timeout. */
   private redisCall<T>(operation: () => Promise<T>): Promise<T> {
-    return this.breaker.run(() =>
-      withTimeout(operation(), this.commandTimeoutMs, `no answer from Redis within ${this.commandTimeoutMs} ms`),
-    );
+    return this.breaker.run(async () => {
+      const result = await withTimeout(
+        operation(),
+        this.commandTimeoutMs,
+        `no answer from Redis within ${this.commandTimeoutMs} ms`,
+      );
+      this.lastHeardMs = Date.now();
+      return result;
+    });
   }
 
   private describeConnections(): string {

@@ -18,16 +18,6 @@ import type { BusLogger } from './event-bus.js';
  * and moves to a free slot. Only a second outage inside that window would make them share one.
  */
 
-/**
- * A slot this instance may issue ids of, and since when (wall-clock ms) it has held it. Ids it
- * issues alone are at least `heldSinceMs` × 1000: whoever held the slot before stopped issuing its
- * ids before its lease ran out (a margin of up to a minute earlier), so theirs are below.
- */
-export interface IdSlotLease {
-  slot: number;
-  heldSinceMs: number;
-}
-
 /** Lease TTL: an outage longer than about this (less the margin) stops local publishes. */
 export const DEFAULT_SLOT_TTL_MS = 15 * 60_000;
 
@@ -43,8 +33,6 @@ export interface RedisIdSlotOptions {
 
 export class RedisIdSlot {
   private slot = 0;
-  /** Wall-clock ms when {@link slot} was taken (see IdSlotLease). */
-  private heldSinceMs = 0;
   /** Local (monotonic) time until which {@link slot} is surely still ours. */
   private validUntil = 0;
   private renewing: Promise<void> | undefined;
@@ -58,10 +46,8 @@ export class RedisIdSlot {
   }
 
   /** The slot local ids may use now, or `undefined` (none, or its lease may have run out). */
-  current(): IdSlotLease | undefined {
-    return this.slot > 0 && this.now() < this.validUntil
-      ? { slot: this.slot, heldSinceMs: this.heldSinceMs }
-      : undefined;
+  current(): number | undefined {
+    return this.slot > 0 && this.now() < this.validUntil ? this.slot : undefined;
   }
 
   /** Takes a slot and keeps renewing it every third of the TTL. */
@@ -90,7 +76,6 @@ export class RedisIdSlot {
 
   private async leaseNow(): Promise<void> {
     const sentAt = this.now();
-    const sentAtMs = Date.now();
     let slot: number;
     try {
       slot = await this.options.lease(this.slot, this.ttlMs);
@@ -106,7 +91,6 @@ export class RedisIdSlot {
     } else if (this.slot !== 0 && slot !== this.slot) {
       this.options.logger?.warn({ slot, previous: this.slot }, 'id slot taken by another instance; moved to another');
     }
-    if (slot !== this.slot) this.heldSinceMs = sentAtMs;
     this.slot = slot;
     const margin = Math.min(60_000, this.ttlMs / 10);
     this.validUntil = slot > 0 ? sentAt + this.ttlMs - margin : 0;

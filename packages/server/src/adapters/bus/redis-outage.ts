@@ -2,33 +2,34 @@ import { nextEventIdInSlot } from '../../core/event-id.js';
 import type { EventDraft, EventRecord } from '../../core/event-record.js';
 import { PublishRefusedError, type BusLogger } from './event-bus.js';
 import { LocalFallback } from './local-fallback.js';
-import type { IdSlotLease } from './redis-id-slot.js';
 import type { TopicSubscriptions } from './redis-topic-subscriptions.js';
 
 /**
  * The Redis bus while Redis is unreachable, and its way back (docs/runbook.md, "Redis down").
  *
  * While Redis is unreachable the instance is an island: a non-critical publish gets a local id
- * (the next id after the highest it knows, of this instance's id slot residue: still increasing,
- * and never an id another instance issues, redis-id-slot.ts; without a slot, it is refused) and reaches this instance's subscribers only, kept in a bounded
- * LocalFallback that answers reads (with a gap for anything older than the outage); a critical
- * publish is refused, since its promise ("every subscriber on every instance gets it, live or on
- * resume") is one an island cannot keep.
- *
- * Why local ids do not follow the clock: Redis may be serving the other instances already (it
- * came back and they reconnected first, or only this instance's path to it is cut) without this
- * one knowing, and Redis's last events before the outage may not have arrived here. Their ids come
- * from Redis's counter and clock; a local id taken from the clock a moment later would be above
- * them, and this instance's streams, once past it, could never take them (a stream never takes a
- * lower id): a critical event among them would be lost to those streams. Going on from the highest
- * id known here, local ids stay below everything Redis issued after it (the first one always; the
- * next ones unless this island publishes more than 10 events per millisecond since), so the
- * rejoin's re-read brings those events to its streams in order. A reader that comes from such an event
- * shows Redis serves the others (LocalFallback.read): local publishes stop, as below. Once something comes through Redis
+ * (below) and reaches this instance's subscribers only, kept in a bounded LocalFallback that
+ * answers reads (with a gap for anything older than the outage); without an id slot it is
+ * refused, and so is a critical publish, since its promise ("every subscriber on every instance
+ * gets it, live or on resume") is one an island cannot keep. Once something comes through Redis
  * again before this instance has re-synced (another instance's event, a gap or loss notice: a
- * failover promoted a replica, the others reached it first), local publishes are refused too:
- * Redis takes the other instances' events again, critical ones included, and a local id could
- * pass over one of them on this instance's streams for good (a stream never takes a lower id).
+ * failover promoted a replica, the others reached it first; or a reader resuming from an event
+ * Redis issued since, LocalFallback.read), local publishes are refused too: Redis takes the other
+ * instances' events again, critical ones included, and a local id could pass over one of them on
+ * this instance's streams for good (a stream never takes a lower id).
+ *
+ * A local id is the next id of this instance's slot residue (so never one another instance
+ * issues: redis-id-slot.ts) above the highest id it knows and above the moment it last heard
+ * from Redis (a reply or a message) × 1000; not above the clock. Redis may be serving the others
+ * already without this instance knowing (it came back and they reconnected first, or only this
+ * instance's path to it is cut), and their events take ids from Redis's clock: a local id taken
+ * from the clock a moment later would pass over them on this instance's streams, for good. Seeded
+ * from the last contact, local ids stay below everything Redis issued after it (unless this island
+ * publishes more than 10 events per millisecond since), so the rejoin's re-read brings those
+ * events to its streams in order; and above what the other instances' streams had when Redis was
+ * last heard, which is what they pass over it with (they learn of the island at its rejoin). A
+ * slot's earlier holder issued its ids before its lease ran out, so before this instance heard
+ * Redis grant it the slot: below.
  *
  * Rejoin, once both connections are ready: every topic re-subscribes and catches up from the log
  * (as after a blip), then the topics published on locally get a gap mark (REJOIN_SCRIPT). Why a
@@ -59,7 +60,9 @@ export interface RedisOutageOptions {
   knownId(): number;
   noteId(id: number): void;
   /** This instance's id slot, while its lease is surely valid (redis-id-slot.ts). */
-  idSlot(): IdSlotLease | undefined;
+  idSlot(): number | undefined;
+  /** When this instance last heard from Redis (wall-clock ms): a reply, or a message. */
+  lastHeardMs(): number;
   /** Redis's counters (residues 0…redisCounters-1; see event-id.ts). Default 1. */
   redisCounters?: number;
   /** Started, not closed, and both connections usable: a rejoin can be tried now. */
@@ -125,8 +128,8 @@ export class RedisOutage {
         `Redis serves the other instances again and this one has not re-synced yet (${this.options.describeConnections()}): an id issued here could pass over their events`,
       );
     }
-    const lease = this.options.idSlot();
-    if (lease === undefined) {
+    const slot = this.options.idSlot();
+    if (slot === undefined) {
       throw new PublishRefusedError(
         'Redis is unreachable and this instance holds no id slot (none was free, or its lease may have run out): an id issued here could be issued elsewhere too',
       );
@@ -134,7 +137,7 @@ export class RedisOutage {
     const local = this.enter(); // before the id: the fallback vouches from the id known before it
     const record: EventRecord = {
       ...draft,
-      id: nextEventIdInSlot(this.options.knownId(), lease.heldSinceMs, lease.slot),
+      id: nextEventIdInSlot(this.options.knownId(), this.options.lastHeardMs(), slot),
       island: local.since,
     };
     this.options.noteId(record.id);
