@@ -1,4 +1,4 @@
-import { createLogger, listenOnSockets } from '@infinitescribe/server';
+import { BusLayoutError, createLogger, listenOnSockets } from '@infinitescribe/server';
 import { buildApp } from './app.js';
 import { ConfigError, parseConfig } from './config.js';
 
@@ -54,6 +54,11 @@ async function main(): Promise<void> {
 }
 
 main().catch((error: unknown) => {
+  // Instances running another REDIS_BUS_PARTITIONS: the operator's to fix, as a configuration error.
+  if (error instanceof BusLayoutError) {
+    console.error(error.message);
+    process.exit(78);
+  }
   console.error(error);
   process.exit(1);
 });

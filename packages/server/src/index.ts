@@ -26,7 +26,7 @@ export { DEFAULT_LISTEN_SOCKETS, listenOnSockets, type ListenSocketsOptions } fr
 export { registerNotFound, type ErrorCounter } from './routes/error-handler.js';
 export type { RealtimeSettings, JwtSettings } from './core/settings.js';
 export { AppError } from './core/errors.js';
-export type { EventBus } from './adapters/bus/event-bus.js';
+export { BusLayoutError, type EventBus } from './adapters/bus/event-bus.js';
 export type { EventStore } from './adapters/store/event-store.js';
 export type { TicketStore } from './adapters/auth/ticket-store.js';
 export { createLogger } from './adapters/observability/logger.js';

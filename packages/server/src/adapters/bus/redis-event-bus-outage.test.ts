@@ -159,11 +159,12 @@ describe.skipIf(!available)('RedisEventBus when Redis is unreachable from one in
     const seenByA: number[] = [];
     await a.subscribe('k', (event) => seenByA.push(event.id));
     proxy.freeze('below-a:');
-    // B goes on in Redis; A does not hear it, finds Redis unreachable later, and publishes after it.
-    const critical = await b.publish(draft('k', true));
     await expect(a.publish(draft('k'))).rejects.toThrow(/no answer from Redis/);
     await expect(a.publish(draft('k'))).rejects.toThrow(/no answer from Redis/);
     const first = await a.publish(draft('k'));
+    // B goes on in Redis, later by the clock; A, not hearing it, publishes after it.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    const critical = await b.publish(draft('k', true));
     const local = await a.publish(draft('k'));
     expect(local.id).toBeLessThan(critical.id);
     // A reader that comes to A from B's event shows Redis serves B: A's next id could pass over it.
@@ -256,6 +257,28 @@ describe.skipIf(!available)('RedisEventBus ids while Redis is down (own Redis, s
     await waitUntil(async () => (await a.health()).status === 'up' && (await b.health()).status === 'up', 20_000);
     const next = await a.publish(draft('t'));
     expect(next.id).toBeGreaterThan(Math.max(...all));
+  }, 60_000);
+
+  it('keeps its local ids below what Redis issues to the instances that reconnect first: its streams get those at the rejoin', async () => {
+    const a = await started('back', { connectionName: 'back-a', redisOptions: { retryStrategy: () => 3_000 } });
+    const b = await started('back', { connectionName: 'back-b' });
+    const seenByA: number[] = [];
+    await a.subscribe('t', (event) => seenByA.push(event.id));
+    const before = await b.publish(draft('t'));
+    await waitUntil(() => seenByA.includes(before.id));
+    await redis.stop();
+    await waitUntil(async () => (await cutOff(a)) && (await cutOff(b)));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    await redis.start();
+    // B is back first (A retries in 3 s) and publishes a critical event; A, still alone, publishes after it.
+    await waitUntil(async () => (await b.health()).status === 'up', 20_000);
+    const critical = await b.publish(draft('t', true));
+    expect((await a.health()).status).toBe('degraded');
+    const local = await a.publish(draft('t'));
+    expect(local.id).toBeLessThan(critical.id);
+    await waitUntil(async () => (await a.health()).status === 'up', 20_000);
+    // Its stream got the critical event at the rejoin, in one increasing order with its own.
+    expect(seenByA).toEqual([before.id, local.id, critical.id]);
   }, 60_000);
 
   it('refuses local publishes without an id slot: when none was free, or when its lease may have run out', async () => {

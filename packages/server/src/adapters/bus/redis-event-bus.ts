@@ -223,8 +223,14 @@ export class RedisEventBus implements EventBus {
    * an id issued here alone): Redis's counter below it means Redis lost writes (ensure_epoch).
    */
   private confirmedId = 0;
-  /** When Redis last answered or sent a message (wall-clock ms): local ids go on from there (redis-outage.ts). */
+  /** When Redis last answered or sent a message (wall-clock ms). */
   private lastHeardMs = Date.now();
+  /**
+   * When Redis stopped answering, as far as this instance can tell (wall-clock ms): the command
+   * connection closed, or a command sent then got no answer. Cleared by an answer. Local ids go on
+   * from there (redis-outage.ts).
+   */
+  private lostAtMs: number | undefined;
   private subscriberWasReady = false;
   /**
    * The subscriber lost its connection and its topics have not yet been re-subscribed and re-read:
@@ -362,7 +368,7 @@ export class RedisEventBus implements EventBus {
       knownId,
       noteId,
       idSlot: this.currentIdSlot,
-      lastHeardMs: () => this.lastHeardMs,
+      lostAtMs: () => Math.max(this.lostAtMs ?? 0, this.lastHeardMs),
       redisCounters: this.counters,
       canRejoin: () => this.started && !this.closed && this.redisUsable && this.subscriber.status === 'ready',
       markGaps: (topics) => this.markGaps(topics),
@@ -406,6 +412,9 @@ export class RedisEventBus implements EventBus {
         this.lastError = error.message;
       });
     }
+    this.command.on('close', () => {
+      if (this.started && !this.closed) this.lostAtMs ??= Date.now();
+    });
     // Failed (re)connects count against the breaker, so the gauge shows an unreachable Redis.
     this.command.on('error', (error: Error) => {
       if (this.started && this.command.status !== 'ready') this.breaker.recordFailure(error);
@@ -864,13 +873,20 @@ export class RedisEventBus implements EventBus {
   /** One command through the breaker, bounded by the command timeout. */
   private redisCall<T>(operation: () => Promise<T>): Promise<T> {
     return this.breaker.run(async () => {
-      const result = await withTimeout(
-        operation(),
-        this.commandTimeoutMs,
-        `no answer from Redis within ${this.commandTimeoutMs} ms`,
-      );
-      this.lastHeardMs = Date.now();
-      return result;
+      const sentAt = Date.now();
+      try {
+        const result = await withTimeout(
+          operation(),
+          this.commandTimeoutMs,
+          `no answer from Redis within ${this.commandTimeoutMs} ms`,
+        );
+        this.lastHeardMs = Date.now();
+        this.lostAtMs = undefined;
+        return result;
+      } catch (error) {
+        if (!isRedisReplyError(error)) this.lostAtMs ??= sentAt;
+        throw error;
+      }
     });
   }
 

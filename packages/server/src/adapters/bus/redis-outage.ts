@@ -19,17 +19,19 @@ import type { TopicSubscriptions } from './redis-topic-subscriptions.js';
  * this instance's streams for good (a stream never takes a lower id).
  *
  * A local id is the next id of this instance's slot residue (so never one another instance
- * issues: redis-id-slot.ts) above the highest id it knows and above the moment it last heard
- * from Redis (a reply or a message) × 1000; not above the clock. Redis may be serving the others
- * already without this instance knowing (it came back and they reconnected first, or only this
- * instance's path to it is cut), and their events take ids from Redis's clock: a local id taken
- * from the clock a moment later would pass over them on this instance's streams, for good. Seeded
- * from the last contact, local ids stay below everything Redis issued after it (unless this island
- * publishes more than 10 events per millisecond since), so the rejoin's re-read brings those
- * events to its streams in order; and above what the other instances' streams had when Redis was
- * last heard, which is what they pass over it with (they learn of the island at its rejoin). A
- * slot's earlier holder issued its ids before its lease ran out, so before this instance heard
- * Redis grant it the slot: below.
+ * issues: redis-id-slot.ts) above the highest id it knows and above the moment Redis became
+ * unreachable × 1000, as far as this instance can tell (its command connection closed, or a command
+ * sent then got no answer); not above the clock. That moment's ids are what every stream of the
+ * cluster had at most, so the others' streams do not pass over a local id before it is published
+ * (they learn of it at the rejoin). And Redis may serve the other instances again without this one
+ * knowing (it came back and they reconnected first): their events take ids from Redis's clock, so
+ * a local id taken from the clock a moment later would pass over them on this instance's streams
+ * for good, critical ones included. From the outage's start, local ids stay below them (unless this
+ * island publishes more than 10 events per millisecond since), and the rejoin's re-read brings them
+ * to its streams in order. What Redis issued between its last answer here and that moment (a
+ * network that silently drops packets is found out only by a command's time-out) can still be passed
+ * over. A slot's earlier holder issued its ids before its lease ran out, so before this instance
+ * heard Redis grant it the slot: below.
  *
  * Rejoin, once both connections are ready: every topic re-subscribes and catches up from the log
  * (as after a blip), then the topics published on locally get a gap mark (REJOIN_SCRIPT). Why a
@@ -61,8 +63,8 @@ export interface RedisOutageOptions {
   noteId(id: number): void;
   /** This instance's id slot, while its lease is surely valid (redis-id-slot.ts). */
   idSlot(): number | undefined;
-  /** When this instance last heard from Redis (wall-clock ms): a reply, or a message. */
-  lastHeardMs(): number;
+  /** When Redis became unreachable, as far as this instance can tell (wall-clock ms). */
+  lostAtMs(): number;
   /** Redis's counters (residues 0…redisCounters-1; see event-id.ts). Default 1. */
   redisCounters?: number;
   /** Started, not closed, and both connections usable: a rejoin can be tried now. */
@@ -137,7 +139,7 @@ export class RedisOutage {
     const local = this.enter(); // before the id: the fallback vouches from the id known before it
     const record: EventRecord = {
       ...draft,
-      id: nextEventIdInSlot(this.options.knownId(), this.options.lastHeardMs(), slot),
+      id: nextEventIdInSlot(this.options.knownId(), this.options.lostAtMs(), slot),
       island: local.since,
     };
     this.options.noteId(record.id);
