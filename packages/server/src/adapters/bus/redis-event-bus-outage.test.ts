@@ -61,6 +61,16 @@ describe.skipIf(!available)('RedisEventBus when Redis is unreachable from one in
     await redis?.stop();
   });
 
+  /**
+   * Black-holes the connections named `client…` and publishes on `bus` until its breaker opens:
+   * two publishes sent and never answered (outcome unknown: refused rather than delivered twice).
+   */
+  async function blackHole(bus: RedisEventBus, client: string, topic: string): Promise<void> {
+    proxy.freeze(client);
+    await expect(bus.publish(draft(topic))).rejects.toThrow(/no answer from Redis/);
+    await expect(bus.publish(draft(topic))).rejects.toThrow(/no answer from Redis/);
+  }
+
   it('opens its breaker, delivers locally, refuses critical events, then rejoins with an honest gap everywhere', async () => {
     const states: BreakerState[] = [];
     const gapsOnA = vi.fn();
@@ -79,10 +89,7 @@ describe.skipIf(!available)('RedisEventBus when Redis is unreachable from one in
     const first = await b.publish(draft('t'));
     await waitUntil(() => seenByA.length === 1 && seenByB.length === 1);
 
-    proxy.freeze('bus-a:');
-    // Outcome unknown (sent, no answer): refused rather than delivered twice.
-    await expect(a.publish(draft('t'))).rejects.toThrow(/no answer from Redis/);
-    await expect(a.publish(draft('t'))).rejects.toThrow(/no answer from Redis/);
+    await blackHole(a, 'bus-a:', 't');
     expect(states.at(-1)).toBe('open');
     // Open: nothing is sent any more; delivered here only, with an id above everything A knew.
     const local = await a.publish(draft('t'));
@@ -135,9 +142,7 @@ describe.skipIf(!available)('RedisEventBus when Redis is unreachable from one in
     await a.subscribe('p', (event) => seenByA.push(event.id));
     await a.subscribe('q', (event) => fromOthers.push(event.id));
     // Only A's commands are cut (as when its side of a failover lags): its subscriber still hears Redis.
-    proxy.freeze('part-a:cmd');
-    await expect(a.publish(draft('p'))).rejects.toThrow(/no answer from Redis/);
-    await expect(a.publish(draft('p'))).rejects.toThrow(/no answer from Redis/);
+    await blackHole(a, 'part-a:cmd', 'p');
     const local = await a.publish(draft('p'));
     expect(seenByA).toEqual([local.id]);
     expect((await a.read(['p'], local.id, 10)).gapTopics).toEqual([]);
@@ -158,9 +163,7 @@ describe.skipIf(!available)('RedisEventBus when Redis is unreachable from one in
     const b = await started(redis.url, { connectionName: 'below-b' });
     const seenByA: number[] = [];
     await a.subscribe('k', (event) => seenByA.push(event.id));
-    proxy.freeze('below-a:');
-    await expect(a.publish(draft('k'))).rejects.toThrow(/no answer from Redis/);
-    await expect(a.publish(draft('k'))).rejects.toThrow(/no answer from Redis/);
+    await blackHole(a, 'below-a:', 'k');
     const first = await a.publish(draft('k'));
     // B goes on in Redis, later by the clock; A, not hearing it, publishes after it.
     await new Promise((resolve) => setTimeout(resolve, 20));
@@ -184,9 +187,7 @@ describe.skipIf(!available)('RedisEventBus when Redis is unreachable from one in
     });
     const b = await started(redis.url, { connectionName: 'mark-b' });
     const first = await b.publish(draft('m'));
-    proxy.freeze('mark-a:');
-    await expect(a.publish(draft('m'))).rejects.toThrow(/no answer from Redis/);
-    await expect(a.publish(draft('m'))).rejects.toThrow(/no answer from Redis/);
+    await blackHole(a, 'mark-a:', 'm');
     // A serves 'm' alone; B goes on in Redis with a critical event, below the mark A's rejoin sets.
     await a.publish(draft('m'));
     const critical = await b.publish(draft('m', true));
