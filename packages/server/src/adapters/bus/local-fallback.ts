@@ -13,8 +13,9 @@ import type { HotLogRead } from './event-bus.js';
  * a reader that stood at an id another island issued (not of a Redis counter's residue, and not one
  * of this island's): what followed it there, and what this island published before it, it never got.
  * Once Redis is heard serving the other instances again (an event they published since the outage
- * began, a notice, a reader standing at such an event), it vouches for nothing: what they published before this instance's subscriber
- * was back is not here, so every read reports a gap (the store gives back the critical events).
+ * began, a notice, a reader standing at such an event), it vouches for nothing: what they published
+ * before this instance's subscriber was back is not here, so every read reports a gap (the store
+ * gives back the critical events).
  */
 export class LocalFallback {
   /** Topics published on here while Redis was unreachable (they need a gap mark on rejoin). */
