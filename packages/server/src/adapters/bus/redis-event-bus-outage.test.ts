@@ -62,6 +62,25 @@ describe.skipIf(!available)('RedisEventBus when Redis is unreachable from one in
   });
 
   /**
+   * A bus (A) whose connections go through the proxy, and one (B) straight to Redis. A finds Redis
+   * unreachable fast: two commands unanswered within 200 ms each open its breaker.
+   */
+  async function pair(
+    name: string,
+    breaker: Partial<NonNullable<RedisEventBusOptions['breaker']>> = {},
+    onA: Partial<RedisEventBusOptions> = {},
+    onB: Partial<RedisEventBusOptions> = {},
+  ): Promise<[RedisEventBus, RedisEventBus]> {
+    const a = await started(`redis://127.0.0.1:${proxy.port}`, {
+      connectionName: `${name}-a`,
+      commandTimeoutMs: 200,
+      breaker: { failureThreshold: 2, coolDownMs: 200, ...breaker },
+      ...onA,
+    });
+    return [a, await started(redis.url, { connectionName: `${name}-b`, ...onB })];
+  }
+
+  /**
    * Black-holes the connections named `client…` and publishes on `bus` until its breaker opens:
    * two publishes sent and never answered (outcome unknown: refused rather than delivered twice).
    */
@@ -75,13 +94,12 @@ describe.skipIf(!available)('RedisEventBus when Redis is unreachable from one in
     const states: BreakerState[] = [];
     const gapsOnA = vi.fn();
     const gapsOnB = vi.fn();
-    const a = await started(`redis://127.0.0.1:${proxy.port}`, {
-      connectionName: 'bus-a',
-      commandTimeoutMs: 200,
-      breaker: { failureThreshold: 2, coolDownMs: 200, onStateChange: (state) => states.push(state) },
-      onLiveGap: gapsOnA,
-    });
-    const b = await started(redis.url, { connectionName: 'bus-b', onLiveGap: gapsOnB });
+    const [a, b] = await pair(
+      'bus',
+      { onStateChange: (state) => states.push(state) },
+      { onLiveGap: gapsOnA },
+      { onLiveGap: gapsOnB },
+    );
     const seenByA: number[] = [];
     const seenByB: number[] = [];
     await a.subscribe('t', (event) => seenByA.push(event.id));
@@ -131,12 +149,7 @@ describe.skipIf(!available)('RedisEventBus when Redis is unreachable from one in
   }, 30_000);
 
   it('stops publishing alone once Redis serves the other instances again: a local id would pass over their events', async () => {
-    const a = await started(`redis://127.0.0.1:${proxy.port}`, {
-      connectionName: 'part-a',
-      commandTimeoutMs: 200,
-      breaker: { failureThreshold: 2, coolDownMs: 60_000 },
-    });
-    const b = await started(redis.url, { connectionName: 'part-b' });
+    const [a, b] = await pair('part', { coolDownMs: 60_000 });
     const seenByA: number[] = [];
     const fromOthers: number[] = [];
     await a.subscribe('p', (event) => seenByA.push(event.id));
@@ -155,12 +168,7 @@ describe.skipIf(!available)('RedisEventBus when Redis is unreachable from one in
   }, 30_000);
 
   it("keeps its local ids below the others' events published since the outage began: its streams get those at the rejoin", async () => {
-    const a = await started(`redis://127.0.0.1:${proxy.port}`, {
-      connectionName: 'below-a',
-      commandTimeoutMs: 200,
-      breaker: { failureThreshold: 2, coolDownMs: 200 },
-    });
-    const b = await started(redis.url, { connectionName: 'below-b' });
+    const [a, b] = await pair('below');
     const seenByA: number[] = [];
     await a.subscribe('k', (event) => seenByA.push(event.id));
     await blackHole(a, 'below-a:', 'k');
@@ -180,12 +188,7 @@ describe.skipIf(!available)('RedisEventBus when Redis is unreachable from one in
   }, 30_000);
 
   it('keeps an event Redis published before a rejoin readable: the rejoin tells the gap and hides nothing the log holds', async () => {
-    const a = await started(`redis://127.0.0.1:${proxy.port}`, {
-      connectionName: 'mark-a',
-      commandTimeoutMs: 200,
-      breaker: { failureThreshold: 2, coolDownMs: 200 },
-    });
-    const b = await started(redis.url, { connectionName: 'mark-b' });
+    const [a, b] = await pair('mark');
     const first = await b.publish(draft('m'));
     await blackHole(a, 'mark-a:', 'm');
     // A serves 'm' alone; B goes on in Redis with a critical event, below the mark A's rejoin sets.
