@@ -3,29 +3,14 @@ import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, vi } 
 import { startFreezableProxy, type FreezableProxy } from '../../../test/helpers/freezable-proxy.js';
 import { hasRedisServer, startRedisProcess, type RedisProcess } from '../../../test/helpers/redis-process.js';
 import { ID_SLOTS } from '../../core/event-id.js';
-import type { EventDraft } from '../../core/event-record.js';
 import type { BreakerState } from '../../core/circuit-breaker.js';
 import { RedisEventBus, redisBusKeys, type RedisEventBusOptions } from './redis-event-bus.js';
+import { notificationDraft, waitUntil } from '../../../test/helpers/bus-events.js';
 
 const available = hasRedisServer();
 
-function draft(topic: string, critical = false): EventDraft {
-  return {
-    topic,
-    type: 'notification',
-    payload: { title: 'x', level: 'info' },
-    ts: new Date().toISOString(),
-    critical,
-  };
-}
-
-async function waitUntil(predicate: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error('condition not met in time');
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+/** A `notification` draft on `topic`. */
+const draft = (topic: string, critical = false) => notificationDraft(topic, 'x', critical);
 
 /** A started bus with ids above now, closed by the suite's `afterEach` (it is added to `open`). */
 async function startedBus(open: RedisEventBus[], options: RedisEventBusOptions): Promise<RedisEventBus> {
