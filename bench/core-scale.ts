@@ -85,7 +85,7 @@ export const CORE_SCALE: ScalePlan = {
   primeStreams: 500,
   connectRate: 2_000,
   connectSizes: [1_000, 10_000],
-  connectRounds: 3,
+  connectRounds: 5,
   memoryStreams: 10_000,
   latency: [
     { streams: 1_000, rate: 10 },
