@@ -108,38 +108,6 @@ describe('PartitionBarrier', () => {
     expect(released).toEqual([100, 105, 110]);
   });
 
-  it('stops waiting for a partition it no longer has streams on: what waited for it goes out, and no tick is asked of it', async () => {
-    const { instance, released, ticks } = barrier({ tickTimeoutMs: 20 });
-    instance.wait(0, 0);
-    instance.wait(1, 0);
-    instance.receive(0, { id: 100 });
-    instance.receive(1, { id: 60 });
-    instance.receive(1, { id: 90 });
-    await flushMicrotasks();
-    expect(released).toEqual([60, 90]);
-    expect(ticks).toEqual([[1, 100]]);
-    // Its watermark comes back, for a later wait to start from.
-    expect(instance.unwait(1)).toBe(90);
-    expect(released).toEqual([60, 90, 100]);
-    instance.receive(0, { id: 120 });
-    expect(released).toEqual([60, 90, 100, 120]);
-    // The tick asked before is not asked again, however long it goes unanswered.
-    await new Promise((resolve) => setTimeout(resolve, 60));
-    expect(ticks).toEqual([[1, 100]]);
-    expect([...instance.partitions.keys()]).toEqual([0]);
-    // Waited for again: from the watermark given, events above it wait for it once more.
-    instance.wait(1, 90);
-    instance.receive(0, { id: 130 });
-    await flushMicrotasks();
-    expect(released).toEqual([60, 90, 100, 120]);
-    expect(ticks).toEqual([
-      [1, 100],
-      [1, 130],
-    ]);
-    instance.advance(1, 131);
-    expect(released).toEqual([60, 90, 100, 120, 130]);
-  });
-
   it('keeps an event no partition issued (an island’s) in the one order without moving any watermark', async () => {
     const { instance, released } = barrier();
     instance.wait(0, 0);

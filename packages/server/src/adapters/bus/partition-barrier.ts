@@ -1,14 +1,13 @@
 /**
  * The merge barrier of a bus split into partitions, each with its own id counter
- * (docs/sharding-the-bus.md).
+ * (docs/sharding-the-bus.md; the partitioned bus that uses it is being built).
  *
  * Each partition's events reach this instance in its own counter's order, but two counters are
  * not ordered against each other: partition 1 may issue id 500 after partition 2 issued 700. A
  * stream spans topics of several partitions and never sends an id below one it has sent (it drops
  * such an event), so the events of all partitions must come out in one id order.
  *
- * Only partitions this instance has streams on are waited for: another's ids reach none of its
- * streams. An event with id x is released once every partition waited for is known to be past x: its
+ * An event with id x is released once every partition waited for is known to be past x: its
  * **watermark** (the highest id that reached here from it, in its own order, or the value of a
  * tick) is ≥ x. A partition that is behind or idle is asked for a tick: it raises its counter to
  * at least the target and answers on its subscriber connection, after everything it issued before,
@@ -80,18 +79,6 @@ export class PartitionBarrier<T extends { readonly id: number }> {
   wait(partition: number, watermark: number): void {
     this.watermarks.set(partition, Math.max(watermark, this.watermarks.get(partition) ?? 0));
     this.settle();
-  }
-
-  /**
-   * Stops waiting for `partition` (this instance has no stream on its topics any more): what waited
-   * only for it goes out. Returns its watermark, which a later {@link wait} may start from.
-   */
-  unwait(partition: number): number | undefined {
-    const watermark = this.watermarks.get(partition);
-    this.watermarks.delete(partition);
-    this.ticks.delete(partition);
-    this.settle();
-    return watermark;
   }
 
   /** An event from `partition`, which sends them in its counter's order. */

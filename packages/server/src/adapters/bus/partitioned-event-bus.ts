@@ -10,13 +10,12 @@
  *   instance's own publishes keep their order across partitions;
  * - live order: the partitions' events reach this instance each in its own counter's order, and the
  *   merge barrier (partition-barrier.ts) hands them to the listeners in one id order, asking a
- *   lagging partition for a tick (TICK_SCRIPT) when it must. It waits only for the partitions this
- *   instance has topics on;
+ *   lagging partition for a tick (TICK_SCRIPT) when it must;
  * - reads and the head: first every partition involved is ticked to the highest of their counters
  *   (T), then read. After its tick a partition issues only ids above T and its log holds every id at
  *   or below it, so a read answers every event up to T and `liveAbove: T`, and a subscriber gets
  *   the rest live: the seam of one bus, at two more round trips;
- * - outages: a partition with topics here that cannot be reached is still waited for, so the other partitions'
+ * - outages: a partition that cannot be reached is still waited for, so the other partitions'
  *   events wait with it. Released meanwhile, they would put streams past its ids, and its events
  *   that come back afterwards (critical ones too) would be dropped for good (the Cluster failover
  *   test saw it). A Cluster that requires full slot coverage (the default) refuses every slot during
@@ -61,7 +60,6 @@ interface SharedTickRound {
 }
 
 interface TopicListeners extends TopicListenerGroup {
-  partition: number;
   /** The partition's subscription (one per topic, whatever the number of local listeners). */
   subscribed: Promise<Unsubscribe>;
 }
@@ -72,13 +70,6 @@ export class PartitionedEventBus implements EventBus {
   private readonly barrier: PartitionBarrier<EventRecord>;
   private readonly topics = new Map<string, TopicListeners>();
   private highestKnown = 0;
-  /** Per partition: this bus's topics on it. The barrier waits only for partitions with some. */
-  private readonly topicCounts = new Map<number, number>();
-  /**
-   * Per partition: an id its counter is known to have reached (its head at start, its ticks, its
-   * events), so every id it issues later is above. The barrier starts waiting for it from there.
-   */
-  private readonly reached = new Map<number, number>();
   /** Partitions whose last tick failed (logged once until one succeeds). */
   private readonly failingTicks = new Set<number>();
   private readonly tickRounds = new TurnBatch<readonly number[], SharedTickRound>({
@@ -128,10 +119,7 @@ export class PartitionedEventBus implements EventBus {
             count,
             deploymentPrefix: prefix,
             sharedIdSlot: index === 0 ? undefined : () => this.parts[0]?.localIdSlot(),
-            onTick: (value) => {
-              this.raiseReached(index, value);
-              this.barrier.advance(index, value);
-            },
+            onTick: (value) => this.barrier.advance(index, value),
           },
         }),
     );
@@ -146,7 +134,7 @@ export class PartitionedEventBus implements EventBus {
     heads.forEach((head, index) => {
       this.noteId(head);
       // Every event of the partition that reaches here from now on is above its counter now.
-      this.raiseReached(index, head);
+      this.barrier.wait(index, head);
     });
   }
 
@@ -161,7 +149,8 @@ export class PartitionedEventBus implements EventBus {
   subscribe(topic: string, listener: BusListener): Promise<Unsubscribe> {
     const entry = this.topics.get(topic) ?? this.openTopic(topic);
     return joinTopic(entry, listener, entry.subscribed, async (subscribed) => {
-      if (!this.dropTopic(topic, subscribed)) return;
+      if (this.topics.get(topic) !== subscribed) return;
+      this.topics.delete(topic);
       await (
         await subscribed.subscribed
       )();
@@ -171,12 +160,7 @@ export class PartitionedEventBus implements EventBus {
   /** One subscription of the topic's partition for all of this bus's listeners of it. */
   private openTopic(topic: string): TopicListeners {
     const partition = topicPartition(topic, this.parts.length);
-    // Before the subscription, so the partition's first event already finds it waited for.
-    const topicCount = (this.topicCounts.get(partition) ?? 0) + 1;
-    this.topicCounts.set(partition, topicCount);
-    if (topicCount === 1) this.barrier.wait(partition, this.reached.get(partition) ?? 0);
     const entry: TopicListeners = {
-      partition,
       listeners: new Set(),
       // An event published alone while Redis was unreachable carries `island`: its id is from an
       // instance's own residue, not the partition's counter, so it waits its turn in the one id
@@ -186,27 +170,11 @@ export class PartitionedEventBus implements EventBus {
         event.island === undefined ? this.barrier.receive(partition, event) : this.barrier.hold(event),
       ),
     };
-    entry.subscribed.catch(() => this.dropTopic(topic, entry));
+    entry.subscribed.catch(() => {
+      if (this.topics.get(topic) === entry) this.topics.delete(topic);
+    });
     this.topics.set(topic, entry);
     return entry;
-  }
-
-  /**
-   * Forgets `entry` if it is still the topic's; the barrier stops waiting for its partition when
-   * it was the last topic there. Returns whether it was forgotten.
-   */
-  private dropTopic(topic: string, entry: TopicListeners): boolean {
-    if (this.topics.get(topic) !== entry) return false;
-    this.topics.delete(topic);
-    const { partition } = entry;
-    const topicCount = (this.topicCounts.get(partition) ?? 1) - 1;
-    this.topicCounts.set(partition, topicCount);
-    if (topicCount === 0) this.raiseReached(partition, this.barrier.unwait(partition) ?? 0);
-    return true;
-  }
-
-  private raiseReached(partition: number, id: number): void {
-    if (id > (this.reached.get(partition) ?? 0)) this.reached.set(partition, id);
   }
 
   async read(topics: readonly string[], after: number, limit: number): Promise<HotLogRead> {
