@@ -104,4 +104,50 @@ describe('TopicSubscriptions', () => {
     subscriptions.deliverTick(4, (value) => seen.push(`tick ${value}`));
     expect(seen.at(-1)).toBe('tick 4');
   });
+
+  it('holds a partition tick while a topic waits for the rejoin, and tells it after that topic’s re-read records', async () => {
+    const { subscriptions, state, publish } = scripted();
+    const seen: string[] = [];
+    await subscriptions.subscribe('a', (event) => seen.push(`a ${event.id}`));
+    subscriptions.onMessage(`${PREFIX}a`, publish(record(1)));
+    // Opened while Redis is unreachable: not subscribed until the rejoin, which re-reads it.
+    state.usable = false;
+    const unsubscribeB = await subscriptions.subscribe('b', (event) => seen.push(`b ${event.id}`));
+    // Published elsewhere meanwhile, on the partition's counter; its tick vouches for them.
+    publish(record(2, 'b'));
+    publish(record(3, 'b'));
+    subscriptions.deliverTick(3, (value) => seen.push(`tick ${value}`));
+    await settle();
+    // Told now, the tick would let a merge barrier hand out other partitions' ids above 2 and 3
+    // first, and b's streams would drop them when the re-read brings them.
+    expect(seen).toEqual(['a 1']);
+    state.usable = true;
+    expect(await subscriptions.resyncPending()).toBe(true);
+    await settle();
+    expect(seen).toEqual(['a 1', 'b 2', 'b 3', 'tick 3']);
+    // A topic that waits for the rejoin and is given up instead holds nothing any more.
+    state.usable = false;
+    const unsubscribeC = await subscriptions.subscribe('c', () => undefined);
+    subscriptions.deliverTick(4, (value) => seen.push(`tick ${value}`));
+    expect(seen.at(-1)).toBe('tick 3');
+    await unsubscribeC();
+    expect(seen.at(-1)).toBe('tick 4');
+    await unsubscribeB();
+  });
+
+  it('re-reads a quiet topic whose re-subscription failed when a tick comes, then tells the tick', async () => {
+    const { subscriptions, state, publish } = scripted();
+    const seen: string[] = [];
+    await subscriptions.subscribe('a', (event) => seen.push(`a ${event.id}`));
+    subscriptions.onMessage(`${PREFIX}a`, publish(record(1)));
+    // A subscriber blip while the cluster is down: the topic's SUBSCRIBE fails, Redis stays usable.
+    state.subscribeFails = true;
+    subscriptions.resubscribeAll();
+    await settle();
+    publish(record(2)); // missed, and nothing more is published on the topic
+    state.subscribeFails = false;
+    subscriptions.deliverTick(2, (value) => seen.push(`tick ${value}`));
+    await settle();
+    expect(seen).toEqual(['a 1', 'a 2', 'tick 2']);
+  });
 });

@@ -88,6 +88,8 @@ export class TopicSubscriptions {
   private heldAll: { state: TopicState; record: EventRecord }[] = [];
   /** The newest tick that came during a catch-up, told once the held records are out (see deliverTick). */
   private heldTick: { value: number; tell: (value: number) => void } | undefined;
+  /** The topics whose `needsResync` is set: the rejoin will re-read them (see deliverTick). */
+  private readonly awaitingResync = new Set<TopicState>();
 
   constructor(private readonly options: TopicSubscriptionsOptions) {}
 
@@ -107,6 +109,8 @@ export class TopicSubscriptions {
     return joinTopic(state, listener, state.ready, async (subscribed) => {
       if (this.topics.get(topic) !== subscribed) return;
       this.topics.delete(topic);
+      this.awaitingResync.delete(subscribed);
+      this.tellHeldTick();
       if (this.closed) return;
       await this.enqueue(subscribed.channel, async () => {
         // A newer subscription to the topic queued its SUBSCRIBE after this; leave it be.
@@ -149,10 +153,20 @@ export class TopicSubscriptions {
   /**
    * A partition's tick (a value its counter reached, every record up to it sent): told now, or,
    * during a catch-up, after the held records, which may be below it and must not be overtaken.
+   * Also held while a topic waits for the rejoin's re-read (opened, or its re-read given up, while
+   * Redis was unreachable): the tick vouches for records that topic has not received, which the
+   * re-read hands out later, below it. Told at once, it would let a merge barrier put streams past
+   * them, and they would be dropped for good (critical ones too): the Cluster failover test on
+   * three partitions saw it once the barrier stopped waiting for partitions without local topics.
    */
   deliverTick(value: number, tell: (value: number) => void): void {
-    if (this.catchingUp === 0) return tell(value);
     if (this.heldTick === undefined || value > this.heldTick.value) this.heldTick = { value, tell };
+    // A topic whose re-subscription failed outside an outage may be quiet: no record of its own
+    // would start its re-read (onMessage), and the ticks would wait for ever. The tick starts it.
+    if (this.awaitingResync.size > 0 && this.options.redisUsable()) {
+      for (const state of this.awaitingResync) if (state.resyncsQueued === 0) this.resync(state);
+    }
+    this.tellHeldTick();
   }
 
   /** The subscriber connection is back after a drop: every topic re-subscribes and catches up. */
@@ -173,8 +187,23 @@ export class TopicSubscriptions {
   close(): void {
     this.closed = true;
     this.topics.clear();
+    this.awaitingResync.clear();
     this.heldAll = [];
     this.heldTick = undefined;
+  }
+
+  /** Tells the held tick once no catch-up runs and no topic waits for the rejoin's re-read. */
+  private tellHeldTick(): void {
+    if (this.catchingUp > 0 || this.awaitingResync.size > 0) return;
+    const tick = this.heldTick;
+    this.heldTick = undefined;
+    tick?.tell(tick.value);
+  }
+
+  private setNeedsResync(state: TopicState, needed: boolean): void {
+    state.needsResync = needed;
+    if (needed && this.topics.get(state.topic) === state) this.awaitingResync.add(state);
+    else this.awaitingResync.delete(state);
   }
 
   private openTopic(topic: string): TopicState {
@@ -196,7 +225,7 @@ export class TopicSubscriptions {
       this.options.onOpenedLocally();
       state.lastDelivered = this.options.knownId();
       state.active = true;
-      state.needsResync = true;
+      this.setNeedsResync(state, true);
       return state;
     }
     state.ready = this.enqueue(state.channel, async () => {
@@ -247,10 +276,10 @@ export class TopicSubscriptions {
         await this.enqueue(state.channel, async () => {
           if (this.topics.get(state.topic) === state) await this.options.pubsub.subscribe(state.channel);
         });
-        state.needsResync = false;
+        this.setNeedsResync(state, false);
         await this.catchUp(state);
       } catch (error) {
-        state.needsResync = true;
+        this.setNeedsResync(state, true);
         // The connection dropped again: the next 'ready' queues another resync.
         this.options.logger?.warn({ err: error, topic: state.topic }, 'bus re-subscribe failed');
       } finally {
@@ -261,9 +290,7 @@ export class TopicSubscriptions {
           const waiting = this.heldAll.sort((a, b) => a.record.id - b.record.id);
           this.heldAll = [];
           for (const { state: topic, record } of waiting) this.handOut(topic, record);
-          const tick = this.heldTick;
-          this.heldTick = undefined;
-          tick?.tell(tick.value);
+          this.tellHeldTick();
         }
       }
     };
@@ -287,7 +314,7 @@ export class TopicSubscriptions {
         if (attempt >= CATCH_UP_ATTEMPTS) {
           this.options.logger?.warn({ err: error, topic: state.topic }, 'could not re-read the hot log after a blip');
           // Rejoin tries again; meanwhile the streams resume (what they missed may be gone).
-          state.needsResync = true;
+          this.setNeedsResync(state, true);
           this.options.reportLiveGap(state.topic, 'the hot log could not be re-read after a blip');
           return;
         }
