@@ -1,4 +1,8 @@
 import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { spawnTracked, TS_SOURCE_ARGS, waitForOutput } from './child-process.js';
 import { freePort } from './free-port.js';
 import { TEST_JWT_SECRET } from './test-app.js';
@@ -20,8 +24,16 @@ export interface ServerProcess {
 
 /** Starts `src/main.ts` on 127.0.0.1:<free port> with test defaults plus `env`; resolves once it listens. */
 export async function startServerProcess(env: Record<string, string> = {}): Promise<ServerProcess> {
+  // The embedded store's default folder (./data) is one per checkout, and PGlite takes one process
+  // per folder: a server given neither gets a folder of its own, gone once it has exited. A test
+  // that restarts a server on the same data passes DATA_DIR itself.
+  const ownDataDir =
+    env['DATA_DIR'] === undefined && env['DATABASE_URL'] === undefined
+      ? mkdtempSync(join(tmpdir(), 'is-server-data-'))
+      : undefined;
   const server = spawnTracked(process.execPath, [...TS_SOURCE_ARGS, MAIN], {
     env: {
+      ...(ownDataDir === undefined ? {} : { DATA_DIR: ownDataDir }),
       PATH: process.env.PATH ?? '',
       NODE_ENV: 'test',
       PORT: '0',
@@ -34,6 +46,7 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
     },
   });
   const { child, exited, output } = server;
+  if (ownDataDir !== undefined) void exited.then(() => rm(ownDataDir, { recursive: true, force: true }));
   let url: string;
   try {
     url = (await waitForOutput(server, /READY (http:\/\/\S+)/, 60_000))[1] ?? '';
