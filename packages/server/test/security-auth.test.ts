@@ -254,8 +254,13 @@ describe('security: dev login only when asked for, or on a loopback address outs
   });
 
   it('warns loudly at start whenever it is on, and not otherwise', async () => {
-    const on = await startServerProcess();
-    const off = await startServerProcess({ AUTH_DEV_LOGIN: 'false' });
+    // Started side by side; one that started is stopped if the other did not.
+    const started = await Promise.allSettled([startServerProcess(), startServerProcess({ AUTH_DEV_LOGIN: 'false' })]);
+    const [on, off] = started.map((result) => (result.status === 'fulfilled' ? result.value : undefined));
+    if (on === undefined || off === undefined) {
+      await Promise.all([on?.stop(), off?.stop()]);
+      throw started.find((result) => result.status === 'rejected')?.reason;
+    }
     try {
       expect(on.output()).toMatch(/DEV LOGIN IS ON/);
       expect(off.output()).not.toMatch(/DEV LOGIN/);
