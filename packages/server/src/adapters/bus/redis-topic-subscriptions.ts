@@ -88,7 +88,7 @@ export class TopicSubscriptions {
   private heldAll: { state: TopicState; record: EventRecord }[] = [];
   /** The newest tick that came during a catch-up, told once the held records are out (see deliverTick). */
   private heldTick: { value: number; tell: (value: number) => void } | undefined;
-  /** The topics whose `needsResync` is set: the rejoin will re-read them (see deliverTick). */
+  /** The topics whose `needsResync` is set: re-read later, by the rejoin or a resync (see deliverTick). */
   private readonly awaitingResync = new Set<TopicState>();
 
   constructor(private readonly options: TopicSubscriptionsOptions) {}
@@ -153,11 +153,11 @@ export class TopicSubscriptions {
   /**
    * A partition's tick (a value its counter reached, every record up to it sent): told now, or,
    * during a catch-up, after the held records, which may be below it and must not be overtaken.
-   * Also held while a topic waits for the rejoin's re-read (opened, or its re-read given up, while
-   * Redis was unreachable): the tick vouches for records that topic has not received, which the
-   * re-read hands out later, below it. Told at once, it would let a merge barrier put streams past
-   * them, and they would be dropped for good (critical ones too): the Cluster failover test on
-   * three partitions saw it once the barrier stopped waiting for partitions without local topics.
+   * Also held while a topic waits for its re-read (opened while Redis was unreachable, or its
+   * re-subscription or re-read failed): the tick vouches for records that topic has not received,
+   * which the re-read hands out later, below it. Told at once, it would let a merge barrier put
+   * streams past them, and they would be dropped for good, critical ones too (the Cluster failover
+   * test on three partitions saw it with a barrier that was not waiting for the cut-off partition).
    */
   deliverTick(value: number, tell: (value: number) => void): void {
     if (this.heldTick === undefined || value > this.heldTick.value) this.heldTick = { value, tell };
