@@ -70,8 +70,6 @@ interface TopicState {
   lastDelivered: number;
   /** SUBSCRIBE acknowledged at least once, or opened while Redis was unreachable. */
   active: boolean;
-  /** Opened (or its re-read given up) while Redis was unreachable: rejoin subscribes and re-reads it. */
-  needsResync: boolean;
   /** Resyncs queued or running for the topic. */
   resyncsQueued: number;
   resyncChain: Promise<void>;
@@ -88,7 +86,10 @@ export class TopicSubscriptions {
   private heldAll: { state: TopicState; record: EventRecord }[] = [];
   /** The newest tick that came during a catch-up, told once the held records are out (see deliverTick). */
   private heldTick: { value: number; tell: (value: number) => void } | undefined;
-  /** The topics whose `needsResync` is set: re-read later, by the rejoin or a resync (see deliverTick). */
+  /**
+   * Topics to subscribe and re-read later, by the rejoin or a resync: opened while Redis was
+   * unreachable, or their re-subscription or re-read failed. Ticks wait for them (see deliverTick).
+   */
   private readonly awaitingResync = new Set<TopicState>();
 
   constructor(private readonly options: TopicSubscriptionsOptions) {}
@@ -140,7 +141,7 @@ export class TopicSubscriptions {
     // is re-read before this record or anything newer is handed out: handed out first, they would
     // move its streams past the missed ids for good (critical events included). Not during an
     // outage: the rejoin re-reads such topics in its own order.
-    if (state.needsResync && state.resyncsQueued === 0 && this.options.redisUsable()) this.resync(state);
+    if (this.awaitingResync.has(state) && state.resyncsQueued === 0 && this.options.redisUsable()) this.resync(state);
     this.deliver(state, record);
   }
 
@@ -179,9 +180,9 @@ export class TopicSubscriptions {
    * Redis was unreachable, waits for every catch-up in progress, and tells whether all are back.
    */
   async resyncPending(): Promise<boolean> {
-    for (const state of this.topics.values()) if (state.needsResync) this.resync(state);
+    for (const state of this.topics.values()) if (this.awaitingResync.has(state)) this.resync(state);
     await Promise.all([...this.topics.values()].map((state) => state.resyncChain));
-    return ![...this.topics.values()].some((state) => state.needsResync);
+    return this.awaitingResync.size === 0;
   }
 
   close(): void {
@@ -200,8 +201,7 @@ export class TopicSubscriptions {
     tick?.tell(tick.value);
   }
 
-  private setNeedsResync(state: TopicState, needed: boolean): void {
-    state.needsResync = needed;
+  private setAwaitingResync(state: TopicState, needed: boolean): void {
     if (needed && this.topics.get(state.topic) === state) this.awaitingResync.add(state);
     else this.awaitingResync.delete(state);
   }
@@ -213,7 +213,6 @@ export class TopicSubscriptions {
       listeners: new Set(),
       lastDelivered: 0,
       active: false,
-      needsResync: false,
       resyncsQueued: 0,
       resyncChain: Promise.resolve(),
       ready: Promise.resolve(),
@@ -225,7 +224,7 @@ export class TopicSubscriptions {
       this.options.onOpenedLocally();
       state.lastDelivered = this.options.knownId();
       state.active = true;
-      this.setNeedsResync(state, true);
+      this.setAwaitingResync(state, true);
       return state;
     }
     state.ready = this.enqueue(state.channel, async () => {
@@ -276,10 +275,10 @@ export class TopicSubscriptions {
         await this.enqueue(state.channel, async () => {
           if (this.topics.get(state.topic) === state) await this.options.pubsub.subscribe(state.channel);
         });
-        this.setNeedsResync(state, false);
+        this.setAwaitingResync(state, false);
         await this.catchUp(state);
       } catch (error) {
-        this.setNeedsResync(state, true);
+        this.setAwaitingResync(state, true);
         // The connection dropped again: the next 'ready' queues another resync.
         this.options.logger?.warn({ err: error, topic: state.topic }, 'bus re-subscribe failed');
       } finally {
@@ -314,7 +313,7 @@ export class TopicSubscriptions {
         if (attempt >= CATCH_UP_ATTEMPTS) {
           this.options.logger?.warn({ err: error, topic: state.topic }, 'could not re-read the hot log after a blip');
           // Rejoin tries again; meanwhile the streams resume (what they missed may be gone).
-          this.setNeedsResync(state, true);
+          this.setAwaitingResync(state, true);
           this.options.reportLiveGap(state.topic, 'the hot log could not be re-read after a blip');
           return;
         }
