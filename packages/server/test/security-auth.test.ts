@@ -10,7 +10,7 @@ import { createJwtVerifier } from '../src/adapters/auth/jwt-verifier.js';
 import { parseConfig } from '../../../apps/backend/src/config.js';
 import { expectJsonError } from './helpers/http-assertions.js';
 import { startJwksServer, type JwksServer } from './helpers/jwks-server.js';
-import { startServerProcess } from './helpers/server-process.js';
+import { startServerProcesses, type ServerProcess } from './helpers/server-process.js';
 import { startTestApp, TEST_JWT_SECRET, type TestApp } from './helpers/test-app.js';
 
 function callWith(server: TestApp, token: string): Promise<Response> {
@@ -254,13 +254,7 @@ describe('security: dev login only when asked for, or on a loopback address outs
   });
 
   it('warns loudly at start whenever it is on, and not otherwise', async () => {
-    // Started side by side; one that started is stopped if the other did not.
-    const started = await Promise.allSettled([startServerProcess(), startServerProcess({ AUTH_DEV_LOGIN: 'false' })]);
-    const [on, off] = started.map((result) => (result.status === 'fulfilled' ? result.value : undefined));
-    if (on === undefined || off === undefined) {
-      await Promise.all([on?.stop(), off?.stop()]);
-      throw started.find((result) => result.status === 'rejected')?.reason;
-    }
+    const [on, off] = (await startServerProcesses([{}, { AUTH_DEV_LOGIN: 'false' }])) as [ServerProcess, ServerProcess];
     try {
       expect(on.output()).toMatch(/DEV LOGIN IS ON/);
       expect(off.output()).not.toMatch(/DEV LOGIN/);

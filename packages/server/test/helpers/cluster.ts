@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { signDevToken } from '../../src/adapters/auth/dev-token.js';
 import { createScratchDatabase, type ScratchDatabase } from './scratch-database.js';
-import { startServerProcess, type ServerProcess } from './server-process.js';
+import { startServerProcess, startServerProcesses, stopBounded, type ServerProcess } from './server-process.js';
 import { requireService, TEST_DATABASE_URL, TEST_REDIS_URL } from './services.js';
 import { TEST_JWT_SECRET } from './test-app.js';
 
@@ -29,15 +29,6 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
-/** How long a SIGTERM'd instance may take to exit before the cluster's stop kills it. */
-const STOP_BOUND_MS = 15_000;
-
-async function stopBounded(instance: ServerProcess): Promise<void> {
-  const killer = setTimeout(() => void instance.stop('SIGKILL'), STOP_BOUND_MS);
-  await instance.stop('SIGTERM');
-  clearTimeout(killer);
-}
-
 /** Options of {@link startCluster}. */
 export interface ClusterOptions {
   size?: number;
@@ -62,10 +53,13 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     DATABASE_URL: options.reachDatabase?.(database.url) ?? database.url,
     ...options.env,
   };
-  const started = await Promise.allSettled(
-    instanceIds.map((instanceId) => startServerProcess({ ...env, INSTANCE_ID: instanceId })),
-  );
-  const instances = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  let instances: ServerProcess[];
+  try {
+    instances = await startServerProcesses(instanceIds.map((instanceId) => ({ ...env, INSTANCE_ID: instanceId })));
+  } catch (error) {
+    await database.drop();
+    throw error;
+  }
   // Restarts still starting when the cluster is stopped: waited for, so none outlives the test.
   const restarting = new Set<Promise<ServerProcess>>();
   const stop = async () => {
@@ -73,11 +67,6 @@ export async function startCluster(options: ClusterOptions = {}): Promise<Cluste
     await Promise.all(instances.map(stopBounded));
     await database.drop();
   };
-  const failed = started.find((result) => result.status === 'rejected');
-  if (failed) {
-    await stop();
-    throw failed.reason;
-  }
   return {
     instances,
     instanceIds,

@@ -67,6 +67,31 @@ export async function startServerProcess(env: Record<string, string> = {}): Prom
   };
 }
 
+/** How long a SIGTERM'd server may take to exit before {@link stopBounded} kills it. */
+const STOP_BOUND_MS = 15_000;
+
+/** SIGTERM, then SIGKILL if the server has not exited within {@link STOP_BOUND_MS}. */
+export async function stopBounded(server: ServerProcess): Promise<void> {
+  const killer = setTimeout(() => void server.stop('SIGKILL'), STOP_BOUND_MS);
+  await server.stop('SIGTERM');
+  clearTimeout(killer);
+}
+
+/**
+ * Starts one server per environment, side by side. If any does not start, the ones that did are
+ * stopped (none outlives the test unowned) and its error is thrown.
+ */
+export async function startServerProcesses(envs: readonly Record<string, string>[]): Promise<ServerProcess[]> {
+  const started = await Promise.allSettled(envs.map((env) => startServerProcess(env)));
+  const servers = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
+  const failed = started.find((result) => result.status === 'rejected');
+  if (failed) {
+    await Promise.all(servers.map(stopBounded));
+    throw failed.reason;
+  }
+  return servers;
+}
+
 /**
  * Starts a server on a port chosen up front and kept (a restart test starts it again on the same
  * port, so that its clients' reconnects find it). Another process may take the free port before
